@@ -1,0 +1,615 @@
+"""The ``tracker`` command line: parse, open one session, call the library, render.
+
+No SQL and no business rules live here; see ``tracker/``. Heavy imports (SQLAlchemy,
+Alembic, Jinja2, matplotlib) happen inside the commands that need them so that
+``tracker --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from tracker import __version__
+from tracker.errors import TrackerError
+
+if TYPE_CHECKING:
+    from tracker.db import Database
+
+SETUP, RECORD, REPORT, CHECK = "Setup", "Record", "Report", "Check"
+
+app = typer.Typer(
+    name="tracker",
+    help="Track the recommendations of a report (such as the US Trafficking in Persons "
+    "Report): log evidence and assessments, follow indicators, publish quarterly reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+db_app = typer.Typer(help="Schema migrations (Alembic).", no_args_is_help=True)
+catalog_app = typer.Typer(help="Built-in and user catalogs of sources and recommendations.", no_args_is_help=True)
+rec_app = typer.Typer(help="Recommendations: list, show, add, assign agencies.", no_args_is_help=True)
+status_app = typer.Typer(help="Status assessments of recommendations.", no_args_is_help=True)
+evidence_app = typer.Typer(help="Evidence: add, list, show, retract, get files back.", no_args_is_help=True)
+indicator_app = typer.Typer(help="Indicators and their values per quarter.", no_args_is_help=True)
+agency_app = typer.Typer(help="Responsible agencies.", no_args_is_help=True)
+report_app = typer.Typer(help="Quarterly status reports and timelines.", no_args_is_help=True)
+
+app.add_typer(db_app, name="db", rich_help_panel=SETUP)
+app.add_typer(catalog_app, name="catalog", rich_help_panel=SETUP)
+app.add_typer(rec_app, name="rec", rich_help_panel=RECORD)
+app.add_typer(status_app, name="status", rich_help_panel=RECORD)
+app.add_typer(evidence_app, name="evidence", rich_help_panel=RECORD)
+app.add_typer(indicator_app, name="indicator", rich_help_panel=RECORD)
+app.add_typer(agency_app, name="agency", rich_help_panel=RECORD)
+app.add_typer(report_app, name="report", rich_help_panel=REPORT)
+
+
+@dataclass
+class State:
+    """Global options, resolved once in the callback."""
+
+    db: str | None = None
+    _database: Any = field(default=None, repr=False)
+
+    def database(self) -> Database:
+        if self._database is None:
+            from tracker.db import Database
+
+            self._database = Database(self.db)
+        return self._database
+
+
+state = State()
+
+By = Annotated[
+    Optional[str],
+    typer.Option("--by", help="Who is recording (default: $TRACKER_USER, else your login name)."),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+def author(by: str | None) -> str:
+    from tracker import validation
+
+    if by is None:
+        by = os.environ.get("TRACKER_USER")
+    if by is None:
+        import getpass
+
+        try:
+            by = getpass.getuser()
+        except Exception:  # no login name (e.g. a container without passwd entry)
+            by = "unknown"
+    return validation.actor(by)
+
+
+def out(text: str) -> None:
+    typer.echo(text)
+
+
+def say(text: str) -> None:
+    """Messages for people go to stderr; stdout carries data."""
+    typer.echo(text, err=True)
+
+
+def dump_json(document: Any) -> None:
+    from tracker.display import to_json
+
+    out(to_json(document))
+
+
+@app.callback()
+def main_options(
+    db: Annotated[
+        Optional[str],
+        typer.Option("--db", help="Database: a SQLite file path or a postgresql:// URL "
+                     "(default: $TRACKER_DATABASE_URL, else ./tracker.db)."),
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    """Track the implementation of a report's recommendations."""
+    if version:
+        out(f"tracker {__version__}")
+        raise typer.Exit()
+    state.db = db
+    state._database = None
+
+
+# Setup ------------------------------------------------------------------------------------
+
+
+@app.command(rich_help_panel=SETUP)
+def init(
+    catalog: Annotated[
+        Optional[list[str]],
+        typer.Option("--catalog", help="Catalog to load: a built-in name or a YAML file (repeatable; default tip-2019-khm)."),
+    ] = None,
+    no_catalog: Annotated[bool, typer.Option("--no-catalog", help="Create the schema only.")] = False,
+    by: By = None,
+) -> None:
+    """Create or upgrade the database and load the catalogs. Running it twice changes nothing."""
+    from tracker import setup
+
+    report = setup.init(state.database(), [] if no_catalog else (catalog or None), actor=author(by))
+    for line in report:
+        say(line)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Upgrade the schema (on SQLite, a backup copy is written next to the file first)."""
+    database = state.database()
+    before, after, backup = database.upgrade(revision)
+    if backup:
+        say(f"Backed up {database.display} to {backup}")
+    say(f"Schema of {database.display}: {before or 'empty'} -> {after}" if before != after
+        else f"Schema of {database.display} already at {after}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. 0001 or base.")]) -> None:
+    """Downgrade the schema to REVISION."""
+    database = state.database()
+    before, after = database.downgrade(revision)
+    say(f"Schema of {database.display}: {before} -> {after or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database (and whether it is the one needed)."""
+    from tracker.db import SCHEMA_REVISION
+
+    revision = state.database().current_revision()
+    out(revision or "none")
+    if revision != SCHEMA_REVISION:
+        say(f"This tracker needs revision {SCHEMA_REVISION}: run `tracker db upgrade`")
+
+
+@catalog_app.command("list")
+def catalog_list(json_output: Json = False) -> None:
+    """List the built-in catalogs."""
+    from tracker import catalogs
+
+    rows = catalogs.describe_builtins()
+    if json_output:
+        return dump_json(rows)
+    from tracker.display import table
+
+    out(table(["name", "title", "rating", "recommendations", "complete"],
+              [[r["name"], r["title"], r["rating"], r["recommendations"], r["complete"]] for r in rows]))
+
+
+@catalog_app.command("load")
+def catalog_load(
+    name_or_file: Annotated[str, typer.Argument(help="A built-in catalog name or a YAML file.")],
+    by: By = None,
+) -> None:
+    """Load a catalog; what is already stored is skipped, a conflicting entry is refused."""
+    from tracker import catalogs
+
+    catalog = catalogs.read(name_or_file)
+    actor = author(by)
+    summary = state.database().write(lambda session: catalogs.load(session, catalog, actor))
+    say(summary.describe())
+
+
+# Recommendations ----------------------------------------------------------------------------
+
+
+@rec_app.command("list")
+def rec_list(
+    source: Annotated[Optional[list[str]], typer.Option("--source", help="Only this source (repeatable).")] = None,
+    status: Annotated[Optional[str], typer.Option("--status", help="not_started, in_progress, partially_implemented or implemented.")] = None,
+    pillar: Annotated[Optional[str], typer.Option("--pillar", help="prosecution, protection, prevention or partnership.")] = None,
+    agency: Annotated[Optional[str], typer.Option("--agency", help="Only recommendations this agency owns.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only recommendations past their due date.")] = False,
+    json_output: Json = False,
+) -> None:
+    """List recommendations with their current status."""
+    from tracker import queries, validation
+    from tracker.vocab import Pillar, Status
+
+    status_value = validation.choice(status, Status, "status") if status else None
+    pillar_value = validation.choice(pillar, Pillar, "pillar") if pillar else None
+    with state.database().reading() as session:
+        views = queries.recommendations(session, sources=source or (), status=status_value,
+                                        pillar=pillar_value, agency=agency, overdue=overdue)
+    if json_output:
+        return dump_json([v.as_dict() for v in views])
+    from tracker.display import recommendation_table
+
+    out(recommendation_table(views))
+
+
+@rec_app.command("show")
+def rec_show(ref: Annotated[str, typer.Argument(help="CODE, or SOURCE/CODE when the code is in several sources.")],
+             json_output: Json = False) -> None:
+    """Show one recommendation: text, status, agencies, indicators."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        view = queries.recommendation(session, ref)
+    if json_output:
+        return dump_json(view.as_dict())
+    from tracker.display import recommendation_detail
+
+    out(recommendation_detail(view))
+
+
+@rec_app.command("add")
+def rec_add(
+    source: Annotated[str, typer.Option("--source", help="Source slug, e.g. tip-2019-khm.")],
+    code: Annotated[str, typer.Option("--code", help="A new code, unique within the source.")],
+    title: Annotated[str, typer.Option("--title", help="A short title.")],
+    text: Annotated[str, typer.Option("--text", help="The recommendation as published.")],
+    pillar: Annotated[str, typer.Option("--pillar", help="prosecution, protection, prevention or partnership.")],
+    due: Annotated[Optional[str], typer.Option("--due", help="Due date, YYYY-MM-DD.")] = None,
+    position: Annotated[Optional[int], typer.Option("--position", min=1, help="Its place in the report's list.")] = None,
+    paraphrase: Annotated[bool, typer.Option("--paraphrase", help="The text is not the report's own words.")] = False,
+    by: By = None,
+) -> None:
+    """Add a recommendation to a source."""
+    from tracker import services
+    from tracker.periods import parse_date
+
+    due_on = parse_date(due, field="--due", allow_future=True) if due else None
+    actor = author(by)
+    ref = state.database().write(lambda s: services.add_recommendation(
+        s, source=source, code=code, title=title, text=text, pillar=pillar, due_on=due_on, position=position,
+        text_status="paraphrase" if paraphrase else "verbatim", actor=actor).code)
+    say(f"Added recommendation {source}/{ref}")
+
+
+@rec_app.command("assign")
+def rec_assign(
+    ref: Annotated[str, typer.Argument(help="The recommendation.")],
+    agency: Annotated[str, typer.Argument(help="The agency code.")],
+    role: Annotated[str, typer.Option("--role", help="lead or support.")] = "lead",
+    by: By = None,
+) -> None:
+    """Make an agency responsible for a recommendation."""
+    from tracker import services
+
+    actor = author(by)
+    state.database().write(lambda s: services.assign_agency(s, ref, agency, role, actor=actor))
+    say(f"Assigned {agency} to {ref} as {role}")
+
+
+# Status -----------------------------------------------------------------------------------
+
+
+@status_app.command("set")
+def status_set(
+    ref: Annotated[str, typer.Argument(help="The recommendation.")],
+    status: Annotated[str, typer.Argument(help="not_started, in_progress, partially_implemented or implemented.")],
+    on: Annotated[str, typer.Option("--on", help="The date the status took effect, YYYY-MM-DD.")],
+    note: Annotated[str, typer.Option("--note", help="The rationale (required).")],
+    evidence: Annotated[Optional[list[int]], typer.Option("--evidence", help="Evidence id it rests on (repeatable).")] = None,
+    by: By = None,
+) -> None:
+    """Append a status assessment; the history keeps every earlier one."""
+    from tracker import services
+
+    actor = author(by)
+    update_id = state.database().write(lambda s: services.set_status(
+        s, ref, status, effective_on=on, note=note, evidence_ids=evidence or (), actor=actor).id)
+    out(str(update_id))
+
+
+@status_app.command("history")
+def status_history(ref: Annotated[str, typer.Argument(help="The recommendation.")], json_output: Json = False) -> None:
+    """Every assessment of a recommendation, by effective date."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        rows = queries.status_history(session, ref)
+    if json_output:
+        return dump_json(rows)
+    from tracker.display import table
+
+    out(table(["effective_on", "status", "note", "evidence", "recorded_at", "by"],
+              [[r["effective_on"], r["status"], r["note"], ",".join(map(str, r["evidence"])),
+                r["recorded_at"], r["recorded_by"]] for r in rows]) if rows else f"No status recorded for {ref}: not_started")
+
+
+# Evidence ---------------------------------------------------------------------------------
+
+
+@evidence_app.command("add")
+def evidence_add(
+    rec: Annotated[list[str], typer.Option("--rec", help="Recommendation it bears on (repeatable).")],
+    title: Annotated[str, typer.Option("--title", help="What it is, in a line.")],
+    date: Annotated[str, typer.Option("--date", help="When it was observed or happened, YYYY-MM-DD.")],
+    kind: Annotated[str, typer.Option("--kind", help="law, regulation, policy, court_case, statistic, inspection, training, "
+                                      "government_statement, ngo_report, media_report, field_observation or other.")],
+    stance: Annotated[str, typer.Option("--stance", help="progress, setback or context.")] = "progress",
+    url: Annotated[Optional[str], typer.Option("--url", help="Where it can be found.")] = None,
+    summary: Annotated[Optional[str], typer.Option("--summary", help="A summary.")] = None,
+    source_name: Annotated[Optional[str], typer.Option("--source-name", help="Who published it.")] = None,
+    reliability: Annotated[str, typer.Option("--reliability", help="confirmed, credible or unverified.")] = "credible",
+    sensitivity: Annotated[str, typer.Option("--sensitivity", help="public, internal or confidential (victims' data).")] = "internal",
+    attach: Annotated[Optional[list[Path]], typer.Option("--attach", help="A file to attach (repeatable; 25 MiB each at most).")] = None,
+    by: By = None,
+    json_output: Json = False,
+) -> None:
+    """Log evidence; prints the new evidence id."""
+    from tracker import queries, services
+
+    evidence = services.check_evidence(recs=rec, title=title, observed_on=date, kind=kind, stance=stance, url=url,
+                                       summary=summary, source_name=source_name, reliability=reliability,
+                                       sensitivity=sensitivity)
+    files = [services.read_attachment(path) for path in attach or ()]
+    actor = author(by)
+    record = state.database().write(lambda s: queries.evidence_record(
+        s, services.add_evidence(s, evidence, attachments=files, actor=actor).id))
+    dump_json(record) if json_output else out(str(record["id"]))
+
+
+@evidence_app.command("retract")
+def evidence_retract(
+    evidence_id: Annotated[str, typer.Argument(metavar="ID", help="The evidence id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is withdrawn (required).")],
+    by: By = None,
+) -> None:
+    """Withdraw evidence: it stays in the history; lists and reports leave it out from now on."""
+    from tracker import services
+
+    actor = author(by)
+    state.database().write(lambda s: services.retract_evidence(s, evidence_id, reason, actor=actor))
+    say(f"Retracted evidence {evidence_id}")
+
+
+@evidence_app.command("show")
+def evidence_show(evidence_id: Annotated[str, typer.Argument(metavar="ID", help="The evidence id.")],
+                  json_output: Json = False) -> None:
+    """Show one piece of evidence with its links and files."""
+    from tracker import queries, validation
+
+    number = validation.identifier(evidence_id, "evidence id")
+    with state.database().reading() as session:
+        record = queries.evidence_record(session, number)
+    if json_output:
+        return dump_json(record)
+    from tracker.display import evidence_detail
+
+    out(evidence_detail(record))
+
+
+@evidence_app.command("list")
+def evidence_list(
+    rec: Annotated[Optional[str], typer.Option("--rec", help="Only evidence on this recommendation.")] = None,
+    quarter: Annotated[Optional[str], typer.Option("--quarter", help="Only evidence observed in this quarter, e.g. 2019Q3.")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="Only this kind of evidence.")] = None,
+    include_retracted: Annotated[bool, typer.Option("--include-retracted", help="Show retracted evidence too, marked.")] = False,
+    json_output: Json = False,
+) -> None:
+    """List evidence by date observed."""
+    from tracker import queries, validation
+    from tracker.periods import Quarter
+    from tracker.vocab import EvidenceKind
+
+    period = Quarter.parse(quarter) if quarter else None
+    kind_value = validation.choice(kind, EvidenceKind, "kind") if kind else None
+    with state.database().reading() as session:
+        rows = queries.evidence_list(session, rec=rec, quarter=period, kind=kind_value,
+                                     include_retracted=include_retracted)
+    if json_output:
+        return dump_json(rows)
+    from tracker.display import evidence_table
+
+    out(evidence_table(rows))
+
+
+@evidence_app.command("file")
+def evidence_file(
+    sha256: Annotated[str, typer.Argument(help="The file's sha256 (see `tracker evidence show`).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the file.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a stored attachment back to a file, byte for byte."""
+    from tracker import files, queries
+
+    files.check_destination(output, force=force)
+    with state.database().reading() as session:
+        content = queries.attachment_content(session, sha256)
+    files.write_exactly(output, content, force=force)
+    say(f"Wrote {len(content)} bytes to {output}")
+
+
+# Indicators and agencies --------------------------------------------------------------------
+
+
+@indicator_app.command("add")
+def indicator_add(
+    ref: Annotated[str, typer.Argument(help="The recommendation it measures.")],
+    code: Annotated[str, typer.Option("--code", help="A new, unique code.")],
+    name: Annotated[str, typer.Option("--name", help="What it counts.")],
+    unit: Annotated[str, typer.Option("--unit", help="The unit, e.g. cases.")],
+    direction: Annotated[str, typer.Option("--direction", help="up or down: which way is progress.")] = "up",
+    target: Annotated[Optional[str], typer.Option("--target", help="The value to reach.")] = None,
+    by: By = None,
+) -> None:
+    """Add an indicator to a recommendation."""
+    from tracker import services
+
+    actor = author(by)
+    state.database().write(lambda s: services.add_indicator(
+        s, ref, code=code, name=name, unit=unit, direction=direction, target=target, actor=actor))
+    say(f"Added indicator {code}")
+
+
+@indicator_app.command("record")
+def indicator_record(
+    code: Annotated[str, typer.Argument(help="The indicator code.")],
+    quarter: Annotated[str, typer.Argument(help="The quarter, e.g. 2019Q3.")],
+    value: Annotated[str, typer.Argument(help="The value.")],
+    note: Annotated[Optional[str], typer.Option("--note", help="A note.")] = None,
+    evidence: Annotated[Optional[str], typer.Option("--evidence", help="The evidence id it comes from.")] = None,
+    by: By = None,
+) -> None:
+    """Record an indicator's value for a quarter (a later value supersedes; both are kept)."""
+    from tracker import services
+
+    actor = author(by)
+    state.database().write(lambda s: services.record_measurement(
+        s, code, quarter, value, note=note, evidence_id=evidence, actor=actor))
+    say(f"Recorded {code} {quarter}: {value}")
+
+
+@indicator_app.command("list")
+def indicator_list(json_output: Json = False) -> None:
+    """List indicators with their latest value."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        rows = queries.indicator_list(session)
+    if json_output:
+        return dump_json(rows)
+    from tracker.display import table
+
+    out(table(["code", "ref", "name", "unit", "direction", "target", "latest_quarter", "latest_value"],
+              [[r[k] for k in ("code", "ref", "name", "unit", "direction", "target", "latest_quarter",
+                               "latest_value")] for r in rows]))
+
+
+@indicator_app.command("show")
+def indicator_show(code: Annotated[str, typer.Argument(help="The indicator code.")], json_output: Json = False) -> None:
+    """Show an indicator and its values by quarter."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        detail = queries.indicator_detail(session, code)
+    if json_output:
+        return dump_json(detail)
+    from tracker.display import indicator_detail
+
+    out(indicator_detail(detail))
+
+
+@agency_app.command("add")
+def agency_add(
+    code: Annotated[str, typer.Argument(help="A new, unique code, e.g. molvt.")],
+    name: Annotated[str, typer.Argument(help="The agency's name.")],
+    by: By = None,
+) -> None:
+    """Add a responsible agency."""
+    from tracker import services
+
+    actor = author(by)
+    state.database().write(lambda s: services.add_agency(s, code, name, actor=actor))
+    say(f"Added agency {code}")
+
+
+@agency_app.command("list")
+def agency_list(json_output: Json = False) -> None:
+    """List agencies and how many recommendations each leads or supports."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        rows = queries.agency_list(session)
+    if json_output:
+        return dump_json(rows)
+    from tracker.display import table
+
+    out(table(["code", "name", "lead", "support"], [[r["code"], r["name"], r["lead"], r["support"]] for r in rows]))
+
+
+# Check ------------------------------------------------------------------------------------
+
+
+@app.command(rich_help_panel=REPORT)
+def log(
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the last N events.")] = None,
+    json_output: Json = False,
+) -> None:
+    """The audit log: who recorded what, when (newest first)."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        rows = queries.log(session, limit)
+    if json_output:
+        return dump_json(rows)
+    from tracker.display import table
+
+    out(table(["seq", "recorded_at", "actor", "action", "hash"],
+              [[r["seq"], r["recorded_at"], r["actor"], r["action"], r["hash"][:16]] for r in rows]))
+
+
+@app.command(rich_help_panel=CHECK)
+def verify(
+    anchor: Annotated[Optional[str], typer.Option("--anchor", help="A fingerprint printed on an earlier report: "
+                                                  "also catches a truncated or recomputed chain.")] = None,
+    json_output: Json = False,
+) -> None:
+    """Check the hash chain, every row against its event, and every attachment."""
+    from tracker import integrity
+    from tracker.errors import IntegrityFailure
+
+    with state.database().reading() as session:
+        result = integrity.verify(session, anchor=anchor)
+    if json_output:
+        dump_json(result.as_dict())
+    if not result.ok:
+        raise IntegrityFailure(f"verify failed at {result.findings[0].describe()}"
+                               + (f" (and {len(result.findings) - 1} more)" if len(result.findings) > 1 else ""))
+    if not json_output:
+        say(f"OK: {result.events} events, {result.rows} rows, {result.attachments} attachments; last hash {result.last_hash}")
+
+
+@app.command(rich_help_panel=CHECK)
+def backup(path: Annotated[Path, typer.Argument(help="Where to write the copy (must not exist).")]) -> None:
+    """A consistent copy of a SQLite database, safe while others write."""
+    written = state.database().backup(path)
+    say(f"Backed up {state.database().display} to {written}")
+
+
+# Entry point ------------------------------------------------------------------------------
+
+
+def main(args: list[str] | None = None, prog_name: str = "tracker", **_: Any) -> None:
+    """Run the command line; map every failure to one ``Error:`` line and an exit code."""
+    from typer._click.exceptions import ClickException
+
+    try:
+        code = app(args=args, prog_name=prog_name, standalone_mode=False)
+    except ClickException as error:
+        code = _fail(error.format_message(), error.exit_code)
+    except TrackerError as error:
+        code = _fail(str(error), error.exit_code)
+    except typer.Abort:
+        code = _fail("aborted", 1)
+    except KeyboardInterrupt:
+        code = _fail("interrupted; nothing was written", 130)
+    except Exception as error:  # noqa: BLE001 - the one place that turns surprises into a line
+        if os.environ.get("TRACKER_DEBUG") == "1":
+            raise
+        code = _fail(f"unexpected {type(error).__name__}: {_one_line(error)} "
+                     "(run with TRACKER_DEBUG=1 for details)", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(error: BaseException) -> str:
+    from tracker.db import mask
+
+    text = " ".join(str(error).split()) or type(error).__name__
+    return mask(text)
+
+
+def _fail(message: str, exit_code: int) -> int:
+    if os.environ.get("TRACKER_DEBUG") == "1":
+        import traceback
+
+        traceback.print_exc()
+    typer.echo(f"Error: {' '.join(message.split())}", err=True)
+    return exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,36 @@
+"""Alembic environment: the tracker passes its own connection; a checkout uses alembic.ini."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from tracker.models import Base
+
+config = context.config
+
+
+def run_with(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=True,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    run_with(connection)
+elif context.is_offline_mode():
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=Base.metadata,
+                      render_as_batch=True, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    from tracker.db import Database
+
+    database = Database(config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(database.url)
+    with engine.begin() as conn:
+        run_with(conn)

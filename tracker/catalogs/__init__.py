@@ -1,0 +1,398 @@
+"""Catalogs: YAML files of sources, their recommendations, agencies and indicators.
+
+The built-in ones live beside this module (``tip-2019-khm.yaml``...); a user's file has
+the same format (see the README). Loading is one transaction and idempotent: what is
+already stored identically is skipped, what differs is refused, naming the entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker import validation
+from tracker.errors import Conflict, InputError
+from tracker.integrity import Chain
+from tracker.models import (
+    Agency,
+    Indicator,
+    Recommendation,
+    RecommendationAgency,
+    Source,
+)
+from tracker.periods import parse_date
+from tracker.vocab import Direction, Pillar, Role, TextStatus
+
+DEFAULT = "tip-2019-khm"
+MAX_FILE_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class IndicatorSpec:
+    code: str
+    name: str
+    unit: str
+    direction: Direction
+    target: float | None
+
+
+@dataclass(frozen=True)
+class RecommendationSpec:
+    code: str
+    position: int | None
+    title: str
+    text: str
+    text_status: TextStatus
+    note: str | None
+    pillar: Pillar
+    due_on: date | None
+    lead: str | None
+    support: tuple[str, ...]
+    indicators: tuple[IndicatorSpec, ...]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    slug: str
+    title: str
+    publisher: str
+    country: str
+    published_on: date
+    period_start: date | None
+    period_end: date | None
+    rating: str | None
+    url: str | None
+    complete: bool
+    recommendations: tuple[RecommendationSpec, ...]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    name: str
+    agencies: tuple[tuple[str, str], ...]
+    sources: tuple[SourceSpec, ...]
+
+
+@dataclass
+class LoadSummary:
+    catalog: str
+    added: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return any(self.added.values())
+
+    def describe(self) -> str:
+        label = _catalog_label(self.catalog)
+        if not self.changed:
+            return f"Catalog {label}: already loaded, nothing to add"
+        labels = {"agency": ("agency", "agencies"), "source": ("source", "sources"),
+                  "recommendation": ("recommendation", "recommendations"),
+                  "recommendation_agency": ("agency assignment", "agency assignments"),
+                  "indicator": ("indicator", "indicators")}
+        parts = [f"{count} {labels[name][count != 1]}" for name, count in self.added.items() if count]
+        return f"Catalog {label}: added {', '.join(parts)}"
+
+
+def builtin_names() -> list[str]:
+    folder = resources.files(__name__)
+    return sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+def describe_builtins() -> list[dict[str, Any]]:
+    rows = []
+    for name in builtin_names():
+        catalog = read(name)
+        for source in catalog.sources:
+            rows.append({
+                "name": name,
+                "title": source.title,
+                "published_on": source.published_on.isoformat(),
+                "rating": source.rating,
+                "recommendations": len(source.recommendations),
+                "complete": source.complete,
+            })
+    return rows
+
+
+def builtin_path(name: str):
+    return resources.files(__name__) / f"{name}.yaml"
+
+
+def read(name_or_file: str) -> Catalog:
+    """A built-in catalog by name, or a user's YAML file by path."""
+    import yaml
+
+    if name_or_file in builtin_names():
+        label, raw = name_or_file, builtin_path(name_or_file).read_bytes()
+    else:
+        path = Path(name_or_file)
+        if not path.is_file():
+            known = ", ".join(builtin_names())
+            raise InputError(
+                f"no catalog {name_or_file!r}: give a file path or a built-in name ({known})"
+            )
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise InputError(f"catalog file {path} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB")
+        label, raw = str(path), path.read_bytes()
+    try:
+        document = yaml.safe_load(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InputError(f"catalog file {label}: not UTF-8 text") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise InputError(f"catalog file {label}: invalid YAML{where}") from None
+    return parse(document, label)
+
+
+def parse(document: Any, label: str) -> Catalog:
+    """Validate a catalog document; errors name the file, the entry and the field."""
+    if not isinstance(document, dict):
+        raise InputError(f"catalog file {label}: expected a mapping with 'sources' (and 'agencies')")
+    _only(document, {"agencies", "sources"}, label, "the top level")
+    agencies = []
+    for index, entry in enumerate(_list(document, "agencies", label, "the top level")):
+        where = f"agencies[{index}]"
+        _only(entry, {"code", "name"}, label, where)
+        agencies.append(
+            (
+                _field(label, where, "code", lambda: validation.code(entry.get("code"))),
+                _field(label, where, "name", lambda: validation.text(entry.get("name"), "name")),
+            )
+        )
+    sources = []
+    raw_sources = _list(document, "sources", label, "the top level")
+    if not raw_sources and not agencies:
+        raise InputError(f"catalog file {label}: it has no sources and no agencies")
+    for index, entry in enumerate(raw_sources):
+        sources.append(_source(entry, label, f"sources[{index}]"))
+    return Catalog(name=label, agencies=tuple(agencies), sources=tuple(sources))
+
+
+def _source(entry: Any, label: str, where: str) -> SourceSpec:
+    _only(
+        entry,
+        {"slug", "title", "publisher", "country", "published_on", "period_start", "period_end",
+         "rating", "url", "complete", "recommendations"},
+        label, where,
+    )
+    slug = _field(label, where, "slug", lambda: validation.code(entry.get("slug"), "slug"))
+    where = f"{where} ({slug})"
+    country = _field(label, where, "country", lambda: validation.text(entry.get("country"), "country", max_length=2))
+    if len(country) != 2 or not country.isalpha() or not country.isupper():
+        raise InputError(f"catalog file {label}: {where}: field 'country': use an ISO 3166 alpha-2 code, e.g. KH")
+    recommendations = []
+    for index, rec in enumerate(_list(entry, "recommendations", label, where)):
+        recommendations.append(_recommendation(rec, label, f"{where}.recommendations[{index}]"))
+    complete = entry.get("complete", True)
+    if not isinstance(complete, bool):
+        raise InputError(f"catalog file {label}: {where}: field 'complete': use true or false")
+    return SourceSpec(
+        slug=slug,
+        title=_field(label, where, "title", lambda: validation.text(entry.get("title"), "title")),
+        publisher=_field(label, where, "publisher", lambda: validation.text(entry.get("publisher"), "publisher")),
+        country=country,
+        published_on=_field(label, where, "published_on", lambda: _date(entry.get("published_on"), "published_on")),
+        period_start=_field(label, where, "period_start", lambda: _date(entry.get("period_start"), "period_start", False)),
+        period_end=_field(label, where, "period_end", lambda: _date(entry.get("period_end"), "period_end", False)),
+        rating=_field(label, where, "rating", lambda: validation.text(entry.get("rating"), "rating", required=False)),
+        url=_field(label, where, "url", lambda: validation.text(entry.get("url"), "url", required=False, max_length=2000)),
+        complete=complete,
+        recommendations=tuple(recommendations),
+    )
+
+
+def _recommendation(entry: Any, label: str, where: str) -> RecommendationSpec:
+    _only(
+        entry,
+        {"code", "position", "title", "text", "text_status", "note", "pillar", "due_on", "agencies", "indicators"},
+        label, where,
+    )
+    code = _field(label, where, "code", lambda: validation.code(entry.get("code")))
+    where = f"{where} ({code})"
+    position = entry.get("position")
+    if position is not None and (not isinstance(position, int) or isinstance(position, bool) or position < 1):
+        raise InputError(f"catalog file {label}: {where}: field 'position': use a whole number from 1, or null")
+    owners = entry.get("agencies") or {}
+    if not isinstance(owners, dict):
+        raise InputError(f"catalog file {label}: {where}: field 'agencies': use {{lead: CODE, support: [CODE...]}}")
+    _only(owners, {"lead", "support"}, label, f"{where}.agencies")
+    support = owners.get("support") or []
+    if isinstance(support, str):
+        support = [support]
+    indicators = []
+    for index, spec in enumerate(_list(entry, "indicators", label, where)):
+        at = f"{where}.indicators[{index}]"
+        _only(spec, {"code", "name", "unit", "direction", "target"}, label, at)
+        indicators.append(
+            IndicatorSpec(
+                code=_field(label, at, "code", lambda: validation.code(spec.get("code"))),
+                name=_field(label, at, "name", lambda: validation.text(spec.get("name"), "name")),
+                unit=_field(label, at, "unit", lambda: validation.text(spec.get("unit"), "unit", max_length=200)),
+                direction=_field(label, at, "direction", lambda: validation.choice(spec.get("direction", "up"), Direction, "direction")),
+                target=_field(label, at, "target", lambda: validation.number(spec.get("target"), "target", required=False)),
+            )
+        )
+    return RecommendationSpec(
+        code=code,
+        position=position,
+        title=_field(label, where, "title", lambda: validation.text(entry.get("title"), "title")),
+        text=_field(label, where, "text", lambda: validation.long_text(entry.get("text"), "text")),
+        text_status=_field(label, where, "text_status", lambda: validation.choice(entry.get("text_status", "verbatim"), TextStatus, "text_status")),
+        note=_field(label, where, "note", lambda: validation.long_text(entry.get("note"), "note", required=False)),
+        pillar=_field(label, where, "pillar", lambda: validation.choice(entry.get("pillar"), Pillar, "pillar")),
+        due_on=_field(label, where, "due_on", lambda: _date(entry.get("due_on"), "due_on", False, future=True)),
+        lead=_field(label, where, "agencies.lead", lambda: validation.code(owners["lead"], "lead") if owners.get("lead") else None),
+        support=tuple(_field(label, where, "agencies.support", lambda: validation.code(s, "support")) for s in support),
+        indicators=tuple(indicators),
+    )
+
+
+def _date(value: Any, name: str, required: bool = True, future: bool = False) -> date | None:
+    if value is None:
+        if required:
+            raise InputError(f"{name} is required: write it as YYYY-MM-DD")
+        return None
+    if isinstance(value, date):
+        value = value.isoformat()
+    return parse_date(str(value), field=name, allow_future=future)
+
+
+def _field(label: str, where: str, name: str, check):
+    try:
+        return check()
+    except InputError as error:
+        raise InputError(f"catalog file {label}: {where}: field {name!r}: {error}") from None
+
+
+def _list(entry: dict, key: str, label: str, where: str) -> list:
+    value = entry.get(key) or []
+    if not isinstance(value, list):
+        raise InputError(f"catalog file {label}: {where}: field {key!r}: expected a list")
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise InputError(f"catalog file {label}: {where}: {key}[{index}]: expected a mapping")
+    return value
+
+
+def _only(entry: Any, allowed: set[str], label: str, where: str) -> None:
+    if not isinstance(entry, dict):
+        raise InputError(f"catalog file {label}: {where}: expected a mapping")
+    unknown = sorted(set(map(str, entry)) - allowed)
+    if unknown:
+        raise InputError(
+            f"catalog file {label}: {where}: unknown field {unknown[0]!r} "
+            f"(allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+# Loading ---------------------------------------------------------------------------------
+
+
+def load(session: Session, catalog: Catalog, actor: str) -> LoadSummary:
+    """Add what the catalog has and the database lacks; refuse any conflicting entry."""
+    summary = LoadSummary(catalog=catalog.name)
+    created: dict[str, list] = {name: [] for name in ("agency", "source", "recommendation", "recommendation_agency", "indicator")}
+
+    def conflict(what: str, field_name: str) -> Conflict:
+        return Conflict(
+            f"catalog {catalog.name}: {what} is already stored with a different {field_name}; "
+            "nothing was loaded (give the entry a new code, or correct the file)"
+        )
+
+    agencies = {agency.code: agency for agency in session.scalars(select(Agency))}
+    for code, name in catalog.agencies:
+        stored = agencies.get(code)
+        if stored is None:
+            stored = Agency(code=code, name=name)
+            session.add(stored)
+            agencies[code] = stored
+            created["agency"].append(stored)
+        elif stored.name != name:
+            raise conflict(f"agency {code!r}", "name")
+    session.flush()
+
+    for spec in catalog.sources:
+        source = session.scalars(select(Source).where(Source.slug == spec.slug)).first()
+        values = {k: getattr(spec, k) for k in ("slug", "title", "publisher", "country", "published_on",
+                                                 "period_start", "period_end", "rating", "url", "complete")}
+        if source is None:
+            source = Source(**values)
+            session.add(source)
+            session.flush()
+            created["source"].append(source)
+        else:
+            for key, value in values.items():
+                if getattr(source, key) != value:
+                    raise conflict(f"source {spec.slug!r}", key)
+        stored_recs = {
+            rec.code: rec
+            for rec in session.scalars(select(Recommendation).where(Recommendation.source_id == source.id))
+        }
+        for rec_spec in spec.recommendations:
+            where = f"recommendation {spec.slug}/{rec_spec.code}"
+            values = {k: getattr(rec_spec, k) for k in ("code", "position", "title", "text", "text_status",
+                                                         "note", "pillar", "due_on")}
+            rec = stored_recs.get(rec_spec.code)
+            if rec is None:
+                rec = Recommendation(source_id=source.id, **values)
+                session.add(rec)
+                session.flush()
+                created["recommendation"].append(rec)
+            else:
+                for key, value in values.items():
+                    if getattr(rec, key) != value:
+                        raise conflict(where, key)
+            owners = [(rec_spec.lead, Role.LEAD)] if rec_spec.lead else []
+            owners += [(code, Role.SUPPORT) for code in rec_spec.support]
+            stored_owners = {
+                link.agency_id: link
+                for link in session.scalars(
+                    select(RecommendationAgency).where(RecommendationAgency.recommendation_id == rec.id)
+                )
+            }
+            for code, role in owners:
+                agency = agencies.get(code)
+                if agency is None:
+                    raise InputError(
+                        f"catalog file {catalog.name}: {where}: agency {code!r} is neither in the "
+                        "file's agencies nor in the database"
+                    )
+                link = stored_owners.get(agency.id)
+                if link is None:
+                    link = RecommendationAgency(recommendation_id=rec.id, agency_id=agency.id, role=role)
+                    session.add(link)
+                    stored_owners[agency.id] = link
+                    created["recommendation_agency"].append(link)
+                elif link.role != role:
+                    raise conflict(f"{where} agency {code!r}", "role")
+            for ind_spec in rec_spec.indicators:
+                values = {k: getattr(ind_spec, k) for k in ("code", "name", "unit", "direction", "target")}
+                indicator = session.scalars(select(Indicator).where(Indicator.code == ind_spec.code)).first()
+                if indicator is None:
+                    indicator = Indicator(recommendation_id=rec.id, **values)
+                    session.add(indicator)
+                    created["indicator"].append(indicator)
+                else:
+                    if indicator.recommendation_id != rec.id:
+                        raise conflict(f"indicator {ind_spec.code!r}", "recommendation")
+                    for key, value in values.items():
+                        if getattr(indicator, key) != value:
+                            raise conflict(f"indicator {ind_spec.code!r}", key)
+    session.flush()
+    summary.added = {name: len(rows) for name, rows in created.items()}
+    if summary.changed:
+        Chain(session, actor).append("catalog.load", created, catalog=_catalog_label(catalog.name))
+    return summary
+
+
+def _catalog_label(name: str) -> str:
+    return name if name in builtin_names() else Path(name).name
+

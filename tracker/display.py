@@ -1,0 +1,101 @@
+"""Plain-text tables and JSON for the command line's read commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+
+def to_json(document: Any) -> str:
+    from tracker.integrity import json_value
+
+    return json.dumps(document, indent=2, ensure_ascii=False, default=json_value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: int = 60) -> str:
+    """A fixed-width table; long cells are cut with an ellipsis, None shows as '-'."""
+
+    def cell(value: Any) -> str:
+        text = "-" if value is None or value == "" else str(value)
+        text = " ".join(text.split())
+        return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def fields(pairs: Sequence[tuple[str, Any]]) -> str:
+    """``label: value`` lines, aligned."""
+    width = max(len(label) for label, _ in pairs)
+    return "\n".join(f"{label.ljust(width)}  {'-' if value in (None, '') else value}" for label, value in pairs)
+
+
+def recommendation_table(views) -> str:
+    if not views:
+        return "No recommendations match: load a catalog with `tracker catalog load` or relax the filters."
+    rows = []
+    for v in views:
+        lead = next((a.code for a in v.agencies if a.role == "lead"), None)
+        flags = ("" if v.text_status == "verbatim" else "paraphrase") + (" OVERDUE" if v.overdue else "")
+        rows.append([v.ref, v.position, v.pillar, v.status, lead, v.title, flags.strip()])
+    return table(["ref", "pos", "pillar", "status", "lead", "title", "notes"], rows)
+
+
+def recommendation_detail(v) -> str:
+    owners = ", ".join(f"{a.code} ({a.role})" for a in v.agencies)
+    text_label = "text (verbatim)" if v.text_status == "verbatim" else "text (paraphrase, unconfirmed)"
+    lines = fields([
+        ("ref", v.ref), ("source", v.source), ("position", v.position), ("title", v.title),
+        ("pillar", v.pillar), ("status", v.status), ("due", v.due_on),
+        ("overdue", "yes" if v.overdue else "no"), ("agencies", owners),
+        ("indicators", ", ".join(v.indicators)),
+    ])
+    lines += f"\n\n{text_label}:\n{v.text}"
+    if v.note:
+        lines += f"\n\nnote: {v.note}"
+    return lines
+
+
+def evidence_table(rows) -> str:
+    if not rows:
+        return "No evidence matches."
+    return table(
+        ["id", "observed_on", "kind", "sensitivity", "recommendations", "title"],
+        [[r["id"], r["observed_on"], r["kind"], r["sensitivity"],
+          ", ".join(f"{link['ref']} ({link['stance']})" for link in r["recommendations"]),
+          ("[RETRACTED] " if r["retraction"] else "") + r["title"]] for r in rows],
+    )
+
+
+def evidence_detail(r) -> str:
+    text = fields([
+        ("id", r["id"]), ("title", r["title"]), ("kind", r["kind"]), ("observed_on", r["observed_on"]),
+        ("source", r["source_name"]), ("url", r["url"]), ("reliability", r["reliability"]),
+        ("sensitivity", r["sensitivity"]),
+        ("recommendations", ", ".join(f"{link['ref']} ({link['stance']})" for link in r["recommendations"])),
+        ("recorded", f"{r['recorded_at']} by {r['recorded_by']}"),
+    ])
+    if r["summary"]:
+        text += f"\n\nsummary:\n{r['summary']}"
+    if r["attachments"]:
+        text += "\n\nattachments:\n" + "\n".join(
+            f"  {a['sha256']}  {a['size']} bytes  {a['media_type']}  {a['filename']}" for a in r["attachments"])
+    if r["retraction"]:
+        x = r["retraction"]
+        text += f"\n\nRETRACTED {x['recorded_at']} by {x['recorded_by']}: {x['reason']}"
+    return text
+
+
+def indicator_detail(d) -> str:
+    head = fields([("code", d["code"]), ("ref", d["ref"]), ("name", d["name"]), ("unit", d["unit"]),
+                   ("direction", d["direction"]), ("target", d["target"])])
+    if not d["measurements"]:
+        return head + "\n\nNo values recorded yet."
+    body = table(["quarter", "value", "current", "note", "evidence", "recorded_at", "by"],
+                 [[m["quarter"], m["value"], "yes" if m["current"] else "superseded", m["note"], m["evidence_id"],
+                   m["recorded_at"], m["recorded_by"]] for m in d["measurements"]])
+    return f"{head}\n\n{body}"

@@ -1,0 +1,145 @@
+"""Schema migrations with Alembic, run against the application's own engine settings."""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, text
+
+from tracker import clock
+from tracker.db import BUSY_TIMEOUT_MS, Database
+from tracker.errors import InputError, TrackerError
+
+
+def script_location() -> Path:
+    """The migrations shipped in the wheel as ``tracker.migrations`` (or the checkout's)."""
+    try:
+        return Path(str(resources.files("tracker.migrations")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def config(database: Database | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location()))
+    if database is not None:
+        cfg.set_main_option("sqlalchemy.url", database.url.replace("%", "%%"))
+    return cfg
+
+
+def head() -> str:
+    return ScriptDirectory.from_config(config()).get_current_head()
+
+
+def _migration_engine(database: Database):
+    """An engine for migrations: on SQLite, foreign keys off while tables are rebuilt.
+
+    ``PRAGMA foreign_keys`` is a no-op inside a transaction, so it is set on connect;
+    batch rebuilds would otherwise cascade-delete child rows. ``foreign_key_check``
+    runs before commit instead.
+    """
+    if not database.is_sqlite:
+        return database.engine
+    engine = create_engine(database.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        dbapi_connection.execute("PRAGMA journal_mode = WAL")
+        dbapi_connection.execute("PRAGMA foreign_keys = OFF")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _run(database: Database, action, revision: str) -> tuple[str | None, str | None]:
+    cfg = config(database)
+    engine = _migration_engine(database)
+    try:
+        with engine.begin() as connection:
+            before = MigrationContext.configure(connection).get_current_revision()
+            cfg.attributes["connection"] = connection
+            action(cfg, revision)
+            if database.is_sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise TrackerError(
+                        f"migration to {revision} would break {len(broken)} foreign keys; nothing was changed"
+                    )
+            after = MigrationContext.configure(connection).get_current_revision()
+    except Exception as error:
+        from alembic.util import CommandError
+
+        if isinstance(error, CommandError):
+            raise InputError(f"cannot migrate to {revision!r}: {error}") from None
+        raise
+    finally:
+        if engine is not database.engine:
+            engine.dispose()
+    return before, after
+
+
+def upgrade(database: Database, revision: str = "head", *, backup: bool = True):
+    """Upgrade; on an existing SQLite database that will change, back it up first."""
+    backup_path = None
+    if database.path is not None:
+        database.path.parent.mkdir(parents=True, exist_ok=True)
+        current = database.current_revision() if database.path.exists() else None
+        target = head() if revision == "head" else revision
+        if backup and current is not None and current != target:
+            backup_path = _backup_beside(database.path, current)
+    before, after = _run(database, command.upgrade, revision)
+    return before, after, backup_path
+
+
+def downgrade(database: Database, revision: str):
+    if database.current_revision() is None:
+        raise TrackerError(f"{database.display} has no tracker schema to downgrade")
+    return _run(database, command.downgrade, revision)
+
+
+def _backup_beside(path: Path, revision: str) -> Path:
+    stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
+    destination = path.with_name(f"{path.name}.{revision}.{stamp}.bak")
+    counter = 1
+    while destination.exists():
+        counter += 1
+        destination = path.with_name(f"{path.name}.{revision}.{stamp}-{counter}.bak")
+    source = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
+    target = sqlite3.connect(destination)
+    try:
+        with target:
+            source.backup(target)
+    finally:
+        target.close()
+        source.close()
+    return destination
+
+
+def current(database: Database) -> str | None:
+    return database.current_revision()
+
+
+def table_names(database: Database) -> list[str]:
+    with database.engine.connect() as connection:
+        from sqlalchemy import inspect
+
+        return sorted(inspect(connection).get_table_names())
+
+
+def row_counts(database: Database) -> dict[str, int]:
+    with database.engine.connect() as connection:
+        return {
+            name: connection.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one()
+            for name in table_names(database)
+        }

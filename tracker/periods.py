@@ -1,0 +1,97 @@
+"""Calendar quarters, strict dates and as-of instants."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+from tracker import clock
+from tracker.errors import InputError
+
+_QUARTER = re.compile(r"^(\d{4})-?[Qq]([1-4])$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True, order=True)
+class Quarter:
+    """A calendar quarter, half-open: 2019Q3 is [2019-07-01, 2019-10-01)."""
+
+    year: int
+    number: int
+
+    @classmethod
+    def parse(cls, text: str) -> Quarter:
+        match = _QUARTER.match(text.strip())
+        if not match:
+            raise InputError(
+                f"invalid quarter {text!r}: write it as YYYYQN with N from 1 to 4, e.g. 2019Q3"
+            )
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    @classmethod
+    def containing(cls, day: date) -> Quarter:
+        return cls(day.year, (day.month - 1) // 3 + 1)
+
+    @property
+    def start(self) -> date:
+        return date(self.year, 3 * self.number - 2, 1)
+
+    @property
+    def end(self) -> date:
+        """The first day after the quarter (exclusive end)."""
+        return self.next().start
+
+    def next(self) -> Quarter:
+        return Quarter(self.year + 1, 1) if self.number == 4 else Quarter(self.year, self.number + 1)
+
+    def previous(self) -> Quarter:
+        return Quarter(self.year - 1, 4) if self.number == 1 else Quarter(self.year, self.number - 1)
+
+    def __str__(self) -> str:
+        return f"{self.year}Q{self.number}"
+
+
+def quarter_range(first: Quarter, last: Quarter) -> list[Quarter]:
+    if last < first:
+        raise InputError(f"the range {first}..{last} is empty: --from must not be after --to")
+    quarters = [first]
+    while quarters[-1] < last:
+        quarters.append(quarters[-1].next())
+    return quarters
+
+
+def parse_date(text: str, *, field: str = "date", allow_future: bool = False) -> date:
+    """A strict ``YYYY-MM-DD`` date that exists, and (by default) is not after today."""
+    value = text.strip() if isinstance(text, str) else text
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise InputError(f"invalid {field} {text!r}: write it as YYYY-MM-DD, e.g. 2019-12-31")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"invalid {field} {text!r}: no such day in the calendar") from None
+    if not allow_future and day > clock.today():
+        raise InputError(f"invalid {field} {text!r}: it is in the future (today is {clock.today()})")
+    return day
+
+
+def parse_as_of(text: str | None) -> datetime:
+    """``YYYY-MM-DD`` means the end of that day, UTC; else an ISO 8601 timestamp with offset."""
+    if text is None:
+        return clock.now()
+    value = text.strip()
+    if _DATE.match(value):
+        day = parse_date(value, field="--as-of", allow_future=True)
+        return datetime.combine(day, time.max, tzinfo=UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InputError(
+            f"invalid --as-of {text!r}: give a date YYYY-MM-DD or a timestamp with offset, "
+            "e.g. 2019-12-31T18:00:00+07:00"
+        )
+    return moment.astimezone(UTC)
+
+

@@ -1,0 +1,545 @@
+"""Reads. Nothing here writes; every function takes the caller's session."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker import clock
+from tracker.errors import InputError, NotFound
+from tracker.models import (
+    Agency,
+    Attachment,
+    Evidence,
+    EvidenceAttachment,
+    EvidenceLink,
+    EvidenceRetraction,
+    Indicator,
+    Measurement,
+    Recommendation,
+    RecommendationAgency,
+    Source,
+    StatusUpdate,
+    StatusUpdateEvidence,
+)
+from tracker.vocab import Pillar, Status
+
+
+# References -----------------------------------------------------------------------------
+
+
+def ref_of(slug: str, code: str, ambiguous_codes: set[str] | None = None) -> str:
+    """A recommendation's REF: its code when unique across sources, else SOURCE/CODE."""
+    return f"{slug}/{code}" if ambiguous_codes is None or code in ambiguous_codes else code
+
+
+def ambiguous_codes(session: Session) -> set[str]:
+    codes = session.execute(select(Recommendation.code)).scalars().all()
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for code in codes:
+        (repeated if code in seen else seen).add(code)
+    return repeated
+
+
+def resolve_ref(session: Session, ref: str) -> Recommendation:
+    """``code`` when unique across sources, else ``source/code``."""
+    ref = (ref or "").strip()
+    if not ref:
+        raise InputError("a recommendation REF is required, e.g. undercover-techniques")
+    query = select(Recommendation, Source.slug).join(Source)
+    if "/" in ref:
+        slug, _, code = ref.partition("/")
+        rows = session.execute(query.where(Source.slug == slug, Recommendation.code == code)).all()
+    else:
+        rows = session.execute(query.where(Recommendation.code == ref)).all()
+    if not rows:
+        raise NotFound(f"unknown recommendation {ref!r}: see `tracker rec list` for the REFs")
+    if len(rows) > 1:
+        candidates = ", ".join(sorted(f"{slug}/{rec.code}" for rec, slug in rows))
+        raise InputError(f"recommendation {ref!r} is ambiguous: use one of {candidates}")
+    return rows[0][0]
+
+
+def source_by_slug(session: Session, slug: str) -> Source:
+    source = session.scalars(select(Source).where(Source.slug == slug)).first()
+    if source is None:
+        known = ", ".join(session.scalars(select(Source.slug).order_by(Source.slug))) or "none loaded"
+        raise NotFound(f"unknown source {slug!r}: known sources are {known}")
+    return source
+
+
+def agency_by_code(session: Session, code: str) -> Agency:
+    agency = session.scalars(select(Agency).where(Agency.code == code)).first()
+    if agency is None:
+        known = ", ".join(session.scalars(select(Agency.code).order_by(Agency.code))) or "none"
+        raise NotFound(f"unknown agency {code!r}: known agencies are {known}")
+    return agency
+
+
+def indicator_by_code(session: Session, code: str) -> Indicator:
+    indicator = session.scalars(select(Indicator).where(Indicator.code == code)).first()
+    if indicator is None:
+        raise NotFound(f"unknown indicator {code!r}: see `tracker indicator list`")
+    return indicator
+
+
+def evidence_by_id(session: Session, evidence_id: int) -> Evidence:
+    evidence = session.get(Evidence, evidence_id)
+    if evidence is None:
+        raise NotFound(f"unknown evidence id {evidence_id}: see `tracker evidence list`")
+    return evidence
+
+
+# Status over time -----------------------------------------------------------------------
+
+
+def statuses_at(
+    session: Session,
+    before: date,
+    known_at: datetime | None = None,
+    recommendation_ids: Iterable[int] | None = None,
+) -> dict[int, Status]:
+    """Each recommendation's status at the start of ``before`` as known at ``known_at``.
+
+    The latest status update with ``effective_on < before`` and ``recorded_at <=
+    known_at``, by effective_on, then recorded_at, then id. Missing means not_started.
+    """
+    query = select(StatusUpdate.recommendation_id, StatusUpdate.status).where(
+        StatusUpdate.effective_on < before
+    )
+    if known_at is not None:
+        query = query.where(StatusUpdate.recorded_at <= known_at)
+    if recommendation_ids is not None:
+        query = query.where(StatusUpdate.recommendation_id.in_(list(recommendation_ids)))
+    query = query.order_by(StatusUpdate.effective_on, StatusUpdate.recorded_at, StatusUpdate.id)
+    return {rec_id: Status(status) for rec_id, status in session.execute(query)}
+
+
+def current_statuses(session: Session) -> dict[int, Status]:
+    return statuses_at(session, clock.today() + timedelta(days=1))
+
+
+def is_overdue(due_on: date | None, status: Status, on: date) -> bool:
+    return due_on is not None and due_on < on and status != Status.IMPLEMENTED
+
+
+# Recommendations ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgencyRole:
+    code: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class RecommendationView:
+    id: int
+    ref: str
+    source: str
+    code: str
+    position: int | None
+    title: str
+    text: str
+    text_status: str
+    note: str | None
+    pillar: str
+    due_on: date | None
+    status: str
+    overdue: bool
+    agencies: tuple[AgencyRole, ...] = ()
+    indicators: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "source": self.source,
+            "code": self.code,
+            "position": self.position,
+            "title": self.title,
+            "text": self.text,
+            "text_status": self.text_status,
+            "note": self.note,
+            "pillar": self.pillar,
+            "due_on": self.due_on.isoformat() if self.due_on else None,
+            "status": self.status,
+            "overdue": self.overdue,
+            "agencies": [{"code": a.code, "name": a.name, "role": a.role} for a in self.agencies],
+            "indicators": list(self.indicators),
+        }
+
+
+def recommendations(
+    session: Session,
+    *,
+    sources: Sequence[str] = (),
+    status: Status | None = None,
+    pillar: Pillar | None = None,
+    agency: str | None = None,
+    overdue: bool = False,
+) -> list[RecommendationView]:
+    """Recommendations with their current status, in source and report order."""
+    for slug in sources:
+        source_by_slug(session, slug)
+    if agency is not None:
+        agency_by_code(session, agency)
+    query = select(Recommendation, Source.slug).join(Source)
+    if sources:
+        query = query.where(Source.slug.in_(list(sources)))
+    if pillar is not None:
+        query = query.where(Recommendation.pillar == pillar)
+    if agency is not None:
+        query = query.where(
+            Recommendation.id.in_(
+                select(RecommendationAgency.recommendation_id)
+                .join(Agency)
+                .where(Agency.code == agency)
+            )
+        )
+    query = query.order_by(
+        Source.published_on.desc(), Source.slug, Recommendation.position.is_(None),
+        Recommendation.position, Recommendation.code,
+    )
+    rows = session.execute(query).all()
+    views = _views(session, rows)
+    if status is not None:
+        views = [view for view in views if view.status == status]
+    if overdue:
+        views = [view for view in views if view.overdue]
+    return views
+
+
+def recommendation(session: Session, ref: str) -> RecommendationView:
+    rec = resolve_ref(session, ref)
+    slug = session.get(Source, rec.source_id).slug
+    return _views(session, [(rec, slug)])[0]
+
+
+def _views(session: Session, rows: Sequence[tuple[Recommendation, str]]) -> list[RecommendationView]:
+    ids = [rec.id for rec, _ in rows]
+    statuses = current_statuses(session)
+    today = clock.today()
+    owners = agencies_of(session, ids)
+    indicators: dict[int, list[str]] = defaultdict(list)
+    for rec_id, code in session.execute(
+        select(Indicator.recommendation_id, Indicator.code)
+        .where(Indicator.recommendation_id.in_(ids))
+        .order_by(Indicator.id)
+    ):
+        indicators[rec_id].append(code)
+    repeated = ambiguous_codes(session)
+    views = []
+    for rec, slug in rows:
+        status = statuses.get(rec.id, Status.NOT_STARTED)
+        views.append(
+            RecommendationView(
+                id=rec.id,
+                ref=ref_of(slug, rec.code, repeated),
+                source=slug,
+                code=rec.code,
+                position=rec.position,
+                title=rec.title,
+                text=rec.text,
+                text_status=rec.text_status.value,
+                note=rec.note,
+                pillar=rec.pillar.value,
+                due_on=rec.due_on,
+                status=status.value,
+                overdue=is_overdue(rec.due_on, status, today),
+                agencies=tuple(owners.get(rec.id, ())),
+                indicators=tuple(indicators.get(rec.id, ())),
+            )
+        )
+    return views
+
+
+def agencies_of(session: Session, recommendation_ids: Sequence[int]) -> dict[int, list[AgencyRole]]:
+    owners: dict[int, list[AgencyRole]] = defaultdict(list)
+    query = (
+        select(RecommendationAgency.recommendation_id, Agency.code, Agency.name, RecommendationAgency.role)
+        .join(Agency)
+        .where(RecommendationAgency.recommendation_id.in_(list(recommendation_ids)))
+        .order_by(RecommendationAgency.role, Agency.code)
+    )
+    for rec_id, code, name, role in session.execute(query):
+        owners[rec_id].append(AgencyRole(code, name, role.value))
+    return owners
+
+
+# Status history ---------------------------------------------------------------------------
+
+
+def status_history(session: Session, ref: str) -> list[dict[str, Any]]:
+    """Every assessment of a recommendation, by effective date then when recorded."""
+    rec = resolve_ref(session, ref)
+    updates = session.scalars(
+        select(StatusUpdate)
+        .where(StatusUpdate.recommendation_id == rec.id)
+        .order_by(StatusUpdate.effective_on, StatusUpdate.recorded_at, StatusUpdate.id)
+    ).all()
+    cited: dict[int, list[int]] = defaultdict(list)
+    for update_id, evidence_id in session.execute(
+        select(StatusUpdateEvidence.status_update_id, StatusUpdateEvidence.evidence_id)
+        .where(StatusUpdateEvidence.status_update_id.in_([u.id for u in updates]))
+        .order_by(StatusUpdateEvidence.evidence_id)
+    ):
+        cited[update_id].append(evidence_id)
+    ref_text = recommendation_ref(session, rec)
+    return [
+        {
+            "id": u.id,
+            "ref": ref_text,
+            "status": u.status.value,
+            "effective_on": u.effective_on.isoformat(),
+            "note": u.note,
+            "evidence": cited.get(u.id, []),
+            "recorded_at": clock.iso_utc(u.recorded_at),
+            "recorded_by": u.recorded_by,
+        }
+        for u in updates
+    ]
+
+
+def recommendation_ref(session: Session, rec: Recommendation) -> str:
+    slug = session.get(Source, rec.source_id).slug
+    return ref_of(slug, rec.code, ambiguous_codes(session))
+
+
+def refs_by_id(session: Session) -> dict[int, str]:
+    repeated = ambiguous_codes(session)
+    return {
+        rec_id: ref_of(slug, code, repeated)
+        for rec_id, code, slug in session.execute(
+            select(Recommendation.id, Recommendation.code, Source.slug).join(Source)
+        )
+    }
+
+
+# Evidence ---------------------------------------------------------------------------------
+
+
+def evidence_record(session: Session, evidence_id: int) -> dict[str, Any]:
+    """One piece of evidence with its links, files and retraction."""
+    return evidence_records(session, [evidence_by_id(session, evidence_id)])[0]
+
+
+def evidence_records(session: Session, items: Sequence[Evidence]) -> list[dict[str, Any]]:
+    ids = [e.id for e in items]
+    refs = refs_by_id(session)
+    links: dict[int, list[dict[str, str]]] = defaultdict(list)
+    for evidence_id, rec_id, stance in session.execute(
+        select(EvidenceLink.evidence_id, EvidenceLink.recommendation_id, EvidenceLink.stance)
+        .where(EvidenceLink.evidence_id.in_(ids))
+        .order_by(EvidenceLink.recommendation_id)
+    ):
+        links[evidence_id].append({"ref": refs[rec_id], "stance": stance.value})
+    files: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for evidence_id, sha256, filename, size, media_type in session.execute(
+        select(EvidenceAttachment.evidence_id, EvidenceAttachment.sha256, EvidenceAttachment.filename,
+               Attachment.size, Attachment.media_type)
+        .join(Attachment)
+        .where(EvidenceAttachment.evidence_id.in_(ids))
+        .order_by(EvidenceAttachment.filename, EvidenceAttachment.sha256)
+    ):
+        files[evidence_id].append({"sha256": sha256, "filename": filename, "size": size, "media_type": media_type})
+    retractions = {
+        r.evidence_id: r
+        for r in session.scalars(select(EvidenceRetraction).where(EvidenceRetraction.evidence_id.in_(ids)))
+    }
+    records = []
+    for e in items:
+        retraction = retractions.get(e.id)
+        records.append(
+            {
+                "id": e.id,
+                "title": e.title,
+                "kind": e.kind.value,
+                "observed_on": e.observed_on.isoformat(),
+                "source_name": e.source_name,
+                "url": e.url,
+                "summary": e.summary,
+                "reliability": e.reliability.value,
+                "sensitivity": e.sensitivity.value,
+                "recorded_at": clock.iso_utc(e.recorded_at),
+                "recorded_by": e.recorded_by,
+                "recommendations": links.get(e.id, []),
+                "attachments": files.get(e.id, []),
+                "retraction": None
+                if retraction is None
+                else {
+                    "reason": retraction.reason,
+                    "recorded_at": clock.iso_utc(retraction.recorded_at),
+                    "recorded_by": retraction.recorded_by,
+                },
+            }
+        )
+    return records
+
+
+def evidence_list(
+    session: Session,
+    *,
+    rec: str | None = None,
+    quarter=None,
+    kind=None,
+    include_retracted: bool = False,
+) -> list[dict[str, Any]]:
+    """Evidence by date observed (then id), retracted items left out unless asked for."""
+    query = select(Evidence)
+    if rec is not None:
+        recommendation_id = resolve_ref(session, rec).id
+        query = query.where(
+            Evidence.id.in_(
+                select(EvidenceLink.evidence_id).where(EvidenceLink.recommendation_id == recommendation_id)
+            )
+        )
+    if quarter is not None:
+        query = query.where(Evidence.observed_on >= quarter.start, Evidence.observed_on < quarter.end)
+    if kind is not None:
+        query = query.where(Evidence.kind == kind)
+    if not include_retracted:
+        query = query.where(Evidence.id.not_in(select(EvidenceRetraction.evidence_id)))
+    items = session.scalars(query.order_by(Evidence.observed_on, Evidence.id)).all()
+    return evidence_records(session, items)
+
+
+def attachment_content(session: Session, sha256: str) -> bytes:
+    sha256 = (sha256 or "").strip().lower()
+    content = session.scalar(select(Attachment.content).where(Attachment.sha256 == sha256))
+    if content is None:
+        raise NotFound(f"no stored file with sha256 {sha256!r}: see the attachments in `tracker evidence show ID`")
+    return content
+
+
+# Indicators and agencies ------------------------------------------------------------------
+
+
+def indicator_list(session: Session) -> list[dict[str, Any]]:
+    refs = refs_by_id(session)
+    latest = latest_measurements(session)
+    rows = []
+    for indicator in session.scalars(select(Indicator).order_by(Indicator.code)):
+        last = latest.get(indicator.id)
+        rows.append(
+            {
+                "code": indicator.code,
+                "ref": refs[indicator.recommendation_id],
+                "name": indicator.name,
+                "unit": indicator.unit,
+                "direction": indicator.direction.value,
+                "target": indicator.target,
+                "latest_quarter": str(last[0]) if last else None,
+                "latest_value": last[1] if last else None,
+            }
+        )
+    return rows
+
+
+def latest_measurements(session: Session, known_at: datetime | None = None) -> dict[int, tuple[Any, float]]:
+    """Each indicator's most recent quarter and its value (the latest recorded wins)."""
+    from tracker.periods import Quarter
+
+    values = measurement_values(session, known_at=known_at)
+    latest: dict[int, tuple[Any, float]] = {}
+    for (indicator_id, quarter_start), value in sorted(values.items()):
+        latest[indicator_id] = (Quarter.containing(quarter_start), value)
+    return latest
+
+
+def measurement_values(
+    session: Session,
+    *,
+    known_at: datetime | None = None,
+    indicator_ids: Iterable[int] | None = None,
+    quarter_starts: Iterable[date] | None = None,
+) -> dict[tuple[int, date], float]:
+    """(indicator, quarter start) -> value: for each, the latest recorded at or before known_at."""
+    query = select(Measurement.indicator_id, Measurement.quarter_start, Measurement.value)
+    if known_at is not None:
+        query = query.where(Measurement.recorded_at <= known_at)
+    if indicator_ids is not None:
+        query = query.where(Measurement.indicator_id.in_(list(indicator_ids)))
+    if quarter_starts is not None:
+        query = query.where(Measurement.quarter_start.in_(list(quarter_starts)))
+    query = query.order_by(Measurement.recorded_at, Measurement.id)
+    return {(i, q): v for i, q, v in session.execute(query)}
+
+
+def indicator_detail(session: Session, code: str) -> dict[str, Any]:
+    """An indicator with every value by quarter, superseded values included."""
+    from tracker.periods import Quarter
+
+    indicator = indicator_by_code(session, code)
+    measurements = session.scalars(
+        select(Measurement)
+        .where(Measurement.indicator_id == indicator.id)
+        .order_by(Measurement.quarter_start, Measurement.recorded_at, Measurement.id)
+    ).all()
+    current = {m.quarter_start: m.id for m in measurements}
+    return {
+        "code": indicator.code,
+        "ref": recommendation_ref(session, session.get(Recommendation, indicator.recommendation_id)),
+        "name": indicator.name,
+        "unit": indicator.unit,
+        "direction": indicator.direction.value,
+        "target": indicator.target,
+        "measurements": [
+            {
+                "quarter": str(Quarter.containing(m.quarter_start)),
+                "quarter_start": m.quarter_start.isoformat(),
+                "value": m.value,
+                "note": m.note,
+                "evidence_id": m.evidence_id,
+                "current": current[m.quarter_start] == m.id,
+                "recorded_at": clock.iso_utc(m.recorded_at),
+                "recorded_by": m.recorded_by,
+            }
+            for m in measurements
+        ],
+    }
+
+
+def agency_list(session: Session) -> list[dict[str, Any]]:
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: {"lead": 0, "support": 0})
+    for agency_id, role in session.execute(select(RecommendationAgency.agency_id, RecommendationAgency.role)):
+        counts[agency_id][role.value] += 1
+    return [
+        {"code": a.code, "name": a.name, "lead": counts[a.id]["lead"], "support": counts[a.id]["support"]}
+        for a in session.scalars(select(Agency).order_by(Agency.code))
+    ]
+
+
+def sources(session: Session) -> list[Source]:
+    return list(session.scalars(select(Source).order_by(Source.published_on.desc(), Source.slug)))
+
+
+# The audit log ----------------------------------------------------------------------------
+
+
+def log(session: Session, limit: int | None = None) -> list[dict[str, Any]]:
+    """The most recent events, newest first."""
+    from tracker.models import Event
+
+    query = select(Event).order_by(Event.seq.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        {
+            "seq": e.seq,
+            "recorded_at": clock.iso_utc(e.recorded_at),
+            "actor": e.actor,
+            "action": e.action,
+            "payload": e.payload,
+            "prev_hash": e.prev_hash,
+            "hash": e.hash,
+        }
+        for e in session.scalars(query)
+    ]

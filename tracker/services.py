@@ -1,0 +1,379 @@
+"""Writes. Each function takes the caller's session first, never commits, and appends
+the event that records what it wrote (see :mod:`tracker.integrity`)."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker import clock, models, validation
+from tracker.errors import Conflict, InputError
+from tracker.integrity import Chain
+from tracker.models import (
+    Agency,
+    Attachment,
+    Evidence,
+    EvidenceAttachment,
+    EvidenceLink,
+    EvidenceRetraction,
+    Indicator,
+    Measurement,
+    Recommendation,
+    RecommendationAgency,
+    StatusUpdate,
+    StatusUpdateEvidence,
+)
+from tracker.periods import Quarter
+from tracker.queries import (
+    agency_by_code,
+    evidence_by_id,
+    indicator_by_code,
+    resolve_ref,
+    source_by_slug,
+)
+from tracker.vocab import (
+    Direction,
+    EvidenceKind,
+    Pillar,
+    Reliability,
+    Role,
+    Sensitivity,
+    Stance,
+    Status,
+    TextStatus,
+)
+
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileToAttach:
+    """A file read from disk, checked, ready to store by its content."""
+
+    filename: str
+    content: bytes
+    media_type: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+def read_attachment(path: str | Path) -> FileToAttach:
+    """Read a file to attach; refuse what is missing, unreadable, a directory or too large."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"--attach {path}: is a directory; attach files one by one")
+    if not path.exists():
+        raise InputError(f"--attach {path}: no such file")
+    try:
+        size = path.stat().st_size
+        if size > MAX_ATTACHMENT_BYTES:
+            raise InputError(
+                f"--attach {path}: {size} bytes is over the {MAX_ATTACHMENT_BYTES // 1024 // 1024} MiB limit"
+            )
+        content = path.read_bytes()
+    except PermissionError:
+        raise InputError(f"--attach {path}: permission denied; check the file's permissions") from None
+    except OSError as error:
+        raise InputError(f"--attach {path}: cannot read it ({error.strerror})") from None
+    if len(content) > MAX_ATTACHMENT_BYTES:
+        raise InputError(f"--attach {path}: over the {MAX_ATTACHMENT_BYTES // 1024 // 1024} MiB limit")
+    filename = validation.text(path.name, "attachment filename", max_length=models.NAME_LENGTH)
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return FileToAttach(filename=filename, content=content, media_type=media_type)
+
+
+# Agencies and recommendations -----------------------------------------------------------
+
+
+def add_agency(session: Session, code: str, name: str, *, actor: str) -> Agency:
+    code = validation.code(code, "agency code")
+    name = validation.text(name, "agency name")
+    if session.scalars(select(Agency).where(Agency.code == code)).first() is not None:
+        raise Conflict(f"agency {code!r} already exists: see `tracker agency list`")
+    chain = Chain(session, actor)
+    agency = Agency(code=code, name=name)
+    session.add(agency)
+    session.flush()
+    chain.append("agency.add", {"agency": [agency]})
+    return agency
+
+
+def assign_agency(session: Session, ref: str, agency_code: str, role: Role | str, *, actor: str) -> RecommendationAgency:
+    role = validation.choice(role, Role, "role")
+    rec = resolve_ref(session, ref)
+    agency = agency_by_code(session, agency_code)
+    existing = session.get(RecommendationAgency, (rec.id, agency.id))
+    if existing is not None:
+        raise Conflict(f"agency {agency.code!r} is already assigned to {ref!r} as {existing.role.value}")
+    chain = Chain(session, actor)
+    link = RecommendationAgency(recommendation_id=rec.id, agency_id=agency.id, role=role)
+    session.add(link)
+    session.flush()
+    chain.append("recommendation.assign", {"recommendation_agency": [link]})
+    return link
+
+
+def add_recommendation(
+    session: Session,
+    *,
+    source: str,
+    code: str,
+    title: str,
+    text: str,
+    pillar: Pillar | str,
+    due_on: date | None = None,
+    position: int | None = None,
+    text_status: TextStatus | str = TextStatus.VERBATIM,
+    actor: str,
+) -> Recommendation:
+    src = source_by_slug(session, source)
+    code = validation.code(code, "recommendation code")
+    values = dict(
+        source_id=src.id,
+        code=code,
+        title=validation.text(title, "title"),
+        text=validation.long_text(text, "text"),
+        pillar=validation.choice(pillar, Pillar, "pillar"),
+        text_status=validation.choice(text_status, TextStatus, "text_status"),
+        due_on=due_on,
+        position=position,
+    )
+    exists = session.scalars(
+        select(Recommendation).where(Recommendation.source_id == src.id, Recommendation.code == code)
+    ).first()
+    if exists is not None:
+        raise Conflict(f"recommendation {source}/{code} already exists")
+    chain = Chain(session, actor)
+    rec = Recommendation(**values)
+    session.add(rec)
+    session.flush()
+    chain.append("recommendation.add", {"recommendation": [rec]})
+    return rec
+
+
+# Status ---------------------------------------------------------------------------------
+
+
+def set_status(
+    session: Session,
+    ref: str,
+    status: Status | str,
+    *,
+    effective_on: date | str,
+    note: str,
+    evidence_ids: Sequence[int] = (),
+    actor: str,
+) -> StatusUpdate:
+    """Append an assessment; earlier ones stay in the history."""
+    status = validation.choice(status, Status, "status")
+    effective_on = validation.day(effective_on, "--on date")
+    note = validation.long_text(note, "--note")
+    rec = resolve_ref(session, ref)
+    cited = [evidence_by_id(session, validation.identifier(i, "--evidence id")).id for i in evidence_ids]
+    chain = Chain(session, actor)
+    update = StatusUpdate(
+        recommendation_id=rec.id,
+        status=status,
+        effective_on=effective_on,
+        note=note,
+        recorded_at=chain.recorded_at,
+        recorded_by=actor,
+    )
+    session.add(update)
+    session.flush()
+    links = [StatusUpdateEvidence(status_update_id=update.id, evidence_id=i) for i in dict.fromkeys(cited)]
+    session.add_all(links)
+    session.flush()
+    chain.append("status.set", {"status_update": [update], "status_update_evidence": links})
+    return update
+
+
+# Evidence -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvidenceInput:
+    """Evidence as given by a user, validated by :func:`check_evidence`."""
+
+    recs: tuple[str, ...]
+    title: str
+    observed_on: date
+    kind: EvidenceKind
+    stance: Stance = Stance.PROGRESS
+    url: str | None = None
+    summary: str | None = None
+    source_name: str | None = None
+    reliability: Reliability = Reliability.CREDIBLE
+    sensitivity: Sensitivity = Sensitivity.INTERNAL
+
+
+def check_evidence(
+    *,
+    recs: Sequence[str],
+    title: str | None,
+    observed_on: str | date | None,
+    kind: str | None,
+    stance: str | None = None,
+    url: str | None = None,
+    summary: str | None = None,
+    source_name: str | None = None,
+    reliability: str | None = None,
+    sensitivity: str | None = None,
+) -> EvidenceInput:
+    refs = tuple(dict.fromkeys(r.strip() for r in recs if r and r.strip()))
+    if not refs:
+        raise InputError("--rec is required: name at least one recommendation the evidence bears on")
+    return EvidenceInput(
+        recs=refs,
+        title=validation.text(title, "--title"),
+        observed_on=validation.day(observed_on, "--date"),
+        kind=validation.choice(kind, EvidenceKind, "kind"),
+        stance=validation.choice(stance or Stance.PROGRESS, Stance, "stance"),
+        url=validation.text(url, "--url", required=False, max_length=models.URL_LENGTH),
+        summary=validation.long_text(summary, "--summary", required=False),
+        source_name=validation.text(source_name, "--source-name", required=False, max_length=models.NAME_LENGTH),
+        reliability=validation.choice(reliability or Reliability.CREDIBLE, Reliability, "reliability"),
+        sensitivity=validation.choice(sensitivity or Sensitivity.INTERNAL, Sensitivity, "sensitivity"),
+    )
+
+
+def add_evidence(
+    session: Session,
+    evidence: EvidenceInput,
+    *,
+    attachments: Sequence[FileToAttach] = (),
+    actor: str,
+) -> Evidence:
+    """Store evidence, its links and its files (each file once by its sha256)."""
+    recs = [resolve_ref(session, ref) for ref in evidence.recs]
+    chain = Chain(session, actor)
+    row = Evidence(
+        title=evidence.title,
+        kind=evidence.kind,
+        observed_on=evidence.observed_on,
+        source_name=evidence.source_name,
+        url=evidence.url,
+        summary=evidence.summary,
+        reliability=evidence.reliability,
+        sensitivity=evidence.sensitivity,
+        recorded_at=chain.recorded_at,
+        recorded_by=actor,
+    )
+    session.add(row)
+    session.flush()
+    links = [
+        EvidenceLink(evidence_id=row.id, recommendation_id=rec.id, stance=evidence.stance)
+        for rec in {rec.id: rec for rec in recs}.values()
+    ]
+    session.add_all(links)
+    stored: list[Attachment] = []
+    attached: list[EvidenceAttachment] = []
+    for file in {file.sha256: file for file in attachments}.values():
+        if session.get(Attachment, file.sha256) is None:
+            blob = Attachment(sha256=file.sha256, size=len(file.content), media_type=file.media_type, content=file.content)
+            session.add(blob)
+            stored.append(blob)
+        attached.append(EvidenceAttachment(evidence_id=row.id, sha256=file.sha256, filename=file.filename))
+    session.add_all(attached)
+    session.flush()
+    chain.append(
+        "evidence.add",
+        {"evidence": [row], "evidence_link": links, "attachment": stored, "evidence_attachment": attached},
+    )
+    return row
+
+
+def retract_evidence(session: Session, evidence_id: int | str, reason: str, *, actor: str) -> EvidenceRetraction:
+    evidence = evidence_by_id(session, validation.identifier(evidence_id, "evidence id"))
+    reason = validation.long_text(reason, "--reason")
+    existing = session.scalars(
+        select(EvidenceRetraction).where(EvidenceRetraction.evidence_id == evidence.id)
+    ).first()
+    if existing is not None:
+        raise Conflict(f"evidence {evidence.id} was already retracted on {existing.recorded_at:%Y-%m-%d}")
+    chain = Chain(session, actor)
+    retraction = EvidenceRetraction(
+        evidence_id=evidence.id, reason=reason, recorded_at=chain.recorded_at, recorded_by=actor
+    )
+    session.add(retraction)
+    session.flush()
+    chain.append("evidence.retract", {"evidence_retraction": [retraction]})
+    return retraction
+
+
+# Indicators -----------------------------------------------------------------------------
+
+
+def add_indicator(
+    session: Session,
+    ref: str,
+    *,
+    code: str,
+    name: str,
+    unit: str,
+    direction: Direction | str = Direction.UP,
+    target: float | str | None = None,
+    actor: str,
+) -> Indicator:
+    code = validation.code(code, "indicator code")
+    values = dict(
+        code=code,
+        name=validation.text(name, "--name"),
+        unit=validation.text(unit, "--unit", max_length=models.NAME_LENGTH),
+        direction=validation.choice(direction, Direction, "direction"),
+        target=validation.number(target, "--target", required=False),
+    )
+    rec = resolve_ref(session, ref)
+    if session.scalars(select(Indicator).where(Indicator.code == code)).first() is not None:
+        raise Conflict(f"indicator {code!r} already exists: see `tracker indicator list`")
+    chain = Chain(session, actor)
+    indicator = Indicator(recommendation_id=rec.id, **values)
+    session.add(indicator)
+    session.flush()
+    chain.append("indicator.add", {"indicator": [indicator]})
+    return indicator
+
+
+def record_measurement(
+    session: Session,
+    code: str,
+    quarter: Quarter | str,
+    value: float | str,
+    *,
+    note: str | None = None,
+    evidence_id: int | str | None = None,
+    actor: str,
+) -> Measurement:
+    """Record an indicator's value for a quarter; a later value supersedes, both are kept."""
+    quarter = quarter if isinstance(quarter, Quarter) else Quarter.parse(quarter)
+    number = validation.number(value, "value")
+    note = validation.long_text(note, "--note", required=False)
+    indicator = indicator_by_code(session, code)
+    if quarter.start > clock.today():
+        raise InputError(f"quarter {quarter} has not started yet: record values for past quarters")
+    evidence = None
+    if evidence_id is not None:
+        evidence = evidence_by_id(session, validation.identifier(evidence_id, "--evidence id")).id
+    chain = Chain(session, actor)
+    measurement = Measurement(
+        indicator_id=indicator.id,
+        quarter_start=quarter.start,
+        value=number,
+        note=note,
+        evidence_id=evidence,
+        recorded_at=chain.recorded_at,
+        recorded_by=actor,
+    )
+    session.add(measurement)
+    session.flush()
+    chain.append("measurement.record", {"measurement": [measurement]})
+    return measurement

@@ -1,0 +1,118 @@
+"""Field validation shared by every command, catalog files and imports.
+
+Each function returns the clean value or raises :class:`InputError` naming the field
+and saying what to fix. Text is trimmed; NUL bytes are refused everywhere (PostgreSQL
+cannot store them) and single-line fields refuse every control character.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+from enum import StrEnum
+from typing import TypeVar
+
+from tracker import clock, models, periods
+from tracker.errors import InputError
+
+E = TypeVar("E", bound=StrEnum)
+
+LONG_TEXT_LENGTH = 100_000
+_CODE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def text(
+    value: str | None,
+    field: str,
+    *,
+    required: bool = True,
+    max_length: int = models.TITLE_LENGTH,
+    multiline: bool = False,
+) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InputError(f"{field} is required and must not be blank")
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"{field} must be text, not {type(value).__name__}")
+    value = value.strip()
+    if len(value) > max_length:
+        raise InputError(f"{field} is {len(value)} characters long; the limit is {max_length}")
+    bad = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
+    if bad:
+        what = "a NUL byte" if bad.group() == "\x00" else f"the control character {bad.group()!r}"
+        raise InputError(f"{field} contains {what}: remove it")
+    return value
+
+
+def long_text(value: str | None, field: str, *, required: bool = True) -> str | None:
+    return text(value, field, required=required, max_length=LONG_TEXT_LENGTH, multiline=True)
+
+
+def code(value: str | None, field: str = "code") -> str:
+    clean = text(value, field, max_length=models.CODE_LENGTH)
+    if not _CODE.match(clean):
+        raise InputError(
+            f"invalid {field} {clean!r}: use lower-case letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit"
+        )
+    return clean
+
+
+def choice(value: str | E | None, enum: type[E], field: str) -> E:
+    if isinstance(value, enum):
+        return value
+    allowed = ", ".join(member.value for member in enum)
+    if value is None or not isinstance(value, str):
+        raise InputError(f"{field} is required: one of {allowed}")
+    try:
+        return enum(value.strip())
+    except ValueError:
+        raise InputError(f"unknown {field} {value!r}: use one of {allowed}") from None
+
+
+def day(value: str | date | None, field: str = "date", *, required: bool = True) -> date | None:
+    if value is None or value == "":
+        if required:
+            raise InputError(f"{field} is required: write it as YYYY-MM-DD")
+        return None
+    if isinstance(value, date):
+        if value > clock.today():
+            raise InputError(f"invalid {field} {value.isoformat()!r}: it is in the future")
+        return value
+    return periods.parse_date(value, field=field)
+
+
+def number(value: str | float | int | None, field: str, *, required: bool = True) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InputError(f"{field} is required: give a number")
+        return None
+    if isinstance(value, bool):
+        raise InputError(f"invalid {field} {value!r}: give a number")
+    try:
+        result = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise InputError(f"invalid {field} {value!r}: give a number, e.g. 42 or 3.5") from None
+    if not math.isfinite(result):
+        raise InputError(f"invalid {field} {value!r}: give a finite number")
+    return result
+
+
+def identifier(value: str | int | None, field: str) -> int:
+    if isinstance(value, bool):
+        raise InputError(f"invalid {field} {value!r}: give a whole number")
+    try:
+        result = int(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise InputError(f"invalid {field} {value!r}: give a whole number, e.g. 12") from None
+    if result <= 0 or result > 2**62:
+        raise InputError(f"invalid {field} {value!r}: give a positive whole number")
+    return result
+
+
+def actor(value: str | None) -> str:
+    return text(value, "author (--by / TRACKER_USER)", max_length=models.ACTOR_LENGTH)
