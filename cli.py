@@ -521,6 +521,12 @@ def agency_list(json_output: Json = False) -> None:
     out(table(["code", "name", "lead", "support"], [[r["code"], r["name"], r["lead"], r["support"]] for r in rows]))
 
 
+# Import and export ----------------------------------------------------------------------------
+
+
+# Reports ----------------------------------------------------------------------------------
+
+
 # Check ------------------------------------------------------------------------------------
 
 
@@ -592,6 +598,9 @@ def main(args: list[str] | None = None, prog_name: str = "tracker", **_: Any) ->
             raise
         code = _fail(f"unexpected {type(error).__name__}: {_one_line(error)} "
                      "(run with TRACKER_DEBUG=1 for details)", 1)
+    finally:
+        if state._database is not None:
+            state._database.dispose()
     sys.exit(code if isinstance(code, int) else 0)
 
 
