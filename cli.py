@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from tracker import __version__
 from tracker.errors import TrackerError
@@ -22,9 +23,23 @@ if TYPE_CHECKING:
     from tracker.db import Database
 
 SETUP, RECORD, REPORT, CHECK = "Setup", "Record", "Report", "Check"
+PANELS = (SETUP, RECORD, REPORT, CHECK)
+
+
+class PanelOrder(TyperGroup):
+    """List commands panel by panel (Setup, Record, Report, Check), in creation order within each."""
+
+    def list_commands(self, ctx) -> list[str]:
+        def panel(name: str) -> int:
+            label = getattr(self.commands[name], "rich_help_panel", None)
+            return PANELS.index(label) if label in PANELS else len(PANELS)
+
+        return sorted(super().list_commands(ctx), key=panel)
+
 
 app = typer.Typer(
     name="tracker",
+    cls=PanelOrder,
     help="Track the recommendations of a report (such as the US Trafficking in Persons "
     "Report): log evidence and assessments, follow indicators, publish quarterly reports.",
     no_args_is_help=True,

@@ -142,7 +142,7 @@ def read(name_or_file: str) -> Catalog:
             raise InputError(f"catalog file {path} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB")
         label, raw = str(path), path.read_bytes()
     try:
-        document = yaml.safe_load(raw.decode("utf-8-sig"))
+        document = yaml.load(raw.decode("utf-8-sig"), Loader=_loader())
     except UnicodeDecodeError:
         raise InputError(f"catalog file {label}: not UTF-8 text") from None
     except yaml.YAMLError as error:
@@ -150,6 +150,20 @@ def read(name_or_file: str) -> Catalog:
         where = f" at line {mark.line + 1}" if mark else ""
         raise InputError(f"catalog file {label}: invalid YAML{where}") from None
     return parse(document, label)
+
+
+def _loader():
+    """YAML's safe loader, with dates left as text so that our strict parser checks them."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return Loader
 
 
 def parse(document: Any, label: str) -> Catalog:
