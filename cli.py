@@ -36,6 +36,18 @@ class PanelOrder(TyperGroup):
 
         return sorted(super().list_commands(ctx), key=panel)
 
+    def format_commands(self, ctx, formatter) -> None:
+        """Plain help with one section per panel: quick to print, no rich rendering."""
+        commands = [(name, self.commands[name]) for name in self.list_commands(ctx)]
+        commands = [(name, command) for name, command in commands if not command.hidden]
+        limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+        for label in (*PANELS, "Commands"):
+            rows = [(name, command.get_short_help_str(limit)) for name, command in commands
+                    if (getattr(command, "rich_help_panel", None) or "Commands") == label]
+            if rows:
+                with formatter.section(label):
+                    formatter.write_dl(rows)
+
 
 app = typer.Typer(
     name="tracker",
@@ -45,16 +57,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-db_app = typer.Typer(help="Schema migrations (Alembic).", no_args_is_help=True)
-catalog_app = typer.Typer(help="Built-in and user catalogs of sources and recommendations.", no_args_is_help=True)
-rec_app = typer.Typer(help="Recommendations: list, show, add, assign agencies.", no_args_is_help=True)
-status_app = typer.Typer(help="Status assessments of recommendations.", no_args_is_help=True)
-evidence_app = typer.Typer(help="Evidence: add, list, show, retract, get files back.", no_args_is_help=True)
-indicator_app = typer.Typer(help="Indicators and their values per quarter.", no_args_is_help=True)
-agency_app = typer.Typer(help="Responsible agencies.", no_args_is_help=True)
-report_app = typer.Typer(help="Quarterly status reports and timelines.", no_args_is_help=True)
+db_app = typer.Typer(help="Schema migrations (Alembic).", no_args_is_help=True, rich_markup_mode=None)
+catalog_app = typer.Typer(help="Built-in and user catalogs of sources and recommendations.", no_args_is_help=True, rich_markup_mode=None)
+rec_app = typer.Typer(help="Recommendations: list, show, add, assign agencies.", no_args_is_help=True, rich_markup_mode=None)
+status_app = typer.Typer(help="Status assessments of recommendations.", no_args_is_help=True, rich_markup_mode=None)
+evidence_app = typer.Typer(help="Evidence: add, list, show, retract, get files back.", no_args_is_help=True, rich_markup_mode=None)
+indicator_app = typer.Typer(help="Indicators and their values per quarter.", no_args_is_help=True, rich_markup_mode=None)
+agency_app = typer.Typer(help="Responsible agencies.", no_args_is_help=True, rich_markup_mode=None)
+report_app = typer.Typer(help="Quarterly status reports and timelines.", no_args_is_help=True, rich_markup_mode=None)
 
 app.add_typer(db_app, name="db", rich_help_panel=SETUP)
 app.add_typer(catalog_app, name="catalog", rich_help_panel=SETUP)
@@ -85,7 +98,7 @@ state = State()
 
 By = Annotated[
     Optional[str],
-    typer.Option("--by", help="Who is recording (default: $TRACKER_USER, else your login name)."),
+    typer.Option("--by", metavar="NAME", help="Who is recording (default: $TRACKER_USER, else your login name)."),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
@@ -124,7 +137,7 @@ def dump_json(document: Any) -> None:
 def main_options(
     db: Annotated[
         Optional[str],
-        typer.Option("--db", help="Database: a SQLite file path or a postgresql:// URL "
+        typer.Option("--db", metavar="URL|PATH", help="Database: a SQLite file path or a postgresql:// URL "
                      "(default: $TRACKER_DATABASE_URL, else ./tracker.db)."),
     ] = None,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
@@ -144,7 +157,7 @@ def main_options(
 def init(
     catalog: Annotated[
         Optional[list[str]],
-        typer.Option("--catalog", help="Catalog to load: a built-in name or a YAML file (repeatable; default tip-2019-khm)."),
+        typer.Option("--catalog", metavar="NAME_OR_FILE", help="Catalog to load: a built-in name or a YAML file (repeatable; default tip-2019-khm)."),
     ] = None,
     no_catalog: Annotated[bool, typer.Option("--no-catalog", help="Create the schema only.")] = False,
     by: By = None,
@@ -220,10 +233,10 @@ def catalog_load(
 
 @rec_app.command("list")
 def rec_list(
-    source: Annotated[Optional[list[str]], typer.Option("--source", help="Only this source (repeatable).")] = None,
-    status: Annotated[Optional[str], typer.Option("--status", help="not_started, in_progress, partially_implemented or implemented.")] = None,
-    pillar: Annotated[Optional[str], typer.Option("--pillar", help="prosecution, protection, prevention or partnership.")] = None,
-    agency: Annotated[Optional[str], typer.Option("--agency", help="Only recommendations this agency owns.")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", metavar="SLUG", help="Only this source (repeatable).")] = None,
+    status: Annotated[Optional[str], typer.Option("--status", metavar="STATUS", help="not_started, in_progress, partially_implemented or implemented.")] = None,
+    pillar: Annotated[Optional[str], typer.Option("--pillar", metavar="PILLAR", help="prosecution, protection, prevention or partnership.")] = None,
+    agency: Annotated[Optional[str], typer.Option("--agency", metavar="AGENCY", help="Only recommendations this agency owns.")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only recommendations past their due date.")] = False,
     json_output: Json = False,
 ) -> None:
@@ -260,13 +273,13 @@ def rec_show(ref: Annotated[str, typer.Argument(help="CODE, or SOURCE/CODE when 
 
 @rec_app.command("add")
 def rec_add(
-    source: Annotated[str, typer.Option("--source", help="Source slug, e.g. tip-2019-khm.")],
-    code: Annotated[str, typer.Option("--code", help="A new code, unique within the source.")],
-    title: Annotated[str, typer.Option("--title", help="A short title.")],
-    text: Annotated[str, typer.Option("--text", help="The recommendation as published.")],
-    pillar: Annotated[str, typer.Option("--pillar", help="prosecution, protection, prevention or partnership.")],
-    due: Annotated[Optional[str], typer.Option("--due", help="Due date, YYYY-MM-DD.")] = None,
-    position: Annotated[Optional[int], typer.Option("--position", min=1, help="Its place in the report's list.")] = None,
+    source: Annotated[str, typer.Option("--source", metavar="SLUG", help="Source slug, e.g. tip-2019-khm.")],
+    code: Annotated[str, typer.Option("--code", metavar="CODE", help="A new code, unique within the source.")],
+    title: Annotated[str, typer.Option("--title", metavar="TEXT", help="A short title.")],
+    text: Annotated[str, typer.Option("--text", metavar="TEXT", help="The recommendation as published.")],
+    pillar: Annotated[str, typer.Option("--pillar", metavar="PILLAR", help="prosecution, protection, prevention or partnership.")],
+    due: Annotated[Optional[str], typer.Option("--due", metavar="DATE", help="Due date, YYYY-MM-DD.")] = None,
+    position: Annotated[Optional[int], typer.Option("--position", metavar="N", min=1, help="Its place in the report's list.")] = None,
     paraphrase: Annotated[bool, typer.Option("--paraphrase", help="The text is not the report's own words.")] = False,
     by: By = None,
 ) -> None:
@@ -286,7 +299,7 @@ def rec_add(
 def rec_assign(
     ref: Annotated[str, typer.Argument(help="The recommendation.")],
     agency: Annotated[str, typer.Argument(help="The agency code.")],
-    role: Annotated[str, typer.Option("--role", help="lead or support.")] = "lead",
+    role: Annotated[str, typer.Option("--role", metavar="ROLE", help="lead or support.")] = "lead",
     by: By = None,
 ) -> None:
     """Make an agency responsible for a recommendation."""
@@ -304,9 +317,9 @@ def rec_assign(
 def status_set(
     ref: Annotated[str, typer.Argument(help="The recommendation.")],
     status: Annotated[str, typer.Argument(help="not_started, in_progress, partially_implemented or implemented.")],
-    on: Annotated[str, typer.Option("--on", help="The date the status took effect, YYYY-MM-DD.")],
-    note: Annotated[str, typer.Option("--note", help="The rationale (required).")],
-    evidence: Annotated[Optional[list[int]], typer.Option("--evidence", help="Evidence id it rests on (repeatable).")] = None,
+    on: Annotated[str, typer.Option("--on", metavar="DATE", help="The date the status took effect, YYYY-MM-DD.")],
+    note: Annotated[str, typer.Option("--note", metavar="TEXT", help="The rationale (required).")],
+    evidence: Annotated[Optional[list[int]], typer.Option("--evidence", metavar="ID", help="Evidence id it rests on (repeatable).")] = None,
     by: By = None,
 ) -> None:
     """Append a status assessment; the history keeps every earlier one."""
@@ -339,18 +352,18 @@ def status_history(ref: Annotated[str, typer.Argument(help="The recommendation."
 
 @evidence_app.command("add")
 def evidence_add(
-    rec: Annotated[list[str], typer.Option("--rec", help="Recommendation it bears on (repeatable).")],
-    title: Annotated[str, typer.Option("--title", help="What it is, in a line.")],
-    date: Annotated[str, typer.Option("--date", help="When it was observed or happened, YYYY-MM-DD.")],
-    kind: Annotated[str, typer.Option("--kind", help="law, regulation, policy, court_case, statistic, inspection, training, "
+    rec: Annotated[list[str], typer.Option("--rec", metavar="REF", help="Recommendation it bears on (repeatable).")],
+    title: Annotated[str, typer.Option("--title", metavar="TEXT", help="What it is, in a line.")],
+    date: Annotated[str, typer.Option("--date", metavar="DATE", help="When it was observed or happened, YYYY-MM-DD.")],
+    kind: Annotated[str, typer.Option("--kind", metavar="KIND", help="law, regulation, policy, court_case, statistic, inspection, training, "
                                       "government_statement, ngo_report, media_report, field_observation or other.")],
-    stance: Annotated[str, typer.Option("--stance", help="progress, setback or context.")] = "progress",
-    url: Annotated[Optional[str], typer.Option("--url", help="Where it can be found.")] = None,
-    summary: Annotated[Optional[str], typer.Option("--summary", help="A summary.")] = None,
-    source_name: Annotated[Optional[str], typer.Option("--source-name", help="Who published it.")] = None,
-    reliability: Annotated[str, typer.Option("--reliability", help="confirmed, credible or unverified.")] = "credible",
-    sensitivity: Annotated[str, typer.Option("--sensitivity", help="public, internal or confidential (victims' data).")] = "internal",
-    attach: Annotated[Optional[list[Path]], typer.Option("--attach", help="A file to attach (repeatable; 25 MiB each at most).")] = None,
+    stance: Annotated[str, typer.Option("--stance", metavar="STANCE", help="progress, setback or context.")] = "progress",
+    url: Annotated[Optional[str], typer.Option("--url", metavar="URL", help="Where it can be found.")] = None,
+    summary: Annotated[Optional[str], typer.Option("--summary", metavar="TEXT", help="A summary.")] = None,
+    source_name: Annotated[Optional[str], typer.Option("--source-name", metavar="NAME", help="Who published it.")] = None,
+    reliability: Annotated[str, typer.Option("--reliability", metavar="RELIABILITY", help="confirmed, credible or unverified.")] = "credible",
+    sensitivity: Annotated[str, typer.Option("--sensitivity", metavar="SENSITIVITY", help="public, internal or confidential (victims' data).")] = "internal",
+    attach: Annotated[Optional[list[Path]], typer.Option("--attach", metavar="FILE", help="A file to attach (repeatable; 25 MiB each at most).")] = None,
     by: By = None,
     json_output: Json = False,
 ) -> None:
@@ -370,7 +383,7 @@ def evidence_add(
 @evidence_app.command("retract")
 def evidence_retract(
     evidence_id: Annotated[str, typer.Argument(metavar="ID", help="The evidence id.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why it is withdrawn (required).")],
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why it is withdrawn (required).")],
     by: By = None,
 ) -> None:
     """Withdraw evidence: it stays in the history; lists and reports leave it out from now on."""
@@ -399,9 +412,9 @@ def evidence_show(evidence_id: Annotated[str, typer.Argument(metavar="ID", help=
 
 @evidence_app.command("list")
 def evidence_list(
-    rec: Annotated[Optional[str], typer.Option("--rec", help="Only evidence on this recommendation.")] = None,
-    quarter: Annotated[Optional[str], typer.Option("--quarter", help="Only evidence observed in this quarter, e.g. 2019Q3.")] = None,
-    kind: Annotated[Optional[str], typer.Option("--kind", help="Only this kind of evidence.")] = None,
+    rec: Annotated[Optional[str], typer.Option("--rec", metavar="REF", help="Only evidence on this recommendation.")] = None,
+    quarter: Annotated[Optional[str], typer.Option("--quarter", metavar="QUARTER", help="Only evidence observed in this quarter, e.g. 2019Q3.")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", metavar="KIND", help="Only this kind of evidence.")] = None,
     include_retracted: Annotated[bool, typer.Option("--include-retracted", help="Show retracted evidence too, marked.")] = False,
     json_output: Json = False,
 ) -> None:
@@ -425,7 +438,7 @@ def evidence_list(
 @evidence_app.command("file")
 def evidence_file(
     sha256: Annotated[str, typer.Argument(help="The file's sha256 (see `tracker evidence show`).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the file.")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="PATH", help="Where to write the file.")],
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a stored attachment back to a file, byte for byte."""
@@ -444,11 +457,11 @@ def evidence_file(
 @indicator_app.command("add")
 def indicator_add(
     ref: Annotated[str, typer.Argument(help="The recommendation it measures.")],
-    code: Annotated[str, typer.Option("--code", help="A new, unique code.")],
-    name: Annotated[str, typer.Option("--name", help="What it counts.")],
-    unit: Annotated[str, typer.Option("--unit", help="The unit, e.g. cases.")],
-    direction: Annotated[str, typer.Option("--direction", help="up or down: which way is progress.")] = "up",
-    target: Annotated[Optional[str], typer.Option("--target", help="The value to reach.")] = None,
+    code: Annotated[str, typer.Option("--code", metavar="CODE", help="A new, unique code.")],
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="What it counts.")],
+    unit: Annotated[str, typer.Option("--unit", metavar="UNIT", help="The unit, e.g. cases.")],
+    direction: Annotated[str, typer.Option("--direction", metavar="up|down", help="up or down: which way is progress.")] = "up",
+    target: Annotated[Optional[str], typer.Option("--target", metavar="VALUE", help="The value to reach.")] = None,
     by: By = None,
 ) -> None:
     """Add an indicator to a recommendation."""
@@ -465,8 +478,8 @@ def indicator_record(
     code: Annotated[str, typer.Argument(help="The indicator code.")],
     quarter: Annotated[str, typer.Argument(help="The quarter, e.g. 2019Q3.")],
     value: Annotated[str, typer.Argument(help="The value.")],
-    note: Annotated[Optional[str], typer.Option("--note", help="A note.")] = None,
-    evidence: Annotated[Optional[str], typer.Option("--evidence", help="The evidence id it comes from.")] = None,
+    note: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="A note.")] = None,
+    evidence: Annotated[Optional[str], typer.Option("--evidence", metavar="ID", help="The evidence id it comes from.")] = None,
     by: By = None,
 ) -> None:
     """Record an indicator's value for a quarter (a later value supersedes; both are kept)."""
@@ -547,7 +560,7 @@ def agency_list(json_output: Json = False) -> None:
 
 @app.command(rich_help_panel=REPORT)
 def log(
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the last N events.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", metavar="N", min=1, help="Only the last N events.")] = None,
     json_output: Json = False,
 ) -> None:
     """The audit log: who recorded what, when (newest first)."""
@@ -565,7 +578,7 @@ def log(
 
 @app.command(rich_help_panel=CHECK)
 def verify(
-    anchor: Annotated[Optional[str], typer.Option("--anchor", help="A fingerprint printed on an earlier report: "
+    anchor: Annotated[Optional[str], typer.Option("--anchor", metavar="HASH", help="A fingerprint printed on an earlier report: "
                                                   "also catches a truncated or recomputed chain.")] = None,
     json_output: Json = False,
 ) -> None:

@@ -208,7 +208,7 @@ def test_unreachable_postgres_exits_1_without_the_password():
 def test_help_groups_the_commands():
     result = invoke(["--help"])
     assert result.exit_code == 0
-    positions = [result.stdout.find(f"─ {panel} ") for panel in ("Setup", "Record", "Report", "Check")]
+    positions = [result.stdout.find(f"\n{panel}:\n") for panel in ("Setup", "Record", "Report", "Check")]
     assert all(p >= 0 for p in positions), result.stdout
     assert positions == sorted(positions), "panels appear in the order Setup, Record, Report, Check"
 
