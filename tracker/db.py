@@ -119,9 +119,7 @@ class Database:
                     with Session(self.engine.execution_options(tracker_write=True)) as session:
                         with session.begin():
                             if not self.is_sqlite:
-                                session.execute(
-                                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY}
-                                )
+                                _lock_chain(session)
                             return work(session)
             except _Retry:
                 if attempt == attempts:
@@ -204,6 +202,17 @@ class _Retry(Exception):
     pass
 
 
+def _lock_chain(session: Session) -> None:
+    """PostgreSQL: one writer at a time appends to the chain (held until commit or rollback)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+
+
+def _begin_sqlite(connection, *, write: bool) -> None:
+    """SQLite: a write transaction takes the write lock at once, so two writers never
+    both read the chain's tip and then race to append after it."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
 @contextlib.contextmanager
 def _translate_errors(database: Database, *, retryable: bool = False) -> Iterator[None]:
     """Turn driver errors into the library's errors, with the password masked."""
@@ -243,8 +252,7 @@ def _make_engine(url: URL) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection) -> None:
-            write = connection.get_execution_options().get("tracker_write", False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            _begin_sqlite(connection, write=connection.get_execution_options().get("tracker_write", False))
 
         return engine
     try:
