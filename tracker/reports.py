@@ -1,0 +1,679 @@
+"""Reports as data: the quarterly status report and the status timeline.
+
+Each report is built once, as plain frozen dataclasses, for (quarter or range, sources,
+as-of, audience); :mod:`tracker.render` turns that one structure into Markdown, HTML,
+JSON or CSV. Two rules hold for everything read here:
+
+- *As of.* Only rows recorded at or before ``as_of`` count: status updates, evidence
+  (and so its links and files), retractions and measurements recorded later are
+  ignored, so a report regenerated later with the same ``as_of`` is the same report.
+- *Audience.* Evidence above the audience's level never leaves this module: its text
+  is not even read (only its id, to count what was withheld). Renderers receive only
+  what the audience may see.
+
+Cost grows with the quarter, not the history: evidence is read by ``observed_on``
+range (index ``ix_evidence_observed_on``), then its links by primary key; status
+updates and measurements are read for the selected recommendations and indicators
+only (indexes on ``(recommendation_id, effective_on)`` and ``(indicator_id,
+quarter_start)``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from tracker import __version__
+from tracker.errors import InputError
+from tracker.integrity import last_event
+from tracker.models import (
+    Evidence,
+    EvidenceAttachment,
+    EvidenceLink,
+    EvidenceRetraction,
+    Indicator,
+    Recommendation,
+    Source,
+    StatusUpdate,
+)
+from tracker.periods import Quarter, quarter_range
+from tracker.queries import (
+    agencies_of,
+    ambiguous_codes,
+    is_overdue,
+    measurement_values,
+    ref_of,
+    source_by_slug,
+)
+from tracker.vocab import Change, EvidenceKind, Sensitivity, Stance, Status, change_between
+
+SCHEMA_VERSION = 1
+# How many quarters (ending with the report's) the status and indicator charts cover.
+HISTORY_QUARTERS = 8
+# The longest timeline accepted: 100 years of quarters.
+MAX_TIMELINE_QUARTERS = 400
+
+
+# The structure ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A source the report covers; ``issued`` is False when it was published after the period."""
+
+    slug: str
+    title: str
+    publisher: str
+    country: str
+    published_on: date
+    rating: str | None
+    url: str | None
+    issued: bool
+
+
+@dataclass(frozen=True)
+class Header:
+    """What every report prints first."""
+
+    sources: tuple[SourceInfo, ...]
+    as_of: datetime
+    audience: Sensitivity
+    fingerprint: str | None
+    version: str
+
+    @property
+    def not_for_publication(self) -> bool:
+        return self.audience != Sensitivity.PUBLIC
+
+    @property
+    def unissued(self) -> tuple[SourceInfo, ...]:
+        return tuple(source for source in self.sources if not source.issued)
+
+
+@dataclass(frozen=True)
+class Agency:
+    code: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class AttachedFile:
+    filename: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """A piece of evidence the audience may see, as it bears on one recommendation."""
+
+    id: int
+    title: str
+    kind: EvidenceKind
+    observed_on: date
+    source_name: str | None
+    url: str | None
+    sensitivity: Sensitivity
+    stance: Stance
+    attachments: tuple[AttachedFile, ...] = ()
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A status update that took effect in the quarter; ``previous`` is the status it replaced."""
+
+    ref: str
+    effective_on: date
+    previous: Status
+    status: Status
+    note: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class QuarterValue:
+    quarter: Quarter
+    value: float | None
+
+
+@dataclass(frozen=True)
+class IndicatorLine:
+    code: str
+    name: str
+    unit: str
+    direction: str
+    target: float | None
+    value: float | None
+    previous_value: float | None
+    series: tuple[QuarterValue, ...]
+
+
+@dataclass(frozen=True)
+class RecommendationSection:
+    ref: str
+    source: str
+    code: str
+    title: str
+    text: str
+    text_status: str
+    pillar: str
+    agencies: tuple[Agency, ...]
+    due_on: date | None
+    overdue: bool
+    previous_status: Status
+    status: Status
+    change: Change
+    status_updates: tuple[StatusChange, ...]
+    evidence: tuple[EvidenceItem, ...]
+    indicators: tuple[IndicatorLine, ...]
+
+
+@dataclass(frozen=True)
+class Summary:
+    status_counts: tuple[tuple[Status, int], ...]
+    previous_status_counts: tuple[tuple[Status, int], ...]
+    advanced: int
+    regressed: int
+    unchanged: int
+    evidence_count: int
+    evidence_by_kind: tuple[tuple[EvidenceKind, int], ...]
+    # Stance belongs to a link: one piece of evidence on two recommendations counts twice.
+    evidence_by_stance: tuple[tuple[Stance, int], ...]
+    overdue: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AttentionItem:
+    ref: str
+    title: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    quarter: Quarter
+    counts: tuple[tuple[Status, int], ...]
+
+
+@dataclass(frozen=True)
+class QuarterlyReport:
+    header: Header
+    quarter: Quarter
+    summary: Summary
+    changes: tuple[StatusChange, ...]
+    recommendations: tuple[RecommendationSection, ...]
+    attention: tuple[AttentionItem, ...]
+    history: tuple[StatusCounts, ...]
+    withheld: int
+
+    @property
+    def start(self) -> date:
+        return self.quarter.start
+
+    @property
+    def end(self) -> date:
+        """The first day after the quarter (exclusive)."""
+        return self.quarter.end
+
+    @property
+    def ended(self) -> bool:
+        """Whether the quarter had ended at the as-of instant."""
+        return _day_start(self.quarter.end) <= self.header.as_of
+
+
+@dataclass(frozen=True)
+class TimelineCell:
+    quarter: Quarter
+    status: Status | None  # None: the source had not been published by the quarter's end
+    changed: bool
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    ref: str
+    source: str
+    title: str
+    pillar: str
+    cells: tuple[TimelineCell, ...]
+
+    @property
+    def changed_in(self) -> tuple[Quarter, ...]:
+        return tuple(cell.quarter for cell in self.cells if cell.changed)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    header: Header
+    quarters: tuple[Quarter, ...]
+    rows: tuple[TimelineRow, ...]
+    history: tuple[StatusCounts, ...]
+
+    @property
+    def first(self) -> Quarter:
+        return self.quarters[0]
+
+    @property
+    def last(self) -> Quarter:
+        return self.quarters[-1]
+
+
+# Building -----------------------------------------------------------------------------------
+
+
+def parse_audience(value: str | Sensitivity | None) -> Sensitivity:
+    if value is None:
+        return Sensitivity.INTERNAL
+    if isinstance(value, Sensitivity):
+        return value
+    try:
+        return Sensitivity(value.strip().lower())
+    except ValueError:
+        raise InputError(
+            f"unknown --audience {value!r}: use public, internal (the default) or confidential"
+        ) from None
+
+
+def quarterly(
+    session: Session,
+    quarter: Quarter,
+    *,
+    sources: Sequence[str] = (),
+    as_of: datetime,
+    audience: Sensitivity | str = Sensitivity.INTERNAL,
+) -> QuarterlyReport:
+    """The quarterly status report for ``quarter`` as known at ``as_of``, for ``audience``."""
+    audience = parse_audience(audience)
+    as_of = _utc(as_of)
+    selected = _sources(session, sources, quarter.end)
+    header = _header(session, selected, as_of, audience)
+    recs = _recommendations(session, [s for s in selected if s.issued])
+    ids = [rec.id for rec, _ in recs]
+    refs = _refs(session, recs)
+
+    history_quarters = quarter_range(_back(quarter, HISTORY_QUARTERS - 1), quarter)
+    updates = _status_updates(session, ids, quarter.end, as_of)
+    published = {s.slug: s.published_on for s in selected}
+
+    visible, withheld = _quarter_evidence(session, quarter, set(ids), as_of, audience)
+    indicators = _indicators(session, ids, history_quarters, as_of)
+    owners = agencies_of(session, ids) if ids else {}
+
+    sections = []
+    for rec, slug in recs:
+        previous = _status_before(updates.get(rec.id, ()), quarter.start)
+        status = _status_before(updates.get(rec.id, ()), quarter.end)
+        changes = _changes_in(refs[rec.id], updates.get(rec.id, ()), quarter, previous)
+        sections.append(
+            RecommendationSection(
+                ref=refs[rec.id],
+                source=slug,
+                code=rec.code,
+                title=rec.title,
+                text=rec.text,
+                text_status=rec.text_status.value,
+                pillar=rec.pillar.value,
+                agencies=tuple(Agency(a.code, a.name, a.role) for a in owners.get(rec.id, ())),
+                due_on=rec.due_on,
+                overdue=is_overdue(rec.due_on, status, quarter.end),
+                previous_status=previous,
+                status=status,
+                change=change_between(previous, status),
+                status_updates=changes,
+                evidence=visible.get(rec.id, ()),
+                indicators=indicators.get(rec.id, ()),
+            )
+        )
+
+    history = tuple(
+        StatusCounts(q, _count_statuses(
+            _status_before(updates.get(rec.id, ()), q.end)
+            for rec, slug in recs
+            if published[slug] < q.end
+        ))
+        for q in history_quarters
+    )
+    return QuarterlyReport(
+        header=header,
+        quarter=quarter,
+        summary=_summary(sections),
+        changes=tuple(sorted(
+            (change for section in sections for change in section.status_updates),
+            key=lambda c: (c.effective_on, c.recorded_at, c.ref),
+        )),
+        recommendations=tuple(sections),
+        attention=_attention(sections),
+        history=history,
+        withheld=withheld,
+    )
+
+
+def timeline(
+    session: Session,
+    *,
+    sources: Sequence[str] = (),
+    first: Quarter | None = None,
+    last: Quarter | None = None,
+    as_of: datetime,
+    audience: Sensitivity | str = Sensitivity.INTERNAL,
+) -> Timeline:
+    """Every recommendation's status at the end of every quarter from ``first`` to ``last``.
+
+    By default from the quarter the earliest selected source was published in to the
+    quarter of ``as_of``.
+    """
+    audience = parse_audience(audience)
+    as_of = _utc(as_of)
+    probe = _sources(session, sources, date.max)
+    last = last or Quarter.containing(as_of.date())
+    if first is None:
+        first = min((Quarter.containing(s.published_on) for s in probe), default=last)
+        first = min(first, last)
+    quarters = quarter_range(first, last)
+    if len(quarters) > MAX_TIMELINE_QUARTERS:
+        raise InputError(
+            f"the range {first}..{last} has {len(quarters)} quarters; the limit is "
+            f"{MAX_TIMELINE_QUARTERS}: narrow it with --from and --to"
+        )
+    selected = _sources(session, sources, last.end)
+    header = _header(session, selected, as_of, audience)
+    recs = _recommendations(session, [s for s in selected if s.issued])
+    ids = [rec.id for rec, _ in recs]
+    refs = _refs(session, recs)
+    updates = _status_updates(session, ids, last.end, as_of)
+    published = {s.slug: s.published_on for s in selected}
+
+    rows = []
+    for rec, slug in recs:
+        own = updates.get(rec.id, ())
+        cells = []
+        before = _status_before(own, first.start) if published[slug] < first.start else None
+        for q in quarters:
+            status = _status_before(own, q.end) if published[slug] < q.end else None
+            changed = status is not None and status != (before or Status.NOT_STARTED)
+            cells.append(TimelineCell(q, status, changed))
+            before = status
+        rows.append(TimelineRow(refs[rec.id], slug, rec.title, rec.pillar.value, tuple(cells)))
+    history = tuple(
+        StatusCounts(q, _count_statuses(
+            row.cells[i].status for row in rows if row.cells[i].status is not None
+        ))
+        for i, q in enumerate(quarters)
+    )
+    return Timeline(header=header, quarters=tuple(quarters), rows=tuple(rows), history=history)
+
+
+# The report's queries -----------------------------------------------------------------------
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise InputError("as_of must be a timezone-aware instant")
+    return moment.astimezone(UTC)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _back(quarter: Quarter, steps: int) -> Quarter:
+    for _ in range(steps):
+        quarter = quarter.previous()
+    return quarter
+
+
+def _sources(session: Session, slugs: Sequence[str], period_end: date) -> list[SourceInfo]:
+    """The selected sources (all when none is named), newest first; unknown slugs are refused."""
+    if slugs:
+        rows = {source.slug: source for source in (source_by_slug(session, slug) for slug in dict.fromkeys(slugs))}
+        chosen = list(rows.values())
+    else:
+        chosen = list(session.scalars(select(Source)))
+    chosen.sort(key=lambda s: (-s.published_on.toordinal(), s.slug))
+    return [
+        SourceInfo(
+            slug=s.slug,
+            title=s.title,
+            publisher=s.publisher,
+            country=s.country,
+            published_on=s.published_on,
+            rating=s.rating,
+            url=s.url,
+            issued=s.published_on < period_end,
+        )
+        for s in chosen
+    ]
+
+
+def _header(session: Session, sources: list[SourceInfo], as_of: datetime, audience: Sensitivity) -> Header:
+    event = last_event(session, as_of)
+    return Header(
+        sources=tuple(sources),
+        as_of=as_of,
+        audience=audience,
+        fingerprint=event.hash if event is not None else None,
+        version=__version__,
+    )
+
+
+def _recommendations(session: Session, sources: list[SourceInfo]) -> list[tuple[Recommendation, str]]:
+    """The sources' recommendations, in source order then report order."""
+    if not sources:
+        return []
+    order = {s.slug: i for i, s in enumerate(sources)}
+    rows = session.execute(
+        select(Recommendation, Source.slug)
+        .join(Source)
+        .where(Source.slug.in_(list(order)))
+        .order_by(Recommendation.position.is_(None), Recommendation.position, Recommendation.code)
+    ).all()
+    return sorted(((rec, slug) for rec, slug in rows), key=lambda row: order[row[1]])
+
+
+def _refs(session: Session, recs: list[tuple[Recommendation, str]]) -> dict[int, str]:
+    repeated = ambiguous_codes(session) if recs else set()
+    return {rec.id: ref_of(slug, rec.code, repeated) for rec, slug in recs}
+
+
+@dataclass(frozen=True)
+class _Update:
+    id: int
+    status: Status
+    effective_on: date
+    note: str
+    recorded_at: datetime
+
+
+def _status_updates(
+    session: Session, ids: Sequence[int], before: date, as_of: datetime
+) -> dict[int, tuple[_Update, ...]]:
+    """Each recommendation's updates effective before ``before`` and known at ``as_of``, in order."""
+    if not ids:
+        return {}
+    query = (
+        select(StatusUpdate.recommendation_id, StatusUpdate.id, StatusUpdate.status, StatusUpdate.effective_on,
+               StatusUpdate.note, StatusUpdate.recorded_at)
+        .where(
+            StatusUpdate.recommendation_id.in_(list(ids)),
+            StatusUpdate.effective_on < before,
+            StatusUpdate.recorded_at <= as_of,
+        )
+        .order_by(StatusUpdate.effective_on, StatusUpdate.recorded_at, StatusUpdate.id)
+    )
+    updates: dict[int, list[_Update]] = defaultdict(list)
+    for rec_id, update_id, status, effective_on, note, recorded_at in session.execute(query):
+        updates[rec_id].append(_Update(update_id, Status(status), effective_on, note, recorded_at))
+    return {rec_id: tuple(items) for rec_id, items in updates.items()}
+
+
+def _status_before(updates: Iterable[_Update], day: date) -> Status:
+    """The status at the start of ``day``: the last update (in order) effective before it."""
+    status = Status.NOT_STARTED
+    for update in updates:
+        if update.effective_on >= day:
+            break
+        status = update.status
+    return status
+
+
+def _changes_in(ref: str, updates: Iterable[_Update], quarter: Quarter, previous: Status) -> tuple[StatusChange, ...]:
+    changes = []
+    for update in updates:
+        if quarter.start <= update.effective_on < quarter.end:
+            changes.append(StatusChange(ref, update.effective_on, previous, update.status, update.note,
+                                        update.recorded_at))
+            previous = update.status
+    return tuple(changes)
+
+
+def _visible_levels(audience: Sensitivity) -> list[Sensitivity]:
+    return [level for level in Sensitivity if level.rank <= audience.rank]
+
+
+def _quarter_evidence(
+    session: Session, quarter: Quarter, rec_ids: set[int], as_of: datetime, audience: Sensitivity
+) -> tuple[dict[int, tuple[EvidenceItem, ...]], int]:
+    """The quarter's evidence the audience may see, by recommendation; and how many were withheld.
+
+    Evidence counts when observed in the quarter, recorded at or before ``as_of`` and
+    not retracted at ``as_of``. Withheld evidence is counted by id only.
+    """
+    if not rec_ids:
+        return {}, 0
+    visible_levels = _visible_levels(audience)
+    retracted = exists().where(
+        EvidenceRetraction.evidence_id == Evidence.id, EvidenceRetraction.recorded_at <= as_of
+    )
+    in_quarter = (
+        Evidence.observed_on >= quarter.start,
+        Evidence.observed_on < quarter.end,
+        Evidence.recorded_at <= as_of,
+        ~retracted,
+    )
+    # Links are filtered by recommendation here, not in SQL, so that the planner always
+    # drives the query from the observed_on index (cost follows the quarter's size).
+    withheld = {
+        evidence_id
+        for evidence_id, rec_id in session.execute(
+            select(Evidence.id, EvidenceLink.recommendation_id)
+            .join(EvidenceLink, EvidenceLink.evidence_id == Evidence.id)
+            .where(*in_quarter, Evidence.sensitivity.not_in(visible_levels))
+        )
+        if rec_id in rec_ids
+    }
+    files: dict[int, list[AttachedFile]] = defaultdict(list)
+    for evidence_id, filename, sha256 in session.execute(
+        select(EvidenceAttachment.evidence_id, EvidenceAttachment.filename, EvidenceAttachment.sha256)
+        .join(Evidence, Evidence.id == EvidenceAttachment.evidence_id)
+        .where(*in_quarter, Evidence.sensitivity.in_(visible_levels))
+        .order_by(EvidenceAttachment.evidence_id, EvidenceAttachment.filename, EvidenceAttachment.sha256)
+    ):
+        files[evidence_id].append(AttachedFile(filename, sha256))
+    items: dict[int, list[EvidenceItem]] = defaultdict(list)
+    for row in session.execute(
+        select(Evidence.id, Evidence.title, Evidence.kind, Evidence.observed_on, Evidence.source_name,
+               Evidence.url, Evidence.sensitivity, EvidenceLink.recommendation_id, EvidenceLink.stance)
+        .join(EvidenceLink, EvidenceLink.evidence_id == Evidence.id)
+        .where(*in_quarter, Evidence.sensitivity.in_(visible_levels))
+        .order_by(Evidence.observed_on, Evidence.id, EvidenceLink.recommendation_id)
+    ):
+        if row.recommendation_id not in rec_ids:
+            continue
+        items[row.recommendation_id].append(
+            EvidenceItem(
+                id=row.id,
+                title=row.title,
+                kind=EvidenceKind(row.kind),
+                observed_on=row.observed_on,
+                source_name=row.source_name,
+                url=row.url,
+                sensitivity=Sensitivity(row.sensitivity),
+                stance=Stance(row.stance),
+                attachments=tuple(files.get(row.id, ())),
+            )
+        )
+    return {rec_id: tuple(found) for rec_id, found in items.items()}, len(withheld)
+
+
+def _indicators(
+    session: Session, ids: Sequence[int], quarters: Sequence[Quarter], as_of: datetime
+) -> dict[int, tuple[IndicatorLine, ...]]:
+    """Each recommendation's indicators with their values over ``quarters`` (the last is the report's)."""
+    if not ids:
+        return {}
+    indicators = session.scalars(
+        select(Indicator).where(Indicator.recommendation_id.in_(list(ids))).order_by(Indicator.id)
+    ).all()
+    if not indicators:
+        return {}
+    values = measurement_values(
+        session,
+        known_at=as_of,
+        indicator_ids=[i.id for i in indicators],
+        quarter_starts=[q.start for q in quarters],
+    )
+    lines: dict[int, list[IndicatorLine]] = defaultdict(list)
+    current, previous = quarters[-1], quarters[-1].previous()
+    for indicator in indicators:
+        lines[indicator.recommendation_id].append(
+            IndicatorLine(
+                code=indicator.code,
+                name=indicator.name,
+                unit=indicator.unit,
+                direction=indicator.direction.value,
+                target=indicator.target,
+                value=values.get((indicator.id, current.start)),
+                previous_value=values.get((indicator.id, previous.start)),
+                series=tuple(QuarterValue(q, values.get((indicator.id, q.start))) for q in quarters),
+            )
+        )
+    return {rec_id: tuple(items) for rec_id, items in lines.items()}
+
+
+# Summaries ----------------------------------------------------------------------------------
+
+
+def _count_statuses(statuses: Iterable[Status]) -> tuple[tuple[Status, int], ...]:
+    counts = Counter(statuses)
+    return tuple((status, counts.get(status, 0)) for status in Status)
+
+
+def _summary(sections: Sequence[RecommendationSection]) -> Summary:
+    changes = Counter(section.change for section in sections)
+    kinds: dict[int, EvidenceKind] = {}
+    stances: Counter[Stance] = Counter()
+    for section in sections:
+        for item in section.evidence:
+            kinds[item.id] = item.kind
+            stances[item.stance] += 1
+    by_kind = Counter(kinds.values())
+    return Summary(
+        status_counts=_count_statuses(section.status for section in sections),
+        previous_status_counts=_count_statuses(section.previous_status for section in sections),
+        advanced=changes.get(Change.ADVANCED, 0),
+        regressed=changes.get(Change.REGRESSED, 0),
+        unchanged=changes.get(Change.UNCHANGED, 0),
+        evidence_count=len(kinds),
+        evidence_by_kind=tuple((kind, by_kind[kind]) for kind in EvidenceKind if by_kind.get(kind)),
+        evidence_by_stance=tuple((stance, stances[stance]) for stance in Stance if stances.get(stance)),
+        overdue=tuple(section.ref for section in sections if section.overdue),
+    )
+
+
+def _attention(sections: Sequence[RecommendationSection]) -> tuple[AttentionItem, ...]:
+    items = []
+    for section in sections:
+        reasons = []
+        if section.change == Change.REGRESSED:
+            reasons.append(f"regressed from {section.previous_status.value} to {section.status.value}")
+        if section.overdue:
+            reasons.append(f"overdue (due {section.due_on.isoformat()})")
+        if not section.evidence:
+            reasons.append("no evidence this quarter")
+        if reasons:
+            items.append(AttentionItem(section.ref, section.title, tuple(reasons)))
+    return tuple(items)
