@@ -554,6 +554,80 @@ def agency_list(json_output: Json = False) -> None:
 
 # Reports ----------------------------------------------------------------------------------
 
+ReportSources = Annotated[Optional[list[str]], typer.Option("--source", help="Only this source's recommendations "
+                                                            "(repeatable; default: every source).")]
+ReportFormat = Annotated[str, typer.Option("--format", help="md (the default, to stdout), html, json or csv.")]
+ReportOutput = Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file (replaced if it "
+                                                      "exists) instead of stdout.")]
+ReportAsOf = Annotated[Optional[str], typer.Option("--as-of", help="Only what was recorded by then: YYYY-MM-DD (the "
+                                                   "end of that day, UTC) or an ISO 8601 timestamp with offset; "
+                                                   "default now. Same --as-of, same bytes.")]
+ReportAudience = Annotated[str, typer.Option("--audience", help="public, internal (the default; marked not for "
+                                             "publication) or confidential: evidence above it is withheld.")]
+
+
+def check_output(output: Path | None) -> None:
+    """Refuse a bad -o path before any database work."""
+    if output is not None:
+        from tracker import files
+
+        files.check_destination(output, force=True)
+
+
+def emit_report(text: str, output: Path | None) -> None:
+    """A report to stdout, or atomically to the -o file."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    from tracker import files
+
+    files.write_exactly(output, text.encode("utf-8"), force=True)
+    say(f"Wrote {output}")
+
+
+@report_app.command("quarterly")
+def report_quarterly(
+    quarter: Annotated[str, typer.Argument(help="The quarter, e.g. 2019Q3.")],
+    source: ReportSources = None,
+    fmt: ReportFormat = "md",
+    output: ReportOutput = None,
+    as_of: ReportAsOf = None,
+    audience: ReportAudience = "internal",
+) -> None:
+    """The quarterly status report: statuses, changes, evidence, indicators, attention list."""
+    from tracker import render, reports
+    from tracker.periods import Quarter, parse_as_of
+
+    period, fmt, moment = Quarter.parse(quarter), render.check_format(fmt), parse_as_of(as_of)
+    level = reports.parse_audience(audience)
+    check_output(output)
+    with state.database().reading() as session:
+        report = reports.quarterly(session, period, sources=source or (), as_of=moment, audience=level)
+    emit_report(render.render(report, fmt), output)
+
+
+@report_app.command("timeline")
+def report_timeline(
+    source: ReportSources = None,
+    first: Annotated[Optional[str], typer.Option("--from", help="First quarter (default: when the earliest "
+                                                 "source was published).")] = None,
+    last: Annotated[Optional[str], typer.Option("--to", help="Last quarter (default: the quarter of --as-of).")] = None,
+    fmt: ReportFormat = "md",
+    output: ReportOutput = None,
+    as_of: ReportAsOf = None,
+    audience: ReportAudience = "internal",
+) -> None:
+    """Every recommendation's status at the end of every quarter, with the quarters it changed in."""
+    from tracker import render, reports
+    from tracker.periods import Quarter, parse_as_of
+
+    start, end = (Quarter.parse(first) if first else None), (Quarter.parse(last) if last else None)
+    fmt, moment, level = render.check_format(fmt), parse_as_of(as_of), reports.parse_audience(audience)
+    check_output(output)
+    with state.database().reading() as session:
+        report = reports.timeline(session, sources=source or (), first=start, last=end, as_of=moment, audience=level)
+    emit_report(render.render(report, fmt), output)
+
 
 # Check ------------------------------------------------------------------------------------
 
