@@ -552,6 +552,39 @@ def agency_list(json_output: Json = False) -> None:
 # Import and export ----------------------------------------------------------------------------
 
 
+@app.command("import", rich_help_panel=RECORD)
+def import_file(
+    file: Annotated[Path, typer.Argument(help="A CSV file of evidence, status updates or measurements, "
+                                         "or a JSON file made by `tracker export`.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything and say what would be added; write nothing.")] = False,
+    again: Annotated[bool, typer.Option("--again", help="Import a file whose content was imported before.")] = False,
+    by: By = None,
+) -> None:
+    """Import a file: all rows or none. An export restores into an empty database only."""
+    from tracker import importer
+
+    summary = importer.import_file(state.database(), file, actor=author(by), dry_run=dry_run, again=again)
+    out(summary.describe()) if dry_run else say(summary.describe())
+
+
+@app.command(rich_help_panel=REPORT)
+def export(
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file (default: stdout).")] = None,
+    with_files: Annotated[bool, typer.Option("--with-files", help="Include attached files' content (base64).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Everything, the audit log included, as one JSON document that `tracker import` restores."""
+    from tracker import files, importer
+
+    if output is not None:
+        files.check_destination(output, force=force)
+    document = importer.export(state.database(), with_files=with_files)
+    if output is None:
+        return typer.echo(document, nl=False)
+    files.write_exactly(output, document, force=force)
+    say(f"Exported {state.database().display} to {output}")
+
+
 # Reports ----------------------------------------------------------------------------------
 
 ReportSources = Annotated[Optional[list[str]], typer.Option("--source", help="Only this source's recommendations "

@@ -60,11 +60,48 @@ def resolve_ref(session: Session, ref: str) -> Recommendation:
     else:
         rows = session.execute(query.where(Recommendation.code == ref)).all()
     if not rows:
-        raise NotFound(f"unknown recommendation {ref!r}: see `tracker rec list` for the REFs")
+        raise _unknown_ref(ref)
     if len(rows) > 1:
-        candidates = ", ".join(sorted(f"{slug}/{rec.code}" for rec, slug in rows))
-        raise InputError(f"recommendation {ref!r} is ambiguous: use one of {candidates}")
+        raise _ambiguous_ref(ref, [f"{slug}/{rec.code}" for rec, slug in rows])
     return rows[0][0]
+
+
+def _unknown_ref(ref: str) -> NotFound:
+    return NotFound(f"unknown recommendation {ref!r}: see `tracker rec list` for the REFs")
+
+
+def _ambiguous_ref(ref: str, candidates: Iterable[str]) -> InputError:
+    return InputError(f"recommendation {ref!r} is ambiguous: use one of {', '.join(sorted(candidates))}")
+
+
+class RefIndex:
+    """Every recommendation's REF, read once: resolves many REFs (an import) without a
+    query each, with the same rules and errors as :func:`resolve_ref`."""
+
+    def __init__(self, session: Session) -> None:
+        self._by_code: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        self._by_ref: dict[str, int] = {}
+        for rec_id, code, slug in session.execute(
+            select(Recommendation.id, Recommendation.code, Source.slug).join(Source)
+        ):
+            self._by_code[code].append((slug, rec_id))
+            self._by_ref[f"{slug}/{code}"] = rec_id
+
+    def resolve(self, ref: str) -> int:
+        """The recommendation id of ``ref``."""
+        ref = (ref or "").strip()
+        if not ref:
+            raise InputError("a recommendation REF is required, e.g. undercover-techniques")
+        if "/" in ref:
+            if ref not in self._by_ref:
+                raise _unknown_ref(ref)
+            return self._by_ref[ref]
+        matches = self._by_code.get(ref, [])
+        if not matches:
+            raise _unknown_ref(ref)
+        if len(matches) > 1:
+            raise _ambiguous_ref(ref, [f"{slug}/{ref}" for slug, _ in matches])
+        return matches[0][1]
 
 
 def source_by_slug(session: Session, slug: str) -> Source:
@@ -86,15 +123,33 @@ def agency_by_code(session: Session, code: str) -> Agency:
 def indicator_by_code(session: Session, code: str) -> Indicator:
     indicator = session.scalars(select(Indicator).where(Indicator.code == code)).first()
     if indicator is None:
-        raise NotFound(f"unknown indicator {code!r}: see `tracker indicator list`")
+        raise unknown_indicator(code)
     return indicator
+
+
+def unknown_indicator(code: str) -> NotFound:
+    return NotFound(f"unknown indicator {code!r}: see `tracker indicator list`")
+
+
+def indicator_ids(session: Session) -> dict[str, int]:
+    """Every indicator's id by its code."""
+    return dict(session.execute(select(Indicator.code, Indicator.id)).tuples())
 
 
 def evidence_by_id(session: Session, evidence_id: int) -> Evidence:
     evidence = session.get(Evidence, evidence_id)
     if evidence is None:
-        raise NotFound(f"unknown evidence id {evidence_id}: see `tracker evidence list`")
+        raise unknown_evidence(evidence_id)
     return evidence
+
+
+def unknown_evidence(evidence_id: int) -> NotFound:
+    return NotFound(f"unknown evidence id {evidence_id}: see `tracker evidence list`")
+
+
+def evidence_ids(session: Session) -> set[int]:
+    """Every stored evidence id, to check many citations (an import) at once."""
+    return set(session.scalars(select(Evidence.id)))
 
 
 # Status over time -----------------------------------------------------------------------

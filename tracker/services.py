@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -163,6 +163,37 @@ def add_recommendation(
 # Status ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StatusInput:
+    """A status assessment as given by a user, validated by :func:`check_status`."""
+
+    status: Status
+    effective_on: date
+    note: str
+    evidence_ids: tuple[int, ...] = ()
+
+
+# How each field is named in error messages: the command's options by default, a CSV
+# file's columns when importing.
+STATUS_LABELS = {"status": "status", "effective_on": "--on date", "note": "--note", "evidence": "--evidence id"}
+
+
+def check_status(
+    *,
+    status: Status | str | None,
+    effective_on: date | str | None,
+    note: str | None,
+    evidence_ids: Sequence[int | str] = (),
+    labels: Mapping[str, str] = STATUS_LABELS,
+) -> StatusInput:
+    return StatusInput(
+        status=validation.choice(status, Status, labels["status"]),
+        effective_on=validation.day(effective_on, labels["effective_on"]),
+        note=validation.long_text(note, labels["note"]),
+        evidence_ids=tuple(dict.fromkeys(validation.identifier(i, labels["evidence"]) for i in evidence_ids)),
+    )
+
+
 def set_status(
     session: Session,
     ref: str,
@@ -174,23 +205,21 @@ def set_status(
     actor: str,
 ) -> StatusUpdate:
     """Append an assessment; earlier ones stay in the history."""
-    status = validation.choice(status, Status, "status")
-    effective_on = validation.day(effective_on, "--on date")
-    note = validation.long_text(note, "--note")
+    given = check_status(status=status, effective_on=effective_on, note=note, evidence_ids=evidence_ids)
     rec = resolve_ref(session, ref)
-    cited = [evidence_by_id(session, validation.identifier(i, "--evidence id")).id for i in evidence_ids]
+    cited = [evidence_by_id(session, i).id for i in given.evidence_ids]
     chain = Chain(session, actor)
     update = StatusUpdate(
         recommendation_id=rec.id,
-        status=status,
-        effective_on=effective_on,
-        note=note,
+        status=given.status,
+        effective_on=given.effective_on,
+        note=given.note,
         recorded_at=chain.recorded_at,
         recorded_by=actor,
     )
     session.add(update)
     session.flush()
-    links = [StatusUpdateEvidence(status_update_id=update.id, evidence_id=i) for i in dict.fromkeys(cited)]
+    links = [StatusUpdateEvidence(status_update_id=update.id, evidence_id=i) for i in cited]
     session.add_all(links)
     session.flush()
     chain.append("status.set", {"status_update": [update], "status_update_evidence": links})
@@ -216,6 +245,13 @@ class EvidenceInput:
     sensitivity: Sensitivity = Sensitivity.INTERNAL
 
 
+EVIDENCE_LABELS = {
+    "rec": "--rec", "title": "--title", "date": "--date", "kind": "kind", "stance": "stance", "url": "--url",
+    "summary": "--summary", "source_name": "--source-name", "reliability": "reliability",
+    "sensitivity": "sensitivity",
+}
+
+
 def check_evidence(
     *,
     recs: Sequence[str],
@@ -228,21 +264,23 @@ def check_evidence(
     source_name: str | None = None,
     reliability: str | None = None,
     sensitivity: str | None = None,
+    labels: Mapping[str, str] = EVIDENCE_LABELS,
 ) -> EvidenceInput:
     refs = tuple(dict.fromkeys(r.strip() for r in recs if r and r.strip()))
     if not refs:
-        raise InputError("--rec is required: name at least one recommendation the evidence bears on")
+        raise InputError(f"{labels['rec']} is required: name at least one recommendation the evidence bears on")
     return EvidenceInput(
         recs=refs,
-        title=validation.text(title, "--title"),
-        observed_on=validation.day(observed_on, "--date"),
-        kind=validation.choice(kind, EvidenceKind, "kind"),
-        stance=validation.choice(stance or Stance.PROGRESS, Stance, "stance"),
-        url=validation.text(url, "--url", required=False, max_length=models.URL_LENGTH),
-        summary=validation.long_text(summary, "--summary", required=False),
-        source_name=validation.text(source_name, "--source-name", required=False, max_length=models.NAME_LENGTH),
-        reliability=validation.choice(reliability or Reliability.CREDIBLE, Reliability, "reliability"),
-        sensitivity=validation.choice(sensitivity or Sensitivity.INTERNAL, Sensitivity, "sensitivity"),
+        title=validation.text(title, labels["title"]),
+        observed_on=validation.day(observed_on, labels["date"]),
+        kind=validation.choice(kind, EvidenceKind, labels["kind"]),
+        stance=validation.choice(stance or Stance.PROGRESS, Stance, labels["stance"]),
+        url=validation.text(url, labels["url"], required=False, max_length=models.URL_LENGTH),
+        summary=validation.long_text(summary, labels["summary"], required=False),
+        source_name=validation.text(source_name, labels["source_name"], required=False,
+                                    max_length=models.NAME_LENGTH),
+        reliability=validation.choice(reliability or Reliability.CREDIBLE, Reliability, labels["reliability"]),
+        sensitivity=validation.choice(sensitivity or Sensitivity.INTERNAL, Sensitivity, labels["sensitivity"]),
     )
 
 
@@ -343,6 +381,44 @@ def add_indicator(
     return indicator
 
 
+@dataclass(frozen=True)
+class MeasurementInput:
+    """An indicator value as given by a user, validated by :func:`check_measurement`."""
+
+    quarter: Quarter
+    value: float
+    note: str | None = None
+    evidence_id: int | None = None
+
+
+MEASUREMENT_LABELS = {"quarter": "quarter", "value": "value", "note": "--note", "evidence": "--evidence id"}
+
+
+def check_measurement(
+    *,
+    quarter: Quarter | str | None,
+    value: float | str | None,
+    note: str | None = None,
+    evidence_id: int | str | None = None,
+    labels: Mapping[str, str] = MEASUREMENT_LABELS,
+) -> MeasurementInput:
+    if not isinstance(quarter, Quarter):
+        if quarter is None or not str(quarter).strip():
+            raise InputError(f"{labels['quarter']} is required: write it as YYYYQN, e.g. 2019Q3")
+        quarter = Quarter.parse(quarter)
+    number = validation.number(value, labels["value"])
+    note = validation.long_text(note, labels["note"], required=False)
+    if quarter.start > clock.today():
+        raise InputError(f"quarter {quarter} has not started yet: record values for past quarters")
+    blank = evidence_id is None or (isinstance(evidence_id, str) and not evidence_id.strip())
+    return MeasurementInput(
+        quarter=quarter,
+        value=number,
+        note=note,
+        evidence_id=None if blank else validation.identifier(evidence_id, labels["evidence"]),
+    )
+
+
 def record_measurement(
     session: Session,
     code: str,
@@ -354,21 +430,15 @@ def record_measurement(
     actor: str,
 ) -> Measurement:
     """Record an indicator's value for a quarter; a later value supersedes, both are kept."""
-    quarter = quarter if isinstance(quarter, Quarter) else Quarter.parse(quarter)
-    number = validation.number(value, "value")
-    note = validation.long_text(note, "--note", required=False)
+    given = check_measurement(quarter=quarter, value=value, note=note, evidence_id=evidence_id)
     indicator = indicator_by_code(session, code)
-    if quarter.start > clock.today():
-        raise InputError(f"quarter {quarter} has not started yet: record values for past quarters")
-    evidence = None
-    if evidence_id is not None:
-        evidence = evidence_by_id(session, validation.identifier(evidence_id, "--evidence id")).id
+    evidence = None if given.evidence_id is None else evidence_by_id(session, given.evidence_id).id
     chain = Chain(session, actor)
     measurement = Measurement(
         indicator_id=indicator.id,
-        quarter_start=quarter.start,
-        value=number,
-        note=note,
+        quarter_start=given.quarter.start,
+        value=given.value,
+        note=given.note,
         evidence_id=evidence,
         recorded_at=chain.recorded_at,
         recorded_by=actor,

@@ -1,0 +1,792 @@
+"""Bulk import and export.
+
+``tracker import FILE`` takes a CSV file of one kind (evidence, status updates or
+measurements, recognised by its header) or a JSON export. It is all rows or none: the
+file is read, parsed and validated completely, with the same checks as the single
+commands (:mod:`tracker.services`), then written in one transaction, each row with its
+own event in the audit chain; the first bad row stops it, naming the file, the line and
+the field, and nothing is written.
+
+``tracker export`` writes everything, the audit chain included, as one JSON document in
+a stable order. Importing it into an empty database restores that database exactly (ids,
+``recorded_at``, ``recorded_by`` and the events themselves), so exporting again gives the
+same bytes and ``tracker verify`` checks the restored rows against their original events.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import math
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Boolean, Date, Enum, Float, Integer, LargeBinary, String, Table, Text, func, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tracker import integrity, models, periods, queries, services, validation
+from tracker.clock import iso_utc
+from tracker.db import SCHEMA_REVISION, Database
+from tracker.errors import Conflict, InputError
+from tracker.integrity import Chain, canonical, json_value
+from tracker.models import DOMAIN_TABLES, Event, ImportBatch
+
+MAX_CSV_BYTES = 200 * 1024 * 1024
+MAX_EXPORT_BYTES = 1024 * 1024 * 1024
+EXPORT_FORMAT = "tracker-export"
+EXPORT_VERSION = 1
+CHUNK_ROWS = 5_000
+PROGRESS_MIN_ROWS = 1_000
+
+EVENT_TABLE: Table = Event.__table__
+EXPORT_TABLES: list[Table] = [*DOMAIN_TABLES, EVENT_TABLE]
+
+
+# Reading a file -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A file to import: its bytes, their sha256 and the text they decode to."""
+
+    label: str
+    name: str
+    sha256: str
+    text: str
+    is_json: bool
+
+
+def read_file(path: str | Path) -> InputFile:
+    """Read and decode a file to import; refuse what is missing, too large or not UTF-8."""
+    path = Path(path)
+    label = str(path)
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        raise InputError(f"{label}: is a directory; give a CSV or JSON file")
+    if not path.exists():
+        raise InputError(f"{label}: no such file")
+    limit = MAX_CSV_BYTES if suffix == ".csv" else MAX_EXPORT_BYTES
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InputError(f"{label}: {size} bytes is over the {_mib(limit)} limit; split it into smaller files")
+        content = path.read_bytes()
+    except PermissionError:
+        raise InputError(f"{label}: permission denied; check the file's permissions") from None
+    except OSError as error:
+        raise InputError(f"{label}: cannot read it ({error.strerror})") from None
+    try:
+        decoded = content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        raise InputError(
+            f"{label} line {line}: not UTF-8 text (byte 0x{content[error.start]:02x}); save the file as UTF-8"
+        ) from None
+    is_json = suffix == ".json" or (suffix != ".csv" and decoded.lstrip().startswith("{"))
+    if not is_json and len(content) > MAX_CSV_BYTES:
+        raise InputError(f"{label}: {len(content)} bytes is over the {_mib(MAX_CSV_BYTES)} limit for a CSV file; "
+                         "split it into smaller files")
+    name = validation.text(path.name, "file name", max_length=models.NAME_LENGTH)
+    return InputFile(label=label, name=name, sha256=hashlib.sha256(content).hexdigest(), text=decoded,
+                     is_json=is_json)
+
+
+def _mib(size: int) -> str:
+    return f"{size // 1024 // 1024} MiB"
+
+
+# What an import did (or would do) -----------------------------------------------------------
+
+_NOUNS = {
+    "source": ("source", "sources"),
+    "recommendation": ("recommendation", "recommendations"),
+    "agency": ("agency", "agencies"),
+    "recommendation_agency": ("agency assignment", "agency assignments"),
+    "evidence": ("evidence row", "evidence rows"),
+    "evidence_link": ("evidence link", "evidence links"),
+    "evidence_retraction": ("retraction", "retractions"),
+    "attachment": ("file", "files"),
+    "evidence_attachment": ("file attachment", "file attachments"),
+    "status_update": ("status update", "status updates"),
+    "status_update_evidence": ("cited evidence link", "cited evidence links"),
+    "indicator": ("indicator", "indicators"),
+    "measurement": ("measurement", "measurements"),
+    "import_batch": ("import record", "import records"),
+    "event": ("event", "events"),
+}
+
+
+def _count(name: str, number: int) -> str:
+    singular, plural = _NOUNS.get(name, (name, name))
+    return f"{number} {singular if number == 1 else plural}"
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import added (or, in a dry run, would add), table by table."""
+
+    label: str
+    kind: str
+    rows: int
+    added: Mapping[str, int]
+    dry_run: bool
+    batch_id: int | None = None
+
+    def describe(self) -> str:
+        added = ", ".join(_count(name, n) for name, n in self.added.items() if n)
+        if self.kind == "export":
+            if self.dry_run:
+                return f"Would restore {self.label} into this empty database: {added} (dry run: nothing was written)"
+            return f"Restored {self.label}: {added}"
+        if self.dry_run:
+            return (f"Would import {_count(self.kind, self.rows)} from {self.label}: {added} "
+                    "(dry run: nothing was written)")
+        return f"Imported {_count(self.kind, self.rows)} from {self.label} as import {self.batch_id}: {added}"
+
+
+# The command ----------------------------------------------------------------------------------
+
+
+def import_file(
+    database: Database, path: str | Path, *, actor: str, dry_run: bool = False, again: bool = False
+) -> ImportSummary:
+    """Import a CSV file or restore an export: check everything, then write it all or nothing."""
+    file = read_file(path)
+    with database.reading() as session:
+        if file.is_json:
+            plan: CsvPlan | ExportPlan = parse_export(file)
+        else:
+            _refuse_repeat(session, file, again)
+            plan = parse_csv(file, Lookups(session))
+        if dry_run:
+            return plan.apply(session, actor=actor, again=again, dry_run=True)
+    return database.write(lambda session: plan.apply(session, actor=actor, again=again, dry_run=False))
+
+
+def _refuse_repeat(session: Session, file: InputFile, again: bool) -> None:
+    if again:
+        return
+    previous = session.scalars(
+        select(ImportBatch).where(ImportBatch.sha256 == file.sha256).order_by(ImportBatch.id).limit(1)
+    ).first()
+    if previous is not None:
+        raise Conflict(
+            f"{file.label} was already imported on {previous.recorded_at:%Y-%m-%d} "
+            f"(import {previous.id}, as {previous.filename!r}, {previous.rows} rows, by {previous.recorded_by}): "
+            "pass --again to import the same content again"
+        )
+
+
+@contextlib.contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for long files when stderr is a terminal; nothing otherwise."""
+    if total < PROGRESS_MIN_ROWS or not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    import typer
+
+    with typer.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+# CSV --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CsvKind:
+    """One kind of CSV file, recognised by its required columns."""
+
+    name: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Errors name a field by its column."""
+        return {column: column for column in self.columns}
+
+
+EVIDENCE = CsvKind("evidence", ("rec", "title", "date", "kind"),
+                   ("stance", "url", "summary", "source_name", "reliability", "sensitivity"))
+STATUS = CsvKind("status update", ("rec", "status", "effective_on", "note"), ("evidence",))
+MEASUREMENT = CsvKind("measurement", ("indicator", "quarter", "value"), ("note", "evidence"))
+CSV_KINDS = (EVIDENCE, STATUS, MEASUREMENT)
+LIST_SEPARATOR = ";"
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    """One checked data row: its line in the file, what it names, its checked values."""
+
+    line: int
+    names: tuple[str, ...]  # the REFs of an evidence or status row; the indicator code of a measurement
+    value: Any  # services.EvidenceInput, StatusInput or MeasurementInput
+    cited: tuple[int, ...]  # evidence ids it cites
+
+
+class Lookups:
+    """What rows name, read from the database once: REFs, indicator codes, evidence ids."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._refs: queries.RefIndex | None = None
+        self._indicators: dict[str, int] | None = None
+        self._evidence: set[int] | None = None
+
+    def targets(self, kind: CsvKind, row: CsvRow) -> tuple[int, ...]:
+        """The ids a row's names resolve to; unknown evidence it cites is refused too."""
+        for evidence_id in row.cited:
+            if evidence_id not in self.evidence:
+                raise queries.unknown_evidence(evidence_id)
+        if kind is MEASUREMENT:
+            code = row.names[0]
+            if code not in self.indicators:
+                raise queries.unknown_indicator(code)
+            return (self.indicators[code],)
+        return tuple(dict.fromkeys(self.refs.resolve(ref) for ref in row.names))
+
+    @property
+    def refs(self) -> queries.RefIndex:
+        if self._refs is None:
+            self._refs = queries.RefIndex(self.session)
+        return self._refs
+
+    @property
+    def indicators(self) -> dict[str, int]:
+        if self._indicators is None:
+            self._indicators = queries.indicator_ids(self.session)
+        return self._indicators
+
+    @property
+    def evidence(self) -> set[int]:
+        if self._evidence is None:
+            self._evidence = queries.evidence_ids(self.session)
+        return self._evidence
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(LIST_SEPARATOR) if part.strip()]
+
+
+def _check_row(kind: CsvKind, row: Mapping[str, str | None], line: int) -> CsvRow:
+    """A row checked by the same functions as the single commands."""
+    labels = kind.labels
+    if kind is EVIDENCE:
+        evidence = services.check_evidence(
+            recs=_split(row["rec"]), title=row["title"], observed_on=row["date"], kind=row["kind"],
+            stance=row.get("stance"), url=row.get("url"), summary=row.get("summary"),
+            source_name=row.get("source_name"), reliability=row.get("reliability"),
+            sensitivity=row.get("sensitivity"), labels=labels,
+        )
+        return CsvRow(line, evidence.recs, evidence, ())
+    if kind is STATUS:
+        ref = validation.text(row["rec"], "rec", max_length=2 * models.CODE_LENGTH + 1)
+        status = services.check_status(status=row["status"], effective_on=row["effective_on"], note=row["note"],
+                                       evidence_ids=_split(row.get("evidence")), labels=labels)
+        return CsvRow(line, (ref,), status, status.evidence_ids)
+    code = validation.text(row["indicator"], "indicator", max_length=models.CODE_LENGTH)
+    measurement = services.check_measurement(quarter=row["quarter"], value=row["value"], note=row.get("note"),
+                                             evidence_id=row.get("evidence"), labels=labels)
+    cited = () if measurement.evidence_id is None else (measurement.evidence_id,)
+    return CsvRow(line, (code,), measurement, cited)
+
+
+def _recognise(header: list[str], label: str) -> CsvKind:
+    columns = set(header)
+    for kind in CSV_KINDS:
+        if set(kind.required) <= columns:
+            unknown = [c for c in header if c not in kind.columns]
+            if unknown:
+                raise InputError(
+                    f"{label} line 1: unknown column {unknown[0]!r} in a {kind.name} file "
+                    f"(its columns: {','.join(kind.columns)})"
+                )
+            return kind
+    closest = max(CSV_KINDS, key=lambda kind: len(columns & set(kind.required)))
+    missing = [c for c in closest.required if c not in columns]
+    hint = f"a {closest.name} file needs the column(s) {','.join(missing)}; " if columns & set(closest.required) else ""
+    expected = "; ".join(f"{kind.name}: {','.join(kind.required)}" for kind in CSV_KINDS)
+    raise InputError(f"{label} line 1: header not recognised: {hint}name the columns of one kind ({expected})")
+
+
+def parse_csv(file: InputFile, lookups: Lookups) -> CsvPlan:
+    """Parse and check every row of a CSV file, REFs included; the first bad row stops it."""
+    reader = csv.reader(io.StringIO(file.text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        raise InputError(f"{file.label} line 1: malformed CSV: {error}") from None
+    if not header or not any(cell.strip() for cell in header):
+        raise InputError(f"{file.label}: is empty; its first line must be a header, e.g. {','.join(EVIDENCE.required)}")
+    header = [cell.strip().lower() for cell in header]
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise InputError(f"{file.label} line 1: the column {repeated[0]!r} appears twice")
+    kind = _recognise(header, file.label)
+    plan = CsvPlan(file=file, kind=kind)
+    ended = reader.line_num
+    with _progress(file.text.count("\n"), f"Checking {file.name}") as advance:
+        while True:
+            line = ended + 1
+            try:
+                record = next(reader, None)
+            except csv.Error as error:
+                raise InputError(f"{file.label} line {line}: malformed CSV: {error}") from None
+            if record is None:
+                break
+            advance(reader.line_num - ended)
+            ended = reader.line_num
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue  # a blank line
+            if len(record) != len(header):
+                raise InputError(
+                    f"{file.label} line {line}: {len(record)} fields, but the header has {len(header)} columns "
+                    "(quote a field that contains a comma)"
+                )
+            values = {column: cell if cell.strip() else None for column, cell in zip(header, record)}
+            try:
+                row = _check_row(kind, values, line)
+                plan.targets.append(lookups.targets(kind, row))
+            except InputError as error:
+                raise InputError(f"{file.label} line {line}: {error}") from None
+            plan.rows.append(row)
+    if not plan.rows:
+        raise InputError(f"{file.label}: has a header but no rows; nothing to import")
+    return plan
+
+
+@dataclass
+class CsvPlan:
+    """A checked CSV file: its rows and the ids they name, ready to write."""
+
+    file: InputFile
+    kind: CsvKind
+    rows: list[CsvRow] = field(default_factory=list)
+    targets: list[tuple[int, ...]] = field(default_factory=list)
+
+    def apply(self, session: Session, *, actor: str, again: bool, dry_run: bool) -> ImportSummary:
+        """Write every row with its event, as one import (or, in a dry run, count what would be)."""
+        _refuse_repeat(session, self.file, again)
+        if not dry_run:  # what the rows name, again, in the write transaction
+            lookups = Lookups(session)
+            for number, row in enumerate(self.rows):
+                try:
+                    self.targets[number] = lookups.targets(self.kind, row)
+                except InputError as error:
+                    raise InputError(f"{self.file.label} line {row.line}: {error}") from None
+        ids = _IdAllocator(session)
+        chain = Chain(session, actor)
+        stamp = chain.recorded_at
+        writer = _Writer(session, chain, dry_run=dry_run)
+        batch_id = ids.next(ImportBatch.__table__)
+        writer.add("import", {ImportBatch.__table__: [{
+            "id": batch_id, "sha256": self.file.sha256, "filename": self.file.name, "rows": len(self.rows),
+            "recorded_at": stamp, "recorded_by": actor,
+        }]}, {"kind": self.kind.name})
+        build = _ROW_BUILDERS[self.kind.name]
+        extra = {"import_batch": batch_id}
+        with _progress(len(self.rows), f"Importing {self.file.name}") as advance:
+            for number, (row, target) in enumerate(zip(self.rows, self.targets, strict=True), start=1):
+                action, rows = build(row.value, target, ids, stamp, actor)
+                writer.add(action, rows, extra)
+                if number % CHUNK_ROWS == 0:
+                    advance(CHUNK_ROWS)
+            writer.flush()
+            advance(len(self.rows) % CHUNK_ROWS)
+        if not dry_run:
+            ids.advance_sequences()
+        added = {name: count for name, count in writer.counts.items() if name != "import_batch"}
+        return ImportSummary(self.file.label, self.kind.name, len(self.rows), added, dry_run,
+                             None if dry_run else batch_id)
+
+
+Rows = dict[Table, list[dict[str, Any]]]
+
+
+def _evidence_rows(item: services.EvidenceInput, recs: tuple[int, ...], ids: _IdAllocator,
+                   stamp: datetime, actor: str) -> tuple[str, Rows]:
+    evidence_id = ids.next(models.Evidence.__table__)
+    return "evidence.add", {
+        models.Evidence.__table__: [{
+            "id": evidence_id, "title": item.title, "kind": item.kind.value, "observed_on": item.observed_on,
+            "source_name": item.source_name, "url": item.url, "summary": item.summary,
+            "reliability": item.reliability.value, "sensitivity": item.sensitivity.value,
+            "recorded_at": stamp, "recorded_by": actor,
+        }],
+        models.EvidenceLink.__table__: [
+            {"evidence_id": evidence_id, "recommendation_id": rec_id, "stance": item.stance.value} for rec_id in recs
+        ],
+    }
+
+
+def _status_rows(item: services.StatusInput, recs: tuple[int, ...], ids: _IdAllocator,
+                 stamp: datetime, actor: str) -> tuple[str, Rows]:
+    update_id = ids.next(models.StatusUpdate.__table__)
+    return "status.set", {
+        models.StatusUpdate.__table__: [{
+            "id": update_id, "recommendation_id": recs[0], "status": item.status.value,
+            "effective_on": item.effective_on, "note": item.note, "recorded_at": stamp, "recorded_by": actor,
+        }],
+        models.StatusUpdateEvidence.__table__: [
+            {"status_update_id": update_id, "evidence_id": evidence_id} for evidence_id in item.evidence_ids
+        ],
+    }
+
+
+def _measurement_rows(item: services.MeasurementInput, indicator: tuple[int, ...], ids: _IdAllocator,
+                      stamp: datetime, actor: str) -> tuple[str, Rows]:
+    return "measurement.record", {
+        models.Measurement.__table__: [{
+            "id": ids.next(models.Measurement.__table__), "indicator_id": indicator[0],
+            "quarter_start": item.quarter.start, "value": item.value, "note": item.note,
+            "evidence_id": item.evidence_id, "recorded_at": stamp, "recorded_by": actor,
+        }],
+    }
+
+
+# Each row is recorded under the action (and with the rows) its single command records.
+_ROW_BUILDERS = {EVIDENCE.name: _evidence_rows, STATUS.name: _status_rows, MEASUREMENT.name: _measurement_rows}
+
+
+# Writing rows in bulk ---------------------------------------------------------------------------
+
+
+class _IdAllocator:
+    """Ids for new rows, counted on from the largest stored one.
+
+    Safe because writers are serialised (see :meth:`Database.write`); on PostgreSQL the
+    id sequences are moved past the rows written afterwards.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._next: dict[Table, int] = {}
+
+    def next(self, table: Table) -> int:
+        if table not in self._next:
+            self._next[table] = (self.session.scalar(select(func.max(table.c.id))) or 0) + 1
+        value = self._next[table]
+        self._next[table] = value + 1
+        return value
+
+    def advance_sequences(self) -> None:
+        _advance_sequences(self.session, self._next)
+
+
+def _advance_sequences(session: Session, tables: Iterable[Table]) -> None:
+    """PostgreSQL: move each table's id sequence past its largest id (rows were inserted with ids)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in tables:
+        session.execute(
+            text(f"SELECT setval(pg_get_serial_sequence(:name, 'id'), MAX(id)) FROM {table.name} HAVING MAX(id) IS NOT NULL"),
+            {"name": table.name},
+        )
+
+
+def _insert_chunk(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """One bulk insert (Core, executemany): the fast path, no ORM objects."""
+    session.execute(insert(table), rows)
+
+
+class _Writer:
+    """Collects rows and their events, inserting them in chunks (parents first)."""
+
+    def __init__(self, session: Session, chain: Chain, *, dry_run: bool) -> None:
+        self.session = session
+        self.chain = chain
+        self.dry_run = dry_run
+        self.pending: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+        self.events: list[dict[str, Any]] = []
+        self.counts: dict[str, int] = {table.name: 0 for table in EXPORT_TABLES}
+
+    def add(self, action: str, rows: Mapping[Table, list[dict[str, Any]]], extra: Mapping[str, Any]) -> None:
+        """Rows written by one event, as the single commands would record them."""
+        payload = dict(extra)
+        payload["rows"] = {table.name: items for table, items in rows.items() if items}
+        for table, items in rows.items():
+            self.pending[table].extend(items)
+            self.counts[table.name] += len(items)
+        self.events.append(self.chain.values(action, canonical(payload)))
+        self.counts["event"] += 1
+        if len(self.events) >= CHUNK_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.dry_run:
+            for table in DOMAIN_TABLES:
+                if self.pending.get(table):
+                    _insert_chunk(self.session, table, self.pending[table])
+            if self.events:
+                _insert_chunk(self.session, EVENT_TABLE, self.events)
+        self.pending.clear()
+        self.events = []
+
+
+# Export -----------------------------------------------------------------------------------------
+
+
+def export(database: Database, *, with_files: bool = False) -> bytes:
+    """Everything, the audit chain included, as one JSON document: a stable order, one row a line."""
+    with database.reading() as session:
+        if not database.is_sqlite:  # one snapshot for every table, even while others write
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        lines = [
+            "{",
+            f'  "format": "{EXPORT_FORMAT}",',
+            f'  "version": {EXPORT_VERSION},',
+            f'  "schema_revision": "{SCHEMA_REVISION}",',
+            f'  "files": {"true" if with_files else "false"},',
+            '  "tables": {',
+        ]
+        for number, table in enumerate(EXPORT_TABLES):
+            records = _table_records(session, table, with_files=with_files)
+            comma = "," if number < len(EXPORT_TABLES) - 1 else ""
+            if not records:
+                lines.append(f'    "{table.name}": []{comma}')
+                continue
+            lines.append(f'    "{table.name}": [')
+            lines.extend(f"      {record}," for record in records[:-1])
+            lines.append(f"      {records[-1]}")
+            lines.append(f"    ]{comma}")
+        lines += ["  }", "}", ""]
+    return "\n".join(lines).encode("utf-8")
+
+
+def _table_records(session: Session, table: Table, *, with_files: bool) -> list[str]:
+    """A table's rows as canonical JSON, by primary key."""
+    columns = [c for c in table.columns if c.name != "content" or with_files]
+    keys = [c.name for c in table.primary_key.columns]
+    rows = []
+    for row in session.execute(select(*columns).execution_options(yield_per=10_000)):
+        record = {c.name: json_value(row._mapping[c.name]) for c in columns if c.name != "content"}
+        if "content" in row._mapping:
+            record["content"] = base64.b64encode(row._mapping["content"]).decode("ascii")
+        rows.append((tuple(row._mapping[k] for k in keys), canonical(record)))
+    rows.sort(key=lambda pair: pair[0])
+    return [record for _key, record in rows]
+
+
+# Restoring an export ----------------------------------------------------------------------------
+
+
+@dataclass
+class ExportPlan:
+    """A checked export document, ready to be restored into an empty database."""
+
+    file: InputFile
+    files: bool
+    rows: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
+    last_hash: str | None = None
+
+    def apply(self, session: Session, *, actor: str, again: bool, dry_run: bool) -> ImportSummary:
+        self._refuse_non_empty(session)
+        added = {table.name: len(self.rows[table]) for table in EXPORT_TABLES}
+        if not dry_run:
+            total = sum(added.values())
+            with _progress(total, f"Restoring {self.file.name}") as advance:
+                try:
+                    for table in EXPORT_TABLES:
+                        for start in range(0, len(self.rows[table]), CHUNK_ROWS):
+                            chunk = self.rows[table][start : start + CHUNK_ROWS]
+                            _insert_chunk(session, table, chunk)
+                            advance(len(chunk))
+                    session.flush()
+                except IntegrityError as error:
+                    reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+                    raise InputError(f"{self.file.label}: its rows do not fit together ({reason}); "
+                                     "nothing was restored") from None
+            _advance_sequences(session, [t for t in DOMAIN_TABLES if "id" in t.c and t.c.id.primary_key])
+            self._verify(session)
+        return ImportSummary(self.file.label, "export", sum(added.values()), added, dry_run)
+
+    def _refuse_non_empty(self, session: Session) -> None:
+        for table in EXPORT_TABLES:
+            if session.execute(select(1).select_from(table).limit(1)).first() is not None:
+                last = integrity.last_event(session)
+                if last is not None and last.hash == self.last_hash:
+                    raise Conflict(f"{self.file.label} is already restored here: this database ends with "
+                                   "the same event as the export")
+                raise Conflict(
+                    f"{self.file.label} is an export: it restores into an empty database only, and this one "
+                    f"has data (table {table.name}). Create an empty one with `tracker --db NEW init "
+                    "--no-catalog` and import it there; to add rows to this database, import CSV files"
+                )
+
+    def _verify(self, session: Session) -> None:
+        """The restored rows must be exactly those the restored events recorded."""
+        result = integrity.verify(session)
+        if not result.ok:
+            raise InputError(f"{self.file.label}: does not verify, nothing was restored: "
+                             f"{result.findings[0].describe()}")
+
+
+def parse_export(file: InputFile) -> ExportPlan:
+    """Parse and check an export document completely, without a database."""
+    try:
+        document = json.loads(file.text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{file.label} line {error.lineno}, column {error.colno}: invalid JSON: {error.msg}") from None
+    except RecursionError:
+        raise InputError(f"{file.label}: invalid JSON: nested too deeply") from None
+    if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
+        raise InputError(f"{file.label}: not a tracker export (no \"format\": \"{EXPORT_FORMAT}\"); "
+                         "import CSV files of evidence, status updates or measurements, or a file made by `tracker export`")
+    allowed = {"format", "version", "schema_revision", "files", "tables"}
+    unknown = sorted(set(document) - allowed)
+    if unknown:
+        raise InputError(f"{file.label}: unknown key {unknown[0]!r} at the top level (allowed: {', '.join(sorted(allowed))})")
+    if document.get("version") != EXPORT_VERSION:
+        raise InputError(f"{file.label}: export format version {document.get('version')!r}; this tracker reads version {EXPORT_VERSION}")
+    if document.get("schema_revision") != SCHEMA_REVISION:
+        raise InputError(f"{file.label}: exported from schema revision {document.get('schema_revision')!r}; this "
+                         f"tracker needs {SCHEMA_REVISION}: export it again with the same tracker version")
+    files = document.get("files")
+    if not isinstance(files, bool):
+        raise InputError(f"{file.label}: \"files\" must be true or false")
+    tables = document.get("tables")
+    if not isinstance(tables, dict):
+        raise InputError(f"{file.label}: \"tables\" must be an object of tables")
+    known = {table.name: table for table in EXPORT_TABLES}
+    unknown = sorted(set(tables) - set(known))
+    if unknown:
+        raise InputError(f"{file.label}: unknown table {unknown[0]!r}")
+    plan = ExportPlan(file=file, files=files)
+    for table in EXPORT_TABLES:
+        records = tables.get(table.name, [])
+        if not isinstance(records, list):
+            raise InputError(f"{file.label}: table {table.name!r} must be a list of rows")
+        plan.rows[table] = _check_records(file, table, records, files=files)
+    if plan.rows[models.Attachment.__table__] and not files:
+        raise InputError(f"{file.label}: it lists attachments without their content; export with "
+                         "`tracker export --with-files` to make a file that can be restored")
+    events = plan.rows[EVENT_TABLE]
+    plan.last_hash = events[-1]["hash"] if events else None
+    return plan
+
+
+def _check_records(file: InputFile, table: Table, records: list[Any], *, files: bool) -> list[dict[str, Any]]:
+    readers = {column.name: _value_reader(table, column) for column in table.columns}
+    if table.name == "attachment" and not files:
+        readers.pop("content")
+    expected = set(readers)
+    rows = []
+    for number, record in enumerate(records, start=1):
+        where = f"{file.label}: {table.name} row {number}"
+        if not isinstance(record, dict):
+            raise InputError(f"{where}: expected an object")
+        keys = [c.name for c in table.primary_key.columns if c.name in record]
+        if keys:
+            where += " (" + ", ".join(f"{k} {record[k]}" for k in keys) + ")"
+        unknown = sorted(set(record) - expected)
+        if unknown:
+            raise InputError(f"{where}: unknown field {unknown[0]!r}")
+        missing = [name for name in readers if name not in record]
+        if missing:
+            raise InputError(f"{where}: field {missing[0]!r} is missing")
+        row = {}
+        for name, read in readers.items():
+            try:
+                row[name] = read(record[name])
+            except InputError as error:
+                raise InputError(f"{where}: field {name!r}: {error}") from None
+        rows.append(row)
+    return rows
+
+
+def _value_reader(table: Table, column) -> Callable[[Any], Any]:
+    """How one column's JSON value is checked and turned into what the database stores."""
+    name = column.name
+    kind = column.type
+
+    def nullable(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def check(value: Any) -> Any:
+            if value is None:
+                if column.nullable:
+                    return None
+                raise InputError(f"{name} is required")
+            return read(value)
+        return check
+
+    if isinstance(kind, models.UTCDateTime):
+        return nullable(lambda value: _instant(value, name))
+    if isinstance(kind, Enum):
+        return nullable(lambda value: validation.choice(_string(value, name), kind.enum_class, name).value)
+    if isinstance(kind, Date):
+        future = name == "due_on"
+        return nullable(lambda value: periods.parse_date(_string(value, name), field=name, allow_future=future))
+    if isinstance(kind, Boolean):
+        return nullable(lambda value: _typed(value, bool, name, "true or false"))
+    if isinstance(kind, Float):
+        return nullable(lambda value: _number(value, name))
+    if isinstance(kind, Integer):
+        return nullable(lambda value: _integer(value, name))
+    if isinstance(kind, LargeBinary):
+        return nullable(lambda value: _base64(value, name))
+    if table is EVENT_TABLE or name == "payload":
+        # Verified against their hashes after restoring; any text the chain recorded.
+        return nullable(lambda value: _string(value, name))
+    if isinstance(kind, Text):
+        return nullable(lambda value: _exact(validation.long_text(_string(value, name), name, required=not column.nullable), value, name))
+    if isinstance(kind, String):
+        return nullable(lambda value: _exact(validation.text(_string(value, name), name, max_length=kind.length,
+                                                             required=not column.nullable), value, name))
+    raise AssertionError(f"no reader for {table.name}.{name} ({kind!r})")
+
+
+def _string(value: Any, name: str) -> str:
+    return _typed(value, str, name, "a string")
+
+
+def _typed(value: Any, expected: type, name: str, what: str) -> Any:
+    if type(value) is not expected:
+        raise InputError(f"{name} must be {what}, not {json.dumps(value)[:40]}")
+    return value
+
+
+def _integer(value: Any, name: str) -> int:
+    return _typed(value, int, name, "a whole number")
+
+
+def _number(value: Any, name: str) -> float:
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number, not {json.dumps(value)[:40]}")
+    return float(value)
+
+
+def _exact(clean: str | None, value: str, name: str) -> str:
+    if clean != value:
+        raise InputError(f"{name} {value[:40]!r} is not as tracker stores it (surrounding spaces or blank)")
+    return value
+
+
+def _instant(value: Any, name: str) -> datetime:
+    text_value = _string(value, name)
+    try:
+        moment = datetime.strptime(text_value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        moment = None
+    if moment is None or iso_utc(moment) != text_value:
+        raise InputError(f"invalid {name} {text_value!r}: write it as 2019-10-05T12:00:00.000000Z")
+    return moment
+
+
+def _base64(value: Any, name: str) -> bytes:
+    try:
+        return base64.b64decode(_string(value, name), validate=True)
+    except ValueError:
+        raise InputError(f"{name} is not valid base64") from None
