@@ -208,6 +208,23 @@ def timeline_header_lines(timeline: Timeline) -> list[tuple[str, str]]:
     ]
 
 
+def attention_text(item) -> str:
+    reasons = []
+    if item.regressed_from is not None:
+        reasons.append(f"regressed from {label(item.regressed_from)} to {label(item.status)}")
+    if item.overdue_since is not None:
+        reasons.append(f"overdue (due {item.overdue_since.isoformat()})")
+    if item.no_evidence:
+        reasons.append("no evidence this quarter")
+    return "; ".join(reasons)
+
+
+def history_note(header: Header, history: tuple[StatusCounts, ...]) -> str | None:
+    if history and any(source.published_on >= history[0].quarter.end for source in header.sources):
+        return "Quarters that ended before a source was published do not count its recommendations."
+    return None
+
+
 def agencies_text(section: RecommendationSection) -> str:
     return ", ".join(f"{a.name} ({a.code}, {a.role})" for a in section.agencies) or "none assigned"
 
@@ -285,7 +302,7 @@ def quarterly_md(report: QuarterlyReport) -> str:
 
     out += ["## Needs attention", ""]
     if report.attention:
-        out += [f"- **{md(item.ref)}** ({md(item.title)}): {md('; '.join(item.reasons))}" for item in report.attention]
+        out += [f"- **{md(item.ref)}** ({md(item.title)}): {md(attention_text(item))}" for item in report.attention]
     elif report.recommendations:
         out.append("Nothing: every recommendation has evidence this quarter, none is overdue and none regressed.")
     else:
@@ -298,6 +315,8 @@ def quarterly_md(report: QuarterlyReport) -> str:
         out += quarterly_md_section(report, number_, section)
 
     out += [f"## Status at the end of each quarter, {report.history[0].quarter} to {q}", ""]
+    if note := history_note(report.header, report.history):
+        out += [md(note), ""]
     out += md_history(report.history)
     return "\n".join(out).rstrip("\n") + "\n"
 
@@ -372,6 +391,8 @@ def timeline_md(timeline: Timeline) -> str:
     out += [f"- **{md(row.ref)}**: {md(row.title)} ({row.pillar}); changed in "
             f"{', '.join(str(q) for q in row.changed_in) or 'no quarter of the range'}" for row in timeline.rows]
     out += ["", "## Status counts", ""]
+    if note := history_note(timeline.header, timeline.history):
+        out += [md(note), ""]
     out += md_history(timeline.history)
     return "\n".join(out).rstrip("\n") + "\n"
 
@@ -548,7 +569,8 @@ def _environment():
     env.globals.update(
         STATUSES=list(Status), STATUS_COLOURS=STATUS_COLOURS, STATUS_SHORT=STATUS_SHORT, MARKINGS=MARKINGS,
         period_text=period_text, source_line=source_line, unissued_notice=unissued_notice,
-        agencies_text=agencies_text, due_text=due_text, last_day=last_day,
+        agencies_text=agencies_text, due_text=due_text, last_day=last_day, attention_text=attention_text,
+        history_note=history_note,
     )
     return env
 

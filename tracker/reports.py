@@ -189,9 +189,14 @@ class Summary:
 
 @dataclass(frozen=True)
 class AttentionItem:
+    """A recommendation that needs a look: it regressed, is overdue, or has no evidence this quarter."""
+
     ref: str
     title: str
-    reasons: tuple[str, ...]
+    regressed_from: Status | None  # the previous quarter's status, when it regressed
+    status: Status
+    overdue_since: date | None  # the due date, when overdue
+    no_evidence: bool
 
 
 @dataclass(frozen=True)
@@ -667,13 +672,14 @@ def _summary(sections: Sequence[RecommendationSection]) -> Summary:
 def _attention(sections: Sequence[RecommendationSection]) -> tuple[AttentionItem, ...]:
     items = []
     for section in sections:
-        reasons = []
-        if section.change == Change.REGRESSED:
-            reasons.append(f"regressed from {section.previous_status.value} to {section.status.value}")
-        if section.overdue:
-            reasons.append(f"overdue (due {section.due_on.isoformat()})")
-        if not section.evidence:
-            reasons.append("no evidence this quarter")
-        if reasons:
-            items.append(AttentionItem(section.ref, section.title, tuple(reasons)))
+        regressed = section.change == Change.REGRESSED
+        if regressed or section.overdue or not section.evidence:
+            items.append(AttentionItem(
+                ref=section.ref,
+                title=section.title,
+                regressed_from=section.previous_status if regressed else None,
+                status=section.status,
+                overdue_since=section.due_on if section.overdue else None,
+                no_evidence=not section.evidence,
+            ))
     return tuple(items)
