@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Column, Integer, LargeBinary, String, Table, and_, select, type_coerce
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from tracker import clock
 from tracker.clock import iso_utc
+from tracker.errors import InputError
 from tracker.models import DOMAIN_TABLES, Attachment, Event
 
 GENESIS = "0" * 64
@@ -60,7 +63,7 @@ def event_hash(prev_hash: str, seq: int, recorded_at: str, actor: str, action: s
 
 def row_record(table: Table, row: Any) -> dict[str, Any]:
     """A row as the chain records it: every column but attachment content, JSON values."""
-    values = row._mapping if hasattr(row, "_mapping") else None
+    values = row._mapping if hasattr(row, "_mapping") else row if isinstance(row, Mapping) else None
     record = {}
     for column in table.columns:
         if column.name == "content":
@@ -124,22 +127,28 @@ def last_event(session: Session, as_of: datetime | None = None) -> Event | None:
 
 # Verification -------------------------------------------------------------------------
 
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+# What reading a stored value can raise when someone wrote a value its column cannot hold
+# (a date that is no date, a status outside the vocabulary...).
+_UNREADABLE = (ValueError, LookupError, TypeError, ArithmeticError, StatementError)
+
 
 @dataclass
 class Finding:
-    """One thing wrong: the first bad event (by seq) or a row no event accounts for."""
+    """One thing wrong: the first bad event (by seq), a row no event accounts for, or the anchor."""
 
     problem: str
     seq: int | None = None
     table: str | None = None
     key: str | None = None
+    place: str | None = None
 
     def describe(self) -> str:
-        where = f"event {self.seq}" if self.seq is not None else ""
+        where = self.place or (f"event {self.seq}" if self.seq is not None else "")
         if self.table:
             where = f"{where}, " if where else ""
             where += f"{self.table} row {self.key}"
-        return f"{where}: {self.problem}"
+        return f"{where}: {self.problem}" if where else self.problem
 
 
 @dataclass
@@ -149,6 +158,7 @@ class VerifyResult:
     attachments: int = 0
     last_hash: str = GENESIS
     anchor: str | None = None
+    anchor_seq: int | None = None
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -163,6 +173,7 @@ class VerifyResult:
             "attachments": self.attachments,
             "last_hash": self.last_hash,
             "anchor": self.anchor,
+            "anchor_seq": self.anchor_seq,
             "findings": [
                 {"problem": f.problem, "seq": f.seq, "table": f.table, "key": f.key}
                 for f in self.findings
@@ -170,86 +181,182 @@ class VerifyResult:
         }
 
 
+def normalise_anchor(anchor: str) -> str:
+    """A fingerprint as a report prints it: 64 hex digits (surrounding spaces and case ignored)."""
+    value = anchor.strip().lower() if isinstance(anchor, str) else ""
+    if not _HASH.match(value):
+        raise InputError(
+            f"invalid --anchor {anchor!r}: give a 64-character hex fingerprint, as printed on a report "
+            "or shown by `tracker log --json`"
+        )
+    return value
+
+
 def _key(table: Table, record: Mapping[str, Any]) -> str:
     return "/".join(str(record[column.name]) for column in table.primary_key.columns)
 
 
-def _events(session: Session) -> Iterator[tuple]:
-    query = select(
-        Event.seq, Event.recorded_at, Event.actor, Event.action, Event.payload, Event.prev_hash, Event.hash
-    ).order_by(Event.seq)
-    yield from session.execute(query.execution_options(yield_per=10_000))
+def _read(session: Session, columns: list[Column], where: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """One row read column by column, to name the column whose stored value cannot be read."""
+    values = {}
+    for column in columns:
+        try:
+            values[column.name] = session.execute(select(column).where(where)).scalar()
+        except _UNREADABLE as error:
+            message = " ".join(str(getattr(error, "orig", None) or error).split())[:200]
+            return None, f"{column.name} holds a value that cannot be read ({message})"
+    return values, None
+
+
+def _table_rows(session: Session, table: Table, columns: list[Column]) -> Iterator[tuple[Any, str | None, Any]]:
+    """Yield (row, problem, primary key) for every row; a row that cannot be read comes with a problem.
+
+    The fast path reads the whole table at once; if a stored value cannot be converted,
+    the table is read again row by row so that only the bad rows are reported.
+    """
+    query = select(*columns)
+    try:
+        rows = session.execute(query).all()
+    except _UNREADABLE:
+        pass
+    else:
+        for row in rows:
+            yield row, None, None
+        return
+    key_columns = list(table.primary_key.columns)
+    raw_keys = [type_coerce(column, String) if not isinstance(column.type, Integer) else column
+                for column in key_columns]
+    for key in session.execute(select(*raw_keys)).all():
+        where = and_(*(column == value for column, value in zip(key_columns, key)))
+        row, problem = _read(session, columns, where)
+        yield row, problem, "/".join(map(str, key))
+
+
+def _events(session: Session) -> Iterator[tuple[tuple | None, str | None, Any]]:
+    columns = [Event.seq, Event.recorded_at, Event.actor, Event.action, Event.payload, Event.prev_hash, Event.hash]
+    ordered = select(*columns).order_by(Event.seq)
+    try:
+        rows = session.execute(ordered).all()
+    except _UNREADABLE:
+        pass
+    else:
+        for row in rows:
+            yield tuple(row), None, row[0]
+        return
+    for (seq,) in session.execute(select(Event.seq).order_by(Event.seq)).all():
+        row, problem = _read(session, columns, Event.seq == seq)
+        yield (tuple(row.values()) if row else None), problem, seq
+
+
+def _claims(document: Any, tables: Mapping[str, Table]) -> Iterator[tuple[str, str, dict[str, Any]]] | None:
+    """(table, key, record) for every row an event's payload records; None if it is malformed."""
+    if not isinstance(document, dict):
+        return None
+    rows = document.get("rows") or {}
+    if not isinstance(rows, dict):
+        return None
+    claims = []
+    for name, records in rows.items():
+        table = tables.get(name)
+        if table is None:
+            continue
+        if not isinstance(records, list):
+            return None
+        for record in records:
+            if not isinstance(record, dict) or any(c.name not in record for c in table.primary_key.columns):
+                return None
+            claims.append((name, _key(table, record), record))
+    return iter(claims)
 
 
 def verify(session: Session, anchor: str | None = None) -> VerifyResult:
-    """Recompute the chain, match every domain row to its event, check attachments."""
+    """Recompute the chain, match every domain row to its event, check attachments.
+
+    Without ``anchor`` this catches any edit that leaves the chain inconsistent: a
+    changed, deleted, inserted or reordered event, a domain row changed, added or
+    deleted behind the chain's back, an attachment whose bytes changed, a backdated
+    event. It cannot tell a consistently shortened or fully recomputed chain from an
+    honest one: ``anchor``, the hash of an event seen earlier (a report's fingerprint),
+    catches those too, for the history up to that event.
+    """
+    anchor = normalise_anchor(anchor) if anchor is not None else None
     result = VerifyResult(anchor=anchor)
     tables = {table.name: table for table in DOMAIN_TABLES}
     claimed: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {name: {} for name in tables}
+    chain_findings: list[Finding] = []
     expected_prev = GENESIS
     previous_at = None
-    anchor_seen = anchor is None
     chain_broken = False
-    for seq, recorded_at, actor, action, payload, prev_hash, stored_hash in _events(session):
-        result.events += 1
+
+    def broken(problem: str, seq: Any) -> None:
+        nonlocal chain_broken
         if not chain_broken:
-            problem = None
-            if seq != result.events:
-                problem = f"sequence gap: expected event {result.events}, found {seq}"
-            elif prev_hash != expected_prev:
-                problem = "prev_hash does not match the hash of the event before it"
-            elif event_hash(prev_hash, seq, iso_utc(recorded_at), actor, action, payload) != stored_hash:
-                problem = "hash does not match the event's content"
-            elif previous_at is not None and recorded_at < previous_at:
-                problem = "recorded_at goes backwards along the chain"
-            if problem:
-                result.findings.append(Finding(problem, seq=seq))
-                chain_broken = True
+            chain_findings.append(Finding(problem, seq=seq))
+            chain_broken = True
+
+    for row, unreadable, seq in _events(session):
+        result.events += 1
+        if unreadable:
+            broken(unreadable, seq)
+            continue
+        seq, recorded_at, actor, action, payload, prev_hash, stored_hash = row
+        if seq != result.events:
+            broken(f"sequence gap: event {result.events} is missing (event {result.events - 1} is followed by {seq})", seq)
+        elif prev_hash != expected_prev:
+            broken("prev_hash does not match the hash of the event before it", seq)
+        elif event_hash(prev_hash, seq, iso_utc(recorded_at), actor, action, payload) != stored_hash:
+            broken("hash does not match the event's content", seq)
+        elif previous_at is not None and recorded_at < previous_at:
+            broken("recorded_at goes backwards along the chain", seq)
         expected_prev = stored_hash
         previous_at = recorded_at
         result.last_hash = stored_hash
-        if stored_hash == anchor:
-            anchor_seen = True
+        if anchor is not None and stored_hash == anchor and result.anchor_seq is None:
+            result.anchor_seq = seq
         try:
-            document = json.loads(payload)
-        except ValueError:
-            if not chain_broken:
-                result.findings.append(Finding("payload is not valid JSON", seq=seq))
-                chain_broken = True
+            claims = _claims(json.loads(payload), tables)
+        except (ValueError, RecursionError):
+            claims = None
+        if claims is None:
+            broken("payload is not a list of rows as tracker records them", seq)
             continue
-        for name, records in (document.get("rows") or {}).items():
-            table = tables.get(name)
-            if table is None:
-                continue
-            for record in records:
-                claimed[name][_key(table, record)] = (seq, record)
-    if not anchor_seen:
-        result.findings.append(
-            Finding(f"anchor {anchor} is not in the chain: events were removed or rewritten")
-        )
+        for name, key, record in claims:
+            claimed[name][key] = (seq, record)
+
     row_findings: list[Finding] = []
     for name, table in tables.items():
         expected = claimed[name]
         columns = [column for column in table.columns if column.name != "content"]
-        for row in session.execute(select(*columns).execution_options(yield_per=10_000)):
+        for row, unreadable, raw_key in _table_rows(session, table, columns):
             result.rows += 1
+            if unreadable:
+                entry = expected.pop(raw_key, None)
+                row_findings.append(Finding(unreadable, seq=entry[0] if entry else None, table=name, key=raw_key))
+                continue
             record = row_record(table, row)
             key = _key(table, record)
             entry = expected.pop(key, None)
             if entry is None:
                 row_findings.append(Finding("no event recorded this row", table=name, key=key))
             elif entry[1] != record:
-                fields = sorted(k for k in record if record.get(k) != entry[1].get(k))
+                fields = sorted(k for k in set(record) | set(entry[1]) if record.get(k) != entry[1].get(k))
                 row_findings.append(
                     Finding(f"differs from what its event recorded ({', '.join(fields)})",
                             seq=entry[0], table=name, key=key)
                 )
         for key, (seq, _record) in expected.items():
             row_findings.append(Finding("recorded by its event but missing", seq=seq, table=name, key=key))
-    for sha256, content in session.execute(select(Attachment.sha256, Attachment.content)):
+    for sha256, content in session.execute(
+        select(type_coerce(Attachment.sha256, String), type_coerce(Attachment.content, LargeBinary))
+    ):
         result.attachments += 1
-        if hashlib.sha256(content).hexdigest() != sha256:
+        if not isinstance(content, bytes | memoryview) or hashlib.sha256(content).hexdigest() != sha256:
             row_findings.append(Finding("content does not match its sha256", table="attachment", key=sha256))
     row_findings.sort(key=lambda f: (f.seq is None, f.seq or 0, f.table or "", f.key or ""))
-    result.findings.extend(row_findings)
+    result.findings = chain_findings + row_findings
+    if anchor is not None and result.anchor_seq is None:
+        result.findings.append(Finding(
+            f"anchor {anchor} is not in the chain: events after it were removed, or the chain "
+            "was rewritten", place=f"the end of the chain (event {result.events})",
+        ))
     return result

@@ -1,0 +1,396 @@
+"""Tamper evidence: a mutation suite on copies of a populated database.
+
+Every case tampers with a fresh copy in a way someone with database access could, then
+runs ``tracker verify``. Edits that leave the chain inconsistent are caught without
+help and the error names the first bad event or row. A consistent truncation or a
+recomputed chain cannot be told from an honest shorter history, so those pass without
+an anchor (asserted plainly below) and are caught by ``tracker verify --anchor HASH``
+with the fingerprint of a later event seen earlier (as printed on a report).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import _pg_admin, _pg_url, invoke
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from tracker import integrity
+from tracker.clock import iso_utc
+from tracker.db import Database
+from tracker.models import DOMAIN_TABLES, Event
+
+POPULATE = [
+    ["agency", "add", "nca", "National Committee for Counter Trafficking"],
+    ["rec", "assign", "undercover-techniques", "nca", "--role", "support"],
+    ["evidence", "add", "--rec", "undercover-techniques", "--title", "Draft law on undercover investigations",
+     "--date", "2019-07-15", "--kind", "law", "--sensitivity", "public", "--url", "https://example.org/law",
+     "--attach", "{attachment}"],
+    ["evidence", "add", "--rec", "victim-identification", "--title", "Shelter interview notes",
+     "--date", "2019-08-02", "--kind", "field_observation", "--sensitivity", "confidential",
+     "--summary", "Names of three victims identified at a brick kiln in Kandal."],
+    ["evidence", "add", "--rec", "victim-identification", "--rec", "labor-inspections", "--title",
+     "Inspection campaign announced", "--date", "2019-08-20", "--kind", "government_statement", "--stance", "context"],
+    ["status", "set", "undercover-techniques", "in_progress", "--on", "2019-08-01", "--note",
+     "Draft law tabled before the National Assembly.", "--evidence", "1"],
+    ["status", "set", "victim-identification", "partially_implemented", "--on", "2019-09-01", "--note",
+     "Protocol used in 3 of 25 provinces."],
+    ["indicator", "record", "kiln-inspections", "2019Q3", "12", "--note", "Ministry figures"],
+    ["evidence", "retract", "3", "--reason", "Announcement later withdrawn"],
+    ["evidence", "add", "--rec", "labor-inspections", "--title", "Kiln inspection report",
+     "--date", "2019-09-30", "--kind", "inspection"],
+    ["indicator", "record", "kiln-inspections", "2019Q4", "15"],
+]
+
+
+@dataclass
+class Template:
+    url: str
+    fingerprint: str  # the hash of the last event, as a report printed it before any tampering
+    events: int
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory, request):
+    """One populated database per backend, built once and copied for each case."""
+    built: dict[str, Template] = {}
+    pg_names: list[str] = []
+
+    def get(backend: str) -> Template:
+        if backend not in built:
+            folder = tmp_path_factory.mktemp("tamper")
+            if backend == "sqlite":
+                url = str(folder / "populated.db")
+                shutil.copyfile(request.getfixturevalue("sqlite_templates")["loaded"], url)
+            else:
+                name = f"tracker_tamper_{os.getpid()}"
+                loaded = request.getfixturevalue("pg_templates")["loaded"]
+                with _pg_admin().connect() as connection:
+                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{loaded}"'))
+                pg_names.append(name)
+                url = _pg_url(name)
+            attachment = folder / "law.pdf"
+            attachment.write_bytes(bytes(range(256)) * 64)
+            for args in POPULATE:
+                result = invoke(["--db", url, *[a.format(attachment=attachment) for a in args]])
+                assert result.exit_code == 0, (args, result.output)
+            database = Database(url)
+            with Session(database.engine) as session:
+                last = integrity.last_event(session)
+                built[backend] = Template(url, last.hash, last.seq)
+            database.dispose()
+            if backend == "sqlite":
+                connection = sqlite3.connect(url)
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                connection.close()
+        return built[backend]
+
+    yield get
+    if pg_names:
+        with _pg_admin().connect() as connection:
+            for name in pg_names:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def copy(backend, templates, tmp_path, request) -> Callable[[], tuple[str, Template]]:
+    names: list[str] = []
+
+    def make() -> tuple[str, Template]:
+        template = templates(backend)
+        if backend == "sqlite":
+            path = tmp_path / f"copy-{len(names)}.db"
+            shutil.copyfile(template.url, path)
+            names.append(str(path))
+            return str(path), template
+        name = f"tracker_tamper_{os.getpid()}_{len(names)}"
+        with _pg_admin().connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "tracker_tamper_{os.getpid()}"'))
+        names.append(name)
+        return _pg_url(name), template
+
+    yield make
+    if backend == "postgres":
+        with _pg_admin().connect() as connection:
+            for name in names:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# Tampering tools ------------------------------------------------------------------------------
+
+
+def sql(url: str, *statements: str, **params) -> None:
+    """Run raw SQL as an intruder would: no tracker code, no events."""
+    database = Database(url)
+    if database.is_sqlite:
+        connection = sqlite3.connect(database.path)
+        try:
+            connection.execute("PRAGMA ignore_check_constraints = ON")
+            for statement in statements:
+                connection.execute(statement, params)
+            connection.commit()
+        finally:
+            connection.close()
+        return
+    with database.engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement), params)
+    database.dispose()
+
+
+def event_rows(url: str) -> list[Event]:
+    database = Database(url)
+    with Session(database.engine) as session:
+        events = list(session.scalars(select(Event).order_by(Event.seq)))
+        session.expunge_all()
+    database.dispose()
+    return events
+
+
+def seq_recording(url: str, table: str) -> int:
+    """The seq of the first event whose payload records a row of ``table``."""
+    for event in event_rows(url):
+        if table in json.loads(event.payload).get("rows", {}):
+            return event.seq
+    raise AssertionError(table)
+
+
+def rewrite_chain(url: str, edit: Callable[[list[Event]], None]) -> None:
+    """Apply ``edit`` to the events, then recompute every hash so the chain is consistent."""
+    database = Database(url)
+    with Session(database.engine) as session, session.begin():
+        # placeholders first, so that new hashes never collide with old ones mid-update
+        session.execute(text("UPDATE event SET prev_hash = 'x' || seq, hash = 'y' || seq"))
+        events = list(session.scalars(select(Event).order_by(Event.seq)))
+        edit(events)
+        previous = integrity.GENESIS
+        for event in events:
+            event.prev_hash = previous
+            event.hash = integrity.event_hash(previous, event.seq, iso_utc(event.recorded_at), event.actor,
+                                              event.action, event.payload)
+            previous = event.hash
+            session.flush()
+    database.dispose()
+
+
+def delete_last_events(url: str, count: int, *, with_rows: bool) -> None:
+    """Remove the last ``count`` events (and, if asked, every row they recorded)."""
+    events = event_rows(url)[-count:]
+    statements = []
+    if with_rows:
+        tables = {table.name: table for table in DOMAIN_TABLES}
+        for event in reversed(events):
+            rows = json.loads(event.payload)["rows"]
+            for name in reversed([t.name for t in DOMAIN_TABLES]):
+                for record in rows.get(name, []):
+                    keys = [c.name for c in tables[name].primary_key.columns]
+                    where = " AND ".join(f"{k} = {record[k]!r}" if isinstance(record[k], str) else f"{k} = {record[k]}"
+                                         for k in keys)
+                    statements.append(f"DELETE FROM {name} WHERE {where}")
+    statements.append(f"DELETE FROM event WHERE seq > {events[0].seq - 1}")
+    sql(url, *statements)
+
+
+def verify(url: str, *extra: str):
+    result = invoke(["--db", url, "verify", *extra])
+    assert "Traceback" not in result.output and "unexpected" not in result.output, result.output
+    return result
+
+
+def assert_caught(result, *fragments: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: verify failed at "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+# Caught without an anchor ----------------------------------------------------------------------
+
+
+def change_payload_byte(url: str) -> str:
+    target = seq_recording(url, "status_update")
+    payload = next(e.payload for e in event_rows(url) if e.seq == target)
+    position = payload.index("National Assembly") + 2
+    forged = payload[:position] + "x" + payload[position + 1:]
+    sql(url, "UPDATE event SET payload = :payload WHERE seq = :seq", payload=forged, seq=target)
+    return f"event {target}: hash does not match the event's content"
+
+
+def change_status(url: str) -> str:
+    sql(url, "UPDATE status_update SET status = 'implemented' WHERE id = 1")
+    return f"event {seq_recording(url, 'status_update')}, status_update row 1: differs from what its event recorded (status)"
+
+
+def change_note(url: str) -> str:
+    sql(url, "UPDATE status_update SET note = 'Law adopted and in force.' WHERE id = 1")
+    return "status_update row 1: differs from what its event recorded (note)"
+
+
+def change_evidence_date(url: str) -> str:
+    sql(url, "UPDATE evidence SET observed_on = '2019-06-30' WHERE id = 2")
+    return "evidence row 2: differs from what its event recorded (observed_on)"
+
+
+def change_sensitivity(url: str) -> str:
+    sql(url, "UPDATE evidence SET sensitivity = 'public' WHERE id = 2")
+    return "evidence row 2: differs from what its event recorded (sensitivity)"
+
+
+def delete_middle_event(url: str) -> str:
+    middle = len(event_rows(url)) // 2
+    sql(url, f"DELETE FROM event WHERE seq = {middle}")
+    return f"event {middle + 1}: sequence gap: event {middle} is missing"
+
+
+def swap_events(url: str) -> str:
+    events = event_rows(url)
+    a, b = events[3].seq, events[6].seq
+    sql(url, f"UPDATE event SET seq = -1 WHERE seq = {a}", f"UPDATE event SET seq = {a} WHERE seq = {b}",
+        f"UPDATE event SET seq = {b} WHERE seq = -1")
+    return f"event {a}: prev_hash does not match the hash of the event before it"
+
+
+# Further cases, also caught without an anchor
+
+
+def change_attachment_bytes(url: str) -> str:
+    database = Database(url)
+    with database.engine.begin() as connection:
+        sha256, content = connection.execute(text("SELECT sha256, content FROM attachment")).one()
+        connection.execute(text("UPDATE attachment SET content = :c WHERE sha256 = :s"),
+                           {"c": bytes(content[:-1]) + b"!", "s": sha256})
+    database.dispose()
+    return f"attachment row {sha256}: content does not match its sha256"
+
+
+def insert_forged_row(url: str) -> str:
+    sql(url, "INSERT INTO status_update (id, recommendation_id, status, effective_on, note, recorded_at, recorded_by) "
+             "VALUES (99, 1, 'implemented', '2019-09-15', 'All done.', '2019-09-15 00:00:00', 'intruder')")
+    return "status_update row 99: no event recorded this row"
+
+
+def delete_a_row(url: str) -> str:
+    sql(url, "DELETE FROM evidence_link WHERE evidence_id = 2")
+    return "evidence_link row 2/3: recorded by its event but missing"
+
+
+def delete_last_events_only(url: str) -> str:
+    delete_last_events(url, 2, with_rows=False)
+    return ": no event recorded this row"
+
+
+def backdate_in_a_recomputed_chain(url: str) -> str:
+    def edit(events):
+        events[-3].recorded_at = events[0].recorded_at
+
+    rewrite_chain(url, edit)
+    return "recorded_at goes backwards along the chain"
+
+
+def invalid_vocabulary_value(url: str) -> str:
+    if Database(url).is_sqlite:
+        sql(url, "UPDATE status_update SET status = 'done' WHERE id = 2")
+    else:
+        sql(url, "ALTER TABLE status_update DROP CONSTRAINT ck_status_update_status",
+            "UPDATE status_update SET status = 'done' WHERE id = 2")
+    return "status_update row 2: "
+
+
+CAUGHT = {
+    "payload byte": change_payload_byte,
+    "status": change_status,
+    "note": change_note,
+    "evidence date": change_evidence_date,
+    "sensitivity": change_sensitivity,
+    "delete middle event": delete_middle_event,
+    "swap two events": swap_events,
+    "attachment bytes": change_attachment_bytes,
+    "forged row": insert_forged_row,
+    "deleted row": delete_a_row,
+    "delete last events, rows kept": delete_last_events_only,
+    "backdated event in a recomputed chain": backdate_in_a_recomputed_chain,
+    "value outside the vocabulary": invalid_vocabulary_value,
+}
+
+
+@pytest.mark.parametrize("case", list(CAUGHT))
+def test_tampering_is_caught_without_an_anchor(backend, copy, case):
+    url, template = copy()
+    expected = CAUGHT[case](url)
+    result = verify(url)
+    assert_caught(result, expected)
+    as_json = verify(url, "--json")
+    assert as_json.exit_code == 1
+    report = json.loads(as_json.stdout)
+    assert report["ok"] is False and report["findings"]
+    # with the anchor too (the anchor does not hide other findings)
+    assert_caught(verify(url, "--anchor", template.fingerprint), expected)
+
+
+# Caught only with an anchor ---------------------------------------------------------------------
+
+
+def truncate(url: str) -> None:
+    delete_last_events(url, 2, with_rows=True)
+
+
+def recompute_after_edit(url: str) -> None:
+    sql(url, "UPDATE status_update SET status = 'implemented' WHERE id = 1")
+
+    def edit(events):
+        for event in events:
+            document = json.loads(event.payload)
+            for record in document["rows"].get("status_update", []):
+                if record["id"] == 1:
+                    record["status"] = "implemented"
+                    event.payload = integrity.canonical(document)
+
+    rewrite_chain(url, edit)
+
+
+NEEDS_ANCHOR = {"delete the last events": truncate, "recompute the chain after an edit": recompute_after_edit}
+
+
+@pytest.mark.parametrize("case", list(NEEDS_ANCHOR))
+def test_truncation_and_recomputation_pass_without_an_anchor_and_fail_with_one(backend, copy, case):
+    url, template = copy()
+    NEEDS_ANCHOR[case](url)
+    plain = verify(url)
+    # Plainly: a consistent truncation or a recomputed chain passes without an anchor.
+    assert plain.exit_code == 0, plain.output
+    assert plain.stderr.startswith("OK:")
+    anchored = verify(url, "--anchor", template.fingerprint)
+    assert_caught(anchored, f"anchor {template.fingerprint} is not in the chain")
+
+
+def test_an_intact_copy_passes_with_the_fingerprint_or_an_earlier_hash(backend, copy):
+    url, template = copy()
+    assert verify(url).exit_code == 0
+    assert verify(url, "--anchor", template.fingerprint).exit_code == 0
+    earlier = event_rows(url)[2].hash
+    assert verify(url, "--anchor", f"  {earlier.upper()} ").exit_code == 0
+
+
+@pytest.mark.parametrize("anchor", ["", "abc", "g" * 64, "0" * 63])
+def test_a_malformed_anchor_is_an_input_error(backend, copy, anchor):
+    url, _template = copy()
+    result = verify(url, "--anchor", anchor)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: ") and "--anchor" in result.stderr
+
+
+def test_every_case_is_counted():
+    """The figures of the closing note: cases caught without and with an anchor."""
+    assert len(CAUGHT) == 13 and len(NEEDS_ANCHOR) == 2
