@@ -62,14 +62,36 @@ def _migration_engine(database: Database):
     return engine
 
 
+def _counts(connection) -> dict[str, int]:
+    """Rows per table (Alembic's own table aside), read inside the migration's transaction."""
+    from sqlalchemy import inspect
+
+    return {
+        name: connection.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one()
+        for name in inspect(connection).get_table_names()
+        if name != "alembic_version"
+    }
+
+
 def _run(database: Database, action, revision: str) -> tuple[str | None, str | None]:
+    """Migrate in one transaction; refuse (and change nothing) if any stored row would be lost."""
     cfg = config(database)
     engine = _migration_engine(database)
     try:
         with engine.begin() as connection:
             before = MigrationContext.configure(connection).get_current_revision()
+            counts = _counts(connection)
             cfg.attributes["connection"] = connection
             action(cfg, revision)
+            remaining = _counts(connection)
+            lost = {name: n - remaining.get(name, 0) for name, n in counts.items() if n > remaining.get(name, 0)}
+            if lost:
+                what = ", ".join(f"{n} in {name}" for name, n in sorted(lost.items()))
+                raise TrackerError(
+                    f"migrating {database.display} from {before} to {revision} would delete {sum(lost.values())} "
+                    f"stored rows ({what}); nothing was changed. Those rows need the newer schema: keep it, "
+                    "or restore the backup taken before the upgrade"
+                )
             if database.is_sqlite:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:
@@ -98,7 +120,12 @@ def upgrade(database: Database, revision: str = "head", *, backup: bool = True):
         target = head() if revision == "head" else revision
         if backup and current is not None and current != target:
             backup_path = _backup_beside(database.path, current)
-    before, after = _run(database, command.upgrade, revision)
+    try:
+        before, after = _run(database, command.upgrade, revision)
+    except TrackerError as error:
+        if backup_path is None:
+            raise
+        raise type(error)(f"{error} (the backup taken before the upgrade is {backup_path})") from error
     return before, after, backup_path
 
 
