@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -227,8 +227,8 @@ class QuarterlyReport:
 
     @property
     def ended(self) -> bool:
-        """Whether the quarter had ended at the as-of instant."""
-        return _day_start(self.quarter.end) <= self.header.as_of
+        """Whether the quarter had ended at the as-of instant (``--as-of`` its last day counts)."""
+        return self.header.as_of >= _day_start(self.quarter.end) - timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
