@@ -21,7 +21,6 @@ from tracker.clock import iso_utc
 from tracker.errors import InputError
 from tracker.reports import (
     Header,
-    IndicatorLine,
     QuarterlyReport,
     RecommendationSection,
     StatusCounts,
@@ -183,29 +182,25 @@ def is_web_link(url: str | None) -> bool:
     return bool(url) and re.match(r"^https?://[^\s]+$", url, re.IGNORECASE) is not None
 
 
-def quarter_header_lines(report: QuarterlyReport) -> list[tuple[str, str]]:
-    h = report.header
+def header_lines(header: Header, period: tuple[str, str]) -> list[tuple[str, str]]:
+    """The header every format prints: sources, the period and its dates, as-of, audience, fingerprint, version."""
     return [
-        ("Sources", "; ".join(source_line(s) for s in h.sources) or "none"),
-        ("Quarter", f"{report.quarter}, {period_text(report.start, report.end)}"),
-        ("As of", iso_utc(h.as_of)),
-        ("Audience", h.audience.value),
-        ("Fingerprint", h.fingerprint or "none: nothing had been recorded as of this instant"),
-        ("Tracker", f"version {h.version}"),
+        ("Sources", "; ".join(source_line(s) for s in header.sources) or "none"),
+        period,
+        ("As of", iso_utc(header.as_of)),
+        ("Audience", header.audience.value),
+        ("Fingerprint", header.fingerprint or "none: nothing had been recorded as of this instant"),
+        ("Tracker", f"version {header.version}"),
     ]
+
+
+def quarter_header_lines(report: QuarterlyReport) -> list[tuple[str, str]]:
+    return header_lines(report.header, ("Quarter", f"{report.quarter}, {period_text(report.start, report.end)}"))
 
 
 def timeline_header_lines(timeline: Timeline) -> list[tuple[str, str]]:
-    h = timeline.header
-    return [
-        ("Sources", "; ".join(source_line(s) for s in h.sources) or "none"),
-        ("Quarters", f"{timeline.first} to {timeline.last}, "
-                     f"{period_text(timeline.first.start, timeline.last.end)}"),
-        ("As of", iso_utc(h.as_of)),
-        ("Audience", h.audience.value),
-        ("Fingerprint", h.fingerprint or "none: nothing had been recorded as of this instant"),
-        ("Tracker", f"version {h.version}"),
-    ]
+    return header_lines(timeline.header, ("Quarters", f"{timeline.first} to {timeline.last}, "
+                                                      f"{period_text(timeline.first.start, timeline.last.end)}"))
 
 
 def attention_text(item) -> str:
@@ -621,6 +616,3 @@ def timeline_html(timeline: Timeline) -> str:
         chart=chart,
     )
 
-
-def indicator_has_values(indicator: IndicatorLine) -> bool:
-    return any(point.value is not None for point in indicator.series)
