@@ -36,14 +36,15 @@ def start_writer(url: str, tag: str, folder: Path) -> tuple[subprocess.Popen, Pa
     return process, log
 
 
-def wait_ready(log: Path, process: subprocess.Popen, timeout: float = 60) -> None:
+def wait_writing(log: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+    """Until the writer has finished its first command (so the kill lands in its write loop)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if log.exists() and b'"ready"' in log.read_bytes():
+        if log.exists() and b'"title"' in log.read_bytes():
             return
         assert process.poll() is None, process.stderr.read().decode()
         time.sleep(0.02)
-    raise AssertionError(f"writer {log.stem} never became ready")
+    raise AssertionError(f"writer {log.stem} never finished a command")
 
 
 def crash_rounds(url: str, rounds: int, folder: Path, *, seed: int) -> dict[str, int]:
@@ -53,7 +54,7 @@ def crash_rounds(url: str, rounds: int, folder: Path, *, seed: int) -> dict[str,
     for round_ in range(rounds):
         writers = [start_writer(url, f"r{round_}w{n}", folder) for n in range(WRITERS)]
         for process, log in writers:
-            wait_ready(log, process)
+            wait_writing(log, process)
         time.sleep(chance.uniform(0.05, 1.0))
         for process, _log in writers:
             time.sleep(chance.uniform(0.0, 0.3))
@@ -81,6 +82,53 @@ def crash_rounds(url: str, rounds: int, folder: Path, *, seed: int) -> dict[str,
     rows = support.sql_rows(url, "SELECT count(*) FROM attachment")
     figures["attachments"] = rows[0][0]
     return figures
+
+
+def import_kill_rounds(url: str, rounds: int, folder: Path, *, seed: int, rows: int = 4000) -> dict[str, int]:
+    """``tracker import`` of a CSV killed at a random moment: all its rows or none."""
+    chance = random.Random(seed)
+    figures = {"import_rounds": 0, "killed_midway": 0, "finished": 0}
+    for round_ in range(rounds):
+        csv_file = folder / f"import-{round_}.csv"
+        lines = ["rec,title,date,kind,summary"] + [
+            f"{support.REC},imp{round_}-{n},2019-07-01,statistic,row {n} of import {round_}" for n in range(rows)
+        ]
+        csv_file.write_text("\n".join(lines) + "\n")
+        process = subprocess.Popen(support.cli_command() + ["--db", url, "import", str(csv_file)],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(chance.uniform(0.3, 3.5))
+        killed = process.poll() is None
+        if killed:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=120)
+        stderr = process.stderr.read().decode()
+        process.stderr.close()
+        count = support.sql_rows(url, "SELECT count(*) FROM evidence WHERE title LIKE :p", p=f"imp{round_}-%")[0][0]
+        if process.returncode == 0:
+            assert count == rows, (count, stderr)
+            figures["finished"] += 1
+        else:
+            assert killed and process.returncode == -signal.SIGKILL, stderr
+            assert count in (0, rows), f"a killed import left {count} of its {rows} rows"
+            figures["killed_midway"] += count == 0
+            figures["finished"] += count == rows
+        if "://" not in url:
+            support.sqlite_health(url)
+        support.verify_ok(url)
+        figures["import_rounds"] += 1
+    return figures
+
+
+def test_an_import_killed_midway_leaves_all_its_rows_or_none(backend, url, tmp_path):
+    figures = import_kill_rounds(url, 2, tmp_path, seed=2)
+    assert figures["import_rounds"] == 2
+
+
+@pytest.mark.slow
+def test_imports_killed_midway_ten_rounds(backend, url, tmp_path):
+    figures = import_kill_rounds(url, 10, tmp_path, seed=10)
+    print(f"\n[figures] import kills {backend}: {json.dumps(figures)}")
+    assert figures["killed_midway"] > 0, "no kill landed while an import was running"
 
 
 def test_writers_killed_at_random_lose_nothing_they_reported(backend, url, tmp_path):

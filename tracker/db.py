@@ -181,21 +181,42 @@ class Database:
             )
         self.require_schema()
         destination = Path(destination)
-        if destination.exists():
+        if destination.exists() or destination.is_symlink():
             raise InputError(f"{destination} already exists: choose a new path for the backup")
         if not destination.parent.is_dir():
             raise InputError(f"{destination.parent} is not a directory")
-        source = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+        copy_sqlite(self.path, destination)
+        return destination
+
+
+def copy_sqlite(source_path: Path, destination: Path) -> None:
+    """Copy a live SQLite database with the online backup API (one consistent snapshot).
+
+    The copy is written to a temporary file beside ``destination`` and then linked into
+    place, so a failed or interrupted backup never leaves a partial file at
+    ``destination``, and an existing file there (or a symlink) is never overwritten.
+    """
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    os.close(handle)
+    try:
+        source = sqlite3.connect(source_path, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
-            target = sqlite3.connect(destination)
+            target = sqlite3.connect(temporary)
             try:
-                with target:
-                    source.backup(target)
+                source.backup(target)
+                target.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
             finally:
                 target.close()
         finally:
             source.close()
-        return destination
+        try:
+            os.link(temporary, destination)
+        except FileExistsError:
+            raise InputError(f"{destination} already exists: choose a new path for the backup") from None
+    finally:
+        os.unlink(temporary)
 
 
 class _Retry(Exception):

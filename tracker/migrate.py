@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from importlib import resources
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 
 from tracker import clock
-from tracker.db import BUSY_TIMEOUT_MS, Database
+from tracker.db import BUSY_TIMEOUT_MS, Database, copy_sqlite
 from tracker.errors import InputError, TrackerError
 
 
@@ -142,14 +141,7 @@ def _backup_beside(path: Path, revision: str) -> Path:
     while destination.exists():
         counter += 1
         destination = path.with_name(f"{path.name}.{revision}.{stamp}-{counter}.bak")
-    source = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
-    target = sqlite3.connect(destination)
-    try:
-        with target:
-            source.backup(target)
-    finally:
-        target.close()
-        source.close()
+    copy_sqlite(path, destination)
     return destination
 
 
