@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -503,6 +504,12 @@ def _insert_chunk(session: Session, table: Table, rows: list[dict[str, Any]]) ->
     session.execute(insert(table), rows)
 
 
+@functools.cache
+def _temporal_columns(table: Table) -> tuple[str, ...]:
+    """The columns whose values JSON shows as ISO strings."""
+    return tuple(c.name for c in table.columns if isinstance(c.type, (Date, models.UTCDateTime)))
+
+
 class _Writer:
     """Collects rows and their events, inserting them in chunks (parents first)."""
 
@@ -513,11 +520,13 @@ class _Writer:
         self.pending: dict[Table, list[dict[str, Any]]] = defaultdict(list)
         self.events: list[dict[str, Any]] = []
         self.counts: dict[str, int] = {table.name: 0 for table in EXPORT_TABLES}
+        self.stamp, self.stamp_text = chain.recorded_at, iso_utc(chain.recorded_at)
 
     def add(self, action: str, rows: Mapping[Table, list[dict[str, Any]]], extra: Mapping[str, Any]) -> None:
-        """Rows written by one event, as the single commands would record them."""
+        """Rows written by one event, recorded as the single commands record them."""
         payload = dict(extra)
-        payload["rows"] = {table.name: items for table, items in rows.items() if items}
+        payload["rows"] = {table.name: [self._record(table, row) for row in items]
+                           for table, items in rows.items() if items}
         for table, items in rows.items():
             self.pending[table].extend(items)
             self.counts[table.name] += len(items)
@@ -525,6 +534,17 @@ class _Writer:
         self.counts["event"] += 1
         if len(self.events) >= CHUNK_ROWS:
             self.flush()
+
+    def _record(self, table: Table, row: dict[str, Any]) -> dict[str, Any]:
+        """A row as its event records it (what :func:`integrity.row_record` reads back)."""
+        record = dict(row)
+        for name in _temporal_columns(table):
+            value = record[name]
+            if value is self.stamp:
+                record[name] = self.stamp_text
+            elif value is not None:
+                record[name] = json_value(value)
+        return record
 
     def flush(self) -> None:
         if not self.dry_run:

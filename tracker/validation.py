@@ -7,6 +7,7 @@ cannot store them) and single-line fields refuse every control character.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import date
@@ -65,13 +66,22 @@ def code(value: str | None, field: str = "code") -> str:
 def choice(value: str | E | None, enum: type[E], field: str) -> E:
     if isinstance(value, enum):
         return value
-    allowed = ", ".join(member.value for member in enum)
     if value is None or not isinstance(value, str):
-        raise InputError(f"{field} is required: one of {allowed}")
-    try:
-        return enum(value.strip())
-    except ValueError:
-        raise InputError(f"unknown {field} {value!r}: use one of {allowed}") from None
+        raise InputError(f"{field} is required: one of {_allowed(enum)}")
+    member = _members(enum).get(value.strip())
+    if member is None:
+        raise InputError(f"unknown {field} {value!r}: use one of {_allowed(enum)}")
+    return member
+
+
+@functools.cache
+def _members(enum: type[E]) -> dict[str, E]:
+    """Members by value: a dict lookup is ten times quicker than ``enum(value)`` (imports check many)."""
+    return {member.value: member for member in enum}
+
+
+def _allowed(enum: type[StrEnum]) -> str:
+    return ", ".join(member.value for member in enum)
 
 
 def day(value: str | date | None, field: str = "date", *, required: bool = True) -> date | None:
