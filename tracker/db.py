@@ -38,10 +38,13 @@ def resolve_url(given: str | None = None) -> str:
     value = given or os.environ.get(ENV_URL) or DEFAULT_PATH
     if "://" not in value:
         return URL.create("sqlite", database=str(Path(value).expanduser())).render_as_string()
+    # Errors about a URL never quote it: it may hold a password.
     try:
         url = make_url(value)
-    except ArgumentError:
-        raise InputError(f"invalid database URL {mask(value)!r}") from None
+    except (ArgumentError, ValueError):
+        raise InputError(f"invalid database URL: {_URL_FORM}") from None
+    if "@" in (url.host or ""):
+        raise InputError(f"invalid database URL (its host contains '@'): {_URL_FORM}")
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in ("sqlite", "postgresql"):
@@ -51,7 +54,13 @@ def resolve_url(given: str | None = None) -> str:
     return url.render_as_string(hide_password=False)
 
 
-_PASSWORD_IN_URL = re.compile(r"(\w[\w+.-]*://[^:/@\s]*):[^@\s]*@")
+_URL_FORM = (
+    "write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE, with any '@', ':', '/' or '%' "
+    "in the user name or password written as %40, %3A, %2F or %25"
+)
+# scheme://user:PASSWORD@ : the password runs to the first '@' (a rendered URL encodes any '@'
+# in it, not spaces); masking a little too much is better than too little.
+_PASSWORD_IN_URL = re.compile(r"(\w[\w+.-]*://[^:/@\s]*):[^@]*?@")
 
 
 def mask(text: str) -> str:
@@ -69,11 +78,13 @@ class Database:
         self._engine: Engine | None = None
 
     def __repr__(self) -> str:
-        return f"Database({mask(self.url)!r})"
+        return f"Database({self._url.render_as_string(hide_password=True)!r})"
 
     @property
     def display(self) -> str:
-        return self.path.as_posix() if self.is_sqlite and self.path else mask(self.url)
+        if self.is_sqlite and self.path:
+            return self.path.as_posix()
+        return self._url.render_as_string(hide_password=True)
 
     @property
     def path(self) -> Path | None:
@@ -135,7 +146,7 @@ class Database:
         """The schema revision stored in the database, None when it has no schema."""
         if not self.exists():
             return None
-        with self.engine.connect() as connection, _translate_errors(self):
+        with _translate_errors(self), self.engine.connect() as connection:
             try:
                 return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
             except (OperationalError, DBAPIError) as error:
@@ -243,17 +254,26 @@ def _translate_errors(database: Database, *, retryable: bool = False) -> Iterato
         message = str(error.orig)
         if retryable and any(key in message for key in ("prev_hash", "pk_event", "event.seq")):
             raise _Retry() from error
-        raise
+        raise TrackerError(
+            f"the database {database.display} refused the write ({mask(_first_line(error))}); nothing was written"
+        ) from error
     except OperationalError as error:
-        message = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        message = _first_line(error)
         if retryable and ("locked" in message or "could not serialize" in message or "deadlock" in message):
             raise _Retry() from error
         raise DatabaseUnavailable(f"cannot use the database {database.display}: {mask(message)}") from error
     except DBAPIError as error:
-        message = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        message = _first_line(error)
         if retryable and ("could not serialize" in message or "deadlock" in message):
             raise _Retry() from error
         raise DatabaseUnavailable(f"database error on {database.display}: {mask(message)}") from error
+
+
+def _first_line(error: DBAPIError) -> str:
+    """The driver's first line only: SQLAlchemy's text adds the statement and its parameters,
+    which may hold anything stored (confidential evidence included)."""
+    lines = str(error.orig).strip().splitlines() if error.orig is not None else []
+    return lines[0] if lines else type(error.orig or error).__name__
 
 
 def _make_engine(url: URL) -> Engine:

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 
 from tracker import clock
-from tracker.db import BUSY_TIMEOUT_MS, Database, copy_sqlite
+from tracker.db import BUSY_TIMEOUT_MS, Database, _translate_errors, copy_sqlite
 from tracker.errors import InputError, TrackerError
 
 
@@ -77,7 +77,7 @@ def _run(database: Database, action, revision: str) -> tuple[str | None, str | N
     cfg = config(database)
     engine = _migration_engine(database)
     try:
-        with engine.begin() as connection:
+        with _translate_errors(database), engine.begin() as connection:
             before = MigrationContext.configure(connection).get_current_revision()
             counts = _counts(connection)
             cfg.attributes["connection"] = connection

@@ -1,0 +1,271 @@
+"""Security: files written only where asked, stored names never used as paths, passwords
+never shown, size caps on attachments and imported files."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import dump, invoke
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tracker import importer, services
+from tracker.db import Database, mask, resolve_url
+from tracker.errors import InputError
+
+CONTENT = bytes(range(256)) * 8
+
+
+@pytest.fixture
+def stored(url, tmp_path) -> tuple[str, str]:
+    """A database holding one attachment; returns (url, its sha256)."""
+    source = tmp_path / "inspection.pdf"
+    source.write_bytes(CONTENT)
+    result = invoke(["--db", url, "evidence", "add", "--rec", "labor-inspections", "--title", "Inspection",
+                     "--date", "2019-07-03", "--kind", "inspection", "--attach", str(source), "--json"])
+    assert result.exit_code == 0, result.output
+    return url, json.loads(result.stdout)["attachments"][0]["sha256"]
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+# evidence file -o -------------------------------------------------------------------------------
+
+
+def test_evidence_file_writes_exactly_the_bytes_at_exactly_the_path(stored, tmp_path):
+    url, sha256 = stored
+    out = tmp_path / "out"
+    out.mkdir()
+    result = invoke(["--db", url, "evidence", "file", sha256, "-o", out / "copy.pdf"])
+    assert result.exit_code == 0, result.output
+    assert (out / "copy.pdf").read_bytes() == CONTENT
+    assert files_under(out) == {"copy.pdf"}, "no temporary file is left beside it"
+
+
+def test_evidence_file_refuses_an_existing_file_without_force(stored, tmp_path):
+    url, sha256 = stored
+    existing = tmp_path / "existing.pdf"
+    existing.write_bytes(b"keep")
+    result = invoke(["--db", url, "evidence", "file", sha256, "-o", existing])
+    assert result.exit_code == 2 and "--force" in result.stderr, result.output
+    assert existing.read_bytes() == b"keep"
+    forced = invoke(["--db", url, "evidence", "file", sha256, "-o", existing, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert existing.read_bytes() == CONTENT
+
+
+def test_a_symlink_at_the_path_is_replaced_never_followed(stored, tmp_path):
+    url, sha256 = stored
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    link = tmp_path / "link.pdf"
+    link.symlink_to(victim)
+    refused = invoke(["--db", url, "evidence", "file", sha256, "-o", link])
+    assert refused.exit_code == 2, refused.output
+    assert link.is_symlink() and victim.read_bytes() == b"precious"
+    dangling = tmp_path / "dangling.pdf"
+    dangling.symlink_to(tmp_path / "nowhere.txt")
+    refused = invoke(["--db", url, "evidence", "file", sha256, "-o", dangling])
+    assert refused.exit_code == 2 and not (tmp_path / "nowhere.txt").exists(), refused.output
+    forced = invoke(["--db", url, "evidence", "file", sha256, "-o", link, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert not link.is_symlink() and link.read_bytes() == CONTENT
+    assert victim.read_bytes() == b"precious"
+    forced = invoke(["--db", url, "evidence", "file", sha256, "-o", dangling, "--force"])
+    assert forced.exit_code == 0 and not (tmp_path / "nowhere.txt").exists(), forced.output
+
+
+@pytest.mark.parametrize("target", ["a-directory", "missing/dir/file.pdf"])
+def test_evidence_file_refuses_a_directory_or_a_missing_parent(stored, tmp_path, target):
+    url, sha256 = stored
+    (tmp_path / "a-directory").mkdir()
+    before = files_under(tmp_path)
+    result = invoke(["--db", url, "evidence", "file", sha256, "-o", tmp_path / target])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: ")
+    assert files_under(tmp_path) == before
+
+
+def test_an_unknown_sha256_writes_nothing(stored, tmp_path):
+    url, _sha256 = stored
+    result = invoke(["--db", url, "evidence", "file", "0" * 64, "-o", tmp_path / "x.pdf"])
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "x.pdf").exists()
+
+
+# Attachment names from the database are never paths --------------------------------------------
+
+
+HOSTILE_NAMES = ["../../escape-{tag}.txt", "/tmp/escape-{tag}.txt", "..", "sub/dir/escape-{tag}.txt"]
+
+
+def test_attachment_names_from_the_database_are_never_used_as_paths(url, tmp_path, monkeypatch):
+    tag = uuid.uuid4().hex[:12]
+    names = [name.format(tag=tag) for name in HOSTILE_NAMES]
+    database = Database(url)
+
+    def add(session):
+        evidence = services.check_evidence(recs=["labor-inspections"], title="Hostile names", observed_on="2019-07-04",
+                                           kind="other", sensitivity="public")
+        files = [services.FileToAttach(filename=name, content=f"file {n}".encode(), media_type="text/plain")
+                 for n, name in enumerate(names)]
+        return services.add_evidence(session, evidence, attachments=files, actor="intruder").id
+
+    evidence_id = database.write(add)
+    database.dispose()
+    cwd = tmp_path / "a" / "b" / "c"
+    cwd.mkdir(parents=True)
+    monkeypatch.chdir(cwd)
+    shown = json.loads(invoke(["--db", url, "evidence", "show", str(evidence_id), "--json"]).stdout)
+    assert sorted(f["filename"] for f in shown["attachments"]) == sorted(names), "names are shown as stored"
+    commands = [
+        ["evidence", "show", str(evidence_id)],
+        ["evidence", "list", "--include-retracted"],
+        ["evidence", "file", shown["attachments"][0]["sha256"], "-o", "wanted.txt"],
+        ["report", "quarterly", "2019Q3", "--audience", "confidential", "--format", "html", "-o", "r.html"],
+        ["report", "quarterly", "2019Q3", "--audience", "confidential", "--format", "md", "-o", "r.md"],
+        ["report", "quarterly", "2019Q3", "--audience", "confidential", "--format", "json", "-o", "r.json"],
+        ["report", "quarterly", "2019Q3", "--audience", "confidential", "--format", "csv", "-o", "r.csv"],
+        ["export", "--with-files", "-o", "export.json"],
+    ]
+    for args in commands:
+        result = invoke(["--db", url, *args])
+        assert result.exit_code == 0, (args, result.output)
+    written = files_under(tmp_path)
+    expected_here = {"a/b/c/" + name for name in ("wanted.txt", "r.html", "r.md", "r.json", "r.csv", "export.json")}
+    assert written - {"a", "a/b", "a/b/c"} - {p for p in written if p.startswith("tracker-")} == expected_here
+    assert not any("escape" in p for p in written)
+    assert not Path(f"/tmp/escape-{tag}.txt").exists()
+
+
+# Passwords never appear --------------------------------------------------------------------------
+
+
+SECRET = "Zq9Secr3tPw"
+
+
+def commands_for(url: str, tmp_path: Path) -> list[list[str]]:
+    return [
+        ["--db", url, "rec", "list"],
+        ["--db", url, "verify"],
+        ["--db", url, "db", "current"],
+        ["--db", url, "db", "upgrade"],
+        ["--db", url, "db", "downgrade", "0001"],
+        ["--db", url, "init"],
+        ["--db", url, "backup", str(tmp_path / "b.db")],
+        ["--db", url, "evidence", "add", "--rec", "x", "--title", "T", "--date", "2019-07-01", "--kind", "law"],
+        ["--db", url, "report", "quarterly", "2019Q3"],
+        ["--db", url, "export"],
+    ]
+
+
+def assert_no_password(result, *secrets: str) -> None:
+    assert result.exit_code in (1, 2), result.output
+    assert result.stderr.startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1, result.output
+    for secret in secrets:
+        assert secret not in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql://tracker:{SECRET}@127.0.0.1:1/tracker",
+    f"postgresql+psycopg://tracker:{SECRET}@127.0.0.1:1/tracker?connect_timeout=2",
+    f"postgres://tracker:{SECRET}@127.0.0.1:1/tracker",
+    f"postgresql://tracker:{SECRET}@127.0.0.1:notaport/tracker",
+    f"postgresql://tracker:{SECRET}",
+    f"postgresql://tracker:p@ss{SECRET}@127.0.0.1:1/tracker",
+    f"postgresql://tracker:{SECRET}@127.0.0.1:1/tracker%2Fx",
+    f"mysql://tracker:{SECRET}@127.0.0.1:1/tracker",
+])
+def test_passwords_never_appear_in_any_message(url, tmp_path):
+    for args in commands_for(url, tmp_path):
+        assert_no_password(invoke(args), SECRET)
+        # and the same through the environment
+        assert_no_password(invoke(args[2:], env={"TRACKER_DATABASE_URL": url}), SECRET)
+
+
+def test_a_wrong_password_on_a_live_server_is_not_shown(backend, url):
+    if backend != "postgres":
+        pytest.skip("PostgreSQL only")
+    from sqlalchemy.engine import make_url
+
+    wrong = make_url(url).set(username="nobody_here", password=SECRET).render_as_string(hide_password=False)
+    assert_no_password(invoke(["--db", wrong, "rec", "list"]), SECRET)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(password=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=0, max_size=20))
+def test_a_password_of_any_characters_is_never_shown(password):
+    """Whatever the password (raw '@', ':', '/', spaces, quotes, non-ASCII), no part of it leaks."""
+    url = f"postgresql://tracker:A7xQ{password}Z9wK@127.0.0.1:1/tracker"
+    result = invoke(["--db", url, "rec", "list"])
+    assert result.exit_code in (1, 2), result.output
+    assert "A7xQ" not in result.output and "Z9wK" not in result.output, result.output
+    try:
+        rendered = resolve_url(url)
+    except InputError:
+        return
+    assert "A7xQ" not in mask(rendered) and "Z9wK" not in mask(rendered)
+
+
+# Size caps ---------------------------------------------------------------------------------------
+
+
+def test_an_attachment_over_25_mib_is_refused_and_nothing_is_written(run, url, tmp_path):
+    assert services.MAX_ATTACHMENT_BYTES == 25 * 1024 * 1024
+    big = tmp_path / "big.bin"
+    with big.open("wb") as stream:  # sparse: costs no disk
+        stream.truncate(services.MAX_ATTACHMENT_BYTES + 1)
+    before = dump(url)
+    result = run("evidence", "add", "--rec", "labor-inspections", "--title", "Big", "--date", "2019-07-01",
+                 "--kind", "other", "--attach", str(big))
+    assert result.exit_code == 2, result.output
+    assert "25 MiB" in result.stderr and str(big) in result.stderr
+    assert dump(url) == before
+
+
+def test_the_attachment_cap_is_inclusive(run, url, tmp_path, monkeypatch):
+    monkeypatch.setattr(services, "MAX_ATTACHMENT_BYTES", 4096)
+    exact, over = tmp_path / "exact.bin", tmp_path / "over.bin"
+    exact.write_bytes(b"x" * 4096)
+    over.write_bytes(b"x" * 4097)
+    args = ["evidence", "add", "--rec", "labor-inspections", "--title", "Cap", "--date", "2019-07-01", "--kind", "other"]
+    assert run(*args, "--attach", str(exact)).exit_code == 0
+    before = dump(url)
+    assert run(*args, "--attach", str(over)).exit_code == 2
+    assert dump(url) == before
+
+
+@pytest.mark.parametrize("suffix, limit", [(".csv", importer.MAX_CSV_BYTES), (".json", importer.MAX_EXPORT_BYTES)])
+def test_an_imported_file_over_its_cap_is_refused_and_nothing_is_written(run, url, tmp_path, suffix, limit):
+    big = tmp_path / f"big{suffix}"
+    with big.open("wb") as stream:
+        stream.truncate(limit + 1)
+    before = dump(url)
+    result = run("import", str(big))
+    assert result.exit_code == 2, result.output
+    assert f"{limit // 1024 // 1024} MiB" in result.stderr
+    assert dump(url) == before
+
+
+def test_nothing_is_read_from_a_file_that_is_not_a_regular_file(run, tmp_path):
+    """A directory cannot be attached or imported (exit 2, not a crash)."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert run("evidence", "add", "--rec", "labor-inspections", "--title", "D", "--date", "2019-07-01",
+               "--kind", "other", "--attach", str(folder)).exit_code == 2
+    assert run("import", str(folder)).exit_code == 2
+
+
+def test_database_display_masks_the_password():
+    database = Database(f"postgresql://tracker:{SECRET}@db.example.org/tracker")
+    assert SECRET not in repr(database) and SECRET not in database.display
+    assert database.display == "postgresql+psycopg://tracker:***@db.example.org/tracker"
+    assert mask(f"see postgresql://u:{SECRET}@h/d and sqlite:///x.db") == "see postgresql://u:***@h/d and sqlite:///x.db"
+    assert os.environ.get("TRACKER_DEBUG") != "1"
