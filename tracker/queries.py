@@ -133,7 +133,7 @@ def unknown_indicator(code: str) -> NotFound:
 
 def indicator_ids(session: Session) -> dict[str, int]:
     """Every indicator's id by its code."""
-    return dict(session.execute(select(Indicator.code, Indicator.id)).tuples())
+    return {code: indicator_id for code, indicator_id in session.execute(select(Indicator.code, Indicator.id))}
 
 
 def evidence_by_id(session: Session, evidence_id: int) -> Evidence:

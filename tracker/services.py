@@ -315,7 +315,10 @@ def add_evidence(
     session.add_all(links)
     stored: list[Attachment] = []
     attached: list[EvidenceAttachment] = []
-    for file in {file.sha256: file for file in attachments}.values():
+    unique: dict[str, FileToAttach] = {}
+    for file in attachments:
+        unique.setdefault(file.sha256, file)  # the same content twice: stored once, under its first name
+    for file in unique.values():
         if session.get(Attachment, file.sha256) is None:
             blob = Attachment(sha256=file.sha256, size=len(file.content), media_type=file.media_type, content=file.content)
             session.add(blob)
