@@ -199,7 +199,7 @@ def test_a_wrong_password_on_a_live_server_is_not_shown(backend, url):
     assert_no_password(invoke(["--db", wrong, "rec", "list"]), SECRET)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(password=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=0, max_size=20))
 def test_a_password_of_any_characters_is_never_shown(password):
     """Whatever the password (raw '@', ':', '/', spaces, quotes, non-ASCII), no part of it leaks."""
