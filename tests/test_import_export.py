@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -255,6 +256,39 @@ def test_an_import_killed_midway_leaves_none_of_its_rows(run, url, tmp_path):
     assert "Imported 10000 evidence rows" in result.stderr
     assert len(dump(url)["evidence"]) == 10_001
     assert ok(run("verify")) == ""
+
+
+def test_a_progress_bar_on_a_terminal_only(url, tmp_path):
+    path = big_csv(tmp_path / "long.csv", 3_000)
+    quiet = invoke(["--db", url, "import", path, "--dry-run"])  # stderr is no terminal here
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.output
+
+    terminal, stderr_end = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "--db", url, "import", str(path)],
+                               cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_end)
+    os.close(stderr_end)
+    watchdog = threading.Timer(300, process.kill)
+    watchdog.start()
+    shown = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(terminal, 65536)
+            except OSError:  # the other end closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert process.wait(timeout=60) == 0, shown
+        assert process.stdout.read() == b""
+    finally:
+        watchdog.cancel()
+        process.stdout.close()
+        os.close(terminal)
+    text_shown = shown.decode()
+    assert "Checking long.csv" in text_shown and "Importing long.csv" in text_shown and "100%" in text_shown
+    assert text_shown.rstrip().splitlines()[-1] == f"Imported 3000 evidence rows from {path} as import 1: " \
+        "3000 evidence rows, 6000 evidence links, 3001 events"
 
 
 # Export and restore -----------------------------------------------------------------------------

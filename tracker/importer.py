@@ -196,7 +196,7 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         return
     import typer
 
-    with typer.progressbar(length=total, label=label, file=sys.stderr) as bar:
+    with typer.progressbar(length=total, label=label, file=sys.stderr, update_min_steps=max(1, total // 200)) as bar:
         yield bar.update
 
 
@@ -341,6 +341,7 @@ def parse_csv(file: InputFile, lookups: Lookups) -> CsvPlan:
     plan = CsvPlan(file=file, kind=kind)
     ended = reader.line_num
     with _progress(file.text.count("\n"), f"Checking {file.name}") as advance:
+        advance(ended)
         while True:
             line = ended + 1
             try:
