@@ -75,8 +75,8 @@ def sqlite_url(sqlite_templates, tmp_path) -> str:
 
 
 def test_backups_taken_while_writers_run_are_whole(sqlite_url, tmp_path):
-    figures = backups_while_writing(sqlite_url, tmp_path, writers=3, count=20, copies=3)
-    assert figures["copies"] == 3
+    figures = backups_while_writing(sqlite_url, tmp_path, writers=2, count=15, copies=2)
+    assert figures["copies"] == 2
 
 
 @pytest.mark.slow
