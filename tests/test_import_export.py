@@ -99,7 +99,7 @@ def test_an_evidence_csv_lands_as_if_each_row_was_logged(run, url, tmp_path):
     assert {e["recorded_at"] for e in listed[1:]} == {clock.iso_utc(NOW)}
 
     events = list(reversed(as_json(run("log", "--json"))))
-    assert [e["action"] for e in events] == ["catalog.load", "evidence.add", "import", "evidence.add",
+    assert [e["action"] for e in events] == ["catalog.load", "evidence.add", "import.file", "evidence.add",
                                              "evidence.add", "evidence.add"]
     batch = json.loads(events[2]["payload"])
     assert batch["rows"]["import_batch"][0]["rows"] == 3 and batch["rows"]["import_batch"][0]["filename"] == "evidence.csv"
@@ -331,8 +331,11 @@ def export_bytes(db_url: str, tmp_path: Path, name: str, *extra: str) -> bytes:
 
 
 @pytest.mark.parametrize("with_files", [True, False], ids=["with-files", "without-files"])
-def test_export_restore_export_is_byte_identical(run, url, empty_url, tmp_path, with_files):
+def test_export_restore_export_is_byte_identical(run, url, make_url_for, tmp_path, with_files):
     populate(run, tmp_path)
+    empty_url = make_url_for("blank")
+    created = invoke(["--db", empty_url, "init", "--no-catalog"])
+    assert created.exit_code == 0, created.output
     flags = ["--with-files"] if with_files else []
     first = export_bytes(url, tmp_path, "first.json", *flags)
     document = json.loads(first)
@@ -415,7 +418,7 @@ def test_a_restore_dry_run_writes_nothing(run, url, empty_url, tmp_path):
     assert dump(empty_url) == before
 
 
-@pytest.mark.parametrize("tamper", ["note", "hash", "missing row", "bad kind", "unknown field"])
+@pytest.mark.parametrize("tamper", ["note", "hash", "missing row", "bad kind", "unknown field", "lone surrogate"])
 def test_a_tampered_export_is_refused(run, url, empty_url, tmp_path, tamper):
     populate(run, tmp_path)
     export = tmp_path / "export.json"
@@ -430,8 +433,10 @@ def test_a_tampered_export_is_refused(run, url, empty_url, tmp_path, tamper):
         del tables["evidence_retraction"][0]
     elif tamper == "bad kind":
         tables["evidence"][0]["kind"] = "rumour"
-    else:
+    elif tamper == "unknown field":
         tables["agency"][0]["colour"] = "blue"
+    else:
+        tables["evidence"][0]["title"] = "Kilns \udcff inspected"
     export.write_text(json.dumps(document))
     before = dump(empty_url)
     result = invoke(["--db", empty_url, "import", export])
@@ -439,7 +444,8 @@ def test_a_tampered_export_is_refused(run, url, empty_url, tmp_path, tamper):
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: {export}"), result.stderr
     expected = {"note": "does not verify", "hash": "does not verify", "missing row": "does not verify",
-                "bad kind": "unknown kind 'rumour'", "unknown field": "unknown field 'colour'"}[tamper]
+                "bad kind": "unknown kind 'rumour'", "unknown field": "unknown field 'colour'",
+                "lone surrogate": "evidence row 1 (id 1): field 'title': title is not valid Unicode"}[tamper]
     assert expected in lines[0]
     assert dump(empty_url) == before
 

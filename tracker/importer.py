@@ -395,7 +395,7 @@ class CsvPlan:
         stamp = chain.recorded_at
         writer = _Writer(session, chain, dry_run=dry_run)
         batch_id = ids.next(ImportBatch.__table__)
-        writer.add("import", {ImportBatch.__table__: [{
+        writer.add("import.file", {ImportBatch.__table__: [{
             "id": batch_id, "sha256": self.file.sha256, "filename": self.file.name, "rows": len(self.rows),
             "recorded_at": stamp, "recorded_by": actor,
         }]}, {"kind": self.kind.name})
@@ -770,7 +770,12 @@ def _value_reader(table: Table, column) -> Callable[[Any], Any]:
 
 
 def _string(value: Any, name: str) -> str:
-    return _typed(value, str, name, "a string")
+    _typed(value, str, name, "a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # JSON can spell a lone surrogate ("\\udcff"); no database stores one
+        raise InputError(f"{name} is not valid Unicode (a lone surrogate)") from None
+    return value
 
 
 def _typed(value: Any, expected: type, name: str, what: str) -> Any:
