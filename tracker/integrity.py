@@ -233,19 +233,22 @@ def _table_rows(session: Session, table: Table, columns: list[Column]) -> Iterat
 
 
 def _events(session: Session) -> Iterator[tuple[tuple | None, str | None, Any]]:
+    """Yield (row, problem, seq) for every event by seq, streamed; an unreadable one comes with a problem."""
     columns = [Event.seq, Event.recorded_at, Event.actor, Event.action, Event.payload, Event.prev_hash, Event.hash]
-    ordered = select(*columns).order_by(Event.seq)
-    try:
-        rows = session.execute(ordered).all()
-    except _UNREADABLE:
-        pass
-    else:
-        for row in rows:
-            yield tuple(row), None, row[0]
-        return
-    for (seq,) in session.execute(select(Event.seq).order_by(Event.seq)).all():
-        row, problem = _read(session, columns, Event.seq == seq)
-        yield (tuple(row.values()) if row else None), problem, seq
+    last = None
+    while True:
+        after = (Event.seq > last,) if last is not None else ()
+        try:
+            for row in session.execute(select(*columns).where(*after).order_by(Event.seq)
+                                       .execution_options(yield_per=10_000)):
+                last = row[0]
+                yield tuple(row), None, last
+            return
+        except _UNREADABLE:
+            # Read the next event column by column, then go on streaming after it.
+            last = session.execute(select(Event.seq).where(*after).order_by(Event.seq).limit(1)).scalar()
+            row, problem = _read(session, columns, Event.seq == last)
+            yield (tuple(row.values()) if row else None), problem, last
 
 
 def _claims(document: Any, tables: Mapping[str, Table]) -> Iterator[tuple[str, str, dict[str, Any]]] | None:
