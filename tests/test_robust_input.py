@@ -37,7 +37,7 @@ from tracker.validation import LONG_TEXT_LENGTH
 DEFAULT = settings(max_examples=20, deadline=None, derandomize=False,
                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                           HealthCheck.data_too_large, HealthCheck.large_base_example])
-SLOW = settings(DEFAULT, max_examples=400)
+SLOW = settings(DEFAULT, max_examples=200)
 
 # Values ---------------------------------------------------------------------------------------
 
@@ -254,7 +254,7 @@ def test_text_fields_store_exactly_what_was_given(sqlite_url, name, value):
 @SLOW
 @given(value=texts(long=True))
 def test_text_fields_store_exactly_what_was_given_long(url, name, value):
-    """Every field, 400 examples each, on every backend."""
+    """Every field, 200 examples each, on every backend."""
     _text_property(url, name, value)
 
 
@@ -482,7 +482,7 @@ def test_random_sequences_of_record_commands_match_the_model(request, tmp_path):
 
 @pytest.mark.slow
 def test_random_sequences_of_record_commands_match_the_model_long(backend, request, tmp_path):
-    _run_machine(backend, request, tmp_path, examples=150, steps=30)
+    _run_machine(backend, request, tmp_path, examples=60, steps=25)
 
 
 @pytest.mark.xfail(strict=True, reason="validation.text does not refuse lone surrogates (a non-UTF-8 byte in an "
