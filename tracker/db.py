@@ -209,7 +209,10 @@ def copy_sqlite(source_path: Path, destination: Path) -> None:
     """
     import tempfile
 
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    try:
+        handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    except OSError as error:
+        raise TrackerError(f"cannot write a backup in {destination.parent}: {error.strerror}") from None
     os.close(handle)
     try:
         source = sqlite3.connect(source_path, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -222,10 +225,12 @@ def copy_sqlite(source_path: Path, destination: Path) -> None:
                 target.close()
         finally:
             source.close()
-        try:
-            os.link(temporary, destination)
-        except FileExistsError:
-            raise InputError(f"{destination} already exists: choose a new path for the backup") from None
+        os.link(temporary, destination)
+    except FileExistsError:
+        raise InputError(f"{destination} already exists: choose a new path for the backup") from None
+    except (OSError, sqlite3.Error) as error:
+        reason = error.strerror if isinstance(error, OSError) else str(error)
+        raise TrackerError(f"the backup to {destination} failed ({reason}); nothing was written there") from None
     finally:
         os.unlink(temporary)
 
