@@ -413,12 +413,11 @@ def check_measurement(
     note = validation.long_text(note, labels["note"], required=False)
     if quarter.start > clock.today():
         raise InputError(f"quarter {quarter} has not started yet: record values for past quarters")
-    blank = evidence_id is None or (isinstance(evidence_id, str) and not evidence_id.strip())
     return MeasurementInput(
         quarter=quarter,
         value=number,
         note=note,
-        evidence_id=None if blank else validation.identifier(evidence_id, labels["evidence"]),
+        evidence_id=None if evidence_id is None else validation.identifier(evidence_id, labels["evidence"]),
     )
 
 
