@@ -269,3 +269,33 @@ def test_database_display_masks_the_password():
     assert database.display == "postgresql+psycopg://tracker:***@db.example.org/tracker"
     assert mask(f"see postgresql://u:{SECRET}@h/d and sqlite:///x.db") == "see postgresql://u:***@h/d and sqlite:///x.db"
     assert os.environ.get("TRACKER_DEBUG") != "1"
+
+
+@pytest.mark.xfail(strict=True, reason="services.read_attachment and importer.read_file read a FIFO or a device "
+                   "(e.g. /dev/zero) without a bound: they hang or exhaust memory instead of refusing (exit 2)")
+def test_a_fifo_is_refused_not_read_forever(sqlite_templates, tmp_path):
+    import shutil
+    import subprocess
+
+    import robust_support as support
+
+    database = tmp_path / "t.db"
+    shutil.copyfile(sqlite_templates["loaded"], database)
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    commands = [
+        ["--db", str(database), "evidence", "add", "--rec", "labor-inspections", "--title", "F", "--date",
+         "2019-07-01", "--kind", "other", "--attach", str(fifo)],
+        ["--db", str(database), "import", str(fifo)],
+    ]
+    processes = [subprocess.Popen(support.cli_command() + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for args in commands]
+    try:
+        for process in processes:
+            _stdout, stderr = process.communicate(timeout=6)
+            assert process.returncode == 2 and stderr.startswith("Error: "), stderr
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
