@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -189,6 +191,19 @@ def quarter_files(plan: Plan, quarter: Quarter, index: int, recs: list[Rec], ind
     return files
 
 
+def write_evidence_csv(path: Path, *, recs: int, rows: int, seed: int, quarter: Quarter) -> Path:
+    """An evidence CSV file (``tracker import``'s format) of ``rows`` rows observed in ``quarter``,
+    naming the recommendations of a database generated with the same ``recs`` (and default seed)."""
+    _, refs, indicators = catalog_document(Plan(recs=recs, evidence=0, quarters=1, end=quarter, seed=2019))
+    plan = Plan(recs=recs, evidence=rows, quarters=1, end=quarter, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="tracker-bench-") as folder:
+        files = quarter_files(plan, quarter, 0, refs, indicators, {}, Path(folder))
+        source = next(f for f in files if f.name.startswith("evidence-"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, path)
+    return path
+
+
 def _moment(day: date, hour: int) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
@@ -270,7 +285,7 @@ def _max_evidence_id(database: Database) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", required=True, metavar="PATH_OR_URL",
+    parser.add_argument("--db", metavar="PATH_OR_URL",
                         help="a new SQLite file, or the URL of an empty PostgreSQL database")
     parser.add_argument("--recs", type=int, default=200, help="recommendations (default 200)")
     parser.add_argument("--evidence", type=int, default=100_000, help="pieces of evidence (default 100000)")
@@ -279,13 +294,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2019, help="random seed (default 2019)")
     parser.add_argument("--force", action="store_true", help="replace an existing SQLite file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--csv", metavar="FILE", help="write an evidence CSV file of --evidence rows (for the "
+                        "recommendations of a database made with the same --recs) instead of a database")
+    parser.add_argument("--describe", action="store_true", help="print this generator's version and the schema "
+                        "revision as JSON (what a cached database depends on)")
     args = parser.parse_args(argv)
+    if args.describe:
+        from tracker.db import SCHEMA_REVISION
+
+        print(json.dumps({"version": VERSION, "schema": SCHEMA_REVISION}))
+        return 0
+    if args.csv:
+        write_evidence_csv(Path(args.csv), recs=args.recs, rows=args.evidence, seed=args.seed,
+                           quarter=Quarter.parse(args.end))
+        return 0
     if args.recs < 1 or args.quarters < 1 or args.evidence < 0:
         parser.error("--recs and --quarters must be at least 1, --evidence at least 0")
     plan = Plan(recs=args.recs, evidence=args.evidence, quarters=args.quarters, end=Quarter.parse(args.end),
                 seed=args.seed)
     if plan.end.end > date.today():
         parser.error(f"--end {plan.end} has not ended yet")
+    if not args.db:
+        parser.error("--db is required")
     if "://" not in args.db:
         path = Path(args.db)
         if path.exists():

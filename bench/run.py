@@ -1,0 +1,596 @@
+"""Benchmarks of the tracker against baselines measured in the same run.
+
+    python bench/run.py                 # default sizes: a few minutes on 2 cores
+    python bench/run.py --quick         # smaller databases, fewer runs
+    python bench/run.py --smoke         # tiny, one run each: checks that everything runs
+
+Every metric runs the installed ``tracker`` console script in a subprocess, as a user
+would, and its baseline (a plain script or another tool) in a subprocess too,
+interleaved (A B A B ...); the median wall-clock time of the runs counts. Results go to
+``bench/out/results.json`` and ``bench/out/results.md`` (a Markdown table: metric,
+tracker, baseline, ratio, target, met), and the table is printed.
+
+The report databases (1,000,000 pieces of evidence over 40 quarters, and 100,000 over
+the last 4 of those quarters, so that both hold the same quarter at the same size) are
+made once with ``bench/generate.py`` and cached in ``bench/out/db/``, keyed by their
+parameters. PostgreSQL runs when a server is reachable (``--postgres URL``, else
+``$TRACKER_BENCH_POSTGRES_URL`` or ``$TRACKER_TEST_POSTGRES_URL``); its databases are
+created for the run and dropped at its end.
+
+Besides timing, the run checks that each comparison is fair: the baseline report
+writes the same bytes as ``tracker report quarterly --format json``, and the databases
+both importers wrote pass ``tracker verify``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BASELINES = HERE / "baselines"
+
+PYTHON = sys.executable
+ACTOR = "bench"
+AS_OF = "2025-06-30"  # after the generated history ends: reports are reproducible
+
+
+@dataclass(frozen=True)
+class Sizes:
+    recs: int
+    big: int  # evidence in the big report database
+    quarters: int  # its quarters of history
+    small: int  # evidence in the small report database (the last quarters of the same history)
+    import_rows: int  # rows of the CSV file imported
+    runs: int  # runs of each heavy command (median)
+    quick_runs: int  # runs of each command that takes well under a second
+    pg_evidence: int  # evidence in the PostgreSQL report database
+
+    @property
+    def small_quarters(self) -> int:
+        return max(1, round(self.quarters * self.small / self.big)) if self.big else 1
+
+
+SIZES = {
+    "default": Sizes(recs=200, big=1_000_000, quarters=40, small=100_000, import_rows=100_000, runs=5,
+                     quick_runs=11, pg_evidence=100_000),
+    "quick": Sizes(recs=200, big=100_000, quarters=40, small=10_000, import_rows=20_000, runs=3,
+                   quick_runs=5, pg_evidence=10_000),
+    "smoke": Sizes(recs=10, big=400, quarters=4, small=100, import_rows=200, runs=1, quick_runs=1,
+                   pg_evidence=100),
+}
+
+
+@dataclass
+class Metric:
+    name: str
+    tracker: str  # what runs, for the table
+    baseline: str
+    target: str
+    tracker_value: float | None = None  # seconds, or MiB
+    baseline_value: float | None = None
+    ratio: float | None = None
+    met: bool | None = None
+    unit: str = "s"
+    runs: int = 0
+    note: str = ""
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+
+# Running commands ---------------------------------------------------------------------------
+
+
+def tracker_command() -> list[str]:
+    """The installed console script beside this Python, as a user runs it."""
+    script = Path(PYTHON).parent / "tracker"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("tracker")
+    if found:
+        return [found]
+    raise SystemExit("the `tracker` command is not installed: pip install -e . first")
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["TRACKER_USER"] = ACTOR
+    env.pop("TRACKER_DATABASE_URL", None)
+    env.pop("TRACKER_DEBUG", None)
+    return env
+
+
+@dataclass
+class Sample:
+    seconds: float
+    rss_mib: float
+
+
+def run_once(command: list[str], *, check: bool = True) -> Sample:
+    """Run a command: its wall-clock seconds and peak RSS (from wait4)."""
+    with open(os.devnull, "wb") as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=environment(),
+                                   cwd=ROOT)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if check and process.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"failed ({process.returncode}): {' '.join(command)}\n{err.read().decode()[-2000:]}")
+    return Sample(seconds, usage.ru_maxrss / 1024)
+
+
+def interleave(commands: dict[str, list[str]], runs: int, *, before=None, after=None) -> dict[str, list[Sample]]:
+    """Run each command ``runs`` times, A B A B ...; ``before(label, i)`` prepares a run (untimed)."""
+    samples: dict[str, list[Sample]] = {label: [] for label in commands}
+    for i in range(runs):
+        for label, command in commands.items():
+            if before:
+                before(label, i)
+            samples[label].append(run_once(command))
+            if after:
+                after(label, i)
+    return samples
+
+
+def median(samples: list[Sample]) -> float:
+    return statistics.median(s.seconds for s in samples)
+
+
+def compare(metric: Metric, tracker: list[Sample], baseline: list[Sample] | None, limit: float,
+            strict: bool = False) -> Metric:
+    metric.tracker_value = median(tracker)
+    metric.samples["tracker"] = [round(s.seconds, 4) for s in tracker]
+    metric.runs = len(tracker)
+    if baseline:
+        metric.baseline_value = median(baseline)
+        metric.samples["baseline"] = [round(s.seconds, 4) for s in baseline]
+        metric.ratio = metric.tracker_value / metric.baseline_value
+        metric.met = metric.ratio < limit if strict else metric.ratio <= limit
+    return metric
+
+
+# Databases ------------------------------------------------------------------------------------
+
+
+def generator_key() -> str:
+    """What a cached database depends on besides its sizes: the generator's version and the schema."""
+    result = subprocess.run([PYTHON, str(HERE / "generate.py"), "--describe"], check=True, capture_output=True,
+                            env=environment(), cwd=ROOT)
+    described = json.loads(result.stdout)
+    return f"v{described['version']}-{described['schema']}"
+
+
+def cached_sqlite(out: Path, sizes: Sizes, evidence: int, quarters: int, *, label: str, version: str) -> Path:
+    """A generated SQLite database, made once per set of parameters."""
+    key = f"r{sizes.recs}-e{evidence}-q{quarters}-s2019-{version}"
+    path = out / "db" / f"{label}-{key}.db"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{partial}{suffix}").unlink(missing_ok=True)
+    say(f"generating {path.name} (once; cached for later runs)")
+    started = time.perf_counter()
+    subprocess.run([PYTHON, str(HERE / "generate.py"), "--db", str(partial), "--recs", str(sizes.recs),
+                    "--evidence", str(evidence), "--quarters", str(quarters), "--quiet"],
+                   check=True, env=environment(), cwd=ROOT)
+    connection = sqlite3.connect(partial)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.execute("PRAGMA journal_mode = DELETE")
+    connection.close()
+    partial.rename(path)
+    say(f"  generated in {time.perf_counter() - started:.0f} s")
+    return path
+
+
+def copy_sqlite(source: Path, destination: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{destination}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(source, destination)
+    return destination
+
+
+def import_csv(out: Path, sizes: Sizes) -> Path:
+    """An evidence CSV file of ``import_rows`` rows for the base database's recommendations."""
+    path = out / f"import-r{sizes.recs}-{sizes.import_rows}.csv"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        subprocess.run([PYTHON, str(HERE / "generate.py"), "--csv", str(partial), "--recs", str(sizes.recs),
+                        "--evidence", str(sizes.import_rows), "--seed", "6"], check=True, env=environment(), cwd=ROOT)
+        partial.rename(path)
+    return path
+
+
+class Postgres:
+    """Databases on a PostgreSQL server, created for this run and dropped at its end."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+
+        self.server = {k: v for k, v in conninfo_to_dict(_libpq(url)).items() if k != "dbname"}
+        self.admin = psycopg.connect(_libpq(url), autocommit=True)
+        self.created: list[str] = []
+
+    def name(self, label: str) -> str:
+        return f"tracker_bench_{os.getpid()}_{label}"
+
+    def create(self, label: str, template: str | None = None) -> str:
+        name = self.name(label)
+        self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        self.created.append(name)
+        return name
+
+    def url_of(self, name: str) -> str:
+        """A URL for the tracker (postgresql+psycopg://...) of database ``name`` on the server."""
+        from urllib.parse import quote
+
+        user = quote(self.server.get("user", ""), safe="")
+        password = self.server.get("password")
+        auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+        port = f":{self.server['port']}" if self.server.get("port") else ""
+        return f"postgresql+psycopg://{auth}{self.server.get('host', '')}{port}/{name}"
+
+    def drop(self, name: str) -> None:
+        self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if name in self.created:
+            self.created.remove(name)
+
+    def close(self) -> None:
+        for name in list(self.created):
+            self.drop(name)
+        self.admin.close()
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def postgres_url(given: str | None, disabled: bool) -> str | None:
+    if disabled:
+        return None
+    url = given or os.environ.get("TRACKER_BENCH_POSTGRES_URL") or os.environ.get("TRACKER_TEST_POSTGRES_URL")
+    if not url:
+        return None
+    try:
+        import psycopg
+
+        psycopg.connect(_libpq(url), connect_timeout=3).close()
+    except Exception as error:  # noqa: BLE001 - no server: the PostgreSQL rows say so
+        say(f"PostgreSQL at {url} is not reachable ({type(error).__name__}): skipping its benchmarks")
+        return None
+    return url
+
+
+# The benchmarks ---------------------------------------------------------------------------------
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def bench_startup(sizes: Sizes, tracker: list[str]) -> list[Metric]:
+    samples = interleave({"tracker": [*tracker, "--help"], "baseline": [PYTHON, "-c", "import typer"]},
+                         sizes.quick_runs)
+    metric = Metric("start-up", "`tracker --help`", '`python -c "import typer"`', "<= 1.25x")
+    return [compare(metric, samples["tracker"], samples["baseline"], 1.25)]
+
+
+def bench_commands(sizes: Sizes, tracker: list[str], small_db: Path, work: Path) -> list[Metric]:
+    scratch = copy_sqlite(small_db, work / "commands.db")
+    ref = sqlite3.connect(scratch).execute(
+        "SELECT s.slug || '/' || r.code FROM recommendation r JOIN source s ON s.id = r.source_id "
+        "ORDER BY r.id LIMIT 1").fetchone()[0]
+    add = [*tracker, "--db", str(scratch), "evidence", "add", "--rec", ref, "--title", "Kiln inspection report",
+           "--date", "2024-12-01", "--kind", "inspection", "--summary", "Inspectors visited 12 kilns."]
+    listing = [*tracker, "--db", str(scratch), "rec", "list"]
+    baseline = [PYTHON, "-c", "import typer, sqlalchemy.orm"]
+    samples = interleave({"add": add, "list": listing, "baseline": baseline}, sizes.quick_runs)
+    target = "<= 1.25x"
+    return [
+        compare(Metric("database command: evidence add", "`tracker evidence add ...`",
+                       '`python -c "import typer, sqlalchemy.orm"`', target), samples["add"], samples["baseline"], 1.25),
+        compare(Metric("database command: rec list", "`tracker rec list`",
+                       '`python -c "import typer, sqlalchemy.orm"`', target), samples["list"], samples["baseline"], 1.25),
+    ]
+
+
+def bench_import(sizes: Sizes, tracker: list[str], base_db: Path, csv_file: Path, work: Path) -> list[Metric]:
+    targets = {"tracker": work / "import-tracker.db", "baseline": work / "import-baseline.db",
+               "sqlite-utils": work / "import-sqlite-utils.db"}
+    sqlite_utils = Path(PYTHON).parent / "sqlite-utils"
+    commands = {
+        "tracker": [*tracker, "--db", str(targets["tracker"]), "import", str(csv_file)],
+        "baseline": [PYTHON, str(BASELINES / "import_csv.py"), str(targets["baseline"]), str(csv_file), ACTOR],
+        "sqlite-utils": [str(sqlite_utils) if sqlite_utils.exists() else "sqlite-utils", "insert",
+                         str(targets["sqlite-utils"]), "evidence", str(csv_file), "--csv"],
+    }
+    checked: dict[str, bool] = {}
+
+    def before(label: str, _i: int) -> None:
+        if label == "sqlite-utils":
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{targets[label]}{suffix}").unlink(missing_ok=True)
+        else:
+            copy_sqlite(base_db, targets[label])
+
+    def after(label: str, _i: int) -> None:
+        if label in ("tracker", "baseline") and label not in checked:  # both wrote a valid, verifiable database
+            result = subprocess.run([*tracker, "--db", str(targets[label]), "verify"], capture_output=True,
+                                    env=environment())
+            checked[label] = result.returncode == 0
+
+    samples = interleave(commands, sizes.runs, before=before, after=after)
+    rows = f"{sizes.import_rows:,}-row evidence CSV"
+    first = compare(Metric(f"bulk import ({rows})", "`tracker import`",
+                           "plain script: csv + sqlite3 executemany + the same hash chain, one transaction",
+                           "<= 2x"), samples["tracker"], samples["baseline"], 2.0)
+    second = compare(Metric(f"bulk import vs sqlite-utils ({rows})", "`tracker import`",
+                            "`sqlite-utils insert --csv`", "< 1x (faster)"),
+                     samples["tracker"], samples["sqlite-utils"], 1.0, strict=True)
+    if not all(checked.values()):
+        first.met = False
+        first.note = "a database did not verify: " + ", ".join(k for k, ok in checked.items() if not ok)
+    else:
+        first.note = "both databases pass `tracker verify`"
+    return [first, second]
+
+
+def report_commands(tracker: list[str], db: str, quarter: str, fmt: str, output: Path) -> list[str]:
+    return [*tracker, "--db", db, "report", "quarterly", quarter, "--format", fmt, "--as-of", AS_OF, "-o", str(output)]
+
+
+def bench_report(sizes: Sizes, tracker: list[str], big_db: Path, small_db: Path, work: Path) -> list[Metric]:
+    quarter = "2024Q4"
+    outputs = {name: work / f"report-{name}" for name in ("json", "md", "baseline", "small")}
+    commands = {
+        "json": report_commands(tracker, str(big_db), quarter, "json", outputs["json"]),
+        "md": report_commands(tracker, str(big_db), quarter, "md", outputs["md"]),
+        "baseline": [PYTHON, str(BASELINES / "report_json.py"), str(big_db), quarter, AS_OF, str(outputs["baseline"])],
+        "small": report_commands(tracker, str(small_db), quarter, "json", outputs["small"]),
+    }
+    samples = interleave(commands, sizes.runs)
+    same = outputs["json"].read_bytes() == outputs["baseline"].read_bytes()
+    evidence = json.loads(outputs["json"].read_text())["summary"]["evidence_count"]
+    small_evidence = json.loads(outputs["small"].read_text())["summary"]["evidence_count"]
+    big, small = f"{sizes.big:,}", f"{sizes.small:,}"
+    raw = "hand-written raw SQL script, same JSON"
+    metrics = [
+        compare(Metric(f"quarterly report, json ({big}-evidence database)", f"`tracker report quarterly {quarter} --format json`",
+                       raw, "<= 2x"), samples["json"], samples["baseline"], 2.0),
+        compare(Metric(f"quarterly report, md ({big}-evidence database)", f"`tracker report quarterly {quarter} --format md`",
+                       raw, "<= 2x"), samples["md"], samples["baseline"], 2.0),
+        compare(Metric(f"report scaling: {big} vs {small} evidence", f"json report on the {big}-evidence database",
+                       f"the same on the {small}-evidence database", "<= 1.5x"),
+                samples["json"], samples["small"], 1.5),
+    ]
+    for metric in metrics[:2]:
+        metric.note = f"{evidence:,} pieces of evidence in the quarter; " + (
+            "output identical to the baseline's" if same else "OUTPUT DIFFERS from the baseline's")
+        if not same:
+            metric.met = False
+    metrics[2].note = f"{evidence:,} vs {small_evidence:,} pieces of evidence in the quarter"
+    peak = max(s.rss_mib for s in samples["json"] + samples["md"])
+    memory = Metric(f"report memory ({big}-evidence database)", "peak RSS of `tracker report quarterly` (json, md)",
+                    "", "<= 200 MiB", tracker_value=peak, unit="MiB", met=peak <= 200, runs=len(samples["json"]) * 2,
+                    note=f"baseline script: {max(s.rss_mib for s in samples['baseline']):.0f} MiB")
+    return [*metrics, memory]
+
+
+def bench_verify(sizes: Sizes, tracker: list[str], big_db: Path) -> list[Metric]:
+    events = sqlite3.connect(big_db).execute("SELECT count(*) FROM event").fetchone()[0]
+    samples = interleave({
+        "tracker": [*tracker, "--db", str(big_db), "verify"],
+        "baseline": [PYTHON, str(BASELINES / "verify_chain.py"), str(big_db)],
+    }, sizes.runs)
+    metric = Metric(f"verify ({events:,} events)", "`tracker verify`",
+                    "plain loop of hashlib.sha256 over the stored events", "<= 1.5x")
+    return [compare(metric, samples["tracker"], samples["baseline"], 1.5)]
+
+
+def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: Path) -> list[Metric]:
+    import_metric = Metric(f"PostgreSQL: bulk import ({sizes.import_rows:,}-row evidence CSV)", "`tracker import`",
+                           "psycopg 3 COPY + the same hash chain, one transaction", "<= 2x")
+    report_metric = Metric(f"PostgreSQL: quarterly report, json ({sizes.pg_evidence:,}-evidence database)",
+                           "`tracker report quarterly --format json`", "the same hand-written SQL, same JSON", "<= 2x")
+    if url is None:
+        for metric in (import_metric, report_metric):
+            metric.note = "skipped: no PostgreSQL server (pass --postgres URL)"
+        return [import_metric, report_metric]
+    pg = Postgres(url)
+    try:
+        say("PostgreSQL: generating the databases")
+        quarters = max(1, round(sizes.quarters * sizes.pg_evidence / sizes.big)) if sizes.big else 1
+        report_db = pg.url_of(pg.create("report"))
+        subprocess.run([PYTHON, str(HERE / "generate.py"), "--db", report_db, "--recs", str(sizes.recs),
+                        "--evidence", str(sizes.pg_evidence), "--quarters", str(quarters), "--quiet"],
+                       check=True, env=environment(), cwd=ROOT)
+        base = pg.create("base")
+        subprocess.run([PYTHON, str(HERE / "generate.py"), "--db", pg.url_of(base), "--recs", str(sizes.recs),
+                        "--evidence", "0", "--quarters", "1", "--quiet"], check=True, env=environment(), cwd=ROOT)
+        pg.admin.execute(f'ALTER DATABASE "{base}" WITH ALLOW_CONNECTIONS false')  # usable as a template
+
+        targets = {"tracker": "import_tracker", "baseline": "import_baseline"}
+
+        def before(label: str, _i: int) -> None:
+            pg.create(targets[label], template=base)
+
+        checked: dict[str, bool] = {}
+
+        def after(label: str, _i: int) -> None:
+            name = pg.name(targets[label])
+            if label not in checked:
+                result = subprocess.run([*tracker, "--db", pg.url_of(name), "verify"], capture_output=True,
+                                        env=environment())
+                checked[label] = result.returncode == 0
+            pg.drop(name)
+
+        samples = interleave({
+            "tracker": [*tracker, "--db", pg.url_of(pg.name("import_tracker")), "import", str(csv_file)],
+            "baseline": [PYTHON, str(BASELINES / "import_csv.py"), pg.url_of(pg.name("import_baseline")),
+                         str(csv_file), ACTOR],
+        }, sizes.runs, before=before, after=after)
+        compare(import_metric, samples["tracker"], samples["baseline"], 2.0)
+        import_metric.note = ("both databases pass `tracker verify`" if all(checked.values())
+                              else "a database did not verify: " + ", ".join(k for k, ok in checked.items() if not ok))
+        if not all(checked.values()):
+            import_metric.met = False
+
+        work = csv_file.parent
+        outputs = {"tracker": work / "pg-report.json", "baseline": work / "pg-report-baseline.json"}
+        samples = interleave({
+            "tracker": report_commands(tracker, report_db, "2024Q4", "json", outputs["tracker"]),
+            "baseline": [PYTHON, str(BASELINES / "report_json.py"), report_db, "2024Q4", AS_OF, str(outputs["baseline"])],
+        }, sizes.runs)
+        compare(report_metric, samples["tracker"], samples["baseline"], 2.0)
+        same = outputs["tracker"].read_bytes() == outputs["baseline"].read_bytes()
+        evidence = json.loads(outputs["tracker"].read_text())["summary"]["evidence_count"]
+        report_metric.note = f"{evidence:,} pieces of evidence in the quarter; " + (
+            "output identical to the baseline's" if same else "OUTPUT DIFFERS from the baseline's")
+        if not same:
+            report_metric.met = False
+    finally:
+        pg.close()
+    return [import_metric, report_metric]
+
+
+# Output ---------------------------------------------------------------------------------------------
+
+
+def _value(metric: Metric, value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0f} MiB" if metric.unit == "MiB" else f"{value:.3f} s"
+
+
+def table(metrics: list[Metric]) -> str:
+    lines = ["| metric | tracker | baseline | ratio | target | met |", "|---|---|---|---|---|---|"]
+    for m in metrics:
+        met = "—" if m.met is None else ("yes" if m.met else "**no**")
+        ratio = f"{m.ratio:.2f}x" if m.ratio is not None else "—"
+        lines.append(f"| {m.name} | {_value(m, m.tracker_value)} | {_value(m, m.baseline_value)} | {ratio} | "
+                     f"{m.target} | {met} |")
+    return "\n".join(lines)
+
+
+def details(metrics: list[Metric]) -> str:
+    lines = ["| metric | tracker runs | baseline runs | runs | notes |", "|---|---|---|---|---|"]
+    for m in metrics:
+        lines.append(f"| {m.name} | {m.tracker} | {m.baseline or '—'} | {m.runs or '—'} | {m.note or ''} |")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, object]:
+    from importlib.metadata import version
+
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "sqlalchemy": version("sqlalchemy"),
+        "typer": version("typer"),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "platform": platform.platform(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="smaller databases, fewer runs")
+    mode.add_argument("--smoke", action="store_true", help="tiny sizes, one run each (for the test suite)")
+    parser.add_argument("--runs", type=int, help="runs of each heavy command (default 5)")
+    parser.add_argument("--out", type=Path, default=HERE / "out", help="where results and cached databases go")
+    parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server URL (database name ignored)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL benchmarks")
+    parser.add_argument("--only", metavar="GROUPS",
+                        help="comma-separated: startup,commands,import,report,verify,postgres")
+    args = parser.parse_args(argv)
+    sizes = SIZES["smoke" if args.smoke else "quick" if args.quick else "default"]
+    if args.runs:
+        sizes = Sizes(**{**asdict(sizes), "runs": args.runs})
+    groups = set((args.only or "startup,commands,import,report,verify,postgres").split(","))
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / "work"
+    work.mkdir(exist_ok=True)
+    tracker = tracker_command()
+    url = postgres_url(args.postgres, args.no_postgres) if "postgres" in groups else None
+    started = time.perf_counter()
+    info = machine()
+
+    version = generator_key()
+    big_db = (cached_sqlite(out, sizes, sizes.big, sizes.quarters, label="big", version=version)
+              if groups & {"report", "verify"} else None)
+    small_db = (cached_sqlite(out, sizes, sizes.small, sizes.small_quarters, label="small", version=version)
+                if groups & {"commands", "report"} else None)
+    base_db = cached_sqlite(out, sizes, 0, 1, label="base", version=version) if "import" in groups else None
+    csv_file = import_csv(out, sizes) if groups & {"import", "postgres"} else None
+
+    metrics: list[Metric] = []
+    if "startup" in groups:
+        say("start-up")
+        metrics += bench_startup(sizes, tracker)
+    if "commands" in groups:
+        say("database commands")
+        metrics += bench_commands(sizes, tracker, small_db, work)
+    if "import" in groups:
+        say("bulk import")
+        metrics += bench_import(sizes, tracker, base_db, csv_file, work)
+    if "report" in groups:
+        say("quarterly report")
+        metrics += bench_report(sizes, tracker, big_db, small_db, work)
+    if "verify" in groups:
+        say("verify")
+        metrics += bench_verify(sizes, tracker, big_db)
+    if "postgres" in groups:
+        say("PostgreSQL")
+        metrics += bench_postgres(sizes, tracker, url, csv_file)
+    shutil.rmtree(work, ignore_errors=True)
+
+    info["load_average_end"] = os.getloadavg()
+    # A child's peak RSS counts this process's own at the fork: it is kept small (no tracker imports).
+    info["runner_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    info["seconds"] = round(time.perf_counter() - started, 1)
+    mode_name = "smoke" if args.smoke else "quick" if args.quick else "default"
+    command = "python bench/run.py" + {"default": "", "quick": " --quick", "smoke": " --smoke"}[mode_name]
+    document = {"command": command, "mode": mode_name, "sizes": asdict(sizes), "machine": info,
+                "metrics": [asdict(m) for m in metrics]}
+    (out / "results.json").write_text(json.dumps(document, indent=2) + "\n")
+    markdown = "\n\n".join([
+        f"Produced by `{command}` on {info['date']} ({info['cpus']} CPUs, Python {info['python']}, "
+        f"SQLite {info['sqlite']}; load average {info['load_average'][0]:.1f} at the start, "
+        f"{info['load_average_end'][0]:.1f} at the end; {info['seconds']:.0f} s). Times are medians of "
+        f"interleaved runs ({sizes.runs} for the heavy commands, {sizes.quick_runs} for start-up and "
+        "database commands), wall clock.",
+        table(metrics),
+        details(metrics),
+    ]) + "\n"
+    (out / "results.md").write_text(markdown)
+    print(table(metrics))
+    failed = [m.name for m in metrics if m.met is False]
+    if failed:
+        say(f"targets not met: {', '.join(failed)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
