@@ -214,14 +214,14 @@ def test_bad_input_exits_2_and_writes_nothing(bad, run, seeded, tmp_path):
 def test_an_unreadable_file_exits_2_and_writes_nothing(what, run, seeded, tmp_path, monkeypatch):
     secret = write(tmp_path / ("secret.pdf" if what == "attach" else "secret.csv"), evidence_csv(GOOD_EVIDENCE.format(n=7)))
     if os.geteuid() == 0:  # root reads anything: make reading fail the way a permission would
-        real = pathlib.Path.read_bytes
+        real = os.open
 
-        def refuse(self):
-            if self.name == secret.name:
-                raise PermissionError(13, "Permission denied", str(self))
-            return real(self)
+        def refuse(path, *args, **kwargs):
+            if pathlib.Path(path).name == secret.name:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path, *args, **kwargs)
 
-        monkeypatch.setattr(pathlib.Path, "read_bytes", refuse)
+        monkeypatch.setattr(os, "open", refuse)
     else:
         secret.chmod(0)
     before = dump(seeded)

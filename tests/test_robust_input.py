@@ -485,7 +485,5 @@ def test_random_sequences_of_record_commands_match_the_model_long(backend, reque
     _run_machine(backend, request, tmp_path, examples=60, steps=25)
 
 
-@pytest.mark.xfail(strict=True, reason="validation.text does not refuse lone surrogates (a non-UTF-8 byte in an "
-                   "argument): the write fails with 'unexpected UnicodeEncodeError', exit 1, instead of exit 2")
 def test_a_non_utf8_byte_in_an_argument_is_an_input_error(sqlite_url):
     attempt(sqlite_url, [*EVIDENCE, "--title=T\udcffX"])

@@ -271,8 +271,6 @@ def test_database_display_masks_the_password():
     assert os.environ.get("TRACKER_DEBUG") != "1"
 
 
-@pytest.mark.xfail(strict=True, reason="services.read_attachment and importer.read_file read a FIFO or a device "
-                   "(e.g. /dev/zero) without a bound: they hang or exhaust memory instead of refusing (exit 2)")
 def test_a_fifo_is_refused_not_read_forever(sqlite_templates, tmp_path):
     import shutil
     import subprocess

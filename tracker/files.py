@@ -45,3 +45,36 @@ def write_exactly(path: Path, content: bytes, *, force: bool) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def read_bounded(path: Path, *, limit: int, label: str, hint: str = "") -> bytes:
+    """Read a regular file of at most ``limit`` bytes; refuse anything else, with ``label`` first.
+
+    The file is opened without blocking and checked on its open descriptor, so a FIFO or
+    a device (``/dev/zero``) is refused instead of read forever.
+    """
+    import stat
+
+    if path.is_dir():
+        raise InputError(f"{label}: is a directory{hint}")
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise InputError(f"{label}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{label}: permission denied; check the file's permissions") from None
+    except OSError as error:
+        raise InputError(f"{label}: cannot open it ({error.strerror})") from None
+    with os.fdopen(descriptor, "rb") as stream:
+        status = os.fstat(stream.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise InputError(f"{label}: not a regular file (a pipe, device or socket); give a file")
+        if status.st_size > limit:
+            raise InputError(f"{label}: {status.st_size} bytes is over the {limit // 1024 // 1024} MiB limit")
+        try:
+            content = stream.read(limit + 1)
+        except OSError as error:
+            raise InputError(f"{label}: cannot read it ({error.strerror})") from None
+    if len(content) > limit:
+        raise InputError(f"{label}: over the {limit // 1024 // 1024} MiB limit")
+    return content

@@ -35,7 +35,7 @@ from sqlalchemy import Boolean, Date, Enum, Float, Integer, LargeBinary, String,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tracker import integrity, models, periods, queries, services, validation
+from tracker import files, integrity, models, periods, queries, services, validation
 from tracker.clock import iso_utc
 from tracker.db import SCHEMA_REVISION, Database
 from tracker.errors import Conflict, InputError
@@ -73,20 +73,8 @@ def read_file(path: str | Path) -> InputFile:
     path = Path(path)
     label = str(path)
     suffix = path.suffix.lower()
-    if path.is_dir():
-        raise InputError(f"{label}: is a directory; give a CSV or JSON file")
-    if not path.exists():
-        raise InputError(f"{label}: no such file")
     limit = MAX_CSV_BYTES if suffix == ".csv" else MAX_EXPORT_BYTES
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise InputError(f"{label}: {size} bytes is over the {_mib(limit)} limit; split it into smaller files")
-        content = path.read_bytes()
-    except PermissionError:
-        raise InputError(f"{label}: permission denied; check the file's permissions") from None
-    except OSError as error:
-        raise InputError(f"{label}: cannot read it ({error.strerror})") from None
+    content = files.read_bounded(path, limit=limit, label=label, hint="; give a CSV or JSON file")
     try:
         decoded = content.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import clock, models, validation
+from tracker import clock, files, models, validation
 from tracker.errors import Conflict, InputError
 from tracker.integrity import Chain
 from tracker.models import (
@@ -69,23 +69,8 @@ class FileToAttach:
 def read_attachment(path: str | Path) -> FileToAttach:
     """Read a file to attach; refuse what is missing, unreadable, a directory or too large."""
     path = Path(path)
-    if path.is_dir():
-        raise InputError(f"--attach {path}: is a directory; attach files one by one")
-    if not path.exists():
-        raise InputError(f"--attach {path}: no such file")
-    try:
-        size = path.stat().st_size
-        if size > MAX_ATTACHMENT_BYTES:
-            raise InputError(
-                f"--attach {path}: {size} bytes is over the {MAX_ATTACHMENT_BYTES // 1024 // 1024} MiB limit"
-            )
-        content = path.read_bytes()
-    except PermissionError:
-        raise InputError(f"--attach {path}: permission denied; check the file's permissions") from None
-    except OSError as error:
-        raise InputError(f"--attach {path}: cannot read it ({error.strerror})") from None
-    if len(content) > MAX_ATTACHMENT_BYTES:
-        raise InputError(f"--attach {path}: over the {MAX_ATTACHMENT_BYTES // 1024 // 1024} MiB limit")
+    content = files.read_bounded(path, limit=MAX_ATTACHMENT_BYTES, label=f"--attach {path}",
+                                 hint="; attach files one by one")
     filename = validation.text(path.name, "attachment filename", max_length=models.NAME_LENGTH)
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileToAttach(filename=filename, content=content, media_type=media_type)

@@ -21,8 +21,8 @@ E = TypeVar("E", bound=StrEnum)
 
 LONG_TEXT_LENGTH = 100_000
 _CODE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def text(
@@ -44,7 +44,12 @@ def text(
         raise InputError(f"{field} is {len(value)} characters long; the limit is {max_length}")
     bad = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
     if bad:
-        what = "a NUL byte" if bad.group() == "\x00" else f"the control character {bad.group()!r}"
+        if bad.group() == "\x00":
+            what = "a NUL byte"
+        elif "\ud800" <= bad.group() <= "\udfff":
+            what = "bytes that are not UTF-8 text"
+        else:
+            what = f"the control character {bad.group()!r}"
         raise InputError(f"{field} contains {what}: remove it")
     return value
 
