@@ -20,6 +20,8 @@ quarter_start)``).
 
 from __future__ import annotations
 
+import json
+
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,7 +33,9 @@ from sqlalchemy.orm import Session
 from tracker import __version__
 from tracker.errors import InputError
 from tracker.integrity import last_event
+from tracker.models import Agency as AgencyRow
 from tracker.models import (
+    Event,
     Evidence,
     EvidenceAttachment,
     EvidenceLink,
@@ -44,7 +48,6 @@ from tracker.models import (
 from tracker.periods import Quarter, quarter_range
 from tracker.queries import (
     agencies_of,
-    ambiguous_codes,
     is_overdue,
     measurement_values,
     ref_of,
@@ -294,19 +297,20 @@ def quarterly(
     """The quarterly status report for ``quarter`` as known at ``as_of``, for ``audience``."""
     audience = parse_audience(audience)
     as_of = _utc(as_of)
-    selected = _sources(session, sources, quarter.end)
+    later = _recorded_after(session, as_of)
+    selected = _sources(session, sources, quarter.end, later)
     header = _header(session, selected, as_of, audience)
-    recs = _recommendations(session, [s for s in selected if s.issued])
+    recs = _recommendations(session, [s for s in selected if s.issued], later)
     ids = [rec.id for rec, _ in recs]
-    refs = _refs(session, recs)
+    refs = _refs(session, recs, later)
 
     history_quarters = quarter_range(_back(quarter, HISTORY_QUARTERS - 1), quarter)
     updates = _status_updates(session, ids, quarter.end, as_of)
     published = {s.slug: s.published_on for s in selected}
 
     visible, withheld = _quarter_evidence(session, quarter, set(ids), as_of, audience)
-    indicators = _indicators(session, ids, history_quarters, as_of)
-    owners = agencies_of(session, ids) if ids else {}
+    indicators = _indicators(session, ids, history_quarters, as_of, later)
+    owners = _owners(session, ids, later)
 
     sections = []
     for rec, slug in recs:
@@ -373,7 +377,8 @@ def timeline(
     """
     audience = parse_audience(audience)
     as_of = _utc(as_of)
-    probe = _sources(session, sources, date.max)
+    later = _recorded_after(session, as_of)
+    probe = _sources(session, sources, date.max, later)
     last = last or Quarter.containing(as_of.date())
     if first is None:
         first = min((Quarter.containing(s.published_on) for s in probe), default=last)
@@ -384,11 +389,11 @@ def timeline(
             f"the range {first}..{last} has {len(quarters)} quarters; the limit is "
             f"{MAX_TIMELINE_QUARTERS}: narrow it with --from and --to"
         )
-    selected = _sources(session, sources, last.end)
+    selected = _sources(session, sources, last.end, later)
     header = _header(session, selected, as_of, audience)
-    recs = _recommendations(session, [s for s in selected if s.issued])
+    recs = _recommendations(session, [s for s in selected if s.issued], later)
     ids = [rec.id for rec, _ in recs]
-    refs = _refs(session, recs)
+    refs = _refs(session, recs, later)
     updates = _status_updates(session, ids, last.end, as_of)
     published = {s.slug: s.published_on for s in selected}
 
@@ -431,13 +436,51 @@ def _back(quarter: Quarter, steps: int) -> Quarter:
     return quarter
 
 
-def _sources(session: Session, slugs: Sequence[str], period_end: date) -> list[SourceInfo]:
+# Writes that add sources, recommendations, agencies, assignments or indicators: these rows
+# carry no recorded_at of their own, so the audit chain says when each came to be.
+STRUCTURAL_ACTIONS = ("catalog.load", "recommendation.add", "recommendation.assign", "agency.add", "indicator.add")
+
+
+@dataclass(frozen=True)
+class _Later:
+    """Rows recorded after as_of, which a report as of then must not show."""
+
+    sources: frozenset[int] = frozenset()
+    recommendations: frozenset[int] = frozenset()
+    assignments: frozenset[tuple[int, int]] = frozenset()
+    indicators: frozenset[int] = frozenset()
+
+
+def _recorded_after(session: Session, as_of: datetime) -> _Later:
+    """Read from the events recorded after ``as_of`` (usually none: cheap by the recorded_at index)."""
+    found: dict[str, set] = defaultdict(set)
+    payloads = session.scalars(
+        select(Event.payload).where(Event.recorded_at > as_of, Event.action.in_(STRUCTURAL_ACTIONS))
+    )
+    for payload in payloads:
+        rows = json.loads(payload).get("rows", {})
+        found["source"].update(row["id"] for row in rows.get("source", ()))
+        found["recommendation"].update(row["id"] for row in rows.get("recommendation", ()))
+        found["indicator"].update(row["id"] for row in rows.get("indicator", ()))
+        found["recommendation_agency"].update(
+            (row["recommendation_id"], row["agency_id"]) for row in rows.get("recommendation_agency", ())
+        )
+    return _Later(
+        sources=frozenset(found["source"]),
+        recommendations=frozenset(found["recommendation"]),
+        assignments=frozenset(found["recommendation_agency"]),
+        indicators=frozenset(found["indicator"]),
+    )
+
+
+def _sources(session: Session, slugs: Sequence[str], period_end: date, later: _Later = _Later()) -> list[SourceInfo]:
     """The selected sources (all when none is named), newest first; unknown slugs are refused."""
     if slugs:
         rows = {source.slug: source for source in (source_by_slug(session, slug) for slug in dict.fromkeys(slugs))}
         chosen = list(rows.values())
     else:
         chosen = list(session.scalars(select(Source)))
+    chosen = [s for s in chosen if s.id not in later.sources]
     chosen.sort(key=lambda s: (-s.published_on.toordinal(), s.slug))
     return [
         SourceInfo(
@@ -465,8 +508,10 @@ def _header(session: Session, sources: list[SourceInfo], as_of: datetime, audien
     )
 
 
-def _recommendations(session: Session, sources: list[SourceInfo]) -> list[tuple[Recommendation, str]]:
-    """The sources' recommendations, in source order then report order."""
+def _recommendations(
+    session: Session, sources: list[SourceInfo], later: _Later
+) -> list[tuple[Recommendation, str]]:
+    """The sources' recommendations known at as_of, in source order then report order."""
     if not sources:
         return []
     order = {s.slug: i for i, s in enumerate(sources)}
@@ -476,12 +521,29 @@ def _recommendations(session: Session, sources: list[SourceInfo]) -> list[tuple[
         .where(Source.slug.in_(list(order)))
         .order_by(Recommendation.position.is_(None), Recommendation.position, Recommendation.code)
     ).all()
-    return sorted(((rec, slug) for rec, slug in rows), key=lambda row: order[row[1]])
+    known = ((rec, slug) for rec, slug in rows if rec.id not in later.recommendations)
+    return sorted(known, key=lambda row: order[row[1]])
 
 
-def _refs(session: Session, recs: list[tuple[Recommendation, str]]) -> dict[int, str]:
-    repeated = ambiguous_codes(session) if recs else set()
+def _refs(session: Session, recs: list[tuple[Recommendation, str]], later: _Later) -> dict[int, str]:
+    """REFs as they were at as_of: a code repeated only by a later source stays unqualified."""
+    codes = Counter(
+        code for rec_id, code in session.execute(select(Recommendation.id, Recommendation.code))
+        if rec_id not in later.recommendations
+    )
+    repeated = {code for code, count in codes.items() if count > 1}
     return {rec.id: ref_of(slug, rec.code, repeated) for rec, slug in recs}
+
+
+def _owners(session: Session, ids: Sequence[int], later: _Later) -> dict[int, list]:
+    owners = agencies_of(session, ids) if ids else {}
+    if not later.assignments:
+        return owners
+    agency_ids = dict(session.execute(select(AgencyRow.code, AgencyRow.id)).all())
+    return {
+        rec_id: [a for a in roles if (rec_id, agency_ids[a.code]) not in later.assignments]
+        for rec_id, roles in owners.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -605,14 +667,18 @@ def _quarter_evidence(
 
 
 def _indicators(
-    session: Session, ids: Sequence[int], quarters: Sequence[Quarter], as_of: datetime
+    session: Session, ids: Sequence[int], quarters: Sequence[Quarter], as_of: datetime, later: _Later
 ) -> dict[int, tuple[IndicatorLine, ...]]:
     """Each recommendation's indicators with their values over ``quarters`` (the last is the report's)."""
     if not ids:
         return {}
-    indicators = session.scalars(
-        select(Indicator).where(Indicator.recommendation_id.in_(list(ids))).order_by(Indicator.id)
-    ).all()
+    indicators = [
+        indicator
+        for indicator in session.scalars(
+            select(Indicator).where(Indicator.recommendation_id.in_(list(ids))).order_by(Indicator.id)
+        )
+        if indicator.id not in later.indicators
+    ]
     if not indicators:
         return {}
     values = measurement_values(
