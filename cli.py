@@ -2,13 +2,24 @@
 
 No SQL and no business rules live here; see ``tracker/``. Heavy imports (SQLAlchemy,
 Alembic, Jinja2, matplotlib) happen inside the commands that need them so that
-``tracker --help`` stays quick.
+``tracker --help`` stays quick. Annotations here are evaluated at import (no
+``from __future__ import annotations``): Typer would otherwise compile every one of them
+from its string each time the command tree is built.
 """
 
-from __future__ import annotations
+import gc
 
-import os
-import sys
+# Start-up imports (Typer, SQLAlchemy and the models) create some 300,000 objects that
+# live as long as the process; the cyclic garbage collector would scan them again and
+# again while they load, for nothing: about a fifth of a short command's time. It is off
+# until the command opens its database (see ``_collect_garbage_again``).
+_STARTUP_GC = gc.isenabled()
+_GC_THRESHOLDS = gc.get_threshold()
+gc.disable()
+
+import os  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -27,18 +38,26 @@ PANELS = (SETUP, RECORD, REPORT, CHECK)
 
 
 class PanelOrder(TyperGroup):
-    """List commands panel by panel (Setup, Record, Report, Check), in creation order within each."""
+    """List commands panel by panel (Setup, Record, Report, Check), in creation order within each.
+
+    The groups of sub-commands (``tracker rec ...``) are built only when used: see
+    :class:`LazyGroups`.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyGroups(self.commands, GROUPS)
 
     def list_commands(self, ctx) -> list[str]:
         def panel(name: str) -> int:
-            label = getattr(self.commands[name], "rich_help_panel", None)
+            label = getattr(self.commands.peek(name), "rich_help_panel", None)
             return PANELS.index(label) if label in PANELS else len(PANELS)
 
-        return sorted(super().list_commands(ctx), key=panel)
+        return sorted(self.commands, key=panel)
 
     def format_commands(self, ctx, formatter) -> None:
         """Plain help with one section per panel: quick to print, no rich rendering."""
-        commands = [(name, self.commands[name]) for name in self.list_commands(ctx)]
+        commands = [(name, self.commands.peek(name)) for name in self.list_commands(ctx)]
         commands = [(name, command) for name, command in commands if not command.hidden]
         limit = formatter.width - 6 - max(len(name) for name, _ in commands)
         for label in (*PANELS, "Commands"):
@@ -69,14 +88,69 @@ indicator_app = typer.Typer(help="Indicators and their values per quarter.", no_
 agency_app = typer.Typer(help="Responsible agencies.", no_args_is_help=True, rich_markup_mode=None)
 report_app = typer.Typer(help="Quarterly status reports and timelines.", no_args_is_help=True, rich_markup_mode=None)
 
-app.add_typer(db_app, name="db", rich_help_panel=SETUP)
-app.add_typer(catalog_app, name="catalog", rich_help_panel=SETUP)
-app.add_typer(rec_app, name="rec", rich_help_panel=RECORD)
-app.add_typer(status_app, name="status", rich_help_panel=RECORD)
-app.add_typer(evidence_app, name="evidence", rich_help_panel=RECORD)
-app.add_typer(indicator_app, name="indicator", rich_help_panel=RECORD)
-app.add_typer(agency_app, name="agency", rich_help_panel=RECORD)
-app.add_typer(report_app, name="report", rich_help_panel=REPORT)
+# The groups of sub-commands, by name, with their help panel (see PanelOrder).
+GROUPS: dict[str, tuple[typer.Typer, str]] = {
+    "db": (db_app, SETUP),
+    "catalog": (catalog_app, SETUP),
+    "rec": (rec_app, RECORD),
+    "status": (status_app, RECORD),
+    "evidence": (evidence_app, RECORD),
+    "indicator": (indicator_app, RECORD),
+    "agency": (agency_app, RECORD),
+    "report": (report_app, REPORT),
+}
+
+
+class LazyGroups(MutableMapping):
+    """The top-level commands, with each group of sub-commands built on first use.
+
+    Typer builds every command's options from its signature before it runs any of
+    them; for the whole tree that takes longer than the rest of ``tracker --help``. Here
+    ``tracker rec list`` builds the ``rec`` group only, and the top-level help lists the
+    groups from their help text without building them (:meth:`peek`). Iterating over
+    the items (as the tests that walk every command do) builds everything, as Typer would.
+    """
+
+    def __init__(self, built: Mapping[str, Any], groups: Mapping[str, tuple[typer.Typer, str]]) -> None:
+        self._built = dict(built)
+        self._groups = dict(groups)
+        self._order = [*self._built, *(name for name in self._groups if name not in self._built)]
+
+    def __getitem__(self, name: str) -> Any:
+        command = self._built.get(name)
+        if command is None:
+            if name not in self._groups:
+                raise KeyError(name)
+            sub_app, panel = self._groups[name]
+            command = typer.main.get_group(sub_app)
+            command.name, command.rich_help_panel = name, panel
+            self._built[name] = command
+        return command
+
+    def peek(self, name: str) -> Any:
+        """The command, or for a group not built yet a stand-in with its name, help and panel."""
+        if name in self._built or name not in self._groups:
+            return self[name]
+        sub_app, panel = self._groups[name]
+        return TyperGroup(name=name, help=sub_app.info.help, rich_help_panel=panel)
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        if name not in self._order:
+            self._order.append(name)
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._order:
+            raise KeyError(name)
+        self._order.remove(name)
+        self._built.pop(name, None)
+        self._groups.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._order))
+
+    def __len__(self) -> int:
+        return len(self._order)
 
 
 @dataclass
@@ -86,12 +160,26 @@ class State:
     db: str | None = None
     _database: Any = field(default=None, repr=False)
 
-    def database(self) -> Database:
+    def database(self) -> "Database":
         if self._database is None:
             from tracker.db import Database
 
             self._database = Database(self.db)
+            _collect_garbage_again()
         return self._database
+
+
+def _collect_garbage_again() -> None:
+    """Collect cyclic garbage again, now that the command's modules are loaded.
+
+    What start-up made is frozen first (left out of every later scan: else the first
+    collection would go through all of it), and the first generation is larger, since long
+    imports and reports allocate many objects, few of them in cycles.
+    """
+    if _STARTUP_GC and not gc.isenabled():
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 100)
+        gc.enable()
 
 
 state = State()
@@ -711,6 +799,87 @@ def backup(path: Annotated[Path, typer.Argument(help="Where to write the copy (m
     say(f"Backed up {state.database().display} to {written}")
 
 
+# Option values without Pydantic --------------------------------------------------------------
+
+
+def _plain_option_values() -> None:
+    """Turn option values into ``str``, ``int``, ``bool`` and ``Path`` without Pydantic.
+
+    Recent Typer releases coerce every option through a Pydantic ``TypeAdapter``; importing
+    Pydantic and building those adapters costs more than a whole ``tracker rec list``
+    otherwise takes. The options here are plain: strings, flags, whole numbers with a
+    minimum, paths and lists of those. Values in the common forms (a string, a bool, a
+    number written in digits within its range, a path) are converted directly, exactly as
+    the adapters would convert them; anything else (an out-of-range or malformed number,
+    an annotation of another kind) goes to Typer's own coercion, so its behaviour and
+    error messages are unchanged. On a Typer without that machinery this does nothing.
+    """
+    try:
+        from dataclasses import dataclass as frozen_dataclass
+        from pathlib import Path as PathType
+        from typing import get_args, get_origin
+
+        import typer.core as typer_core
+        from typer._coercion import RuntimeParam
+        from typer._param_types import coerce_cli_path
+    except ImportError:
+        return
+    typer_build = getattr(typer_core, "build_runtime_param", None)
+    if typer_build is None or getattr(typer_build, "_tracker_plain", False):
+        return
+
+    @frozen_dataclass(frozen=True)
+    class PlainParam(RuntimeParam):
+        descriptor: Any = None
+        leaf: Any = None
+        many: bool = False
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            if self.many:
+                items = value if isinstance(value, (list, tuple)) else [value]
+                converted = [self._convert(item, param, ctx) for item in items]
+                if all(item is not _TYPER for item in converted):
+                    return converted
+            else:
+                converted = self._convert(value, param, ctx)
+                if converted is not _TYPER:
+                    return converted
+            return typer_build(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
+
+        def _convert(self, value: Any, param: Any, ctx: Any) -> Any:
+            leaf, info = self.leaf, self.parameter_info
+            if leaf is str and type(value) is str:
+                return value
+            if leaf is bool and type(value) is bool:
+                return value
+            if leaf is int and type(value) is str and value.isascii() and value.isdigit():
+                number = int(value)
+                if (info.min is None or number >= info.min) and (info.max is None or number <= info.max):
+                    return number
+            if leaf is PathType and type(value) is str:
+                return coerce_cli_path(PathType(value), info, path_type=info.path_type or PathType,
+                                       param=param, ctx=ctx)
+            return _TYPER
+
+    def build(descriptor: Any) -> Any:
+        annotation, info = descriptor.annotation, descriptor.parameter_info
+        many = get_origin(annotation) is list
+        leaf = get_args(annotation)[0] if many else annotation
+        plain = (descriptor.file_annotation is None and getattr(info, "parser", None) is None
+                 and not getattr(info, "clamp", False) and leaf in (str, int, bool, PathType)
+                 and (leaf is PathType or not getattr(info, "path_type", None)))
+        if not plain:
+            return typer_build(descriptor)
+        return PlainParam(parameter_info=info, annotation=annotation, descriptor=descriptor, leaf=leaf, many=many)
+
+    build._tracker_plain = True
+    typer_core.build_runtime_param = build
+
+
+_TYPER = object()  # "let Typer convert this value"
+_plain_option_values()
+
+
 # Entry point ------------------------------------------------------------------------------
 
 
@@ -736,7 +905,25 @@ def main(args: list[str] | None = None, prog_name: str = "tracker", **_: Any) ->
     finally:
         if state._database is not None:
             state._database.dispose()
+        _after_command(exiting=args is None)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _after_command(*, exiting: bool) -> None:
+    """The garbage collector after a command.
+
+    Run as the program (its arguments from ``sys.argv``), the process ends next: every
+    object is frozen so that the collection Python runs while it shuts down skips them
+    (what is left holds no open resource: the database was disposed of); that collection
+    would otherwise scan the whole heap again. Called from Python (tests), the collector
+    is put back as it was.
+    """
+    if exiting:
+        gc.freeze()
+    elif _STARTUP_GC:
+        gc.unfreeze()
+        gc.set_threshold(*_GC_THRESHOLDS)
+        gc.enable()
 
 
 def _one_line(error: BaseException) -> str:
