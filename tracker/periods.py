@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, time
 from tracker import clock
 from tracker.errors import InputError
 
-_QUARTER = re.compile(r"^(\d{4})-?[Qq]([1-4])$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_QUARTER = re.compile(r"^([0-9]{4})-?[Qq]([1-4])$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 @dataclass(frozen=True, order=True)
