@@ -8,6 +8,7 @@ row the write created (attachments by their sha256, never their bytes), so
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -17,14 +18,28 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Column, Integer, LargeBinary, String, Table, and_, select, type_coerce
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    and_,
+    select,
+    type_coerce,
+)
+from sqlalchemy import Enum as Vocabulary
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from tracker import clock
 from tracker.clock import iso_utc
 from tracker.errors import InputError
-from tracker.models import DOMAIN_TABLES, Attachment, Event
+from tracker.models import DOMAIN_TABLES, Attachment, Event, UTCDateTime
 
 GENESIS = "0" * 64
 
@@ -290,6 +305,105 @@ def _claims(document: Any, tables: Mapping[str, Table]) -> Iterator[tuple[str, s
 def verify(session: Session, anchor: str | None = None) -> VerifyResult:
     """Recompute the chain, match every domain row to its event, check attachments.
 
+    On SQLite a quick pass (:mod:`tracker.quickcheck`) answers when all is well; anything
+    off, or merely unusual, and :func:`full_verify` answers, naming every problem. See
+    :func:`full_verify` for what is checked.
+    """
+    anchor = normalise_anchor(anchor) if anchor is not None else None
+    quick = _quick_verify(session, anchor)
+    return quick if quick is not None else full_verify(session, anchor)
+
+
+def _quick_verify(session: Session, anchor: str | None) -> VerifyResult | None:
+    """The quick pass's result when it vouches for the whole database, else None."""
+    bind = session.get_bind()
+    path = bind.url.database if bind.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    import sqlite3
+
+    from tracker import quickcheck
+
+    connection = session.connection().connection.driver_connection
+    try:
+        summary = quickcheck.run(connection, path, quick_plan(), anchor)
+    except (quickcheck.Unusual, sqlite3.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError,
+            RecursionError, OSError):
+        return None
+    if anchor is not None and summary["anchor_seq"] is None:
+        return None
+    attachments, bad = _attachments(session)
+    if bad:
+        return None
+    return VerifyResult(events=summary["events"], rows=sum(summary["rows"].values()), attachments=attachments,
+                        last_hash=summary["last_hash"], anchor=anchor, anchor_seq=summary["anchor_seq"])
+
+
+# Tables whose rows are not created in the order of their keys: checked by key, not in order.
+_UNORDERED = {"attachment", "recommendation_agency"}
+
+
+@functools.cache
+def quick_plan() -> dict[str, Any]:
+    """What :mod:`tracker.quickcheck` needs to know of the schema (plain data: it imports no SQLAlchemy)."""
+    tables = []
+    for table in DOMAIN_TABLES:
+        columns = [column for column in table.columns if column.name != "content"]
+        kinds, choices = {}, {}
+        for column in columns:
+            kind = column.type
+            if isinstance(kind, UTCDateTime):
+                kinds[column.name] = "instant"
+            elif isinstance(kind, Vocabulary):
+                kinds[column.name] = "choice"
+                choices[column.name] = list(kind.enums)
+            elif isinstance(kind, Date):
+                kinds[column.name] = "date"
+            elif isinstance(kind, Boolean):
+                kinds[column.name] = "bool"
+            elif isinstance(kind, Float):
+                kinds[column.name] = "float"
+            elif isinstance(kind, Integer):
+                kinds[column.name] = "integer"
+            elif isinstance(kind, Text):
+                kinds[column.name] = "longtext"  # may hold line breaks and tabs
+            elif isinstance(kind, String):
+                kinds[column.name] = "text"
+            else:
+                raise AssertionError(f"no quick check for {table.name}.{column.name} ({kind!r})")
+        if table.name in _UNORDERED:
+            mode = "keyed"
+        elif any(kinds[column.name] in ("float", "bool") for column in columns):
+            mode = "values"  # JSON written by SQLite would not spell these as json.dumps does
+        else:
+            mode = "text"
+        tables.append({
+            "name": table.name,
+            "columns": [column.name for column in columns],
+            "key": [column.name for column in table.primary_key.columns],
+            "mode": mode,
+            "kinds": kinds,
+            "choices": choices,
+            "nullable": [column.name for column in columns if column.nullable],
+        })
+    return {"tables": tables}
+
+
+def _attachments(session: Session) -> tuple[int, list[Finding]]:
+    """Every attachment's content against its sha256: (how many, findings)."""
+    count, findings = 0, []
+    for sha256, content in session.execute(
+        select(type_coerce(Attachment.sha256, String), type_coerce(Attachment.content, LargeBinary))
+    ):
+        count += 1
+        if not isinstance(content, bytes | memoryview) or hashlib.sha256(content).hexdigest() != sha256:
+            findings.append(Finding("content does not match its sha256", table="attachment", key=sha256))
+    return count, findings
+
+
+def full_verify(session: Session, anchor: str | None = None) -> VerifyResult:
+    """Recompute the chain, match every domain row to its event, check attachments.
+
     Without ``anchor`` this catches any edit that leaves the chain inconsistent: a
     changed, deleted, inserted or reordered event, a domain row changed, added or
     deleted behind the chain's back, an attachment whose bytes changed, a backdated
@@ -364,12 +478,8 @@ def verify(session: Session, anchor: str | None = None) -> VerifyResult:
                 )
         for key, (seq, _record) in expected.items():
             row_findings.append(Finding("recorded by its event but missing", seq=seq, table=name, key=key))
-    for sha256, content in session.execute(
-        select(type_coerce(Attachment.sha256, String), type_coerce(Attachment.content, LargeBinary))
-    ):
-        result.attachments += 1
-        if not isinstance(content, bytes | memoryview) or hashlib.sha256(content).hexdigest() != sha256:
-            row_findings.append(Finding("content does not match its sha256", table="attachment", key=sha256))
+    result.attachments, bad = _attachments(session)
+    row_findings.extend(bad)
     row_findings.sort(key=lambda f: (f.seq is None, f.seq or 0, f.table or "", f.key or ""))
     result.findings = chain_findings + row_findings
     if anchor is not None and result.anchor_seq is None:
