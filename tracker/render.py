@@ -396,7 +396,73 @@ def timeline_md(timeline: Timeline) -> str:
 
 
 def _dumps(document: Any) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """``json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)`` and a newline.
+
+    The same bytes, written about twice as fast: with ``indent`` the standard library
+    falls back to its pure-Python encoder, which is half of a large report's time. Only
+    the types a report holds are written here (str keys; dicts, lists, str, int, float,
+    bool, None); anything else goes to ``json.dumps`` itself.
+    """
+    try:
+        return _indented(document)
+    except _NotPlain:
+        return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _indented(document: Any) -> str:
+    out: list[str] = []
+    append, spell = out.append, json.encoder.encode_basestring
+
+    def write(value: Any, indent: str) -> None:
+        kind = value.__class__
+        if kind is str:
+            append(spell(value))
+        elif kind is dict:
+            if not value:
+                append("{}")
+                return
+            inner = indent + "  "
+            separator = "{\n" + inner
+            for key, item in value.items():
+                if key.__class__ is not str:
+                    raise _NotPlain
+                append(separator)
+                append(spell(key))
+                append(": ")
+                write(item, inner)
+                separator = ",\n" + inner
+            append("\n" + indent + "}")
+        elif kind is list:
+            if not value:
+                append("[]")
+                return
+            inner = indent + "  "
+            separator = "[\n" + inner
+            for item in value:
+                append(separator)
+                write(item, inner)
+                separator = ",\n" + inner
+            append("\n" + indent + "]")
+        elif value is None:
+            append("null")
+        elif value is True:
+            append("true")
+        elif value is False:
+            append("false")
+        elif kind is int:
+            append(int.__repr__(value))
+        elif kind is float and value == value and value not in (float("inf"), float("-inf")):
+            append(float.__repr__(value))
+        else:
+            raise _NotPlain
+
+    write(document, "")
+    append("\n")
+    return "".join(out)
 
 
 def _iso(day: date | None) -> str | None:
