@@ -371,17 +371,12 @@ def quick_plan() -> dict[str, Any]:
                 kinds[column.name] = "text"
             else:
                 raise AssertionError(f"no quick check for {table.name}.{column.name} ({kind!r})")
-        if table.name in _UNORDERED:
-            mode = "keyed"
-        elif any(kinds[column.name] in ("float", "bool") for column in columns):
-            mode = "values"  # JSON written by SQLite would not spell these as json.dumps does
-        else:
-            mode = "text"
         tables.append({
             "name": table.name,
             "columns": [column.name for column in columns],
             "key": [column.name for column in table.primary_key.columns],
-            "mode": mode,
+            "keyed": table.name in _UNORDERED,
+            "refs": {fk.parent.name: fk.column.table.name for fk in table.foreign_keys},
             "kinds": kinds,
             "choices": choices,
             "nullable": [column.name for column in columns if column.nullable],

@@ -7,31 +7,27 @@ the answer), or it stops at the first thing that is off, or merely unusual, by r
 nothing that the full verification would decide otherwise: it is only quicker when all
 is well, which is nearly always.
 
-How it is quick:
+How it is quick: **it writes each event's payload again from the rows and compares the
+text with the stored payload**, whose hash the chain checks. If they are the same text,
+the rows are exactly what the event recorded, as the full verification would find them
+(the text is written as :func:`tracker.integrity.row_record` and
+:func:`tracker.integrity.canonical` write it), and no payload is parsed.
 
-- It reads with the driver (``sqlite3``) and holds only the current event: events stream
-  by ``seq``, and each table's rows stream by primary key alongside them. Rows are
-  created in the order of the events that record them (ids are handed out in order), so
-  the rows a table's events record, in event order, are its rows in key order, give or
-  take the order within one event. Every row must be matched by exactly one record and
-  every record by a row; rows that are not made in key order (files, by their sha256;
-  agency assignments) are compared by key at the end instead.
-- For most tables SQLite writes each row as the canonical JSON its event records
-  (instants in the chain's ISO form, strings quoted as ``json.dumps`` quotes them) and
-  checks that its stored values read back (dates that exist, vocabulary values, no
-  stray floats); the event's payload is then matched against those texts as it stands,
-  without being parsed (:meth:`_Part.match_text`). An event this does not fit (a table
-  whose values are floats or booleans, a key out of order, anything unexpected) is
-  parsed with ``json`` and its records compared one by one.
+- Rows are created in the order of the events that record them, so each table is read
+  once, in insertion order (``rowid``), alongside the events.
+- Which rows an event recorded is learnt from the last event with the same action whose
+  payload was read: its extra keys (``import_batch``...), the table of its one new row
+  and the tables of rows that refer to it (an evidence row and its links, a status update
+  and the evidence it cites). The next event with that action is written from the next
+  row of that table and the rows referring to it. If the texts differ (another shape of
+  event, or tampering), its payload is parsed, its records matched with the rows one by
+  one, and the lesson learnt again. A first event of each action is always parsed.
+- Stored values are checked once per distinct value to read back as SQLAlchemy reads
+  them (dates and instants that exist, vocabulary values, booleans).
 - A long chain is cut in two at an event; a second process (``python -m
   tracker.quickcheck``) checks the second half while this one checks the first. Each half
   is a complete check of its events and of the rows they record, and the halves must
   join (:func:`join`). Both read the same snapshot of the database (see :func:`run`).
-
-Why a matched text is enough: for the tables checked by text, a stored value and the
-JSON SQLite writes for it read back as equal values (text, whole numbers, nulls; instants
-and dates checked to be ones SQLAlchemy reads), so a payload that holds exactly that
-text records exactly the row that SQLAlchemy reads.
 
 This module imports no SQLAlchemy, so the second process starts quickly. Its plan
 (tables, columns, keys, kinds of value) comes from :func:`tracker.integrity.quick_plan`.
@@ -41,28 +37,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
+import math
 import sqlite3
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from operator import itemgetter
 from typing import Any
 
 GENESIS = "0" * 64
 # Events below which one process is quicker than two (starting the second takes a while).
 SPLIT_MIN_EVENTS = 200_000
-# How many rows past the next one a record may be (records within one event need not
-# come in key order).
+# How many rows past the next one a parsed record's row may be (records within one event
+# need not come in the order they were inserted).
 LOOKAHEAD = 64
-# How SQLite stores an instant (see tracker.models.UTCDateTime): 2019-10-05 12:00:00.000000
-_STORED_INSTANT = ("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]."
-                   "[0-9][0-9][0-9][0-9][0-9][0-9]")
-# A character JSON text may not hold unescaped (json.loads refuses it).
-_CONTROL = re.compile("[\x00-\x1f]")
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_quote_text = json.encoder.encode_basestring
 
 
 class Unusual(Exception):
@@ -73,301 +64,209 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-# Values as SQLAlchemy reads them ------------------------------------------------------------------
+# Values as SQLAlchemy reads them, spelled as the chain records them ---------------------------------
 
 
 class _Values:
-    """Whether stored values read back as SQLAlchemy reads them, once per distinct value."""
+    """Stored dates and instants in the chain's JSON spelling, checked once per distinct value."""
 
     def __init__(self) -> None:
-        self._dates: dict[Any, bool] = {}
-        self._instants: dict[Any, bool] = {}
-        self._stored: dict[Any, bool] = {}
+        self._dates: dict[Any, str | None] = {}
+        self._instants: dict[Any, str | None] = {}
 
-    def date_ok(self, value: Any) -> bool:
-        ok = self._dates.get(value)
-        if ok is None:
+    def date(self, value: Any) -> str | None:
+        """'"2019-07-01"' for a stored date that SQLAlchemy reads as that date, else None."""
+        spelled = self._dates.get(value, False)
+        if spelled is False:
             try:
                 ok = type(value) is str and date.fromisoformat(value).isoformat() == value
             except ValueError:
                 ok = False
+            spelled = f'"{value}"' if ok else None
             if len(self._dates) < 100_000:
-                self._dates[value] = ok
-        return ok
+                self._dates[value] = spelled
+        return spelled
 
-    def stored_instant_ok(self, value: Any) -> bool:
-        """``value`` as SQLite stores an instant (2019-10-05 12:00:00.000000), one that exists."""
-        ok = self._stored.get(value)
-        if ok is None:
+    def instant(self, value: Any) -> str | None:
+        """'"2019-10-05T12:00:00.000000Z"' for an instant stored as tracker stores one, else None."""
+        spelled = self._instants.get(value, False)
+        if spelled is False:
             try:
                 ok = (type(value) is str
                       and datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").strftime("%Y-%m-%d %H:%M:%S.%f") == value)
             except ValueError:
                 ok = False
-            if len(self._stored) < 100_000:
-                self._stored[value] = ok
-        return ok
-
-    def instant_ok(self, value: Any) -> bool:
-        """``value`` in the chain's ISO form (2019-10-05T12:00:00.000000Z), an instant that exists."""
-        ok = self._instants.get(value)
-        if ok is None:
-            try:
-                ok = (type(value) is str
-                      and datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").strftime("%Y-%m-%dT%H:%M:%S.%fZ") == value)
-            except ValueError:
-                ok = False
+            spelled = f'"{value[:10]}T{value[11:]}Z"' if ok else None
             if len(self._instants) < 100_000:
-                self._instants[value] = ok
-        return ok
+                self._instants[value] = spelled
+        return spelled
 
 
-def _iso_sql(column: str) -> str:
-    """A stored instant in the chain's ISO form; bytes (which no JSON value equals) if not stored as tracker stores it."""
-    return (f"CASE WHEN {column} IS NULL THEN NULL WHEN typeof({column}) = 'text' AND {column} GLOB "
-            f"'{_STORED_INSTANT}' THEN substr({column}, 1, 10) || 'T' || substr({column}, 12) || 'Z' "
-            f"ELSE CAST({column} AS BLOB) || X'00' END")
+def _record_writer(spec: dict[str, Any], values: _Values) -> Callable[[tuple], str]:
+    """A function of a stored row (columns in table order) that writes the canonical JSON its
+    event records; it raises :class:`Unusual` for a value SQLAlchemy would not read back as
+    that JSON says (a float in an integer column, a date that does not exist...)."""
+    kinds, nullable, choices = spec["kinds"], set(spec["nullable"]), spec["choices"]
+    allowed = {column: frozenset(choices[column]) for column in choices}
 
+    def odd(column: str) -> str:
+        raise Unusual(f"{spec['name']}.{column}: a value SQLAlchemy would not read back as recorded")
 
-def _text_sql(columns: list[str], kinds: dict[str, str], nullable: set[str]) -> tuple[str, str]:
-    """SQL for a row as canonical JSON (keys sorted, values as json.dumps spells them), and a
-    condition that the stored values are what that spelling assumes.
+    def spell_float(value: Any, column: str) -> str:
+        if type(value) is float and math.isfinite(value):
+            return float.__repr__(value)
+        if type(value) is int:  # SQLAlchemy reads it as a float
+            return float.__repr__(float(value))
+        return odd(column)
 
-    Most rows go through one printf; a row with a text value that JSON must escape (a
-    quote, a backslash, a line break or tab in a long text) is spelled with json_quote,
-    which escapes as json.dumps does. Other control characters are left to the caller: a
-    payload that holds one unescaped is not JSON (see _Part.match_text).
-    """
-    formats, arguments, quoted, clean, checks = [], [], [], [], []
-    for column in sorted(columns):
-        c, kind, null = _quote(column), kinds[column], column in nullable
-        check = None
-        if kind == "instant":
-            value = f"'\"' || substr({c}, 1, 10) || 'T' || substr({c}, 12) || 'Z\"'"
-            check = f"(typeof({c}) = 'text' AND {c} GLOB '{_STORED_INSTANT}')"
-        elif kind in ("choice", "date", "text", "longtext"):
-            value = f"'\"' || {c} || '\"'"
-        else:  # a whole number
-            value = c
-            check = f"typeof({c}) = 'integer'"
-        if check:
-            checks.append(f"({c} IS NULL OR {check})" if null else check)
+    fields, namespace = [], {"odd": odd, "quote": _quote_text, "date": values.date, "instant": values.instant,
+                             "allowed": allowed, "spell_float": spell_float, "str": str, "int": int}
+    for name in sorted(spec["columns"]):
+        v = f"v[{spec['columns'].index(name)}]"
+        kind = kinds[name]
         if kind in ("text", "longtext"):
-            escapes = ["'\"'", "'\\'"] + (["char(10)", "char(13)", "char(9)"] if kind == "longtext" else [])
-            clean.append(" AND ".join(f"instr({c}, {e}) = 0" for e in escapes))
-            spelled = f"json_quote({c})"
+            spelled = f"(quote({v}) if {v}.__class__ is str else odd(\"{name}\"))"
+        elif kind == "choice":
+            spelled = f"(quote({v}) if {v} in allowed[\"{name}\"] else odd(\"{name}\"))"
+        elif kind == "integer":
+            spelled = f"(int.__repr__({v}) if {v}.__class__ is int else odd(\"{name}\"))"
+        elif kind == "date":
+            spelled = f"(date({v}) or odd(\"{name}\"))"
+        elif kind == "instant":
+            spelled = f"(instant({v}) or odd(\"{name}\"))"
+        elif kind == "float":
+            spelled = f"spell_float({v}, \"{name}\")"
+        elif kind == "bool":
+            spelled = f"((\"false\", \"true\")[{v}] if {v}.__class__ is int and {v} in (0, 1) else odd(\"{name}\"))"
         else:
-            spelled = value
-        if null:
-            formats.append(f'"{column}":%s')
-            arguments.append(f"iif({c} IS NULL, 'null', {value})")
-            quoted.append(f"'\"{column}\":' || iif({c} IS NULL, 'null', {spelled})")
-            if clean and kind in ("text", "longtext"):
-                clean[-1] = f"({c} IS NULL OR ({clean[-1]}))"
-        else:
-            if kind == "instant":
-                formats.append(f'"{column}":"%sT%sZ"')
-                arguments.extend([f"substr({c}, 1, 10)", f"substr({c}, 12)"])
-            elif kind == "integer":
-                formats.append(f'"{column}":%d')
-                arguments.append(c)
-            else:
-                formats.append(f'"{column}":"%s"')
-                arguments.append(c)
-            quoted.append(f"'\"{column}\":' || {spelled}")
-    printf = f"printf('{{{','.join(formats)}}}', {', '.join(arguments)})"
-    escaped = "'{' || " + " || ',' || ".join(quoted) + " || '}'"
-    text = f"CASE WHEN {' AND '.join(clean)} THEN {printf} ELSE {escaped} END" if clean else printf
-    return text, " AND ".join(checks) if checks else "1"
+            raise AssertionError(kind)
+        if name in nullable:
+            spelled = f'("null" if {v} is None else {spelled})'
+        fields.append(f'"{name}":{{{spelled}}}')
+    source = "def record(v):\n    return f'{{" + ",".join(fields) + "}}'\n"
+    exec(compile(source, f"<record of {spec['name']}>", "exec"), namespace)
+    return namespace["record"]
+
+
+_WRITERS: dict[tuple[str, int], Callable[[tuple], str]] = {}
+
+
+def _cached_writer(spec_text: str, values: _Values) -> Callable[[tuple], str]:
+    """:func:`_record_writer`, compiled once per table and :class:`_Values`."""
+    key = (spec_text, id(values))
+    writer = _WRITERS.get(key)
+    if writer is None:
+        writer = _WRITERS[key] = _record_writer(json.loads(spec_text), values)
+    return writer
 
 
 # Tables ---------------------------------------------------------------------------------------
 
 
 class _Table:
-    """One domain table: its rows in key order, consumed as the events record them.
+    """One domain table, read in insertion order (``rowid``) as its events record it.
 
-    ``mode`` is "text" (rows come as (key..., canonical JSON, readable) and records are
-    matched as text), "values" (rows come as their JSON values, compared with parsed
-    records) or "keyed" (records gathered by key and compared with the rows at the end).
+    Tables whose rows are not inserted in the order their events come (files, stored once
+    by sha256; agency assignments) are "keyed": their records are gathered by key and
+    compared with the rows at the end.
     """
 
     def __init__(self, spec: dict[str, Any], values: _Values) -> None:
         self.name: str = spec["name"]
         self.columns: list[str] = spec["columns"]
         self.key: list[str] = spec["key"]
-        self.mode: str = spec["mode"]
+        self.keyed: bool = spec["keyed"]
+        self.refs: dict[str, str] = spec["refs"]  # column -> table it refers to
         self.width = len(self.columns)
-        self.claim = itemgetter(*self.columns)
-        self.key_positions = [self.columns.index(k) for k in self.key]
-        self.order = ", ".join(_quote(k) for k in self.key)
-        kinds, nullable, choices = spec["kinds"], set(spec["nullable"]), spec["choices"]
-        if self.mode == "text":
-            text, check = _text_sql(self.columns, kinds, nullable)
-            conditions = [check] + [f"({_quote(c)} IS NULL OR {_quote(c)} IN ({', '.join(_sql_string(v) for v in choices[c])}))"
-                                    if c in nullable else f"{_quote(c)} IN ({', '.join(_sql_string(v) for v in choices[c])})"
-                                    for c in self.columns if kinds[c] == "choice"]
-            checked = [(_quote(c), c in nullable, values.date_ok if kinds[c] == "date" else values.stored_instant_ok)
-                       for c in self.columns if kinds[c] in ("date", "instant")]
-            self.text_at, self.ok_at = len(self.key), len(self.key) + 1
-            self.checked = [(self.ok_at + 1 + n, nullable_, ok) for n, (_c, nullable_, ok) in enumerate(checked)]
-            self.select = ", ".join([self.order, text, " AND ".join(conditions), *(c for c, _n, _ok in checked)])
-        else:
-            self.select = ", ".join(_iso_sql(_quote(c)) if kinds[c] == "instant" else _quote(c) for c in self.columns)
-        checks = []
-        for position, column in enumerate(self.columns):
-            kind = kinds[column]
-            if kind == "date":
-                checks.append((position, column in nullable, values.date_ok))
-            elif kind == "instant":
-                checks.append((position, column in nullable, values.instant_ok))
-            elif kind == "choice":
-                checks.append((position, column in nullable, frozenset(choices[column]).__contains__))
-            elif kind == "float":
-                checks.append((position, column in nullable, lambda v: type(v) in (float, int)))
-            elif kind == "bool":
-                checks.append((position, column in nullable, lambda v: type(v) is int and v in (0, 1)))
-            elif kind == "integer":
-                checks.append((position, column in nullable, lambda v: type(v) in (int, str)))
-        self.checks = checks
+        self.positions = {column: index for index, column in enumerate(self.columns)}
+        self.key_positions = [self.positions[k] for k in self.key]
+        self.single_id = self.key == ["id"]
+        self.record = _cached_writer(json.dumps(spec, sort_keys=True), values)
+        self.select = ", ".join(_quote(c) for c in self.columns)
         self.rows: Iterator[tuple] | None = None
-        self.pending: deque[tuple] = deque()
-        self.count = 0
-        self.first: tuple | None = None
-        self.last: tuple | None = None
-        self.claims: dict[tuple, tuple] = {}
+        self.pending: deque[tuple] = deque()  # (rowid, row, text) read ahead, not yet claimed
+        self.count = 0  # rows claimed by events
+        self.first: int | None = None  # the rowid this part's reading starts at
+        self.last: int | None = None  # the highest rowid claimed
+        self.claims: dict[tuple, str] = {}
 
-    # Streams of rows
-
-    def start(self, connection: sqlite3.Connection, key: tuple) -> None:
-        """Stream the rows from ``key`` (the first this part's events record) on, by key."""
-        marks = ", ".join("?" * len(self.key))
+    def start(self, connection: sqlite3.Connection, rowid: int) -> None:
         cursor = connection.execute(
-            f"SELECT {self.select} FROM {_quote(self.name)} WHERE ({self.order}) >= ({marks}) ORDER BY {self.order}",
-            key,
+            f"SELECT {self.select}, rowid FROM {_quote(self.name)} WHERE rowid >= ? ORDER BY rowid", (rowid,)
         )
-        self.rows = _stream(cursor)
-        self.first = key
+        cursor.arraysize = 256
+        self.rows = iter(cursor)
+        self.first = rowid
 
     def fetch(self) -> tuple | None:
+        """The next row by rowid, as (rowid, row, text); the row's last value is its rowid."""
+        if self.pending:
+            return self.pending.popleft()
         row = next(self.rows, None)
-        if row is not None:
-            self.count += 1
-            self.last = tuple(row[p] for p in self.key_positions) if self.mode == "values" else row[:len(self.key)]
-        return row
+        if row is None:
+            return None
+        return row[-1], row, self.record(row)
 
-    # Records
+    def claim(self, entry: tuple) -> None:
+        """An event recorded this row."""
+        self.count += 1
+        if self.last is None or entry[0] > self.last:
+            self.last = entry[0]
 
-    def readable(self, row: tuple) -> None:
-        for position, nullable, ok in self.checks:
-            value = row[position]
-            if value is None:
-                if not nullable:
-                    raise Unusual(f"{self.name}: a null value")
-            elif not ok(value):
-                raise Unusual(f"{self.name}: a value SQLAlchemy would not read back")
+    def give_back(self, entry: tuple) -> None:
+        """A row read but not claimed after all, back in rowid order."""
+        pending = self.pending
+        if not pending or entry[0] < pending[0][0]:
+            pending.appendleft(entry)
+        else:
+            self.pending = deque(sorted([*pending, entry]))
 
-    def values_of(self, record: Any) -> tuple:
-        """A parsed record's values in column order; it must have exactly the table's fields."""
-        if type(record) is not dict or len(record) != self.width:
-            raise Unusual(f"{self.name}: a record with other fields")
-        try:
-            return self.claim(record)
-        except KeyError:
-            raise Unusual(f"{self.name}: a record with other fields") from None
-
-    def key_of(self, values: tuple) -> tuple:
-        return tuple(values[p] for p in self.key_positions)
-
-    def take_text(self, payload: str, at: int) -> tuple | None:
-        """The row whose canonical JSON stands at ``payload[at:]``: pending first, then up to LOOKAHEAD more."""
-        pending, text_at = self.pending, self.text_at
-        for index, row in enumerate(pending):
-            if payload.startswith(row[text_at], at):
-                del pending[index]
-                return row
+    def take_text(self, text: str) -> tuple | None:
+        """The row (read so far or within LOOKAHEAD) whose record is ``text``."""
+        for index, entry in enumerate(self.pending):
+            if entry[2] == text:
+                del self.pending[index]
+                return entry
+        skipped = []
         for _ in range(LOOKAHEAD):
-            row = self.fetch()
+            row = next(self.rows, None) if self.rows is not None else None
             if row is None:
-                return None
-            if payload.startswith(row[text_at], at):
-                return row
-            pending.append(row)
+                break
+            entry = (row[-1], row, self.record(row))
+            if entry[2] == text:
+                self.pending.extend(skipped)
+                return entry
+            skipped.append(entry)
+        self.pending.extend(skipped)
         return None
 
-    def accept(self, row: tuple) -> None:
-        """A matched row (text mode): its stored values must read back as the JSON says."""
-        if not row[self.ok_at]:
-            raise Unusual(f"{self.name}: a value SQLAlchemy would not read back")
-        for position, nullable, ok in self.checked:
-            value = row[position]
-            if value is None:
-                if not nullable:
-                    raise Unusual(f"{self.name}: a null value")
-            elif not ok(value):
-                raise Unusual(f"{self.name}: a value SQLAlchemy would not read back")
-
-    def give_back(self, rows: list[tuple]) -> None:
-        """Rows taken for an event that will be compared another way: back, in key order."""
-        width = len(self.key)
-        merged = sorted([*self.pending, *rows], key=lambda row: row[:width])
-        self.pending = deque(merged)
-
-    def match_records(self, connection: sqlite3.Connection, records: list) -> None:
-        """A parsed event's records of this table: each must match its row."""
-        if self.mode == "keyed":
-            for record in records:
-                values = self.values_of(record)
-                key = self.key_of(values)
-                if key in self.claims:
-                    raise Unusual(f"{self.name}: a row recorded twice")
-                self.claims[key] = values
-            return
-        claimed = [self.values_of(record) for record in records]
-        if self.rows is None:
-            try:
-                self.start(connection, min(self.key_of(values) for values in claimed))
-            except TypeError:
-                raise Unusual(f"{self.name}: keys of different types") from None
-        if self.mode == "text":
-            for values in claimed:
-                text = _canonical(dict(zip(self.columns, values, strict=True)))
-                row = self.take_text(text, 0)
-                if row is None or len(row[self.text_at]) != len(text):
-                    raise Unusual(f"{self.name}: rows and records differ")
-                self.accept(row)
-            return
-        if len(claimed) > 1:
-            try:
-                claimed.sort(key=self.key_of)
-            except TypeError:
-                raise Unusual(f"{self.name}: keys of different types") from None
-        for values in claimed:
-            row = self.pending.popleft() if self.pending else self.fetch()
-            if row != values:
-                raise Unusual(f"{self.name}: rows and records differ")
-            self.readable(row)
-
     def summary(self) -> dict[str, Any]:
-        if self.pending:
+        """Rows read ahead past the last one claimed belong to the next part; any before it
+        were recorded by no event."""
+        if self.pending and (self.last is None or self.pending[0][0] < self.last):
             raise Unusual(f"{self.name}: rows no event of this part records")
         return {"count": self.count, "first": self.first, "last": self.last,
-                "claims": [[list(k), list(v)] for k, v in self.claims.items()]}
-
-
-def _stream(cursor: sqlite3.Cursor) -> Iterator[tuple]:
-    while True:
-        batch = cursor.fetchmany(1000)
-        if not batch:
-            return
-        yield from batch
+                "claims": [[list(key), text] for key, text in self.claims.items()]}
 
 
 # One part of the chain -------------------------------------------------------------------------
+
+
+class _Shape:
+    """What an action's events record, learnt from one of them: extra keys, the table of its
+    one new row, and the tables (and columns) of the rows that refer to that row."""
+
+    def __init__(self, head: str, tail: str, parent: _Table, children: list[tuple[_Table, int]]) -> None:
+        self.head = head + '"rows":{'
+        self.tail = "}" + tail
+        self.parent = parent
+        self.children = children
+        self.names = sorted([parent.name, *(child.name for child, _column in children)])
+        # the rows object when every table has rows: '"evidence":[{evidence}],"evidence_link":[{evidence_link}]'
+        self.body = ",".join(f'"{name}":[{{{name}}}]' for name in self.names)
+
+
+_VALUES = _Values()  # one per process: the values it has checked
 
 
 class _Part:
@@ -375,81 +274,82 @@ class _Part:
 
     def __init__(self, connection: sqlite3.Connection, plan: dict[str, Any]) -> None:
         self.connection = connection
-        self.values = _Values()
+        self.values = _VALUES
         self.tables = {spec["name"]: _Table(spec, self.values) for spec in plan["tables"]}
-        self.text_tables = {name: t for name, t in self.tables.items() if t.mode == "text"}
-        self._frames: dict[str, bool] = {}
+        self.shapes: dict[str, _Shape | None] = {}
 
-    def _frame_ok(self, text: str, opening: bool) -> bool:
-        """The payload around ``"rows":{...}``: other keys (none named rows), valid JSON."""
-        ok = self._frames.get(text)
-        if ok is None:
-            if text == ("{" if opening else "}"):
-                ok = True
-            else:
-                try:
-                    document = json.loads(text[:-1] + "}" if opening else "{" + text[1:])
-                    ok = (text.endswith(",") if opening else text.startswith(",")) and type(document) is dict \
-                        and "rows" not in document
-                except (ValueError, RecursionError):
-                    ok = False
-            if len(self._frames) < 10_000:
-                self._frames[text] = ok
-        return ok
+    # Writing an event's payload from the rows
 
-    def match_text(self, payload: str) -> bool:
-        """Match the payload's records against the rows' texts, as it stands; False (and
-        nothing taken) if this event must be parsed instead."""
-        start = payload.find('"rows":{')
-        if start < 1 or not self._frame_ok(payload[:start], True) or _CONTROL.search(payload):
-            return False
-        taken: list[tuple[_Table, tuple]] = []
-        seen: set[str] = set()
-        at = start + 8
-        try:
-            while payload[at] != "}":
-                if payload[at] != '"':
-                    raise IndexError
-                end = payload.find('":[', at + 1)
-                name = payload[at + 1:end]
-                table = self.text_tables.get(name)
-                if end < 0 or table is None or name in seen or table.rows is None:
-                    raise IndexError
-                seen.add(name)
-                at = end + 3
-                if payload[at] != "]":
-                    while True:
-                        row = table.take_text(payload, at)
-                        if row is None:
-                            raise IndexError
-                        taken.append((table, row))
-                        at += len(row[table.text_at])
-                        if payload[at] == ",":
-                            at += 1
-                            continue
-                        if payload[at] != "]":
-                            raise IndexError
-                        break
-                at += 1
-                if payload[at] == ",":
-                    at += 1
-                    if payload[at] != '"':
-                        raise IndexError
-            if not self._frame_ok(payload[at + 1:], False):
-                raise IndexError
-        except IndexError:
-            by_table: dict[_Table, list[tuple]] = {}
-            for table, row in taken:
-                by_table.setdefault(table, []).append(row)
-            for table, rows in by_table.items():
-                table.give_back(rows)
-            return False
-        for table, row in taken:
-            table.accept(row)
-        return True
+    def predict(self, shape: _Shape) -> tuple[str, list[tuple[_Table, tuple]]] | None:
+        """The payload of the next event of this shape, written from the next rows; None if
+        the rows are not there to write it."""
+        parent = shape.parent
+        if parent.rows is None:
+            return None
+        first = parent.fetch()
+        if first is None:
+            return None
+        taken = [(parent, first)]
+        texts = {parent.name: first[2]}
+        key = first[1][parent.key_positions[0]]
+        for child, column in shape.children:
+            if child.rows is None:
+                for table, entry in taken:
+                    table.give_back(entry)
+                return None
+            found = []
+            while True:
+                entry = child.fetch()
+                if entry is None:
+                    break
+                if entry[1][column] != key:
+                    child.give_back(entry)
+                    break
+                taken.append((child, entry))
+                found.append(entry[2])
+            if found:
+                texts[child.name] = ",".join(found)
+        if len(texts) == len(shape.names):
+            body = shape.body.format_map(texts)
+        else:
+            body = ",".join(f'"{name}":[{texts[name]}]' for name in shape.names if name in texts)
+        return shape.head + body + shape.tail, taken
 
-    def match_parsed(self, seq: int, payload: str) -> None:
-        """The event's records, parsed, as :func:`tracker.integrity.full_verify` reads them."""
+    # Reading an event's payload
+
+    def learn(self, action: str, document: dict, rows: dict) -> None:
+        """The shape of ``action``'s events, from this one (None if it has no simple shape)."""
+        shape = None
+        tables = {name: records for name, records in rows.items() if records}
+        singles = [name for name, records in tables.items() if len(records) == 1
+                   and name in self.tables and self.tables[name].single_id and not self.tables[name].keyed]
+        for parent_name in singles:
+            parent = self.tables[parent_name]
+            parent_id = tables[parent_name][0].get("id")
+            children, fits = [], True
+            for name, records in tables.items():
+                if name == parent_name:
+                    continue
+                table = self.tables.get(name)
+                column = next((c for c, target in (table.refs.items() if table else ())
+                               if target == parent_name), None)
+                if table is None or table.keyed or column is None or any(r.get(column) != parent_id for r in records):
+                    fits = False
+                    break
+                children.append((table, table.positions[column]))
+            if fits:
+                extras = {k: v for k, v in document.items() if k != "rows"}
+                frame = _canonical({**extras, "rows": 0})
+                cut = frame.index('"rows":0')
+                if frame.count('"rows":0') == 1:
+                    shape = _Shape(frame[:cut], frame[cut + 8:-1] + "}", parent,
+                                   sorted(children, key=lambda child: child[0].name))
+                break
+        self.shapes[action] = shape
+
+    def read(self, seq: int, action: str, payload: str) -> None:
+        """The event's records, parsed as :func:`tracker.integrity.full_verify` reads them,
+        each matched with its row."""
         try:
             document = json.loads(payload)
         except (ValueError, RecursionError):
@@ -465,8 +365,31 @@ class _Part:
                 continue  # not a table tracker knows: the full verification ignores it too
             if type(records) is not list:
                 raise Unusual(f"event {seq}: payload")
-            if records:
-                table.match_records(self.connection, records)
+            for record in records:
+                self.match(table, record)
+        self.learn(action, document, rows)
+
+    def match(self, table: _Table, record: Any) -> None:
+        """A parsed record: the row with its key must record as it does."""
+        if type(record) is not dict or len(record) != table.width or any(c not in record for c in table.columns):
+            raise Unusual(f"{table.name}: a record with other fields")
+        text = _canonical(record)
+        key = tuple(record[k] for k in table.key)
+        if table.keyed:
+            if key in table.claims:
+                raise Unusual(f"{table.name}: a row recorded twice")
+            table.claims[key] = text
+            return
+        if table.rows is None:
+            where = " AND ".join(f"{_quote(k)} = ?" for k in table.key)
+            found = self.connection.execute(f"SELECT rowid FROM {_quote(table.name)} WHERE {where}", key).fetchone()
+            if found is None:
+                raise Unusual(f"{table.name}: a recorded row is missing")
+            table.start(self.connection, found[0])
+        entry = table.take_text(text)
+        if entry is None:
+            raise Unusual(f"{table.name}: rows and records differ")
+        table.claim(entry)
 
     def scan(self, first: int, last: int, anchor: str | None) -> dict:
         """Check events ``first``..``last`` and the rows they record; a summary for :func:`join`."""
@@ -477,14 +400,16 @@ class _Part:
             "ORDER BY seq",
             (first, last),
         )
+        cursor.arraysize = 256
         expected = first
         previous_hash = previous_at = None
         first_prev = first_at = None
         anchor_seq = None
         sha256 = hashlib.sha256
-        instants: dict[str, str] = {}
-        for seq, stored_at, actor, action, payload, prev_hash, stored_hash in _stream(cursor):
-            if seq != expected or type(payload) is not str or type(prev_hash) is not str:
+        shapes = self.shapes
+        instants: dict[Any, str] = {}
+        for seq, stored_at, actor, action, payload, prev_hash, stored_hash in cursor:
+            if seq != expected or type(prev_hash) is not str or type(payload) is not str:
                 raise Unusual(f"event {seq}: not as tracker writes events")
             if previous_hash is None:
                 first_prev, first_at = prev_hash, stored_at
@@ -492,10 +417,11 @@ class _Part:
                 raise Unusual(f"event {seq}: does not follow the one before")
             at = instants.get(stored_at)
             if at is None:
-                if not values.stored_instant_ok(stored_at):
+                at = values.instant(stored_at)
+                if at is None:
                     raise Unusual(f"event {seq}: recorded_at")
-                at = stored_at[:10] + "T" + stored_at[11:] + "Z"
-                instants.clear()
+                if len(instants) > 10_000:
+                    instants.clear()
                 instants[stored_at] = at
             head = heads.get((action, actor))
             if head is None:
@@ -505,13 +431,24 @@ class _Part:
                     f'{{"action":{json.dumps(action, ensure_ascii=False)},'
                     f'"actor":{json.dumps(actor, ensure_ascii=False)},"payload":'
                 )
-            if sha256(f'{prev_hash}{head}{payload},"recorded_at":"{at}","seq":{seq}}}'.encode()).hexdigest() \
-                    != stored_hash:
+            tail = f',"recorded_at":{at},"seq":{seq}}}'
+            if sha256(f"{prev_hash}{head}{payload}{tail}".encode()).hexdigest() != stored_hash:
                 raise Unusual(f"event {seq}: hash")
+            shape = shapes.get(action)
+            predicted = self.predict(shape) if shape is not None else None
+            if predicted is not None:
+                if predicted[0] == payload:
+                    for table, entry in predicted[1]:  # claimed, in rowid order: table.claim(entry)
+                        table.count += 1
+                        table.last = entry[0]
+                else:
+                    for table, entry in reversed(predicted[1]):
+                        table.give_back(entry)
+                    predicted = None
+            if predicted is None:
+                self.read(seq, action, payload)
             if stored_hash == anchor and anchor_seq is None:
                 anchor_seq = seq
-            if not self.match_text(payload):
-                self.match_parsed(seq, payload)
             previous_hash, previous_at = stored_hash, stored_at
             expected += 1
         if expected != last + 1:
@@ -532,8 +469,8 @@ def join(connection: sqlite3.Connection, plan: dict[str, Any], parts: list[dict]
     """Check that the parts join into the whole database; the rows of each table.
 
     The parts cover seq 1..N one after another; each table's rows are exactly those the
-    parts matched (a run of rows by key per part, one after another, as many as the table
-    has), and the rows compared by key equal their records.
+    parts read (a run of rows by rowid per part, one after another, as many as the table
+    has), and the rows compared by key record as their records say.
     """
     expected_prev, expected_first, previous_at = GENESIS, 1, None
     for part in parts:
@@ -542,36 +479,35 @@ def join(connection: sqlite3.Connection, plan: dict[str, Any], parts: list[dict]
         if previous_at is not None and part["first_at"] < previous_at:
             raise Unusual("recorded_at goes backwards between the parts")
         expected_prev, expected_first, previous_at = part["last_hash"], part["last"] + 1, part["last_at"]
-    values = _Values()
+    values = _VALUES
     counts = {}
     for spec in plan["tables"]:
         name = spec["name"]
         table = _Table(spec, values)
         stored = connection.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0]
-        if table.mode != "keyed":
-            matched, last = 0, None
+        if not table.keyed:
+            read, last = 0, None
             for part in parts:
                 found = part["tables"][name]
                 if not found["count"]:
                     continue
-                if last is not None and not tuple(last) < tuple(found["first"]):
+                if last is not None and not last < found["first"]:
                     raise Unusual(f"{name}: the parts overlap")
-                matched, last = matched + found["count"], found["last"]
-            if matched != stored:
-                raise Unusual(f"{name}: {stored} rows, {matched} recorded")
+                read, last = read + found["count"], found["last"]
+            if read != stored:
+                raise Unusual(f"{name}: {stored} rows, {read} recorded")
         else:
-            claims: dict[tuple, tuple] = {}
+            claims: dict[tuple, str] = {}
             for part in parts:
-                for key, record in part["tables"][name]["claims"]:
+                for key, text in part["tables"][name]["claims"]:
                     if tuple(key) in claims:
                         raise Unusual(f"{name}: a row recorded twice")
-                    claims[tuple(key)] = tuple(record)
+                    claims[tuple(key)] = text
             if len(claims) != stored:
                 raise Unusual(f"{name}: {stored} rows, {len(claims)} recorded")
-            for row in connection.execute(f"SELECT {table.select} FROM {_quote(name)}"):
-                if claims.get(table.key_of(row)) != row:
+            for row in connection.execute(f"SELECT {table.select}, rowid FROM {_quote(name)}"):
+                if claims.get(tuple(row[p] for p in table.key_positions)) != table.record(row):
                     raise Unusual(f"{name}: rows and records differ")
-                table.readable(row)
         counts[name] = stored
     return counts
 
@@ -580,7 +516,7 @@ def join(connection: sqlite3.Connection, plan: dict[str, Any], parts: list[dict]
 
 
 def run(connection: sqlite3.Connection, path: str, plan: dict[str, Any], anchor: str | None) -> dict:
-    """The quick pass over the whole chain, in two processes when it is long.
+    """The quick pass over the whole chain, shared with a second process when it is long.
 
     ``connection`` must be in a read transaction whose snapshot this fixes (by its first
     read). The second process must read the same snapshot: what it sees (the count and the
@@ -593,12 +529,13 @@ def run(connection: sqlite3.Connection, path: str, plan: dict[str, Any], anchor:
     watcher = sqlite3.connect(path, timeout=60)
     try:
         version = watcher.execute("PRAGMA data_version").fetchone()[0]
-        lowest, highest, count = connection.execute("SELECT min(seq), max(seq), count(*) FROM event").fetchone()
+        count = connection.execute("SELECT count(*) FROM event").fetchone()[0]
+        lowest, highest = connection.execute("SELECT min(seq), max(seq) FROM event").fetchone()
         if count and (lowest != 1 or highest != count):
             raise Unusual("seq does not run from 1 without gaps")
         parts = None
         if count >= SPLIT_MIN_EVENTS:
-            parts = _in_two(connection, watcher, version, path, plan, count, anchor)
+            parts = _shared(connection, watcher, version, path, plan, count, anchor)
         if parts is None:
             parts = [scan(connection, plan, 1, count, anchor)] if count else []
         rows = join(connection, plan, parts)
@@ -609,84 +546,194 @@ def run(connection: sqlite3.Connection, path: str, plan: dict[str, Any], anchor:
             "anchor_seq": min(anchors) if anchors else None, "rows": rows}
 
 
-def _in_two(connection: sqlite3.Connection, watcher: sqlite3.Connection, version: int, path: str,
+def chunks(count: int) -> list[tuple[int, int]]:
+    """The chain cut into runs of events (first, last): enough that two processes share them
+    out evenly, even when one of them runs slower."""
+    number = max(2, min(32, count // 25_000))
+    bounds = [count * k // number for k in range(number + 1)]
+    return [(bounds[k] + 1, bounds[k + 1]) for k in range(number)]
+
+
+def _shared(connection: sqlite3.Connection, watcher: sqlite3.Connection, version: int, path: str,
             plan: dict[str, Any], count: int, anchor: str | None) -> list[dict] | None:
-    """Both halves at once, or None when the second process would not see what this one sees
-    (a write committed meanwhile, or this connection's own uncommitted writes)."""
-    middle = count // 2
+    """The chunks of the chain shared with a second process: this one takes them from the
+    first on, the other from the last back, until they meet; None when the second process
+    would not see what this one sees (a write committed meanwhile, or this connection's own
+    uncommitted writes)."""
+    runs = chunks(count)
     last_hash = connection.execute("SELECT hash FROM event WHERE seq = ?", (count,)).fetchone()[0]
-    helper = _Helper(path, plan, middle + 1, count, anchor)
+    helper = _Helper(path, plan, runs, anchor)
     try:
         if helper.started() != [str(count), str(last_hash)]:
             return None
         if watcher.execute("PRAGMA data_version").fetchone()[0] != version:
             return None
-        first = scan(connection, plan, 1, middle, anchor)
-        return [first, helper.result()]
+        done: dict[int, dict] = {}
+        for index, (first, last) in enumerate(runs):
+            if index >= helper.lowest():
+                break
+            helper.taken(index)
+            done[index] = scan(connection, plan, first, last, anchor)
+        done.update(helper.results())
+        if sorted(done) != list(range(len(runs))):
+            raise Unusual("a part of the chain was not checked")
+        return [done[index] for index in range(len(runs))]
     finally:
         helper.close()
 
 
-class _Helper:
-    """The second process: checks events ``first``..``last`` and reports its summary as JSON."""
+class _Lines:
+    """Lines from a pipe, read without waiting when asked (no hidden buffer: ``select`` on the
+    pipe then tells the truth)."""
 
-    def __init__(self, path: str, plan: dict, first: int, last: int, anchor: str | None) -> None:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = b""
+        self.eof = False
+
+    def readline(self, *, block: bool = True) -> bytes | None:
+        """The next line; b"" at the end; None if none has come yet and ``block`` is False."""
+        import os
+        import select
+
+        while b"\n" not in self.buffer and not self.eof:
+            if not block and not select.select([self.fd], [], [], 0)[0]:
+                return None
+            data = os.read(self.fd, 1 << 16)
+            if not data:
+                self.eof = True
+            self.buffer += data
+        line, newline, self.buffer = self.buffer.partition(b"\n")
+        return line + newline
+
+
+class _Helper:
+    """The second process: checks chunks of the chain from the last back, as JSON lines.
+
+    It says ``start K`` before each chunk and ``part K {...}`` after it; this process says
+    ``taken K`` before each chunk it checks itself. Each stops where the other has been; a
+    chunk both began (their messages crossed) is checked twice, which does no harm.
+    """
+
+    def __init__(self, path: str, plan: dict, runs: list[tuple[int, int]], anchor: str | None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tracker.quickcheck"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
-        request = {"path": path, "plan": plan, "first": first, "last": last, "anchor": anchor}
+        request = {"path": path, "plan": plan, "runs": runs, "anchor": anchor}
         self.process.stdin.write(json.dumps(request).encode() + b"\n")
-        self.process.stdin.close()
+        self.process.stdin.flush()
+        self.lines = _Lines(self.process.stdout.fileno())
+        self.started_at = len(runs)  # the lowest chunk it has begun
+        self.parts: dict[int, dict] = {}
+        self.unusual: str | None = None
 
     def started(self) -> list[str]:
         """What the second process sees: its count of events and its last hash."""
-        line = self.process.stdout.readline().decode(errors="replace").split()
+        line = self.lines.readline().decode(errors="replace").split()
         if not line or line[0] != "ready":
             raise Unusual("the second process did not start")
         return line[1:]
 
-    def result(self) -> dict:
-        answer = json.loads(self.process.stdout.read() or b"null")
-        self.process.wait()
-        if not isinstance(answer, dict) or "part" not in answer:
-            raise Unusual((answer or {}).get("unusual", "the second process failed"))
-        part = answer["part"]
-        for found in part["tables"].values():
-            for end in ("first", "last"):
-                found[end] = tuple(found[end]) if found[end] is not None else None
-        return part
+    def _message(self, line: bytes) -> None:
+        word, _, rest = line.strip().partition(b" ")
+        if word == b"start":
+            self.started_at = min(self.started_at, int(rest))
+        elif word == b"part":
+            index, _, body = rest.partition(b" ")
+            self.parts[int(index)] = json.loads(body)
+        elif word == b"unusual":
+            self.unusual = rest.decode(errors="replace").strip() or "the second process found something"
+        elif word != b"end":
+            raise Unusual("the second process said something unexpected")
+
+    def lowest(self) -> int:
+        """The lowest chunk the second process has begun, as far as it has said so far."""
+        while (line := self.lines.readline(block=False)):
+            self._message(line)
+            if self.unusual:
+                raise Unusual(self.unusual)
+        return self.started_at
+
+    def taken(self, index: int) -> None:
+        try:
+            self.process.stdin.write(f"taken {index}\n".encode())
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass
+
+    def results(self) -> dict[int, dict]:
+        """Every chunk the second process checked (waiting for the one it is on)."""
+        try:
+            self.process.stdin.write(b"finish\n")
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass
+        while (line := self.lines.readline()):
+            self._message(line)
+            if self.unusual:
+                raise Unusual(self.unusual)
+        if self.process.wait() != 0:
+            raise Unusual("the second process failed")
+        return self.parts
 
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
         self.process.stdout.close()
+        if not self.process.stdin.closed:
+            try:
+                self.process.stdin.close()
+            except BrokenPipeError:
+                pass
 
 
 def _serve() -> None:
-    """``python -m tracker.quickcheck``: one part, asked for on stdin, answered on stdout."""
+    """``python -m tracker.quickcheck``: chunks from the last back, asked for on stdin."""
     import gc
 
     gc.disable()  # what it makes holds no cycles; collecting would be wasted work
-    request = json.loads(sys.stdin.readline())
+    lines = _Lines(sys.stdin.fileno())
+    request = json.loads(lines.readline())
     out = sys.stdout.buffer
     connection = sqlite3.connect(request["path"], timeout=60, isolation_level=None)
+    taken = -1  # the highest chunk the first process has begun
+
+    def say(line: str) -> None:
+        out.write(line.encode() + b"\n")
+        out.flush()
+
+    def listen() -> bool:
+        """Read what the first process said; False once it asks to finish."""
+        nonlocal taken
+        while (line := lines.readline(block=False)) is not None:
+            if not line or line.startswith(b"finish"):
+                return False
+            if line.startswith(b"taken "):
+                taken = max(taken, int(line.split()[1]))
+        return True
+
     try:
         connection.execute("BEGIN")
         count = connection.execute("SELECT count(*) FROM event").fetchone()[0]  # fixes the snapshot
         last = connection.execute("SELECT hash FROM event ORDER BY seq DESC LIMIT 1").fetchone()
-        out.write(f"ready {count} {last[0] if last else None}\n".encode())
-        out.flush()
-        try:
-            part = scan(connection, request["plan"], request["first"], request["last"], request["anchor"])
-            answer: dict[str, Any] = {"part": part}
-        except Unusual as unusual:
-            answer = {"unusual": str(unusual)}
-        except (sqlite3.Error, UnicodeDecodeError, OverflowError, TypeError, ValueError, RecursionError) as error:
-            answer = {"unusual": f"{type(error).__name__}: {error}"}
-        out.write(json.dumps(answer).encode())
-        out.flush()
+        say(f"ready {count} {last[0] if last else None}")
+        runs = request["runs"]
+        for index in range(len(runs) - 1, -1, -1):
+            if not listen() or index <= taken:
+                break
+            say(f"start {index}")
+            try:
+                part = scan(connection, request["plan"], runs[index][0], runs[index][1], request["anchor"])
+            except Unusual as unusual:
+                say(f"unusual {unusual}".replace("\n", " "))
+                break
+            except (sqlite3.Error, UnicodeDecodeError, OverflowError, TypeError, ValueError, RecursionError) as error:
+                say(f"unusual {type(error).__name__}: {error}".replace("\n", " "))
+                break
+            say(f"part {index} {json.dumps(part)}")
+        say("end")
     finally:
         connection.close()
 
