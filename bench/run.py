@@ -148,7 +148,7 @@ def interleave(commands: dict[str, list[str]], runs: int, *, before=None, after=
 
     With ``warm_up``, each command first runs once untimed (file caches, bytecode).
     """
-    if warm_up:
+    if warm_up and runs > 1:  # (a smoke run only checks that everything runs)
         for command in commands.values():
             run_once(command)
     samples: dict[str, list[Sample]] = {label: [] for label in commands}
@@ -190,28 +190,42 @@ def generator_key() -> str:
     return f"v{described['version']}-{described['schema']}"
 
 
-def cached_sqlite(out: Path, sizes: Sizes, evidence: int, quarters: int, *, label: str, version: str) -> Path:
+class Generated:
+    """A database or CSV file to make with generate.py, in the background (several at once)."""
+
+    def __init__(self, path: Path, arguments: list[str], *, sqlite: bool) -> None:
+        self.path, self.sqlite, self.process = path, sqlite, None
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial = path.with_suffix(".partial")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.partial}{suffix}").unlink(missing_ok=True)
+        say(f"generating {path.name} (once; cached for later runs)")
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen([PYTHON, str(HERE / "generate.py"), *arguments, str(self.partial)],
+                                        env=environment(), cwd=ROOT)
+
+    def result(self) -> Path:
+        if self.process is not None:
+            if self.process.wait() != 0:
+                raise SystemExit(f"generating {self.path.name} failed")
+            if self.sqlite:
+                connection = sqlite3.connect(self.partial)
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                connection.execute("PRAGMA journal_mode = DELETE")
+                connection.close()
+            self.partial.rename(self.path)
+            say(f"  {self.path.name} generated in {time.perf_counter() - self.started:.0f} s")
+            self.process = None
+        return self.path
+
+
+def cached_sqlite(out: Path, sizes: Sizes, evidence: int, quarters: int, *, label: str, version: str) -> Generated:
     """A generated SQLite database, made once per set of parameters."""
     key = f"r{sizes.recs}-e{evidence}-q{quarters}-s2019-{version}"
-    path = out / "db" / f"{label}-{key}.db"
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{partial}{suffix}").unlink(missing_ok=True)
-    say(f"generating {path.name} (once; cached for later runs)")
-    started = time.perf_counter()
-    subprocess.run([PYTHON, str(HERE / "generate.py"), "--db", str(partial), "--recs", str(sizes.recs),
-                    "--evidence", str(evidence), "--quarters", str(quarters), "--quiet"],
-                   check=True, env=environment(), cwd=ROOT)
-    connection = sqlite3.connect(partial)
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    connection.execute("PRAGMA journal_mode = DELETE")
-    connection.close()
-    partial.rename(path)
-    say(f"  generated in {time.perf_counter() - started:.0f} s")
-    return path
+    return Generated(out / "db" / f"{label}-{key}.db", ["--recs", str(sizes.recs), "--evidence", str(evidence),
+                                                         "--quarters", str(quarters), "--quiet", "--db"], sqlite=True)
 
 
 def copy_sqlite(source: Path, destination: Path) -> Path:
@@ -221,15 +235,11 @@ def copy_sqlite(source: Path, destination: Path) -> Path:
     return destination
 
 
-def import_csv(out: Path, sizes: Sizes) -> Path:
+def import_csv(out: Path, sizes: Sizes) -> Generated:
     """An evidence CSV file of ``import_rows`` rows for the base database's recommendations."""
-    path = out / f"import-r{sizes.recs}-{sizes.import_rows}.csv"
-    if not path.exists():
-        partial = path.with_suffix(".partial")
-        subprocess.run([PYTHON, str(HERE / "generate.py"), "--csv", str(partial), "--recs", str(sizes.recs),
-                        "--evidence", str(sizes.import_rows), "--seed", "6"], check=True, env=environment(), cwd=ROOT)
-        partial.rename(path)
-    return path
+    return Generated(out / f"import-r{sizes.recs}-{sizes.import_rows}.csv",
+                     ["--recs", str(sizes.recs), "--evidence", str(sizes.import_rows), "--seed", "6", "--csv"],
+                     sqlite=False)
 
 
 class Postgres:
@@ -434,12 +444,16 @@ def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: 
         say("PostgreSQL: generating the databases")
         quarters = max(1, round(sizes.quarters * sizes.pg_evidence / sizes.big)) if sizes.big else 1
         report_db = pg.url_of(pg.create("report"))
-        subprocess.run([PYTHON, str(HERE / "generate.py"), "--db", report_db, "--recs", str(sizes.recs),
-                        "--evidence", str(sizes.pg_evidence), "--quarters", str(quarters), "--quiet"],
-                       check=True, env=environment(), cwd=ROOT)
         base = pg.create("base")
-        subprocess.run([PYTHON, str(HERE / "generate.py"), "--db", pg.url_of(base), "--recs", str(sizes.recs),
-                        "--evidence", "0", "--quarters", "1", "--quiet"], check=True, env=environment(), cwd=ROOT)
+        makers = [
+            subprocess.Popen([PYTHON, str(HERE / "generate.py"), "--db", report_db, "--recs", str(sizes.recs),
+                              "--evidence", str(sizes.pg_evidence), "--quarters", str(quarters), "--quiet"],
+                             env=environment(), cwd=ROOT),
+            subprocess.Popen([PYTHON, str(HERE / "generate.py"), "--db", pg.url_of(base), "--recs", str(sizes.recs),
+                              "--evidence", "0", "--quarters", "1", "--quiet"], env=environment(), cwd=ROOT),
+        ]
+        if any(maker.wait() != 0 for maker in makers):
+            raise SystemExit("generating the PostgreSQL databases failed")
         pg.admin.execute(f'ALTER DATABASE "{base}" WITH ALLOW_CONNECTIONS false')  # usable as a template
 
         targets = {"tracker": "import_tracker", "baseline": "import_baseline"}
@@ -554,12 +568,16 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
 
     version = generator_key()
-    big_db = (cached_sqlite(out, sizes, sizes.big, sizes.quarters, label="big", version=version)
-              if groups & {"report", "verify"} else None)
-    small_db = (cached_sqlite(out, sizes, sizes.small, sizes.small_quarters, label="small", version=version)
-                if groups & {"commands", "report"} else None)
-    base_db = cached_sqlite(out, sizes, 0, 1, label="base", version=version) if "import" in groups else None
-    csv_file = import_csv(out, sizes) if groups & {"import", "postgres"} else None
+    made = {  # generated at once, in the background; cached
+        "big": cached_sqlite(out, sizes, sizes.big, sizes.quarters, label="big", version=version)
+        if groups & {"report", "verify"} else None,
+        "small": cached_sqlite(out, sizes, sizes.small, sizes.small_quarters, label="small", version=version)
+        if groups & {"commands", "report"} else None,
+        "base": cached_sqlite(out, sizes, 0, 1, label="base", version=version) if "import" in groups else None,
+        "csv": import_csv(out, sizes) if groups & {"import", "postgres"} else None,
+    }
+    big_db, small_db, base_db, csv_file = (made[k].result() if made[k] else None
+                                           for k in ("big", "small", "base", "csv"))
 
     metrics: list[Metric] = []
     if "startup" in groups:
