@@ -1,0 +1,100 @@
+"""The benchmarks do not rot, and start-up stays lean.
+
+A smoke run of ``bench/run.py`` (tiny sizes, one run each) must complete and write its
+table with every metric. Nothing here asserts a time: the machines are shared and noisy,
+and ``bench/run.py`` itself compares the tracker with baselines measured in the same run.
+The import checks run in a subprocess and look at ``sys.modules``: ``tracker --help``
+loads neither SQLAlchemy, Alembic, Jinja2 nor matplotlib, and database commands load no
+Alembic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import POSTGRES_URL
+
+ROOT = Path(__file__).resolve().parent.parent
+METRICS = [
+    "start-up",
+    "database command: evidence add",
+    "database command: rec list",
+    "bulk import (",
+    "bulk import vs sqlite-utils (",
+    "quarterly report, json (",
+    "quarterly report, md (",
+    "report scaling: ",
+    "report memory (",
+    "verify (",
+    "PostgreSQL: bulk import (",
+    "PostgreSQL: quarterly report, json (",
+]
+
+
+def test_a_smoke_run_of_the_benchmarks_writes_every_metric(tmp_path):
+    command = [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(tmp_path)]
+    command += ["--postgres", POSTGRES_URL] if POSTGRES_URL else ["--no-postgres"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = (tmp_path / "results.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| metric")]
+    for metric in METRICS:
+        assert sum(row.startswith(f"| {metric}") for row in rows) >= 1, (metric, table)
+    assert "| metric | tracker | baseline | ratio | target | met |" in table
+    document = json.loads((tmp_path / "results.json").read_text())
+    names = [m["name"] for m in document["metrics"]]
+    assert len(names) == len(METRICS)
+    assert all(any(name.startswith(metric) for name in names) for metric in METRICS)
+    measured = [m for m in document["metrics"] if not m["note"].startswith("skipped")]
+    assert all(m["tracker_value"] is not None for m in measured)
+    # each comparison is fair: same report bytes, both imported databases verify
+    for m in measured:
+        assert "DIFFERS" not in m["note"] and "did not verify" not in m["note"], m
+    assert result.stdout.startswith("| metric |")
+    # the generated databases are cached for the next run
+    assert list((tmp_path / "db").glob("*.db"))
+
+
+def loaded_modules(code: str, *, env: dict[str, str] | None = None) -> set[str]:
+    """The top-level packages loaded after running ``code`` in a fresh interpreter."""
+    script = code + "\nimport json, sys\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                            env={**os.environ, **(env or {})})
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+RUN = """
+import cli
+try:
+    cli.main({args!r})
+except SystemExit as exit_:
+    assert exit_.code in (0, None), exit_.code
+"""
+
+
+def test_importing_cli_and_help_load_no_heavy_library():
+    heavy = {"sqlalchemy", "alembic", "jinja2", "matplotlib"}
+    assert not loaded_modules("import cli") & heavy
+    assert not loaded_modules(RUN.format(args=["--help"])) & heavy
+    assert not loaded_modules(RUN.format(args=["report", "--help"])) & heavy
+
+
+@pytest.mark.parametrize("args", [
+    ["rec", "list"],
+    ["rec", "list", "--json"],
+    ["evidence", "add", "--rec", "labor-inspections", "--title", "Kiln inspection", "--date", "2019-07-01",
+     "--kind", "inspection"],
+    ["status", "set", "labor-inspections", "in_progress", "--on", "2019-07-01", "--note", "Inspections began."],
+    ["evidence", "list", "--quarter", "2019Q3"],
+    ["verify"],
+])
+def test_database_commands_do_not_load_alembic(url, args):
+    loaded = loaded_modules(RUN.format(args=["--db", url, *args]))
+    assert "sqlalchemy" in loaded  # it did reach the database
+    assert "alembic" not in loaded
