@@ -54,16 +54,27 @@ as_of = datetime.combine(date.fromisoformat(as_of_text), time.max)
 as_of_param = as_of if postgres else as_of.strftime("%Y-%m-%d %H:%M:%S.%f")
 STATUSES = ["not_started", "in_progress", "partially_implemented", "implemented"]
 
-sources = query("SELECT id, slug, published_on FROM source")
+# Sources, recommendations and indicators recorded after as_of (dated by their events) are left out.
+later = {"source": set(), "recommendation": set(), "indicator": set()}
+for (payload,) in query(
+    "SELECT payload FROM event WHERE recorded_at > %s AND action IN ('catalog.load', 'recommendation.add', "
+    "'recommendation.assign', 'agency.add', 'indicator.add')", as_of_param,
+):
+    rows = json.loads(payload).get("rows", {})
+    for table, ids in later.items():
+        ids.update(row["id"] for row in rows.get(table, ()))
+
+sources = [s for s in query("SELECT id, slug, published_on FROM source") if s[0] not in later["source"]]
 sources.sort(key=lambda s: (-date.fromisoformat(iso(s[2])).toordinal(), s[1]))
 issued = [s for s in sources if iso(s[2]) < end.isoformat()]
 order = {s[0]: i for i, s in enumerate(issued)}
-repeated = {code for code, n in Counter(c for (c,) in query("SELECT code FROM recommendation")).items() if n > 1}
+repeated = {code for code, n in Counter(c for i, c in query("SELECT id, code FROM recommendation")
+                                        if i not in later["recommendation"]).items() if n > 1}
 recs = query(
     "SELECT r.id, r.source_id, s.slug, r.code, r.title, r.pillar, r.due_on FROM recommendation r "
     "JOIN source s ON s.id = r.source_id ORDER BY r.position IS NULL, r.position, r.code"
 )
-recs = sorted((r for r in recs if r[1] in order), key=lambda r: order[r[1]])
+recs = sorted((r for r in recs if r[1] in order and r[0] not in later["recommendation"]), key=lambda r: order[r[1]])
 rec_ids = {r[0] for r in recs}
 
 updates = defaultdict(list)
@@ -99,7 +110,7 @@ indicators = defaultdict(list)
 for ind_id, rec_id, code, name, unit, target in query(
     "SELECT id, recommendation_id, code, name, unit, target FROM indicator ORDER BY id"
 ):
-    if rec_id in rec_ids:
+    if rec_id in rec_ids and ind_id not in later["indicator"]:
         indicators[rec_id].append((ind_id, code, name, unit, target))
 values = {}
 for ind_id, quarter_start, value in query(
