@@ -120,6 +120,7 @@ def _record_writer(spec: dict[str, Any], values: _Values) -> Callable[[tuple], s
         return odd(column)
 
     fields, namespace = [], {"odd": odd, "quote": _quote_text, "date": values.date, "instant": values.instant,
+                             "dates": values._dates.get, "instants": values._instants.get,
                              "allowed": allowed, "spell_float": spell_float, "str": str, "int": int}
     for name in sorted(spec["columns"]):
         v = f"v[{spec['columns'].index(name)}]"
@@ -130,10 +131,10 @@ def _record_writer(spec: dict[str, Any], values: _Values) -> Callable[[tuple], s
             spelled = f"(quote({v}) if {v} in allowed[\"{name}\"] else odd(\"{name}\"))"
         elif kind == "integer":
             spelled = f"(int.__repr__({v}) if {v}.__class__ is int else odd(\"{name}\"))"
-        elif kind == "date":
-            spelled = f"(date({v}) or odd(\"{name}\"))"
+        elif kind == "date":  # memoised: checked once per distinct value
+            spelled = f"(dates({v}) or date({v}) or odd(\"{name}\"))"
         elif kind == "instant":
-            spelled = f"(instant({v}) or odd(\"{name}\"))"
+            spelled = f"(instants({v}) or instant({v}) or odd(\"{name}\"))"
         elif kind == "float":
             spelled = f"spell_float({v}, \"{name}\")"
         elif kind == "bool":
