@@ -641,27 +641,20 @@ def _quarter_evidence(
     ):
         files[evidence_id].append(AttachedFile(filename, sha256))
     items: dict[int, list[EvidenceItem]] = defaultdict(list)
-    for row in session.execute(
+    # Tens of thousands of rows in a large quarter: unpacked, and the vocabulary columns come
+    # back as their enum members already (see tracker.models.vocabulary).
+    for evidence_id, title, kind, observed_on, source_name, url, sensitivity, rec_id, stance in session.execute(
         select(Evidence.id, Evidence.title, Evidence.kind, Evidence.observed_on, Evidence.source_name,
                Evidence.url, Evidence.sensitivity, EvidenceLink.recommendation_id, EvidenceLink.stance)
         .join(EvidenceLink, EvidenceLink.evidence_id == Evidence.id)
         .where(*in_quarter, Evidence.sensitivity.in_(visible_levels))
         .order_by(Evidence.observed_on, Evidence.id, EvidenceLink.recommendation_id)
     ):
-        if row.recommendation_id not in rec_ids:
+        if rec_id not in rec_ids:
             continue
-        items[row.recommendation_id].append(
-            EvidenceItem(
-                id=row.id,
-                title=row.title,
-                kind=EvidenceKind(row.kind),
-                observed_on=row.observed_on,
-                source_name=row.source_name,
-                url=row.url,
-                sensitivity=Sensitivity(row.sensitivity),
-                stance=Stance(row.stance),
-                attachments=tuple(files.get(row.id, ())),
-            )
+        items[rec_id].append(
+            EvidenceItem(evidence_id, title, EvidenceKind(kind), observed_on, source_name, url,
+                         Sensitivity(sensitivity), Stance(stance), tuple(files.get(evidence_id, ())))
         )
     return {rec_id: tuple(found) for rec_id, found in items.items()}, len(withheld)
 
