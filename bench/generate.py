@@ -269,6 +269,13 @@ def generate(url: str, plan: Plan, *, progress=None) -> dict[str, int]:
                     f"{totals['status updates']:,} status updates, {totals['measurements']:,} measurements "
                     f"[{elapsed:.0f} s]")
                 quarter = quarter.next()
+        if not database.is_sqlite:
+            # PostgreSQL's autovacuum gathers planner statistics soon after a large load; a
+            # benchmark run straight after generating would otherwise plan without them.
+            from sqlalchemy import text
+
+            with database.engine.connect() as connection:
+                connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     finally:
         database.dispose()
     return totals
