@@ -870,7 +870,10 @@ def _plain_option_values() -> None:
                  and (leaf is PathType or not getattr(info, "path_type", None)))
         if not plain:
             return typer_build(descriptor)
-        return PlainParam(parameter_info=info, annotation=annotation, descriptor=descriptor, leaf=leaf, many=many)
+        try:
+            return PlainParam(parameter_info=info, annotation=annotation, descriptor=descriptor, leaf=leaf, many=many)
+        except TypeError:  # a Typer whose RuntimeParam is built otherwise
+            return typer_build(descriptor)
 
     build._tracker_plain = True
     typer_core.build_runtime_param = build
