@@ -100,8 +100,8 @@ def expected_date(value: str) -> date | None:
 
 
 def expected_quarter(value: str) -> date | None:
-    # Any Unicode decimal digits count (as Python's \d does): "２０１９Q3" is 2019Q3.
-    match = re.fullmatch(r"(\d{4})-?[Qq]([1-4])", value.strip())
+    # ASCII digits only: "２０１９Q3" is refused.
+    match = re.fullmatch(r"([0-9]{4})-?[Qq]([1-4])", value.strip())
     if not match or not 1 <= int(match.group(1)) <= 9998:
         return None
     return date(int(match.group(1)), 3 * int(match.group(2)) - 2, 1)
