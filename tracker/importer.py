@@ -228,7 +228,7 @@ class CsvKind:
     def columns(self) -> tuple[str, ...]:
         return self.required + self.optional
 
-    @property
+    @functools.cached_property
     def labels(self) -> dict[str, str]:
         """Errors name a field by its column."""
         return {column: column for column in self.columns}
@@ -260,6 +260,7 @@ class Lookups:
         self._refs: queries.RefIndex | None = None
         self._indicators: dict[str, int] | None = None
         self._evidence: set[int] | None = None
+        self._resolved: dict[tuple[str, ...], tuple[int, ...]] = {}
 
     def targets(self, kind: CsvKind, row: CsvRow) -> tuple[int, ...]:
         """The ids a row's names resolve to; unknown evidence it cites is refused too."""
@@ -271,7 +272,10 @@ class Lookups:
             if code not in self.indicators:
                 raise queries.unknown_indicator(code)
             return (self.indicators[code],)
-        return tuple(dict.fromkeys(self.refs.resolve(ref) for ref in row.names))
+        resolved = self._resolved.get(row.names)
+        if resolved is None:  # many rows name the same REFs: each set resolved once
+            resolved = self._resolved[row.names] = tuple(dict.fromkeys(self.refs.resolve(ref) for ref in row.names))
+        return resolved
 
     @property
     def refs(self) -> queries.RefIndex:
