@@ -200,7 +200,8 @@ class _Table:
         self.first = rowid
 
     def fetch(self) -> tuple | None:
-        """The next row by rowid, as (rowid, row, text); the row's last value is its rowid."""
+        """The next row by rowid, as (rowid, row, text); the row's last value is its rowid.
+        (Rows read ahead come first: callers check ``pending`` themselves.)"""
         if self.pending:
             return self.pending.popleft()
         row = next(self.rows, None)
@@ -262,9 +263,15 @@ class _Shape:
         self.tail = "}" + tail
         self.parent = parent
         self.children = children
-        self.names = sorted([parent.name, *(child.name for child, _column in children)])
-        # the rows object when every table has rows: '"evidence":[{evidence}],"evidence_link":[{evidence_link}]'
-        self.body = ",".join(f'"{name}":[{{{name}}}]' for name in self.names)
+        self.parent_key = parent.key_positions[0]
+        self.order = [parent.name, *(child.name for child, _column in children)]  # as predict() reads them
+        self.names = sorted(self.order)
+        # the whole payload when every table has rows, with a slot for each table's records in
+        # the order predict() reads them: '{"import_batch":7,"rows":{"evidence":[{0}],...}}'
+        slots = {name: index for index, name in enumerate(self.order)}
+        body = ",".join(f'"{name}":[{{{slots[name]}}}]' for name in self.names)
+        self.template = (self.head.replace("{", "{{").replace("}", "}}") + body
+                         + self.tail.replace("{", "{{").replace("}", "}}"))
 
 
 _VALUES = _Values()  # one per process: the values it has checked
@@ -287,20 +294,21 @@ class _Part:
         parent = shape.parent
         if parent.rows is None:
             return None
-        first = parent.fetch()
+        first = parent.pending.popleft() if parent.pending else parent.fetch()
         if first is None:
             return None
         taken = [(parent, first)]
-        texts = {parent.name: first[2]}
-        key = first[1][parent.key_positions[0]]
+        texts = [first[2]]
+        key = first[1][shape.parent_key]
         for child, column in shape.children:
             if child.rows is None:
                 for table, entry in taken:
                     table.give_back(entry)
                 return None
             found = []
+            pending = child.pending
             while True:
-                entry = child.fetch()
+                entry = pending.popleft() if pending else child.fetch()
                 if entry is None:
                     break
                 if entry[1][column] != key:
@@ -308,13 +316,12 @@ class _Part:
                     break
                 taken.append((child, entry))
                 found.append(entry[2])
-            if found:
-                texts[child.name] = ",".join(found)
-        if len(texts) == len(shape.names):
-            body = shape.body.format_map(texts)
-        else:
-            body = ",".join(f'"{name}":[{texts[name]}]' for name in shape.names if name in texts)
-        return shape.head + body + shape.tail, taken
+            texts.append(",".join(found) if found else None)
+        if None in texts:
+            named = dict(zip(shape.order, texts))
+            body = ",".join(f'"{name}":[{named[name]}]' for name in shape.names if named[name] is not None)
+            return shape.head + body + shape.tail, taken
+        return shape.template.format(*texts), taken
 
     # Reading an event's payload
 
