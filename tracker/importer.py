@@ -54,7 +54,7 @@ PROGRESS_MIN_ROWS = 1_000
 BULK_CACHE_KIB = 64 * 1024
 # SQLite binds at most 32,766 values per statement (since 3.32); rows per bulk INSERT.
 SQLITE_MAX_VARIABLES = 32_766
-SQLITE_ROWS_PER_INSERT = 1_000
+SQLITE_ROWS_PER_INSERT = 5_000
 
 EVENT_TABLE: Table = Event.__table__
 EXPORT_TABLES: list[Table] = [*DOMAIN_TABLES, EVENT_TABLE]
