@@ -5,7 +5,7 @@ table with every metric. Nothing here asserts a time: the machines are shared an
 and ``bench/run.py`` itself compares the tracker with baselines measured in the same run.
 The import checks run in a subprocess and look at ``sys.modules``: ``tracker --help``
 loads neither SQLAlchemy, Alembic, Jinja2 nor matplotlib, and database commands load no
-Alembic.
+Alembic (nor Pydantic).
 """
 
 from __future__ import annotations
@@ -98,3 +98,5 @@ def test_database_commands_do_not_load_alembic(url, args):
     loaded = loaded_modules(RUN.format(args=["--db", url, *args]))
     assert "sqlalchemy" in loaded  # it did reach the database
     assert "alembic" not in loaded
+    # nor Pydantic, which recent Typer releases use for option values (see cli._plain_option_values)
+    assert "pydantic" not in loaded
