@@ -105,3 +105,56 @@ def test_the_unserialised_patch_really_removes_the_lock(backend, url):
         db._lock_chain, db._begin_sqlite = original_lock, original_begin
     assert result["code"] == 0, result
     assert ("lock" in calls) if backend == "postgres" else (("begin", True) in calls)
+
+
+# Readers see one snapshot ------------------------------------------------------------------------
+
+
+def event_count(session) -> int:
+    from sqlalchemy import func, select
+
+    from tracker.models import Event
+
+    return session.scalar(select(func.count()).select_from(Event))
+
+
+def test_a_reading_session_sees_one_snapshot_while_another_command_writes(backend, url):
+    """Every query of a command reads the same state: a write committed meanwhile is not half seen."""
+    from tracker.db import Database
+
+    database = Database(url)
+    try:
+        with database.reading() as session:
+            before = event_count(session)
+            assert support.run_in_process(support.evidence_args(url, "meanwhile"))["code"] == 0
+            assert event_count(session) == before
+        with database.reading() as session:
+            assert event_count(session) == before + 1
+    finally:
+        database.dispose()
+
+
+def test_verify_is_not_fooled_by_a_write_committed_while_it_reads(backend, url, monkeypatch):
+    """The full verification reads the events, then the tables: a write committed in between
+    must not show as rows that no event recorded."""
+    from tracker import integrity
+    from tracker.db import Database
+
+    real_rows, wrote = integrity._table_rows, []
+
+    def rows_after_a_write(session, table, columns):
+        if not wrote:
+            wrote.append(support.run_in_process(support.evidence_args(url, "during verify")))
+        return real_rows(session, table, columns)
+
+    monkeypatch.setattr(integrity, "_table_rows", rows_after_a_write)
+    database = Database(url)
+    try:
+        with database.reading() as session:
+            result = integrity.full_verify(session)
+    finally:
+        database.dispose()
+    assert wrote and wrote[0]["code"] == 0, wrote
+    assert result.ok, [finding.describe() for finding in result.findings]
+    monkeypatch.undo()
+    support.verify_ok(url)

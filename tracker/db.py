@@ -111,9 +111,15 @@ class Database:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
-        """A read-only session on a database whose schema is at head."""
+        """A read-only session on a database whose schema is at head.
+
+        Every query in it reads one snapshot, even while others write: a SQLite read
+        transaction keeps the snapshot of its first read; PostgreSQL needs REPEATABLE READ
+        (under its default, each statement would see the writes committed before it).
+        """
         self.require_schema()
-        with Session(self.engine) as session, _translate_errors(self):
+        engine = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="REPEATABLE READ")
+        with Session(engine) as session, _translate_errors(self):
             yield session
             session.rollback()
 

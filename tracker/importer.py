@@ -796,9 +796,7 @@ class _Inserter:
 
 def export(database: Database, *, with_files: bool = False) -> bytes:
     """Everything, the audit chain included, as one JSON document: a stable order, one row a line."""
-    with database.reading() as session:
-        if not database.is_sqlite:  # one snapshot for every table, even while others write
-            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    with database.reading() as session:  # one snapshot for every table, even while others write
         lines = [
             "{",
             f'  "format": "{EXPORT_FORMAT}",',
