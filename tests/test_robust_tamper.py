@@ -394,6 +394,33 @@ def test_an_intact_copy_passes_with_the_fingerprint_or_an_earlier_hash(backend, 
     assert verify(url, "--anchor", f"  {earlier.upper()} ").exit_code == 0
 
 
+def test_each_unreadable_row_is_named_and_the_rows_after_it_are_still_checked(backend, copy):
+    """Values outside the vocabulary in two evidence rows and in a link (a table keyed by two
+    columns): exactly those rows are named; every row around them still matches its event."""
+    url, _template = copy()
+    statements = ["UPDATE evidence SET kind = 'rumour' WHERE id IN (1, 3)",
+                  "UPDATE evidence_link SET stance = 'maybe' WHERE evidence_id = 3"]
+    if not Database(url).is_sqlite:
+        statements[:0] = ["ALTER TABLE evidence DROP CONSTRAINT ck_evidence_evidence_kind",
+                          "ALTER TABLE evidence_link DROP CONSTRAINT ck_evidence_link_stance"]
+    sql(url, *statements)
+    database = Database(url)
+    with database.engine.connect() as connection:
+        links = [f"3/{rec_id}" for (rec_id,) in sorted(
+            connection.execute(text("SELECT recommendation_id FROM evidence_link WHERE evidence_id = 3")))]
+    database.dispose()
+    result = verify(url, "--json")
+    assert result.exit_code == 1, result.output
+    findings = json.loads(result.stdout)["findings"]
+    assert sorted((f["table"], f["key"]) for f in findings) == sorted(
+        [("evidence", "1"), ("evidence", "3"), *(("evidence_link", key) for key in links)])
+    assert len(links) == 2
+    for finding in findings:
+        column = "kind" if finding["table"] == "evidence" else "stance"
+        assert finding["problem"].startswith(f"{column} holds a value that cannot be read"), finding
+        assert finding["seq"] is not None
+
+
 @pytest.mark.parametrize("anchor", ["", "abc", "g" * 64, "0" * 63])
 def test_a_malformed_anchor_is_an_input_error(backend, copy, anchor):
     url, _template = copy()

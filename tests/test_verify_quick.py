@@ -274,3 +274,14 @@ def test_plain_edits_are_left_to_the_full_verification(copy, statement, found):
     quick, full = both(copy)
     assert quick is None
     assert full.ok is not found
+
+
+def test_the_full_verification_keeps_a_fingerprint_that_compares_as_the_records_do():
+    """It keeps 16 bytes per recorded row, not the row: equal exactly when the records are."""
+    same = integrity._fingerprint
+    assert same({"a": 1, "b": True, "c": None}) == same({"c": None, "b": 1, "a": 1.0})
+    assert same({"v": -0.0}) == same({"v": 0})
+    assert same({"v": "ក្រសួង\ud800"}) == same({"v": "ក្រសួង\ud800"})
+    for left, right in [({"v": 1.5}, {"v": 1}), ({"v": "1"}, {"v": 1}), ({"v": None}, {}),
+                        ({"v": 1}, {"w": 1}), ({"v": "a"}, {"v": "a "}), ({"v": 1, "w": 2}, {"v": 2, "w": 1})]:
+        assert same(left) != same(right), (left, right)

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     and_,
     select,
+    tuple_,
     type_coerce,
 )
 from sqlalchemy import Enum as Vocabulary
@@ -239,24 +240,37 @@ def _read(session: Session, columns: list[Column], where: Any) -> tuple[dict[str
 
 
 def _table_rows(session: Session, table: Table, columns: list[Column]) -> Iterator[tuple[Any, str | None, Any]]:
-    """Yield (row, problem, primary key) for every row; a row that cannot be read comes with a problem.
+    """Yield (row, problem, raw key) for every row, streamed in key order.
 
-    The fast path reads the whole table at once; if a stored value cannot be converted,
-    the table is read again row by row so that only the bad rows are reported.
+    A row that cannot be read (a stored value its column cannot hold) is read again column
+    by column and comes with a problem and its key as stored; the stream goes on after it.
     """
-    query = select(*columns)
-    try:
-        rows = session.execute(query).all()
-    except _UNREADABLE:
-        pass
-    else:
-        for row in rows:
-            yield row, None, None
-        return
     key_columns = list(table.primary_key.columns)
-    raw_keys = [type_coerce(column, String) if not isinstance(column.type, Integer) else column
-                for column in key_columns]
-    for key in session.execute(select(*raw_keys)).all():
+    last = None
+    while True:
+        after = (tuple_(*key_columns) > tuple_(*last),) if last is not None else ()
+        query = select(*columns).where(*after).order_by(*key_columns).execution_options(yield_per=10_000)
+        result = None
+        try:
+            result = session.execute(query)
+            for row in result:
+                mapping = row._mapping
+                last = tuple(mapping[column.name] for column in key_columns)
+                yield row, None, None
+            return
+        except _UNREADABLE:
+            pass
+        finally:
+            if result is not None:
+                result.close()
+        # The row after the last one read could not be read: read it column by column.
+        after = (tuple_(*key_columns) > tuple_(*last),) if last is not None else ()
+        raw_keys = [type_coerce(column, String) if not isinstance(column.type, Integer) else column
+                    for column in key_columns]
+        key = session.execute(select(*raw_keys).where(*after).order_by(*key_columns).limit(1)).first()
+        if key is None:  # the failure was not a row's: nothing more to read
+            return
+        last = tuple(key)
         where = and_(*(column == value for column, value in zip(key_columns, key)))
         row, problem = _read(session, columns, where)
         yield row, problem, "/".join(map(str, key))
@@ -300,6 +314,41 @@ def _claims(document: Any, tables: Mapping[str, Table]) -> Iterator[tuple[str, s
                 return None
             claims.append((name, _key(table, record), record))
     return iter(claims)
+
+
+def _same_json(value: Any) -> Any:
+    """Values Python finds equal spelled alike: True and 1, 1.0 and 1."""
+    if value.__class__ is bool:
+        return int(value)
+    if value.__class__ is float and value.is_integer():
+        return int(value)
+    return value
+
+
+def _fingerprint(record: Mapping[str, Any]) -> bytes:
+    """16 bytes that are the same for two records exactly when they are equal (as dicts of JSON
+    values): what the full verification keeps of each recorded row, not the row itself."""
+    text = json.dumps({key: _same_json(value) for key, value in record.items()}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False, default=_any_json)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _any_json(value: Any) -> Any:
+    return json_value(value) if isinstance(value, Enum | date) else repr(value)
+
+
+def _recorded(session: Session, tables: Mapping[str, Table], seq: Any, name: str, key: str) -> dict[str, Any] | None:
+    """The record of row ``key`` of table ``name`` in event ``seq``'s payload (read again)."""
+    try:
+        payload = session.execute(select(Event.payload).where(Event.seq == seq)).scalar()
+        claims = _claims(json.loads(payload), tables) if isinstance(payload, str) else None
+    except (*_UNREADABLE, RecursionError):
+        return None
+    found = None
+    for claim_name, claim_key, record in claims or ():
+        if claim_name == name and claim_key == key:
+            found = record  # the last one counts, as when the events were read
+    return found
 
 
 def verify(session: Session, anchor: str | None = None) -> VerifyResult:
@@ -409,7 +458,8 @@ def full_verify(session: Session, anchor: str | None = None) -> VerifyResult:
     anchor = normalise_anchor(anchor) if anchor is not None else None
     result = VerifyResult(anchor=anchor)
     tables = {table.name: table for table in DOMAIN_TABLES}
-    claimed: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {name: {} for name in tables}
+    # every row the events record: (seq, fingerprint) by table and key
+    claimed: dict[str, dict[str, tuple[int, bytes]]] = {name: {} for name in tables}
     chain_findings: list[Finding] = []
     expected_prev = GENESIS
     previous_at = None
@@ -448,7 +498,7 @@ def full_verify(session: Session, anchor: str | None = None) -> VerifyResult:
             broken("payload is not a list of rows as tracker records them", seq)
             continue
         for name, key, record in claims:
-            claimed[name][key] = (seq, record)
+            claimed[name][key] = (seq, _fingerprint(record))
 
     row_findings: list[Finding] = []
     for name, table in tables.items():
@@ -465,8 +515,9 @@ def full_verify(session: Session, anchor: str | None = None) -> VerifyResult:
             entry = expected.pop(key, None)
             if entry is None:
                 row_findings.append(Finding("no event recorded this row", table=name, key=key))
-            elif entry[1] != record:
-                fields = sorted(k for k in set(record) | set(entry[1]) if record.get(k) != entry[1].get(k))
+            elif entry[1] != _fingerprint(record):
+                recorded = _recorded(session, tables, entry[0], name, key) or {}
+                fields = sorted(k for k in set(record) | set(recorded) if record.get(k) != recorded.get(k))
                 row_findings.append(
                     Finding(f"differs from what its event recorded ({', '.join(fields)})",
                             seq=entry[0], table=name, key=key)
