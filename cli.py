@@ -778,11 +778,11 @@ def verify(
     json_output: Json = False,
 ) -> None:
     """Check the hash chain, every row against its event, and every attachment."""
-    from tracker import integrity
+    from tracker import display, integrity
     from tracker.errors import IntegrityFailure
 
     with state.database().reading() as session:
-        result = integrity.verify(session, anchor=anchor)
+        result = integrity.verify(session, anchor=anchor, progress=display.progress)
     if json_output:
         dump_json(result.as_dict())
     if not result.ok:

@@ -258,13 +258,11 @@ def test_an_import_killed_midway_leaves_none_of_its_rows(run, url, tmp_path):
     assert ok(run("verify")) == ""
 
 
-def test_a_progress_bar_on_a_terminal_only(url, tmp_path):
-    path = big_csv(tmp_path / "long.csv", 3_000)
-    quiet = invoke(["--db", url, "import", path, "--dry-run"])  # stderr is no terminal here
-    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.output
-
+def on_a_terminal(*args: str) -> tuple[int, str]:
+    """Run tracker with stderr on a pseudo-terminal: (exit code, what the terminal showed).
+    Its stdout is a pipe and must stay empty."""
     terminal, stderr_end = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "--db", url, "import", str(path)],
+    process = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", *args],
                                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_end)
     os.close(stderr_end)
     watchdog = threading.Timer(300, process.kill)
@@ -279,16 +277,43 @@ def test_a_progress_bar_on_a_terminal_only(url, tmp_path):
             if not chunk:
                 break
             shown += chunk
-        assert process.wait(timeout=60) == 0, shown
+        code = process.wait(timeout=60)
         assert process.stdout.read() == b""
     finally:
         watchdog.cancel()
         process.stdout.close()
         os.close(terminal)
-    text_shown = shown.decode()
-    assert "Checking long.csv" in text_shown and "Importing long.csv" in text_shown and "100%" in text_shown
-    assert text_shown.rstrip().splitlines()[-1] == f"Imported 3000 evidence rows from {path} as import 1: " \
+    return code, shown.decode()
+
+
+def test_a_progress_bar_on_a_terminal_only(url, tmp_path):
+    path = big_csv(tmp_path / "long.csv", 3_000)
+    quiet = invoke(["--db", url, "import", path, "--dry-run"])  # stderr is no terminal here
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.output
+
+    code, shown = on_a_terminal("--db", url, "import", str(path))
+    assert code == 0, shown
+    assert "Checking long.csv" in shown and "Importing long.csv" in shown and "100%" in shown
+    assert shown.rstrip().splitlines()[-1] == f"Imported 3000 evidence rows from {path} as import 1: " \
         "3000 evidence rows, 6000 evidence links, 3001 events"
+
+
+def test_the_full_verification_shows_its_progress_on_a_terminal(url, tmp_path):
+    """A changed row makes verify run its full check, which shows a bar for the chain and
+    one for the rows, then the one-line error."""
+    ok(invoke(["--db", url, "import", str(big_csv(tmp_path / "long.csv", 1_500))]))
+    database = Database(url)
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE evidence SET title = 'Changed' WHERE id = 700"))
+    database.dispose()
+    quiet = invoke(["--db", url, "verify"])
+    assert quiet.exit_code == 1 and quiet.stderr.count("\n") == 1, quiet.output
+
+    code, shown = on_a_terminal("--db", url, "verify")
+    assert code == 1, shown
+    assert "Checking the chain" in shown and "Checking the rows" in shown and "100%" in shown
+    assert shown.rstrip().splitlines()[-1].startswith("Error: verify failed at event "), shown
+    assert "evidence row 700: differs from what its event recorded (title)" in shown
 
 
 # Export and restore -----------------------------------------------------------------------------

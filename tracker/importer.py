@@ -38,7 +38,7 @@ from sqlalchemy import Boolean, Date, Enum, Float, Integer, LargeBinary, String,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tracker import files, integrity, models, periods, queries, services, validation
+from tracker import display, files, integrity, models, periods, queries, services, validation
 from tracker.clock import iso_utc
 from tracker.db import SCHEMA_REVISION, Database
 from tracker.errors import Conflict, InputError
@@ -50,7 +50,6 @@ MAX_EXPORT_BYTES = 1024 * 1024 * 1024
 EXPORT_FORMAT = "tracker-export"
 EXPORT_VERSION = 1
 CHUNK_ROWS = 5_000
-PROGRESS_MIN_ROWS = 1_000
 BULK_CACHE_KIB = 64 * 1024
 # SQLite binds at most 32,766 values per statement (since 3.32); rows per bulk INSERT.
 SQLITE_MAX_VARIABLES = 32_766
@@ -201,18 +200,6 @@ def _refuse_repeat(session: Session, file: InputFile, again: bool) -> None:
         )
 
 
-@contextlib.contextmanager
-def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr for long files when stderr is a terminal; nothing otherwise."""
-    if total < PROGRESS_MIN_ROWS or not sys.stderr.isatty():
-        yield lambda _n: None
-        return
-    import typer
-
-    with typer.progressbar(length=total, label=label, file=sys.stderr, update_min_steps=max(1, total // 200)) as bar:
-        yield bar.update
-
-
 # CSV --------------------------------------------------------------------------------------------
 
 
@@ -357,7 +344,7 @@ def parse_csv(file: InputFile, lookups: Lookups) -> CsvPlan:
     kind = _recognise(header, file.label)
     plan = CsvPlan(file=file, kind=kind)
     ended = reader.line_num
-    with _progress(file.text.count("\n"), f"Checking {file.name}") as advance:
+    with display.progress(file.text.count("\n"), f"Checking {file.name}") as advance:
         advance(ended)
         while True:
             line = ended + 1
@@ -425,7 +412,7 @@ class CsvPlan:
         }]}, {"kind": self.kind.name})
         build = _ROW_BUILDERS[self.kind.name]
         extra = {"import_batch": batch_id}
-        with _progress(len(self.rows), f"Importing {self.file.name}") as advance:
+        with display.progress(len(self.rows), f"Importing {self.file.name}") as advance:
             try:
                 for number, (row, target) in enumerate(zip(self.rows, self.targets, strict=True), start=1):
                     action, rows = build(row.value, target, ids, stamp, actor)
@@ -851,7 +838,7 @@ class ExportPlan:
         if not dry_run:
             total = sum(added.values())
             _bulk_settings(session)
-            with _progress(total, f"Restoring {self.file.name}") as advance:
+            with display.progress(total, f"Restoring {self.file.name}") as advance:
                 try:
                     for table in EXPORT_TABLES:
                         for start in range(0, len(self.rows[table]), CHUNK_ROWS):

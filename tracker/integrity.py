@@ -8,15 +8,17 @@ row the write created (attachments by their sha256, never their bytes), so
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -29,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    func,
     select,
     tuple_,
     type_coerce,
@@ -43,6 +46,7 @@ from tracker.errors import InputError
 from tracker.models import DOMAIN_TABLES, Attachment, Event, UTCDateTime
 
 GENESIS = "0" * 64
+T = TypeVar("T")
 
 
 def json_value(value: Any) -> Any:
@@ -316,6 +320,34 @@ def _claims(document: Any, tables: Mapping[str, Table]) -> Iterator[tuple[str, s
     return iter(claims)
 
 
+# How the full verification shows its progress: ``progress(total, label)`` is a context
+# manager that yields ``advance(n)`` (see :func:`tracker.display.progress`).
+Progress = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
+
+
+@contextlib.contextmanager
+def quietly(_total: int, _label: str) -> Iterator[Callable[[int], None]]:
+    """No progress shown."""
+    yield lambda _n: None
+
+
+def _shown(items: Iterator[T], advance: Callable[[int], None], step: int = 1_000) -> Iterator[T]:
+    """``items``, calling ``advance`` as they go (every ``step`` items, not to slow them down)."""
+    done = 0
+    for item in items:
+        yield item
+        done += 1
+        if done == step:
+            advance(done)
+            done = 0
+    advance(done)
+
+
+def _count(session: Session, tables: list[Table]) -> int:
+    """How many rows the tables hold (to show progress)."""
+    return sum(session.execute(select(func.count()).select_from(table)).scalar() or 0 for table in tables)
+
+
 def _same_json(value: Any) -> Any:
     """Values Python finds equal spelled alike: True and 1, 1.0 and 1."""
     if value.__class__ is bool:
@@ -351,7 +383,7 @@ def _recorded(session: Session, tables: Mapping[str, Table], seq: Any, name: str
     return found
 
 
-def verify(session: Session, anchor: str | None = None) -> VerifyResult:
+def verify(session: Session, anchor: str | None = None, progress: Progress = quietly) -> VerifyResult:
     """Recompute the chain, match every domain row to its event, check attachments.
 
     On SQLite a quick pass (:mod:`tracker.quickcheck`) answers when all is well; anything
@@ -360,7 +392,7 @@ def verify(session: Session, anchor: str | None = None) -> VerifyResult:
     """
     anchor = normalise_anchor(anchor) if anchor is not None else None
     quick = _quick_verify(session, anchor)
-    return quick if quick is not None else full_verify(session, anchor)
+    return quick if quick is not None else full_verify(session, anchor, progress)
 
 
 def _quick_verify(session: Session, anchor: str | None) -> VerifyResult | None:
@@ -445,7 +477,7 @@ def _attachments(session: Session) -> tuple[int, list[Finding]]:
     return count, findings
 
 
-def full_verify(session: Session, anchor: str | None = None) -> VerifyResult:
+def full_verify(session: Session, anchor: str | None = None, progress: Progress = quietly) -> VerifyResult:
     """Recompute the chain, match every domain row to its event, check attachments.
 
     Without ``anchor`` this catches any edit that leaves the chain inconsistent: a
@@ -471,59 +503,63 @@ def full_verify(session: Session, anchor: str | None = None) -> VerifyResult:
             chain_findings.append(Finding(problem, seq=seq))
             chain_broken = True
 
-    for row, unreadable, seq in _events(session):
-        result.events += 1
-        if unreadable:
-            broken(unreadable, seq)
-            continue
-        seq, recorded_at, actor, action, payload, prev_hash, stored_hash = row
-        if seq != result.events:
-            broken(f"sequence gap: event {result.events} is missing (event {result.events - 1} is followed by {seq})", seq)
-        elif prev_hash != expected_prev:
-            broken("prev_hash does not match the hash of the event before it", seq)
-        elif event_hash(prev_hash, seq, iso_utc(recorded_at), actor, action, payload) != stored_hash:
-            broken("hash does not match the event's content", seq)
-        elif previous_at is not None and recorded_at < previous_at:
-            broken("recorded_at goes backwards along the chain", seq)
-        expected_prev = stored_hash
-        previous_at = recorded_at
-        result.last_hash = stored_hash
-        if anchor is not None and stored_hash == anchor and result.anchor_seq is None:
-            result.anchor_seq = seq
-        try:
-            claims = _claims(json.loads(payload), tables)
-        except (ValueError, RecursionError):
-            claims = None
-        if claims is None:
-            broken("payload is not a list of rows as tracker records them", seq)
-            continue
-        for name, key, record in claims:
-            claimed[name][key] = (seq, _fingerprint(record))
+    shown = progress is not quietly
+    with progress(_count(session, [Event.__table__]) if shown else 0, "Checking the chain") as advance:
+        for row, unreadable, seq in _shown(_events(session), advance):
+            result.events += 1
+            if unreadable:
+                broken(unreadable, seq)
+                continue
+            seq, recorded_at, actor, action, payload, prev_hash, stored_hash = row
+            if seq != result.events:
+                broken(f"sequence gap: event {result.events} is missing "
+                       f"(event {result.events - 1} is followed by {seq})", seq)
+            elif prev_hash != expected_prev:
+                broken("prev_hash does not match the hash of the event before it", seq)
+            elif event_hash(prev_hash, seq, iso_utc(recorded_at), actor, action, payload) != stored_hash:
+                broken("hash does not match the event's content", seq)
+            elif previous_at is not None and recorded_at < previous_at:
+                broken("recorded_at goes backwards along the chain", seq)
+            expected_prev = stored_hash
+            previous_at = recorded_at
+            result.last_hash = stored_hash
+            if anchor is not None and stored_hash == anchor and result.anchor_seq is None:
+                result.anchor_seq = seq
+            try:
+                claims = _claims(json.loads(payload), tables)
+            except (ValueError, RecursionError):
+                claims = None
+            if claims is None:
+                broken("payload is not a list of rows as tracker records them", seq)
+                continue
+            for name, key, record in claims:
+                claimed[name][key] = (seq, _fingerprint(record))
 
     row_findings: list[Finding] = []
-    for name, table in tables.items():
-        expected = claimed[name]
-        columns = [column for column in table.columns if column.name != "content"]
-        for row, unreadable, raw_key in _table_rows(session, table, columns):
-            result.rows += 1
-            if unreadable:
-                entry = expected.pop(raw_key, None)
-                row_findings.append(Finding(unreadable, seq=entry[0] if entry else None, table=name, key=raw_key))
-                continue
-            record = row_record(table, row)
-            key = _key(table, record)
-            entry = expected.pop(key, None)
-            if entry is None:
-                row_findings.append(Finding("no event recorded this row", table=name, key=key))
-            elif entry[1] != _fingerprint(record):
-                recorded = _recorded(session, tables, entry[0], name, key) or {}
-                fields = sorted(k for k in set(record) | set(recorded) if record.get(k) != recorded.get(k))
-                row_findings.append(
-                    Finding(f"differs from what its event recorded ({', '.join(fields)})",
-                            seq=entry[0], table=name, key=key)
-                )
-        for key, (seq, _record) in expected.items():
-            row_findings.append(Finding("recorded by its event but missing", seq=seq, table=name, key=key))
+    with progress(_count(session, list(tables.values())) if shown else 0, "Checking the rows") as advance:
+        for name, table in tables.items():
+            expected = claimed[name]
+            columns = [column for column in table.columns if column.name != "content"]
+            for row, unreadable, raw_key in _shown(_table_rows(session, table, columns), advance):
+                result.rows += 1
+                if unreadable:
+                    entry = expected.pop(raw_key, None)
+                    row_findings.append(Finding(unreadable, seq=entry[0] if entry else None, table=name, key=raw_key))
+                    continue
+                record = row_record(table, row)
+                key = _key(table, record)
+                entry = expected.pop(key, None)
+                if entry is None:
+                    row_findings.append(Finding("no event recorded this row", table=name, key=key))
+                elif entry[1] != _fingerprint(record):
+                    recorded = _recorded(session, tables, entry[0], name, key) or {}
+                    fields = sorted(k for k in set(record) | set(recorded) if record.get(k) != recorded.get(k))
+                    row_findings.append(
+                        Finding(f"differs from what its event recorded ({', '.join(fields)})",
+                                seq=entry[0], table=name, key=key)
+                    )
+            for key, (seq, _record) in expected.items():
+                row_findings.append(Finding("recorded by its event but missing", seq=seq, table=name, key=key))
     result.attachments, bad = _attachments(session)
     row_findings.extend(bad)
     row_findings.sort(key=lambda f: (f.seq is None, f.seq or 0, f.table or "", f.key or ""))
