@@ -53,8 +53,19 @@ class Writer:
     def insert(self, table: str, row: dict[str, Any]) -> None:
         columns = ", ".join(f'"{c}"' for c in row)
         values = ", ".join(f":{c}" for c in row)
-        plain = {k: (v.replace(tzinfo=None) if isinstance(v, datetime) else v) for k, v in row.items()}
+        plain = {k: self.stored(v) for k, v in row.items()}
         self.connection.execute(text(f'INSERT INTO "{table}" ({columns}) VALUES ({values})'), plain)
+
+    def stored(self, value: Any) -> Any:
+        """Dates and instants as SQLAlchemy stores them (SQLite: text, written here rather than
+        by the sqlite3 module's default adapters, deprecated since Python 3.12)."""
+        sqlite = self.connection.dialect.name == "sqlite"
+        if isinstance(value, datetime):
+            value = value.replace(tzinfo=None)
+            return value.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else value
+        if isinstance(value, date) and sqlite:
+            return value.isoformat()
+        return value
 
     def write(self, action: str, rows: dict[str, list[dict[str, Any]]], actor: str = "analyst") -> None:
         for table, items in rows.items():
