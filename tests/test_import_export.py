@@ -258,11 +258,11 @@ def test_an_import_killed_midway_leaves_none_of_its_rows(run, url, tmp_path):
     assert ok(run("verify")) == ""
 
 
-def on_a_terminal(*args: str) -> tuple[int, str]:
+def on_a_terminal(*args: str, prelude: str = "") -> tuple[int, str]:
     """Run tracker with stderr on a pseudo-terminal: (exit code, what the terminal showed).
-    Its stdout is a pipe and must stay empty."""
+    Its stdout is a pipe and must stay empty. ``prelude`` is Python run first."""
     terminal, stderr_end = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", *args],
+    process = subprocess.Popen([sys.executable, "-c", f"{prelude}\nimport cli; cli.main()", *args],
                                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_end)
     os.close(stderr_end)
     watchdog = threading.Timer(300, process.kill)
@@ -314,6 +314,19 @@ def test_the_full_verification_shows_its_progress_on_a_terminal(url, tmp_path):
     assert "Checking the chain" in shown and "Checking the rows" in shown and "100%" in shown
     assert shown.rstrip().splitlines()[-1].startswith("Error: verify failed at event "), shown
     assert "evidence row 700: differs from what its event recorded (title)" in shown
+
+
+def test_the_quick_verification_shows_its_progress_on_a_terminal(backend, url, tmp_path):
+    """On SQLite, a chain long enough to be shared with a second process shows one bar (here
+    "long enough" is lowered to 1,000 events), then the OK line."""
+    ok(invoke(["--db", url, "import", str(big_csv(tmp_path / "long.csv", 1_500))]))
+    code, shown = on_a_terminal("--db", url, "verify",
+                                prelude="import tracker.quickcheck as quick; quick.SPLIT_MIN_EVENTS = 1_000")
+    assert code == 0, shown
+    lines = shown.rstrip().splitlines()
+    assert lines[-1].startswith("OK: 1502 events"), shown
+    if backend == "sqlite":
+        assert "Checking the chain" in shown and "100%" in shown and "Checking the rows" not in shown
 
 
 # Export and restore -----------------------------------------------------------------------------

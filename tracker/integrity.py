@@ -391,11 +391,11 @@ def verify(session: Session, anchor: str | None = None, progress: Progress = qui
     :func:`full_verify` for what is checked.
     """
     anchor = normalise_anchor(anchor) if anchor is not None else None
-    quick = _quick_verify(session, anchor)
+    quick = _quick_verify(session, anchor, progress)
     return quick if quick is not None else full_verify(session, anchor, progress)
 
 
-def _quick_verify(session: Session, anchor: str | None) -> VerifyResult | None:
+def _quick_verify(session: Session, anchor: str | None, progress: Progress = quietly) -> VerifyResult | None:
     """The quick pass's result when it vouches for the whole database, else None."""
     bind = session.get_bind()
     path = bind.url.database if bind.dialect.name == "sqlite" else None
@@ -407,7 +407,7 @@ def _quick_verify(session: Session, anchor: str | None) -> VerifyResult | None:
 
     connection = session.connection().connection.driver_connection
     try:
-        summary = quickcheck.run(connection, path, quick_plan(), anchor)
+        summary = quickcheck.run(connection, path, quick_plan(), anchor, None if progress is quietly else progress)
     except (quickcheck.Unusual, sqlite3.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError,
             RecursionError, OSError):
         return None

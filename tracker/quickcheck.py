@@ -35,6 +35,7 @@ This module imports no SQLAlchemy, so the second process starts quickly. Its pla
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -54,6 +55,10 @@ SPLIT_MIN_EVENTS = 200_000
 LOOKAHEAD = 64
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 _quote_text = json.encoder.encode_basestring
+
+
+def _ignore(_n: int) -> None:
+    """No progress shown."""
 
 
 class Unusual(Exception):
@@ -523,7 +528,8 @@ def join(connection: sqlite3.Connection, plan: dict[str, Any], parts: list[dict]
 # Running the parts ------------------------------------------------------------------------------
 
 
-def run(connection: sqlite3.Connection, path: str, plan: dict[str, Any], anchor: str | None) -> dict:
+def run(connection: sqlite3.Connection, path: str, plan: dict[str, Any], anchor: str | None,
+        progress: Callable[[int, str], Any] | None = None) -> dict:
     """The quick pass over the whole chain, shared with a second process when it is long.
 
     ``connection`` must be in a read transaction whose snapshot this fixes (by its first
@@ -543,7 +549,8 @@ def run(connection: sqlite3.Connection, path: str, plan: dict[str, Any], anchor:
             raise Unusual("seq does not run from 1 without gaps")
         parts = None
         if count >= SPLIT_MIN_EVENTS:
-            parts = _shared(connection, watcher, version, path, plan, count, anchor)
+            with progress(count, "Checking the chain") if progress else contextlib.nullcontext(None) as advance:
+                parts = _shared(connection, watcher, version, path, plan, count, anchor, advance or _ignore)
         if parts is None:
             parts = [scan(connection, plan, 1, count, anchor)] if count else []
         rows = join(connection, plan, parts)
@@ -563,14 +570,22 @@ def chunks(count: int) -> list[tuple[int, int]]:
 
 
 def _shared(connection: sqlite3.Connection, watcher: sqlite3.Connection, version: int, path: str,
-            plan: dict[str, Any], count: int, anchor: str | None) -> list[dict] | None:
+            plan: dict[str, Any], count: int, anchor: str | None,
+            advance: Callable[[int], None] = _ignore) -> list[dict] | None:
     """The chunks of the chain shared with a second process: this one takes them from the
     first on, the other from the last back, until they meet; None when the second process
     would not see what this one sees (a write committed meanwhile, or this connection's own
     uncommitted writes)."""
     runs = chunks(count)
     last_hash = connection.execute("SELECT hash FROM event WHERE seq = ?", (count,)).fetchone()[0]
-    helper = _Helper(path, plan, runs, anchor)
+    counted: set[int] = set()
+
+    def checked(index: int) -> None:  # a chunk is done, by either process: show it once
+        if index not in counted:
+            counted.add(index)
+            advance(runs[index][1] - runs[index][0] + 1)
+
+    helper = _Helper(path, plan, runs, anchor, checked)
     try:
         if helper.started() != [str(count), str(last_hash)]:
             return None
@@ -582,6 +597,7 @@ def _shared(connection: sqlite3.Connection, watcher: sqlite3.Connection, version
                 break
             helper.taken(index)
             done[index] = scan(connection, plan, first, last, anchor)
+            checked(index)
         done.update(helper.results())
         if sorted(done) != list(range(len(runs))):
             raise Unusual("a part of the chain was not checked")
@@ -623,7 +639,8 @@ class _Helper:
     chunk both began (their messages crossed) is checked twice, which does no harm.
     """
 
-    def __init__(self, path: str, plan: dict, runs: list[tuple[int, int]], anchor: str | None) -> None:
+    def __init__(self, path: str, plan: dict, runs: list[tuple[int, int]], anchor: str | None,
+                 checked: Callable[[int], None] = _ignore) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tracker.quickcheck"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -635,6 +652,7 @@ class _Helper:
         self.started_at = len(runs)  # the lowest chunk it has begun
         self.parts: dict[int, dict] = {}
         self.unusual: str | None = None
+        self.checked = checked  # called with each chunk's index as its part comes
 
     def started(self) -> list[str]:
         """What the second process sees: its count of events and its last hash."""
@@ -650,6 +668,7 @@ class _Helper:
         elif word == b"part":
             index, _, body = rest.partition(b" ")
             self.parts[int(index)] = json.loads(body)
+            self.checked(int(index))
         elif word == b"unusual":
             self.unusual = rest.decode(errors="replace").strip() or "the second process found something"
         elif word != b"end":
