@@ -221,6 +221,13 @@ def dump_json(document: Any) -> None:
     out(to_json(document))
 
 
+def _print_version(value: bool) -> None:
+    """--version: print it and stop before anything else (a command is not needed)."""
+    if value:
+        out(f"tracker {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
     db: Annotated[
@@ -228,12 +235,10 @@ def main_options(
         typer.Option("--db", metavar="URL|PATH", help="Database: a SQLite file path or a postgresql:// URL "
                      "(default: $TRACKER_DATABASE_URL, else ./tracker.db)."),
     ] = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     """Track the implementation of a report's recommendations."""
-    if version:
-        out(f"tracker {__version__}")
-        raise typer.Exit()
     state.db = db
     state._database = None
 
@@ -259,7 +264,7 @@ def init(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+def db_upgrade(revision: Annotated[str, typer.Argument(metavar="REVISION", help="Target revision.")] = "head") -> None:
     """Upgrade the schema (on SQLite, a backup copy is written next to the file first)."""
     database = state.database()
     before, after, backup = database.upgrade(revision)
@@ -270,7 +275,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 
 
 @db_app.command("downgrade")
-def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. 0001 or base.")]) -> None:
+def db_downgrade(revision: Annotated[str, typer.Argument(metavar="REVISION", help="Target revision, e.g. 0001 or base.")]) -> None:
     """Downgrade the schema to REVISION."""
     database = state.database()
     before, after = database.downgrade(revision)
@@ -304,7 +309,7 @@ def catalog_list(json_output: Json = False) -> None:
 
 @catalog_app.command("load")
 def catalog_load(
-    name_or_file: Annotated[str, typer.Argument(help="A built-in catalog name or a YAML file.")],
+    name_or_file: Annotated[str, typer.Argument(metavar="NAME_OR_FILE", help="A built-in catalog name or a YAML file.")],
     by: By = None,
 ) -> None:
     """Load a catalog; what is already stored is skipped, a conflicting entry is refused."""
@@ -345,7 +350,7 @@ def rec_list(
 
 
 @rec_app.command("show")
-def rec_show(ref: Annotated[str, typer.Argument(help="CODE, or SOURCE/CODE when the code is in several sources.")],
+def rec_show(ref: Annotated[str, typer.Argument(metavar="REF", help="CODE, or SOURCE/CODE when the code is in several sources.")],
              json_output: Json = False) -> None:
     """Show one recommendation: text, status, agencies, indicators."""
     from tracker import queries
@@ -385,8 +390,8 @@ def rec_add(
 
 @rec_app.command("assign")
 def rec_assign(
-    ref: Annotated[str, typer.Argument(help="The recommendation.")],
-    agency: Annotated[str, typer.Argument(help="The agency code.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")],
+    agency: Annotated[str, typer.Argument(metavar="AGENCY", help="The agency code.")],
     role: Annotated[str, typer.Option("--role", metavar="ROLE", help="lead or support.")] = "lead",
     by: By = None,
 ) -> None:
@@ -403,10 +408,10 @@ def rec_assign(
 
 @status_app.command("set")
 def status_set(
-    ref: Annotated[str, typer.Argument(help="The recommendation.")],
-    status: Annotated[str, typer.Argument(help="not_started, in_progress, partially_implemented or implemented.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")],
+    status: Annotated[str, typer.Argument(metavar="STATUS", help="not_started, in_progress, partially_implemented or implemented.")],
     on: Annotated[str, typer.Option("--on", metavar="DATE", help="The date the status took effect, YYYY-MM-DD.")],
-    note: Annotated[str, typer.Option("--note", metavar="TEXT", help="The rationale (required).")],
+    note: Annotated[str, typer.Option("--note", metavar="TEXT", help="The rationale for the assessment.")],
     evidence: Annotated[Optional[list[int]], typer.Option("--evidence", metavar="ID", help="Evidence id it rests on (repeatable).")] = None,
     by: By = None,
 ) -> None:
@@ -420,7 +425,7 @@ def status_set(
 
 
 @status_app.command("history")
-def status_history(ref: Annotated[str, typer.Argument(help="The recommendation.")], json_output: Json = False) -> None:
+def status_history(ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")], json_output: Json = False) -> None:
     """Every assessment of a recommendation, by effective date."""
     from tracker import queries
 
@@ -525,7 +530,7 @@ def evidence_list(
 
 @evidence_app.command("file")
 def evidence_file(
-    sha256: Annotated[str, typer.Argument(help="The file's sha256 (see `tracker evidence show`).")],
+    sha256: Annotated[str, typer.Argument(metavar="SHA256", help="The file's sha256 (see `tracker evidence show`).")],
     output: Annotated[Path, typer.Option("-o", "--output", metavar="PATH", help="Where to write the file.")],
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
@@ -544,7 +549,7 @@ def evidence_file(
 
 @indicator_app.command("add")
 def indicator_add(
-    ref: Annotated[str, typer.Argument(help="The recommendation it measures.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation it measures.")],
     code: Annotated[str, typer.Option("--code", metavar="CODE", help="A new, unique code.")],
     name: Annotated[str, typer.Option("--name", metavar="NAME", help="What it counts.")],
     unit: Annotated[str, typer.Option("--unit", metavar="UNIT", help="The unit, e.g. cases.")],
@@ -563,9 +568,9 @@ def indicator_add(
 
 @indicator_app.command("record")
 def indicator_record(
-    code: Annotated[str, typer.Argument(help="The indicator code.")],
-    quarter: Annotated[str, typer.Argument(help="The quarter, e.g. 2019Q3.")],
-    value: Annotated[str, typer.Argument(help="The value.")],
+    code: Annotated[str, typer.Argument(metavar="CODE", help="The indicator code.")],
+    quarter: Annotated[str, typer.Argument(metavar="QUARTER", help="The quarter, e.g. 2019Q3.")],
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="The value.")],
     note: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="A note.")] = None,
     evidence: Annotated[Optional[str], typer.Option("--evidence", metavar="ID", help="The evidence id it comes from.")] = None,
     by: By = None,
@@ -596,7 +601,7 @@ def indicator_list(json_output: Json = False) -> None:
 
 
 @indicator_app.command("show")
-def indicator_show(code: Annotated[str, typer.Argument(help="The indicator code.")], json_output: Json = False) -> None:
+def indicator_show(code: Annotated[str, typer.Argument(metavar="CODE", help="The indicator code.")], json_output: Json = False) -> None:
     """Show an indicator and its values by quarter."""
     from tracker import queries
 
@@ -611,8 +616,8 @@ def indicator_show(code: Annotated[str, typer.Argument(help="The indicator code.
 
 @agency_app.command("add")
 def agency_add(
-    code: Annotated[str, typer.Argument(help="A new, unique code, e.g. molvt.")],
-    name: Annotated[str, typer.Argument(help="The agency's name.")],
+    code: Annotated[str, typer.Argument(metavar="CODE", help="A new, unique code, e.g. molvt.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The agency's name.")],
     by: By = None,
 ) -> None:
     """Add a responsible agency."""
@@ -642,7 +647,7 @@ def agency_list(json_output: Json = False) -> None:
 
 @app.command("import", rich_help_panel=RECORD)
 def import_file(
-    file: Annotated[Path, typer.Argument(help="A CSV file of evidence, status updates or measurements, "
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A CSV file of evidence, status updates or measurements, "
                                          "or a JSON file made by `tracker export`.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything and say what would be added; write nothing.")] = False,
     again: Annotated[bool, typer.Option("--again", help="Import a file whose content was imported before.")] = False,
@@ -657,7 +662,7 @@ def import_file(
 
 @app.command(rich_help_panel=REPORT)
 def export(
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file (default: stdout).")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Write to this file (default: stdout).")] = None,
     with_files: Annotated[bool, typer.Option("--with-files", help="Include attached files' content (base64).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
@@ -675,15 +680,15 @@ def export(
 
 # Reports ----------------------------------------------------------------------------------
 
-ReportSources = Annotated[Optional[list[str]], typer.Option("--source", help="Only this source's recommendations "
+ReportSources = Annotated[Optional[list[str]], typer.Option("--source", metavar="SOURCE", help="Only this source's recommendations "
                                                             "(repeatable; default: every source).")]
-ReportFormat = Annotated[str, typer.Option("--format", help="md (the default, to stdout), html, json or csv.")]
-ReportOutput = Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file (replaced if it "
+ReportFormat = Annotated[str, typer.Option("--format", metavar="FORMAT", help="md (the default, to stdout), html, json or csv.")]
+ReportOutput = Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Write to this file (replaced if it "
                                                       "exists) instead of stdout.")]
-ReportAsOf = Annotated[Optional[str], typer.Option("--as-of", help="Only what was recorded by then: YYYY-MM-DD (the "
+ReportAsOf = Annotated[Optional[str], typer.Option("--as-of", metavar="T", help="Only what was recorded by then: YYYY-MM-DD (the "
                                                    "end of that day, UTC) or an ISO 8601 timestamp with offset; "
                                                    "default now. Same --as-of, same bytes.")]
-ReportAudience = Annotated[str, typer.Option("--audience", help="public, internal (the default; marked not for "
+ReportAudience = Annotated[str, typer.Option("--audience", metavar="AUDIENCE", help="public, internal (the default; marked not for "
                                              "publication) or confidential: evidence above it is withheld.")]
 
 
@@ -708,7 +713,7 @@ def emit_report(text: str, output: Path | None) -> None:
 
 @report_app.command("quarterly")
 def report_quarterly(
-    quarter: Annotated[str, typer.Argument(help="The quarter, e.g. 2019Q3.")],
+    quarter: Annotated[str, typer.Argument(metavar="QUARTER", help="The quarter, e.g. 2019Q3.")],
     source: ReportSources = None,
     fmt: ReportFormat = "md",
     output: ReportOutput = None,
@@ -730,9 +735,9 @@ def report_quarterly(
 @report_app.command("timeline")
 def report_timeline(
     source: ReportSources = None,
-    first: Annotated[Optional[str], typer.Option("--from", help="First quarter (default: when the earliest "
+    first: Annotated[Optional[str], typer.Option("--from", metavar="QUARTER", help="First quarter (default: when the earliest "
                                                  "source was published).")] = None,
-    last: Annotated[Optional[str], typer.Option("--to", help="Last quarter (default: the quarter of --as-of).")] = None,
+    last: Annotated[Optional[str], typer.Option("--to", metavar="QUARTER", help="Last quarter (default: the quarter of --as-of).")] = None,
     fmt: ReportFormat = "md",
     output: ReportOutput = None,
     as_of: ReportAsOf = None,
@@ -793,7 +798,7 @@ def verify(
 
 
 @app.command(rich_help_panel=CHECK)
-def backup(path: Annotated[Path, typer.Argument(help="Where to write the copy (must not exist).")]) -> None:
+def backup(path: Annotated[Path, typer.Argument(metavar="PATH", help="Where to write the copy (must not exist).")]) -> None:
     """A consistent copy of a SQLite database, safe while others write."""
     written = state.database().backup(path)
     say(f"Backed up {state.database().display} to {written}")
@@ -893,7 +898,11 @@ def main(args: list[str] | None = None, prog_name: str = "tracker", **_: Any) ->
     try:
         code = app(args=args, prog_name=prog_name, standalone_mode=False)
     except ClickException as error:
-        code = _fail(error.format_message(), error.exit_code)
+        if type(error).__name__ == "NoArgsIsHelpError":  # `tracker` or `tracker rec` alone: the help
+            out(error.format_message())
+            code = 0
+        else:
+            code = _fail(error.format_message(), error.exit_code)
     except TrackerError as error:
         code = _fail(str(error), error.exit_code)
     except typer.Abort:

@@ -229,3 +229,22 @@ def test_every_command_has_help(path, command):
     assert (command.help or "").strip(), f"tracker {' '.join(path)} has no help text"
     result = invoke([*path, "--help"])
     assert result.exit_code == 0, result.output
+    # every argument and option that takes a value is named in capitals (REF, QUARTER...) or by its choices
+    for param in command.params:
+        if not getattr(param, "is_flag", False) and param.name != "help":
+            assert param.metavar and (param.metavar.isupper() or "|" in param.metavar), \
+                f"tracker {' '.join(path)}: {param.name} has no metavar"
+
+
+def test_version_needs_no_command():
+    for args in (["--version"], ["--db", "/no/such/folder/x.db", "--version"]):
+        result = invoke(args)
+        assert (result.exit_code, result.stdout, result.stderr) == (0, f"tracker {cli.__version__}\n", ""), args
+
+
+@pytest.mark.parametrize("args", [[], ["rec"], ["report"]], ids=["tracker", "tracker rec", "tracker report"])
+def test_a_group_alone_prints_its_help(args):
+    result = invoke(args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Usage: tracker {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND"), result.stdout
+    assert "Error" not in result.output
