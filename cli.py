@@ -215,6 +215,11 @@ def say(text: str) -> None:
     typer.echo(text, err=True)
 
 
+def counted(number: int, noun: str) -> str:
+    """'1 event', '2 events'."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def dump_json(document: Any) -> None:
     from tracker.display import to_json
 
@@ -346,7 +351,7 @@ def rec_list(
         return dump_json([v.as_dict() for v in views])
     from tracker.display import recommendation_table
 
-    out(recommendation_table(views))
+    out(recommendation_table(views, filtered=bool(source or status or pillar or agency or overdue)))
 
 
 @rec_app.command("show")
@@ -794,7 +799,8 @@ def verify(
         raise IntegrityFailure(f"verify failed at {result.findings[0].describe()}"
                                + (f" (and {len(result.findings) - 1} more)" if len(result.findings) > 1 else ""))
     if not json_output:
-        say(f"OK: {result.events} events, {result.rows} rows, {result.attachments} attachments; last hash {result.last_hash}")
+        say(f"OK: {counted(result.events, 'event')}, {counted(result.rows, 'row')}, "
+            f"{counted(result.attachments, 'attachment')}; last hash {result.last_hash}")
 
 
 @app.command(rich_help_panel=CHECK)
@@ -902,7 +908,12 @@ def main(args: list[str] | None = None, prog_name: str = "tracker", **_: Any) ->
             out(error.format_message())
             code = 0
         else:
-            code = _fail(error.format_message(), error.exit_code)
+            import re
+
+            message = error.format_message()
+            if re.fullmatch(r"No such option: -[0-9.]+", message):
+                message += " (a negative value goes after --, e.g. `tracker indicator record CODE 2019Q3 -- -5`)"
+            code = _fail(message, error.exit_code)
     except TrackerError as error:
         code = _fail(str(error), error.exit_code)
     except typer.Abort:

@@ -99,6 +99,21 @@ def test_rec_list_filters(run):
     assert by_status == []
     human = run("rec", "list")
     assert human.exit_code == 0 and "undercover-techniques" in human.stdout and "STATUS" in human.stdout
+    nothing = run("rec", "list", "--status", "implemented")
+    assert (nothing.exit_code, nothing.stdout) == (0, "No recommendations match these filters.\n")
+
+
+def test_rec_list_on_an_empty_database_says_how_to_fill_it(make_url_for):
+    result = invoke(["--db", make_url_for("empty"), "rec", "list"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("No recommendations yet: load a catalog with `tracker catalog load`")
+
+
+def test_tables_show_whole_numbers_and_yes_or_no():
+    from tracker.display import table
+
+    assert table(["value", "complete"], [[12.0, True], [2.5, False]]).splitlines()[1:] == \
+        ["12     yes", "2.5    no"]
 
 
 def test_unknown_ref_exits_2_with_one_error_line(run):
@@ -159,6 +174,8 @@ def test_catalog_list_names_the_built_in_catalogs():
     assert result.exit_code == 0, result.output
     names = {row["name"] for row in json.loads(result.stdout)}
     assert names == {"tip-2015-khm", "tip-2018-khm", "tip-2019-khm", "tip-2022-khm"}
+    human = invoke(["catalog", "list"]).stdout.splitlines()
+    assert human[0].split()[-1] == "COMPLETE" and {line.split()[-1] for line in human[1:]} == {"yes", "no"}
 
 
 def test_every_built_in_catalog_loads(make_url_for):
@@ -248,3 +265,8 @@ def test_a_group_alone_prints_its_help(args):
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"Usage: tracker {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND"), result.stdout
     assert "Error" not in result.output
+
+
+def test_a_negative_value_without_dashes_gets_a_hint(run):
+    result = run("indicator", "record", "kiln-inspections", "2019Q3", "-5")
+    assert_one_error(result, 2, "No such option: -5", "-- -5")

@@ -22,6 +22,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: i
     """A fixed-width table; long cells are cut with an ellipsis, None shows as '-'."""
 
     def cell(value: Any) -> str:
+        if value.__class__ is float and value.is_integer():
+            value = int(value)  # a count of 12 reads 12, not 12.0
+        elif value.__class__ is bool:
+            value = "yes" if value else "no"
         text = "-" if value is None or value == "" else str(value)
         text = " ".join(text.split())
         return text if len(text) <= max_width else text[: max_width - 1] + "…"
@@ -39,12 +43,14 @@ def fields(pairs: Sequence[tuple[str, Any]]) -> str:
     return "\n".join(f"{label.ljust(width)}  {'-' if value in (None, '') else value}" for label, value in pairs)
 
 
-def recommendation_table(views) -> str:
+def recommendation_table(views, *, filtered: bool = False) -> str:
     if not views:
-        return "No recommendations match: load a catalog with `tracker catalog load` or relax the filters."
+        if filtered:
+            return "No recommendations match these filters."
+        return "No recommendations yet: load a catalog with `tracker catalog load` or add one with `tracker rec add`."
     rows = []
     for v in views:
-        lead = next((a.code for a in v.agencies if a.role == "lead"), None)
+        lead = ", ".join(a.code for a in v.agencies if a.role == "lead") or None
         flags = ("" if v.text_status == "verbatim" else "paraphrase") + (" OVERDUE" if v.overdue else "")
         rows.append([v.ref, v.position, v.pillar, v.status, lead, v.title, flags.strip()])
     return table(["ref", "pos", "pillar", "status", "lead", "title", "notes"], rows)
