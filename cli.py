@@ -799,8 +799,9 @@ def verify(
         raise IntegrityFailure(f"verify failed at {result.findings[0].describe()}"
                                + (f" (and {len(result.findings) - 1} more)" if len(result.findings) > 1 else ""))
     if not json_output:
+        anchored = f"; the anchor is event {result.anchor_seq}" if result.anchor_seq is not None else ""
         say(f"OK: {counted(result.events, 'event')}, {counted(result.rows, 'row')}, "
-            f"{counted(result.attachments, 'attachment')}; last hash {result.last_hash}")
+            f"{counted(result.attachments, 'attachment')}; last hash {result.last_hash}{anchored}")
 
 
 @app.command(rich_help_panel=CHECK)

@@ -388,10 +388,14 @@ def test_truncation_and_recomputation_pass_without_an_anchor_and_fail_with_one(b
 
 def test_an_intact_copy_passes_with_the_fingerprint_or_an_earlier_hash(backend, copy):
     url, template = copy()
-    assert verify(url).exit_code == 0
-    assert verify(url, "--anchor", template.fingerprint).exit_code == 0
-    earlier = event_rows(url)[2].hash
-    assert verify(url, "--anchor", f"  {earlier.upper()} ").exit_code == 0
+    plain = verify(url)
+    assert plain.exit_code == 0 and "anchor" not in plain.stderr
+    anchored = verify(url, "--anchor", template.fingerprint)
+    assert anchored.exit_code == 0
+    assert anchored.stderr.rstrip().endswith(f"; the anchor is event {template.events}"), anchored.stderr
+    earlier = event_rows(url)[2]
+    again = verify(url, "--anchor", f"  {earlier.hash.upper()} ")
+    assert again.exit_code == 0 and again.stderr.rstrip().endswith(f"the anchor is event {earlier.seq}")
 
 
 def test_each_unreadable_row_is_named_and_the_rows_after_it_are_still_checked(backend, copy):
