@@ -777,8 +777,11 @@ def log(
         return dump_json(rows)
     from tracker.display import table
 
-    out(table(["seq", "recorded_at", "actor", "action", "hash"],
-              [[r["seq"], r["recorded_at"], r["actor"], r["action"], r["hash"][:16]] for r in rows]))
+    from tracker.display import event_rows
+
+    out(table(["seq", "recorded_at", "actor", "action", "rows", "hash"],
+              [[r["seq"], r["recorded_at"], r["actor"], r["action"], event_rows(r["payload"]), r["hash"][:16]]
+               for r in rows]))
 
 
 @app.command(rich_help_panel=CHECK)

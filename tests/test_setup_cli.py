@@ -270,3 +270,12 @@ def test_a_group_alone_prints_its_help(args):
 def test_a_negative_value_without_dashes_gets_a_hint(run):
     result = run("indicator", "record", "kiln-inspections", "2019Q3", "-5")
     assert_one_error(result, 2, "No such option: -5", "-- -5")
+
+
+def test_the_log_says_what_each_event_wrote():
+    from tracker.display import event_rows
+
+    assert event_rows('{"rows":{"evidence":[{"id":12}],"evidence_link":[{"evidence_id":12},{"evidence_id":12}]}}') \
+        == "evidence 12, evidence_link x2"
+    assert event_rows('{"rows":{"evidence_retraction":[{"id":3,"evidence_id":7}]}}') == "evidence_retraction 3 (evidence 7)"
+    assert event_rows("not json") == "?"

@@ -123,3 +123,20 @@ def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
 
     with typer.progressbar(length=total, label=label, file=sys.stderr, update_min_steps=max(1, total // 200)) as bar:
         yield bar.update
+
+
+def event_rows(payload: str) -> str:
+    """What an event wrote, in short: 'evidence 12, evidence_link x2'."""
+    try:
+        rows = json.loads(payload).get("rows") or {}
+        parts = []
+        for name, records in rows.items():
+            if len(records) == 1 and isinstance(records[0], dict) and "id" in records[0]:
+                record = records[0]
+                of = f" (evidence {record['evidence_id']})" if name == "evidence_retraction" else ""
+                parts.append(f"{name} {record['id']}{of}")
+            elif records:
+                parts.append(f"{name} x{len(records)}")
+        return ", ".join(parts)
+    except (ValueError, AttributeError, TypeError):
+        return "?"
