@@ -159,7 +159,10 @@ CASES = [
          "m.csv line 7", "unknown indicator 'no-such-indicator'"),
     case("non-UTF-8 CSV", lambda tmp: ["import", write(tmp / "latin1.csv", evidence_csv(
         "labor-inspections,Inspección,2019-08-07,inspection,progress,,,,credible,internal").encode("latin-1"))],
-        "latin1.csv line 7", "not UTF-8"),
+        "latin1.csv line 7", "not UTF-8 text (byte 0xf3)"),
+    case("non-UTF-8 CSV with a BOM", lambda tmp: ["import", write(tmp / "latin1.csv", b"\xef\xbb\xbf" + evidence_csv(
+        "labor-inspections,Inspección,2019-08-07,inspection,progress,,,,credible,internal").encode("latin-1"))],
+        "latin1.csv line 7", "not UTF-8 text (byte 0xf3)"),
     case("CSV with an unknown header", lambda tmp: ["import", write(tmp / "x.csv", "ref,headline,when\na,b,c\n")],
          "x.csv line 1", "header not recognised"),
     case("CSV with an unknown column", lambda tmp: ["import", write(tmp / "x.csv", "rec,title,date,kind,colour\na,b,c,d,e\n")],
@@ -239,6 +242,27 @@ def test_a_dry_run_of_a_bad_file_fails_the_same_way(run, seeded, tmp_path):
         result = run("import", path, "--dry-run")
     assert_one_error(result, "ev.csv line 7", "unknown kind 'lawsuit'")
     assert dump(seeded) == before
+
+
+# A byte that is not UTF-8: the byte itself and its line, with or without a byte-order mark ----------
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["no BOM", "BOM"])
+@pytest.mark.parametrize("lines, line", [
+    ([b"\xe9rec,title,date,kind"], 1),
+    ([b"rec,title,date,kind", b"labor-inspections,caf\xe9,2019-08-01,law"], 2),
+    ([b"rec,title,date,kind", b"labor-inspections,Law,2019-08-01,law", b"\xe9abor-inspections,Law,2019-08-02,law"], 3),
+], ids=["first byte", "mid-line", "start of a line"])
+def test_a_byte_that_is_not_utf8_is_named_with_its_line(bom, lines, line, tmp_path):
+    path = write(tmp_path / "bad.csv", bom + b"\n".join([*lines, b"labor-inspections,Later,2019-08-03,law"]) + b"\n")
+    with pytest.raises(InputError) as error:
+        importer.read_file(path)
+    assert str(error.value) == f"{path} line {line}: not UTF-8 text (byte 0xe9); save the file as UTF-8"
+
+
+def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path):
+    path = write(tmp_path / "ok.csv", b"\xef\xbb\xbfrec,title,date,kind\nlabor-inspections,Caf\xc3\xa9,2019-08-01,law\n")
+    assert importer.read_file(path).text == "rec,title,date,kind\nlabor-inspections,Café,2019-08-01,law\n"
 
 
 # Line numbers, for any file: a property of the parser (no database needed) -------------------------

@@ -16,6 +16,7 @@ same bytes and ``tracker verify`` checks the restored rows against their origina
 from __future__ import annotations
 
 import base64
+import codecs
 import contextlib
 import csv
 import functools
@@ -80,13 +81,7 @@ def read_file(path: str | Path) -> InputFile:
     suffix = path.suffix.lower()
     limit = MAX_CSV_BYTES if suffix == ".csv" else MAX_EXPORT_BYTES
     content = files.read_bounded(path, limit=limit, label=label, hint="; give a CSV or JSON file")
-    try:
-        decoded = content.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = content.count(b"\n", 0, error.start) + 1
-        raise InputError(
-            f"{label} line {line}: not UTF-8 text (byte 0x{content[error.start]:02x}); save the file as UTF-8"
-        ) from None
+    decoded = _decode(content, label)
     is_json = suffix == ".json" or (suffix != ".csv" and decoded.lstrip().startswith("{"))
     if not is_json and len(content) > MAX_CSV_BYTES:
         raise InputError(f"{label}: {len(content)} bytes is over the {_mib(MAX_CSV_BYTES)} limit for a CSV file; "
@@ -94,6 +89,19 @@ def read_file(path: str | Path) -> InputFile:
     name = validation.text(path.name, "file name", max_length=models.NAME_LENGTH)
     return InputFile(label=label, name=name, sha256=hashlib.sha256(content).hexdigest(), text=decoded,
                      is_json=is_json)
+
+
+def _decode(content: bytes, label: str) -> str:
+    """The text of ``content`` (UTF-8, a byte-order mark skipped); an error names the bad byte and its line."""
+    start = len(codecs.BOM_UTF8) if content.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return str(memoryview(content)[start:], "utf-8")  # no copy of the bytes after the mark
+    except UnicodeDecodeError as error:
+        bad = start + error.start  # error.start counts from after the mark
+        line = content.count(b"\n", 0, bad) + 1
+        raise InputError(
+            f"{label} line {line}: not UTF-8 text (byte 0x{content[bad]:02x}); save the file as UTF-8"
+        ) from None
 
 
 def _mib(size: int) -> str:
