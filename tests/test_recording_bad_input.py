@@ -166,9 +166,11 @@ CASES = [
     case("CSV with an unknown header", lambda tmp: ["import", write(tmp / "x.csv", "ref,headline,when\na,b,c\n")],
          "x.csv line 1", "header not recognised"),
     case("CSV with an unknown column", lambda tmp: ["import", write(tmp / "x.csv", "rec,title,date,kind,colour\na,b,c,d,e\n")],
-         "x.csv line 1", "unknown column 'colour'"),
+         "x.csv line 1", "unknown column 'colour' in an evidence file"),
     case("CSV lacking a column", lambda tmp: ["import", write(tmp / "x.csv", "rec,title,kind\na,b,c\n")],
-         "x.csv line 1", "date"),
+         "x.csv line 1", "an evidence file needs the column(s) date"),
+    case("status CSV with an unknown column", lambda tmp: ["import", write(tmp / "x.csv", "rec,status,effective_on,note,colour\na,b,c,d,e\n")],
+         "x.csv line 1", "unknown column 'colour' in a status update file"),
     case("empty CSV", lambda tmp: ["import", write(tmp / "x.csv", "")], "x.csv", "empty"),
     case("CSV with a header only", lambda tmp: ["import", write(tmp / "x.csv", EVIDENCE_HEADER + "\n")], "x.csv", "no rows"),
     case("CSV with an unclosed quote", lambda tmp: ["import", write(tmp / "x.csv", evidence_csv(

@@ -223,6 +223,12 @@ class CsvKind:
     def columns(self) -> tuple[str, ...]:
         return self.required + self.optional
 
+    @property
+    def a_file(self) -> str:
+        """``an evidence file``, ``a measurement file``: how messages name a file of this kind."""
+        article = "an" if self.name[0] in "aeiou" else "a"
+        return f"{article} {self.name} file"
+
     @functools.cached_property
     def labels(self) -> dict[str, str]:
         """Errors name a field by its column."""
@@ -325,13 +331,13 @@ def _recognise(header: list[str], label: str) -> CsvKind:
             unknown = [c for c in header if c not in kind.columns]
             if unknown:
                 raise InputError(
-                    f"{label} line 1: unknown column {unknown[0]!r} in a {kind.name} file "
+                    f"{label} line 1: unknown column {unknown[0]!r} in {kind.a_file} "
                     f"(its columns: {','.join(kind.columns)})"
                 )
             return kind
     closest = max(CSV_KINDS, key=lambda kind: len(columns & set(kind.required)))
     missing = [c for c in closest.required if c not in columns]
-    hint = f"a {closest.name} file needs the column(s) {','.join(missing)}; " if columns & set(closest.required) else ""
+    hint = f"{closest.a_file} needs the column(s) {','.join(missing)}; " if columns & set(closest.required) else ""
     expected = "; ".join(f"{kind.name}: {','.join(kind.required)}" for kind in CSV_KINDS)
     raise InputError(f"{label} line 1: header not recognised: {hint}name the columns of one kind ({expected})")
 
