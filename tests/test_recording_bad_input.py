@@ -307,3 +307,18 @@ def test_the_error_names_the_first_bad_line(rows, data, tmp_path):
     with clock.frozen(NOW), pytest.raises(InputError) as error:
         importer.parse_csv(importer.read_file(path), AnyRef())
     assert str(error.value).startswith(f"{path} line {bad_index + 2}: "), str(error.value)
+
+
+def test_retracted_evidence_cannot_be_cited(run, seeded, tmp_path):
+    """An assessment, a measurement or an imported status update that cites withdrawn evidence is refused."""
+    with clock.frozen(NOW):
+        assert run("evidence", "retract", "1", "--reason", "Announcement withdrawn").exit_code == 0
+    csv = tmp_path / "statuses.csv"
+    csv.write_text("rec,status,effective_on,note,evidence\nlabor-inspections,in_progress,2019-08-01,Began,1\n")
+    before = dump(seeded)
+    with clock.frozen(NOW):
+        for args in ([*STATUS, "--evidence", "1"], [*RECORD, "--evidence", "1"], ["import", str(csv)]):
+            assert_one_error(run(*args), "evidence 1 was retracted on 2019-10-05 and cannot be cited")
+        assert "line 2: evidence 1 was retracted" in run("import", str(csv)).stderr
+        assert run(*STATUS, "--evidence", "1").exit_code == 2
+    assert dump(seeded) == before

@@ -261,6 +261,7 @@ class Lookups:
         self._refs: queries.RefIndex | None = None
         self._indicators: dict[str, int] | None = None
         self._evidence: set[int] | None = None
+        self._retracted: dict[int, datetime] | None = None
         self._resolved: dict[tuple[str, ...], tuple[int, ...]] = {}
 
     def targets(self, kind: CsvKind, row: CsvRow) -> tuple[int, ...]:
@@ -268,6 +269,8 @@ class Lookups:
         for evidence_id in row.cited:
             if evidence_id not in self.evidence:
                 raise queries.unknown_evidence(evidence_id)
+            if evidence_id in self.retracted:
+                raise queries.retracted_evidence(evidence_id, self.retracted[evidence_id])
         if kind is MEASUREMENT:
             code = row.names[0]
             if code not in self.indicators:
@@ -289,6 +292,12 @@ class Lookups:
         if self._indicators is None:
             self._indicators = queries.indicator_ids(self.session)
         return self._indicators
+
+    @property
+    def retracted(self) -> dict[int, datetime]:
+        if self._retracted is None:
+            self._retracted = queries.retractions(self.session)
+        return self._retracted
 
     @property
     def evidence(self) -> set[int]:

@@ -147,6 +147,27 @@ def unknown_evidence(evidence_id: int) -> NotFound:
     return NotFound(f"unknown evidence id {evidence_id}: see `tracker evidence list`")
 
 
+def citable_evidence(session: Session, evidence_id: int) -> Evidence:
+    """Evidence an assessment or a measurement may cite: stored and not retracted."""
+    evidence = evidence_by_id(session, evidence_id)
+    retracted = session.scalars(
+        select(EvidenceRetraction.recorded_at).where(EvidenceRetraction.evidence_id == evidence.id)
+    ).first()
+    if retracted is not None:
+        raise retracted_evidence(evidence.id, retracted)
+    return evidence
+
+
+def retracted_evidence(evidence_id: int, on: datetime) -> InputError:
+    return InputError(f"evidence {evidence_id} was retracted on {on:%Y-%m-%d} and cannot be cited: "
+                    "cite evidence that stands")
+
+
+def retractions(session: Session) -> dict[int, datetime]:
+    """When each retracted piece of evidence was retracted, to check many citations at once."""
+    return dict(session.execute(select(EvidenceRetraction.evidence_id, EvidenceRetraction.recorded_at)).all())
+
+
 def evidence_ids(session: Session) -> set[int]:
     """Every stored evidence id, to check many citations (an import) at once."""
     return set(session.scalars(select(Evidence.id)))

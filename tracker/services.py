@@ -33,6 +33,7 @@ from tracker.models import (
 from tracker.periods import Quarter
 from tracker.queries import (
     agency_by_code,
+    citable_evidence,
     evidence_by_id,
     indicator_by_code,
     resolve_ref,
@@ -192,7 +193,7 @@ def set_status(
     """Append an assessment; earlier ones stay in the history."""
     given = check_status(status=status, effective_on=effective_on, note=note, evidence_ids=evidence_ids)
     rec = resolve_ref(session, ref)
-    cited = [evidence_by_id(session, i).id for i in given.evidence_ids]
+    cited = [citable_evidence(session, i).id for i in given.evidence_ids]
     chain = Chain(session, actor)
     update = StatusUpdate(
         recommendation_id=rec.id,
@@ -419,7 +420,7 @@ def record_measurement(
     """Record an indicator's value for a quarter; a later value supersedes, both are kept."""
     given = check_measurement(quarter=quarter, value=value, note=note, evidence_id=evidence_id)
     indicator = indicator_by_code(session, code)
-    evidence = None if given.evidence_id is None else evidence_by_id(session, given.evidence_id).id
+    evidence = None if given.evidence_id is None else citable_evidence(session, given.evidence_id).id
     chain = Chain(session, actor)
     measurement = Measurement(
         indicator_id=indicator.id,
