@@ -629,3 +629,56 @@ def test_the_self_contained_check_catches_external_references(snippet):
     page = f"<html><head><meta content=\"default-src 'none'\"></head><body>{snippet}</body></html>"
     with pytest.raises(AssertionError):
         assert_self_contained(page)
+
+
+# --as-of may not be in the future ---------------------------------------------------------------------------
+
+
+def test_parse_as_of_refuses_the_future():
+    from datetime import timedelta
+
+    from tracker.errors import InputError
+
+    now = datetime(2020, 1, 1, 12, tzinfo=UTC)
+    with clock.frozen(now):
+        today = clock.today()
+        # A date means the end of that day, UTC: today's date is accepted.
+        assert parse_as_of(today.isoformat()) == datetime(today.year, today.month, today.day, 23, 59, 59, 999999,
+                                                          tzinfo=UTC)
+        assert parse_as_of("2020-01-01T12:00:00+00:00") == now
+        assert parse_as_of("2020-01-01T19:00:00+07:00") == now
+        assert parse_as_of(None) == now
+        assert parse_as_of(clock.iso_utc(now)) == now  # the As of a report prints regenerates it
+        for text in ((today + timedelta(days=1)).isoformat(), "2030-01-01", "9999-12-31",
+                     "2020-01-01T12:00:00.000001+00:00", "2020-01-01T20:00:00+07:00", "9999-12-31T23:59:59-01:00"):
+            with pytest.raises(InputError, match=r"^invalid --as-of .*: it is in the future"):
+                parse_as_of(text)
+    with pytest.raises(InputError, match="invalid --as-of"):
+        parse_as_of("0001-01-01T00:00:00+01:00")  # before the first instant UTC can write
+
+
+@pytest.mark.parametrize("command", [("report", "quarterly", "2019Q3"), ("report", "timeline")],
+                         ids=["quarterly", "timeline"])
+@pytest.mark.parametrize("as_of", ["2030-01-01", "9999-12-31", "tomorrow", "in an hour", "9999-12-31T23:59:59-01:00"])
+def test_a_future_as_of_is_refused(run, tmp_path, command, as_of):
+    from datetime import timedelta
+
+    if as_of == "tomorrow":
+        as_of = (clock.today() + timedelta(days=1)).isoformat()
+    elif as_of == "in an hour":
+        as_of = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    target = tmp_path / "out.md"
+    result = run(*command, "--as-of", as_of, "-o", target)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"Error: invalid --as-of {as_of!r}: it is in the future")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not target.exists()
+
+
+def test_today_is_accepted_as_of(run):
+    today = clock.today().isoformat()
+    for command in (("report", "quarterly", "2019Q3"), ("report", "timeline")):
+        result = run(*command, "--as-of", today, "--format", "json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["as_of"] == f"{today}T23:59:59.999999Z"

@@ -78,12 +78,22 @@ def parse_date(text: str, *, field: str = "date", allow_future: bool = False) ->
 
 
 def parse_as_of(text: str | None) -> datetime:
-    """``YYYY-MM-DD`` means the end of that day, UTC; else an ISO 8601 timestamp with offset."""
+    """``YYYY-MM-DD`` means the end of that day, UTC; else an ISO 8601 timestamp with offset.
+
+    Not in the future: a report as of a later instant could still change as more is
+    recorded. A date may be today (the user's, as for every date); a timestamp may not be
+    after now.
+    """
     if text is None:
         return clock.now()
     value = text.strip()
     if _DATE.match(value):
         day = parse_date(value, field="--as-of", allow_future=True)
+        if day > clock.today():
+            raise InputError(
+                f"invalid --as-of {text!r}: it is in the future (today is {clock.today()}); --as-of is the "
+                "moment things had been recorded by: give today or an earlier date, or leave it out for now"
+            )
         return datetime.combine(day, time.max, tzinfo=UTC)
     try:
         moment = datetime.fromisoformat(value)
@@ -94,6 +104,13 @@ def parse_as_of(text: str | None) -> datetime:
             f"invalid --as-of {text!r}: give a date YYYY-MM-DD or a timestamp with offset, "
             "e.g. 2019-12-31T18:00:00+07:00"
         )
-    return moment.astimezone(UTC)
-
-
+    now = clock.now()
+    if moment > now:  # compared before converting: a far future instant may not exist in UTC
+        raise InputError(
+            f"invalid --as-of {text!r}: it is in the future (now is {clock.iso_utc(now)}); --as-of is the "
+            "moment things had been recorded by: give an earlier instant, or leave it out for now"
+        )
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InputError(f"invalid --as-of {text!r}: it is before the year 1 in UTC") from None
