@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
+from conftest import dump, invoke
 from sqlalchemy import inspect
 
 from tracker import migrate
 from tracker.db import SCHEMA_REVISION, Database
+from tracker.errors import TrackerError
 from tracker.models import Base
 
 
@@ -52,3 +57,101 @@ def test_downgrade_to_base_and_back_to_head(make_url_for):
     _, after, _ = database.upgrade()
     assert after == SCHEMA_REVISION
     database.dispose()
+
+
+# Nothing is written when a migration cannot or does not happen -------------------------------------------
+
+
+def files_beside(url: str) -> set[str]:
+    """The files in a SQLite database's folder (nothing for PostgreSQL)."""
+    path = Database(url).path
+    return set() if path is None else {p.name for p in path.parent.iterdir()}
+
+
+def down_to(url: str, revision: str) -> None:
+    database = Database(url)
+    database.downgrade(revision)
+    database.dispose()
+
+
+def revision_of(url: str) -> str | None:
+    database = Database(url)
+    try:
+        return database.current_revision()
+    finally:
+        database.dispose()
+
+
+def assert_one_error(result, exit_code: int, *fragments: str) -> None:
+    assert result.exit_code == exit_code, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("at", [SCHEMA_REVISION, "0001"])
+@pytest.mark.parametrize("command_line, fragments", [
+    (["db", "upgrade", "9999"], ["cannot migrate to '9999'", "give one of 0001, 0002, head or base"]),
+    (["db", "upgrade", "+5"], ["cannot migrate to '+5'"]),
+    (["db", "upgrade", ""], ["cannot migrate to ''", "give one of"]),
+    (["db", "upgrade", "0001:0002"], ["cannot migrate to '0001:0002'"]),
+    (["db", "downgrade", "9999"], ["cannot migrate to '9999'", "give one of"]),
+    (["db", "downgrade", "+1"], ["cannot migrate to '+1'"]),
+], ids=["upgrade 9999", "upgrade +5", "upgrade ''", "upgrade range", "downgrade 9999", "downgrade +1"])
+def test_a_revision_that_names_nothing_is_refused_before_any_backup(make_url_for, at, command_line, fragments):
+    url = make_url_for("loaded")
+    if at != SCHEMA_REVISION:
+        down_to(url, at)
+    files, before = files_beside(url), dump(url)
+    result = invoke(["--db", url, *command_line])
+    assert_one_error(result, 2, *fragments)
+    assert "backup" not in result.stderr
+    assert files_beside(url) == files, "no backup (nor any other file) is left behind"
+    assert dump(url) == before
+    assert revision_of(url) == at
+
+
+def test_a_database_from_a_newer_tracker_is_refused_before_any_backup(make_url_for):
+    url = make_url_for("loaded")
+    database = Database(url)
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+    database.dispose()
+    files = files_beside(url)
+    for command_line in (["db", "upgrade"], ["db", "downgrade", "0001"]):
+        result = invoke(["--db", url, *command_line])
+        assert_one_error(result, 1, "at revision 0099, which this tracker does not know", "newer version")
+        assert files_beside(url) == files
+
+
+def test_an_upgrade_that_fails_leaves_no_backup_when_nothing_changed(sqlite_templates, tmp_path, monkeypatch):
+    path = tmp_path / "tracker.db"
+    path.write_bytes(Path(sqlite_templates["loaded"]).read_bytes())
+    down_to(str(path), "0001")
+    before = dump(str(path))
+    real_upgrade = command.upgrade
+
+    def upgrade_then_fail(cfg, revision):
+        real_upgrade(cfg, revision)  # the tables change inside the migration's transaction...
+        raise TrackerError("the disk is full")  # ...which then fails, so they change back
+
+    monkeypatch.setattr(migrate.command, "upgrade", upgrade_then_fail)
+    result = invoke(["--db", path, "db", "upgrade"])
+    assert_one_error(result, 1, "the disk is full")
+    assert "backup" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tracker.db"]
+    assert revision_of(str(path)) == "0001"
+    assert dump(str(path)) == before
+
+
+def test_an_upgrade_that_changes_something_still_writes_its_backup(sqlite_templates, tmp_path):
+    path = tmp_path / "tracker.db"
+    path.write_bytes(Path(sqlite_templates["loaded"]).read_bytes())
+    down_to(str(path), "0001")
+    result = invoke(["--db", path, "db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert [p.name.split(".")[:3] for p in tmp_path.glob("*.bak")] == [["tracker", "db", "0001"]]
+    nothing_to_do = invoke(["--db", path, "db", "upgrade", "0001"])
+    assert nothing_to_do.exit_code == 0, nothing_to_do.output
+    assert len(list(tmp_path.glob("*.bak"))) == 1, "an upgrade that changes nothing takes no backup"

@@ -32,10 +32,6 @@ def config(database: Database | None = None) -> Config:
     return cfg
 
 
-def head() -> str:
-    return ScriptDirectory.from_config(config()).get_current_head()
-
-
 def _migration_engine(database: Database):
     """An engine for migrations: on SQLite, foreign keys off while tables are rebuilt.
 
@@ -111,27 +107,73 @@ def _run(database: Database, action, revision: str) -> tuple[str | None, str | N
 
 
 def upgrade(database: Database, revision: str = "head", *, backup: bool = True):
-    """Upgrade; on an existing SQLite database that will change, back it up first."""
-    backup_path = None
+    """Upgrade; on an existing SQLite database that will change, back it up first.
+
+    Everything that can be checked is checked before the backup is taken: the revision
+    stored and the target. The migration runs in one transaction: if it fails, the
+    database is as it was and the backup, a needless copy of everything stored
+    (confidential evidence included), is removed again.
+    """
     if database.path is not None:
         database.path.parent.mkdir(parents=True, exist_ok=True)
-        current = database.current_revision() if database.path.exists() else None
-        target = head() if revision == "head" else revision
-        if backup and current is not None and current != target:
-            backup_path = _backup_beside(database.path, current)
+    current = database.current_revision()
+    steps = _steps(database, revision, current, upgrade=True)
+    backup_path = None
+    if backup and database.path is not None and current is not None and steps:
+        backup_path = _backup_beside(database.path, current)
     try:
         before, after = _run(database, command.upgrade, revision)
-    except TrackerError as error:
-        if backup_path is None:
-            raise
-        raise type(error)(f"{error} (the backup taken before the upgrade is {backup_path})") from error
+    except BaseException as error:
+        if backup_path is not None:
+            if _still_at(database, current):
+                backup_path.unlink(missing_ok=True)
+            elif isinstance(error, TrackerError):
+                raise type(error)(f"{error} (the backup taken before the upgrade is {backup_path})") from error
+        raise
     return before, after, backup_path
 
 
 def downgrade(database: Database, revision: str):
-    if database.current_revision() is None:
+    current = database.current_revision()
+    if current is None:
         raise TrackerError(f"{database.display} has no tracker schema to downgrade")
+    _steps(database, revision, current, upgrade=False)
     return _run(database, command.downgrade, revision)
+
+
+def _steps(database: Database, revision: str, current: str | None, *, upgrade: bool) -> list:
+    """The migrations from ``current`` to ``revision``, worked out before anything is touched.
+
+    These are the steps ``alembic.command.upgrade`` (or ``downgrade``) would run: a
+    revision that names nothing or cannot be reached from ``current`` is refused here,
+    before any backup, lock or transaction.
+    """
+    from alembic.util import CommandError
+
+    script = ScriptDirectory.from_config(config())
+    known = [found.revision for found in reversed(list(script.walk_revisions()))]
+    if current is not None and current not in known:
+        raise TrackerError(
+            f"the schema of {database.display} is at revision {current}, which this tracker does not know "
+            f"(it knows {', '.join(known)}): a newer version of tracker migrated it; use that version"
+        )
+    choices = f"give one of {', '.join(known)}, head or base"
+    if not revision.strip() or ":" in revision:
+        raise InputError(f"cannot migrate to {revision!r}: {choices}")
+    try:  # the very calls alembic.command makes (in its env.py callback) to find the steps
+        if upgrade:
+            return script._upgrade_revs(revision, current)
+        return script._downgrade_revs(revision, current)
+    except CommandError as error:
+        raise InputError(f"cannot migrate to {revision!r}: {error}; {choices}") from None
+
+
+def _still_at(database: Database, revision: str | None) -> bool:
+    """Whether the database is still at ``revision`` (False if that cannot be read)."""
+    try:
+        return database.current_revision() == revision
+    except Exception:  # noqa: BLE001 - unreadable: keep the backup
+        return False
 
 
 def _backup_beside(path: Path, revision: str) -> Path:
