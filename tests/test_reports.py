@@ -631,6 +631,48 @@ def test_the_self_contained_check_catches_external_references(snippet):
         assert_self_contained(page)
 
 
+# As of an instant before anything was recorded -----------------------------------------------------------
+
+
+def test_as_of_before_the_catalog_was_recorded_says_so(make_url_for):
+    """A catalog loaded today, a report as of 2019: nothing had been recorded by then."""
+    from tracker import catalogs
+
+    url = make_url_for("empty")
+    write(url, datetime.now(UTC), lambda s: catalogs.load(s, catalogs.read("tip-2019-khm"), ACTOR))
+    args = ["--db", url, "report", "quarterly", "2019Q3", "--as-of", AS_OF, "--audience", "public"]
+    result = invoke(args)
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "No source is loaded" not in text
+    assert "- Sources: none recorded as of this instant" in text
+    assert ("**Nothing to report: no source had been recorded by 2019-12-31T23:59:59.999999Z. `--as-of` keeps only "
+            "what had been recorded by that instant, whatever period it is about, so a catalog loaded later is "
+            "left out: give a later `--as-of`, or none. If no catalog is loaded yet, load one with "
+            "`tracker catalog load`.**") in text
+    assert "\\`" not in text
+    html = invoke([*args, "--format", "html"]).stdout
+    assert "<code>tracker catalog load</code>" in html and "`" not in html
+    timeline = invoke(["--db", url, "report", "timeline", "--as-of", AS_OF]).stdout
+    assert "Nothing to report: no source had been recorded by 2019-12-31T23:59:59.999999Z." in timeline
+    # Naming the source: it had not been recorded by then either.
+    named = invoke([*args, "--source", "tip-2019-khm"]).stdout
+    assert "Nothing to report: tip-2019-khm had not been recorded by 2019-12-31T23:59:59.999999Z." in named
+    assert "If no catalog is loaded yet" not in named
+
+
+def test_as_of_on_an_empty_database_gives_the_same_bytes_after_a_later_catalog_load(make_url_for):
+    """The message depends only on what was recorded by --as-of, so it cannot change later."""
+    from tracker import catalogs
+
+    url = make_url_for("empty")
+    args = ["--db", url, "report", "quarterly", "2019Q3", "--as-of", AS_OF]
+    before = {fmt: invoke([*args, "--format", fmt]).stdout for fmt in FORMATS}
+    assert "tracker catalog load" in before["md"]
+    write(url, datetime.now(UTC), lambda s: catalogs.load(s, catalogs.read("tip-2019-khm"), ACTOR))
+    assert before == {fmt: invoke([*args, "--format", fmt]).stdout for fmt in FORMATS}
+
+
 # --as-of may not be in the future ---------------------------------------------------------------------------
 
 

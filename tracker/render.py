@@ -167,12 +167,25 @@ def not_ended_text(report: QuarterlyReport) -> str | None:
 
 
 def empty_text(report: QuarterlyReport | Timeline) -> str | None:
-    """What to say when the report covers no recommendation at all."""
+    """What to say when the report covers no recommendation at all.
+
+    Commands are quoted with backticks (code in Markdown and HTML). It says only what
+    was true at the as-of instant, so that it reads the same however much is recorded
+    later.
+    """
     has_rows = report.recommendations if isinstance(report, QuarterlyReport) else report.rows
     if has_rows:
         return None
-    if not report.header.sources:
-        return "No source is loaded: load a catalog with `tracker catalog load`; there is nothing to report."
+    header = report.header
+    if not header.sources:
+        as_of = iso_utc(header.as_of)
+        rule = ("`--as-of` keeps only what had been recorded by that instant, whatever period it is about, so a "
+                "catalog loaded later is left out: give a later `--as-of`, or none.")
+        if header.selected:
+            names = ", ".join(header.selected)
+            return f"Nothing to report: {names} had not been recorded by {as_of}. {rule}"
+        return (f"Nothing to report: no source had been recorded by {as_of}. {rule} "
+                "If no catalog is loaded yet, load one with `tracker catalog load`.")
     if report.header.unissued and len(report.header.unissued) == len(report.header.sources):
         return "None of the selected sources had been published by the end of the period: there is nothing to report."
     return "The selected sources have no recommendations: there is nothing to report."
@@ -185,7 +198,7 @@ def is_web_link(url: str | None) -> bool:
 def header_lines(header: Header, period: tuple[str, str]) -> list[tuple[str, str]]:
     """The header every format prints: sources, the period and its dates, as-of, audience, fingerprint, version."""
     return [
-        ("Sources", "; ".join(source_line(s) for s in header.sources) or "none"),
+        ("Sources", "; ".join(source_line(s) for s in header.sources) or "none recorded as of this instant"),
         period,
         ("As of", iso_utc(header.as_of)),
         ("Audience", header.audience.value),
@@ -240,6 +253,12 @@ def md(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
+def md_text(text: str) -> str:
+    """Like :func:`md`, but a part between backticks (a command) becomes inline code."""
+    parts = " ".join(str(text).split()).split("`")
+    return "".join(f"`{part}`" if i % 2 else _MD_SPECIAL.sub(r"\\\1", part) for i, part in enumerate(parts))
+
+
 def md_link(url: str | None, text: str = "link") -> str:
     if not url:
         return ""
@@ -271,7 +290,7 @@ def quarterly_md(report: QuarterlyReport) -> str:
     notes = [not_ended_text(report)] + [unissued_notice(src, str(q), report.end) for src in report.header.unissued]
     out += [f"> {md(note)}\n" for note in notes if note]
     if empty := empty_text(report):
-        out += [f"**{md(empty)}**", ""]
+        out += [f"**{md_text(empty)}**", ""]
 
     out += ["## Summary", ""]
     previous = dict(s.previous_status_counts)
@@ -371,7 +390,7 @@ def timeline_md(timeline: Timeline) -> str:
     out += [f"> {md(unissued_notice(src, str(timeline.last), timeline.last.end))}\n"
             for src in timeline.header.unissued]
     if empty := empty_text(timeline):
-        out += [f"**{md(empty)}**", ""]
+        out += [f"**{md_text(empty)}**", ""]
         return "\n".join(out).rstrip("\n") + "\n"
     legend = ", ".join(f"{STATUS_SHORT[s]} {label(s)}" for s in Status)
     out += [f"Status at the end of each quarter: {legend}; · not yet issued. "
@@ -626,7 +645,7 @@ def _environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(label=label, number=number, iso_utc=iso_utc, web_link=is_web_link)
+    env.filters.update(label=label, number=number, iso_utc=iso_utc, web_link=is_web_link, code_spans=html_code_spans)
     env.globals.update(
         STATUSES=list(Status), STATUS_COLOURS=STATUS_COLOURS, STATUS_SHORT=STATUS_SHORT, MARKINGS=MARKINGS,
         period_text=period_text, source_line=source_line, unissued_notice=unissued_notice,
@@ -634,6 +653,15 @@ def _environment():
         history_note=history_note,
     )
     return env
+
+
+def html_code_spans(text: str):
+    """Escaped HTML in which a part between backticks (a command) becomes ``<code>``."""
+    from markupsafe import Markup, escape
+
+    return Markup("".join(
+        f"<code>{escape(part)}</code>" if i % 2 else str(escape(part)) for i, part in enumerate(str(text).split("`"))
+    ))
 
 
 def quarterly_html(report: QuarterlyReport) -> str:

@@ -81,9 +81,14 @@ class SourceInfo:
 
 @dataclass(frozen=True)
 class Header:
-    """What every report prints first."""
+    """What every report prints first.
+
+    ``sources`` are those recorded by ``as_of``; ``selected`` the slugs named with
+    ``--source`` (empty: every source).
+    """
 
     sources: tuple[SourceInfo, ...]
+    selected: tuple[str, ...]
     as_of: datetime
     audience: Sensitivity
     fingerprint: str | None
@@ -299,7 +304,7 @@ def quarterly(
     as_of = _utc(as_of)
     later = _recorded_after(session, as_of)
     selected = _sources(session, sources, quarter.end, later)
-    header = _header(session, selected, as_of, audience)
+    header = _header(session, selected, sources, as_of, audience)
     recs = _recommendations(session, [s for s in selected if s.issued], later)
     ids = [rec.id for rec, _ in recs]
     refs = _refs(session, recs, later)
@@ -390,7 +395,7 @@ def timeline(
             f"{MAX_TIMELINE_QUARTERS}: narrow it with --from and --to"
         )
     selected = _sources(session, sources, last.end, later)
-    header = _header(session, selected, as_of, audience)
+    header = _header(session, selected, sources, as_of, audience)
     recs = _recommendations(session, [s for s in selected if s.issued], later)
     ids = [rec.id for rec, _ in recs]
     refs = _refs(session, recs, later)
@@ -497,10 +502,13 @@ def _sources(session: Session, slugs: Sequence[str], period_end: date, later: _L
     ]
 
 
-def _header(session: Session, sources: list[SourceInfo], as_of: datetime, audience: Sensitivity) -> Header:
+def _header(
+    session: Session, sources: list[SourceInfo], selected: Sequence[str], as_of: datetime, audience: Sensitivity
+) -> Header:
     event = last_event(session, as_of)
     return Header(
         sources=tuple(sources),
+        selected=tuple(dict.fromkeys(selected)),
         as_of=as_of,
         audience=audience,
         fingerprint=event.hash if event is not None else None,
