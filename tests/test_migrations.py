@@ -30,7 +30,7 @@ def test_no_migration_imports_the_application():
 
 def test_upgrade_from_empty_creates_every_table(make_url_for):
     database = Database(make_url_for("blank"))
-    before, after, _ = database.upgrade()
+    before, after, _ = database.upgrade(create=True)
     assert (before, after) == (None, SCHEMA_REVISION)
     with database.engine.connect() as connection:
         tables = set(inspect(connection).get_table_names())

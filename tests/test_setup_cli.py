@@ -10,7 +10,7 @@ import typer
 import cli
 from conftest import invoke
 from tracker import migrate
-from tracker.db import Database
+from tracker.db import SCHEMA_REVISION, Database
 
 RECS_2019 = ["prosecute-convict", "undercover-techniques", "victim-identification", "labor-inspections"]
 
@@ -208,6 +208,47 @@ def test_a_missing_sqlite_database_is_not_created_by_a_read(tmp_path):
     result = invoke(["--db", str(path), "rec", "list"])
     assert_one_error(result, 1, "tracker init")
     assert not path.exists()
+
+
+@pytest.mark.parametrize("command_line", [["db", "upgrade"], ["db", "upgrade", "0001"], ["db", "downgrade", "base"]])
+def test_db_upgrade_and_downgrade_do_not_create_a_missing_sqlite_database(tmp_path, command_line):
+    path = tmp_path / "typo.db"
+    result = invoke(["--db", str(path), *command_line])
+    assert_one_error(result, 1, f"no tracker database at {path.as_posix()}: run `tracker init` to create one")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_does_not_create_a_missing_folder(tmp_path):
+    path = tmp_path / "nodir" / "x.db"
+    result = invoke(["--db", str(path), "init"])
+    assert_one_error(result, 2, f"the folder {tmp_path / 'nodir'} does not exist", "create it first")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("")
+    result = invoke(["--db", str(tmp_path / "file" / "x.db"), "init"])
+    assert_one_error(result, 2, f"{tmp_path / 'file'} is not a folder")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_init_creates_a_new_database_in_a_folder_that_exists(tmp_path):
+    path = tmp_path / "new.db"
+    result = invoke(["--db", str(path), "init", "--no-catalog"])
+    assert result.exit_code == 0, result.output
+    assert f"Created the tracker schema (revision {SCHEMA_REVISION})" in result.stderr
+    assert invoke(["--db", str(path), "db", "current"]).stdout == f"{SCHEMA_REVISION}\n"
+
+
+def test_what_to_run_before_a_database_can_be_used(tmp_path, sqlite_templates):
+    """``db current`` and every other command say the same: init where there is no schema yet."""
+    missing = Database(str(tmp_path / "none.db"))
+    assert missing.schema_problem(None) == (
+        f"no tracker database at {missing.display}: run `tracker init` to create one, or pass --db")
+    (tmp_path / "blank.db").write_bytes(b"")
+    blank = Database(str(tmp_path / "blank.db"))
+    assert blank.schema_problem(None) == f"{blank.display} has no tracker schema: run `tracker init` to create it"
+    current = Database(str(sqlite_templates["empty"]))
+    assert current.schema_problem(SCHEMA_REVISION) is None
+    assert current.schema_problem("0001").endswith(f"this tracker needs {SCHEMA_REVISION}: run `tracker db upgrade`")
+    assert_one_error(invoke(["--db", blank.display, "rec", "list"]), 1, "has no tracker schema: run `tracker init`")
 
 
 def test_database_url_from_the_environment(url):

@@ -160,29 +160,45 @@ class Database:
                     return None
                 raise
 
-    def require_schema(self) -> None:
+    def require_file(self) -> None:
+        """Refuse a SQLite path where there is no file: only ``tracker init`` creates one."""
         if not self.exists():
-            raise DatabaseUnavailable(
-                f"no tracker database at {self.display}: run `tracker init` to create it, "
-                "or pass --db"
-            )
-        revision = self.current_revision()
+            raise DatabaseUnavailable(self._no_database())
+
+    def require_schema(self) -> None:
+        self.require_file()
+        problem = self.schema_problem(self.current_revision())
+        if problem is not None:
+            raise SchemaOutOfDate(problem)
+
+    def schema_problem(self, revision: str | None) -> str | None:
+        """What keeps this tracker from using the database at ``revision``, and what to run; None if nothing."""
         if revision == SCHEMA_REVISION:
-            return
+            return None
+        if not self.exists():
+            return self._no_database()
         if revision is None:
-            raise SchemaOutOfDate(
-                f"{self.display} has no tracker schema: run `tracker init` (or `tracker db upgrade`)"
-            )
-        raise SchemaOutOfDate(
+            return f"{self.display} has no tracker schema: run `tracker init` to create it"
+        return (
             f"the schema of {self.display} is at revision {revision}, this tracker needs "
             f"{SCHEMA_REVISION}: run `tracker db upgrade`"
         )
 
-    def upgrade(self, revision: str = "head", *, backup: bool = True) -> tuple[str | None, str | None, Path | None]:
-        """Migrate up to ``revision``; returns (from, to, backup path or None)."""
+    def _no_database(self) -> str:
+        return f"no tracker database at {self.display}: run `tracker init` to create one, or pass --db"
+
+    def upgrade(
+        self, revision: str = "head", *, backup: bool = True, create: bool | None = None
+    ) -> tuple[str | None, str | None, Path | None]:
+        """Migrate up to ``revision``; returns (from, to, backup path or None).
+
+        A SQLite file that does not exist is created only with ``create=True`` (``tracker
+        init``) or, by default, when no backup is wanted (a program building a new database,
+        as the tests and benchmarks do); ``tracker db upgrade`` refuses it.
+        """
         from tracker import migrate
 
-        return migrate.upgrade(self, revision, backup=backup)
+        return migrate.upgrade(self, revision, backup=backup, create=not backup if create is None else create)
 
     def downgrade(self, revision: str) -> tuple[str | None, str | None]:
         from tracker import migrate

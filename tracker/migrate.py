@@ -106,16 +106,19 @@ def _run(database: Database, action, revision: str) -> tuple[str | None, str | N
     return before, after
 
 
-def upgrade(database: Database, revision: str = "head", *, backup: bool = True):
+def upgrade(database: Database, revision: str = "head", *, backup: bool = True, create: bool = False):
     """Upgrade; on an existing SQLite database that will change, back it up first.
 
-    Everything that can be checked is checked before the backup is taken: the revision
-    stored and the target. The migration runs in one transaction: if it fails, the
-    database is as it was and the backup, a needless copy of everything stored
-    (confidential evidence included), is removed again.
+    Everything that can be checked is checked before the backup is taken: the file (a
+    missing one is created only if ``create``), the revision stored and the target. The
+    migration runs in one transaction: if it fails, the database is as it was and the
+    backup, a needless copy of everything stored (confidential evidence included), is
+    removed again.
     """
-    if database.path is not None:
-        database.path.parent.mkdir(parents=True, exist_ok=True)
+    if database.path is not None and not database.path.exists():
+        if not create:
+            database.require_file()
+        _require_folder(database)
     current = database.current_revision()
     steps = _steps(database, revision, current, upgrade=True)
     backup_path = None
@@ -134,11 +137,22 @@ def upgrade(database: Database, revision: str = "head", *, backup: bool = True):
 
 
 def downgrade(database: Database, revision: str):
+    database.require_file()
     current = database.current_revision()
     if current is None:
         raise TrackerError(f"{database.display} has no tracker schema to downgrade")
     _steps(database, revision, current, upgrade=False)
     return _run(database, command.downgrade, revision)
+
+
+def _require_folder(database: Database) -> None:
+    """A new SQLite file goes into a folder that exists: a mistyped path is not created."""
+    folder = database.path.parent
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise InputError(f"cannot create {database.display}: {folder} is not a folder; give another path")
+    raise InputError(f"cannot create {database.display}: the folder {folder} does not exist; create it first")
 
 
 def _steps(database: Database, revision: str, current: str | None, *, upgrade: bool) -> list:

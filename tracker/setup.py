@@ -14,7 +14,7 @@ def init(database: Database, names: Sequence[str] | None, *, actor: str) -> list
     read = [catalogs.read(name) for name in wanted]  # every file checked before anything is written
     lines = []
     existed = database.exists() and database.current_revision() is not None
-    before, after, backup = database.upgrade("head")
+    before, after, backup = database.upgrade("head", create=True)
     if backup:
         lines.append(f"Backed up {database.display} to {backup}")
     if not existed:
