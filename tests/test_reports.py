@@ -631,6 +631,109 @@ def test_the_self_contained_check_catches_external_references(snippet):
         assert_self_contained(page)
 
 
+# The quarter a source was published in ------------------------------------------------------------------
+
+
+def library_timeline(url: str, first: str, last: str, as_of: str = AS_OF, sources=()):
+    database = Database(url)
+    try:
+        with database.reading() as session:
+            return reports.timeline(session, sources=sources, first=Quarter.parse(first), last=Quarter.parse(last),
+                                    as_of=parse_as_of(as_of))
+    finally:
+        database.dispose()
+
+
+def test_previous_quarter_before_publication_counts_nothing(run, url):
+    """tip-2019-khm was published 2019-06-20: at the end of 2019Q1 its recommendations were not yet issued."""
+    status(url, at("2019-06-26"), "victim-identification", "in_progress", "2019-06-25", "Pilot in two provinces.")
+    report = library_quarterly(url, "2019Q2")
+    summary = report.summary
+    assert dict(summary.previous_status_counts) == {status: 0 for status in Status}
+    assert dict(summary.status_counts) == {
+        Status.NOT_STARTED: 3, Status.IN_PROGRESS: 1, Status.PARTIALLY_IMPLEMENTED: 0, Status.IMPLEMENTED: 0}
+    # The summary agrees with the report's own history table...
+    assert report.history[-2].quarter == Quarter(2019, 1)
+    assert report.history[-2].counts == summary.previous_status_counts
+    assert report.history[-1].counts == summary.status_counts
+    # ...and each recommendation says it was not yet issued, its change measured from not started.
+    sections = by_ref(report)
+    assert {ref: section.previous_status for ref, section in sections.items()} == dict.fromkeys(sections)
+    assert {ref: section.change.value for ref, section in sections.items()} == {
+        "prosecute-convict": "unchanged", "undercover-techniques": "unchanged",
+        "victim-identification": "advanced", "labor-inspections": "unchanged"}
+    assert (summary.advanced, summary.regressed, summary.unchanged, summary.issued_in_quarter) == (1, 0, 3, 4)
+
+    # The timeline says the same: 2019Q1 not yet issued, a change in 2019Q2 only where the quarterly sees one.
+    timeline = library_timeline(url, "2019Q1", "2019Q2")
+    for row in timeline.rows:
+        assert row.cells[0].status is None
+        assert row.cells[1].status == sections[row.ref].status
+        assert row.cells[1].changed == (sections[row.ref].change.value != "unchanged")
+
+    args = ("report", "quarterly", "2019Q2", "--as-of", AS_OF)
+    document = json.loads(report_text(run, *args, "--format", "json"))
+    assert document["summary"]["previous_status_counts"] == {s.value: 0 for s in Status}
+    assert [(r["ref"], r["previous_status"], r["change"]) for r in document["recommendations"]] == [
+        ("prosecute-convict", None, "unchanged"), ("undercover-techniques", None, "unchanged"),
+        ("victim-identification", None, "advanced"), ("labor-inspections", None, "unchanged")]
+    lines = report_text(run, *args, "--format", "csv").split("\r\n")
+    assert lines[0].split(",")[3:6] == ["previous_status", "status", "change"]
+    assert any(line.startswith("victim-identification,Fully implement the nationwide victim identification "
+                               "protocol,protection,,in_progress,advanced,0,") for line in lines)
+    timeline_csv = report_text(run, "report", "timeline", "--from", "2019Q1", "--to", "2019Q2", "--as-of", AS_OF,
+                               "--format", "csv")
+    assert "victim-identification,Fully implement the nationwide victim identification protocol,protection,," \
+           "in_progress,2019Q2" in timeline_csv.split("\r\n")
+
+    text = report_text(run, *args)
+    assert "| total | 0 | 4 |" in text
+    assert "| not started | 4 |" not in text
+    assert ("- Status: in progress at the end of 2019Q2, not yet issued at the end of 2019Q1: advanced since it "
+            "was issued in 2019Q2") in text
+    assert ("- Status: not started at the end of 2019Q2, not yet issued at the end of 2019Q1: unchanged since it "
+            "was issued in 2019Q2") in text
+    assert ("Between the end of 2019Q1 and the end of 2019Q2: 1 advanced, 0 regressed, 3 unchanged; the 4 "
+            "recommendations issued in 2019Q2 count from not started, their status when issued.") in text
+    html = report_text(run, *args, "--format", "html")
+    assert "not yet issued</span> at the end of 2019Q1" in html
+    assert "advanced since it was issued in 2019Q2" in html
+    assert '<th class="num">0</th><th class="num">4</th>' in html
+
+
+def test_previous_quarter_with_sources_published_before_and_during_it(run, url):
+    """With two editions, the previous quarter counts the older one's recommendations only; --source narrows."""
+    from tracker import catalogs
+
+    write(url, at("2019-06-22"), lambda s: catalogs.load(s, catalogs.read("tip-2018-khm"), ACTOR))
+    both = library_quarterly(url, "2019Q2")
+    older = [s for s in both.recommendations if s.source == "tip-2018-khm"]
+    newer = [s for s in both.recommendations if s.source == "tip-2019-khm"]
+    assert older and newer
+    assert all(s.previous_status == Status.NOT_STARTED for s in older)
+    assert all(s.previous_status is None for s in newer)
+    assert sum(c for _, c in both.summary.previous_status_counts) == len(older)
+    assert both.history[-2].counts == both.summary.previous_status_counts
+    assert both.summary.issued_in_quarter == len(newer)
+
+    only_new = library_quarterly(url, "2019Q2", sources=["tip-2019-khm"])
+    assert sum(c for _, c in only_new.summary.previous_status_counts) == 0
+    assert only_new.history[-2].counts == only_new.summary.previous_status_counts
+    document = json.loads(report_text(run, "report", "quarterly", "2019Q2", "--source", "tip-2019-khm",
+                                      "--as-of", AS_OF, "--format", "json"))
+    assert {r["previous_status"] for r in document["recommendations"]} == {None}
+    only_old = library_quarterly(url, "2019Q2", sources=["tip-2018-khm"])
+    assert only_old.summary.issued_in_quarter == 0
+    assert "issued in 2019Q2" not in render.changes_text(only_old)
+
+
+@pytest.mark.parametrize("quarter", ["2019Q1", "2019Q2", "2019Q3", "2019Q4"])
+def test_previous_counts_always_match_the_history_table(url, dataset, quarter):
+    report = library_quarterly(url, quarter)
+    assert report.history[-2].counts == report.summary.previous_status_counts
+    assert report.history[-1].counts == report.summary.status_counts
+
+
 # As of an instant before anything was recorded -----------------------------------------------------------
 
 

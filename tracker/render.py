@@ -144,10 +144,25 @@ def evidence_text(report: QuarterlyReport) -> str:
 
 def changes_text(report: QuarterlyReport) -> str:
     s = report.summary
-    return (
+    text = (
         f"Between the end of {report.quarter.previous()} and the end of {report.quarter}: "
-        f"{s.advanced} advanced, {s.regressed} regressed, {s.unchanged} unchanged."
+        f"{s.advanced} advanced, {s.regressed} regressed, {s.unchanged} unchanged"
     )
+    if not s.issued_in_quarter:
+        return text + "."
+    which = "recommendation" if s.issued_in_quarter == 1 else "recommendations"
+    return (
+        f"{text}; the {s.issued_in_quarter} {which} issued in {report.quarter} "
+        f"count{'s' if s.issued_in_quarter == 1 else ''} from not started, "
+        f"{'its' if s.issued_in_quarter == 1 else 'their'} status when issued."
+    )
+
+
+def change_text(report: QuarterlyReport, section: RecommendationSection) -> str:
+    """The change since the previous quarter, or since it was issued when that was during the quarter."""
+    if section.previous_status is None:
+        return f"{section.change.value} since it was issued in {report.quarter}"
+    return section.change.value
 
 
 def overdue_text(report: QuarterlyReport) -> str:
@@ -346,7 +361,7 @@ def quarterly_md_section(report: QuarterlyReport, position: int, section: Recomm
         f"- Pillar: {section.pillar}",
         f"- Agencies: {md(agencies_text(section))}",
         f"- Status: {label(section.status)} at the end of {q}, {label(section.previous_status)} at the end of "
-        f"{q.previous()}: {section.change.value}",
+        f"{q.previous()}: {change_text(report, section)}",
         f"- Due: {md(due_text(section))}",
     ]
     if section.status_updates:
@@ -514,7 +529,7 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
                 "title": r.title,
                 "pillar": r.pillar,
                 "status": r.status.value,
-                "previous_status": r.previous_status.value,
+                "previous_status": None if r.previous_status is None else r.previous_status.value,
                 "change": r.change.value,
                 "due_on": _iso(r.due_on),
                 "overdue": r.overdue,
@@ -612,7 +627,8 @@ def quarterly_csv(report: QuarterlyReport) -> str:
     for r in report.recommendations:
         values = {i.code: i.value for i in r.indicators}
         rows.append(
-            [r.ref, r.title, r.pillar, r.previous_status.value, r.status.value, r.change.value,
+            [r.ref, r.title, r.pillar, "" if r.previous_status is None else r.previous_status.value,
+             r.status.value, r.change.value,
              len({e.id for e in r.evidence})]
             + [_csv_number(values[code]) if code in values else "" for code in codes]
         )
@@ -650,7 +666,7 @@ def _environment():
         STATUSES=list(Status), STATUS_COLOURS=STATUS_COLOURS, STATUS_SHORT=STATUS_SHORT, MARKINGS=MARKINGS,
         period_text=period_text, source_line=source_line, unissued_notice=unissued_notice,
         agencies_text=agencies_text, due_text=due_text, last_day=last_day, attention_text=attention_text,
-        history_note=history_note,
+        history_note=history_note, change_text=change_text,
     )
     return env
 

@@ -173,7 +173,9 @@ class RecommendationSection:
     agencies: tuple[Agency, ...]
     due_on: date | None
     overdue: bool
-    previous_status: Status
+    # None: the source had not been published by the end of the previous quarter (as in the
+    # timeline); the change is then measured from not_started, its status when issued.
+    previous_status: Status | None
     status: Status
     change: Change
     status_updates: tuple[StatusChange, ...]
@@ -188,6 +190,9 @@ class Summary:
     advanced: int
     regressed: int
     unchanged: int
+    # Recommendations issued during the quarter: not in previous_status_counts, and their
+    # change counted from not_started.
+    issued_in_quarter: int
     evidence_count: int
     evidence_by_kind: tuple[tuple[EvidenceKind, int], ...]
     # Stance belongs to a link: one piece of evidence on two recommendations counts twice.
@@ -319,9 +324,11 @@ def quarterly(
 
     sections = []
     for rec, slug in recs:
-        previous = _status_before(updates.get(rec.id, ()), quarter.start)
+        before = _status_before(updates.get(rec.id, ()), quarter.start)
         status = _status_before(updates.get(rec.id, ()), quarter.end)
-        changes = _changes_in(refs[rec.id], updates.get(rec.id, ()), quarter, previous)
+        changes = _changes_in(refs[rec.id], updates.get(rec.id, ()), quarter, before)
+        # Counted at the previous quarter's end only if issued by then, as in the history and the timeline.
+        previous = before if published[slug] < quarter.start else None
         sections.append(
             RecommendationSection(
                 ref=refs[rec.id],
@@ -336,7 +343,7 @@ def quarterly(
                 overdue=is_overdue(rec.due_on, status, quarter.end),
                 previous_status=previous,
                 status=status,
-                change=change_between(previous, status),
+                change=change_between(previous or Status.NOT_STARTED, status),
                 status_updates=changes,
                 evidence=visible.get(rec.id, ()),
                 indicators=indicators.get(rec.id, ()),
@@ -725,10 +732,13 @@ def _summary(sections: Sequence[RecommendationSection]) -> Summary:
     by_kind = Counter(kinds.values())
     return Summary(
         status_counts=_count_statuses(section.status for section in sections),
-        previous_status_counts=_count_statuses(section.previous_status for section in sections),
+        previous_status_counts=_count_statuses(
+            section.previous_status for section in sections if section.previous_status is not None
+        ),
         advanced=changes.get(Change.ADVANCED, 0),
         regressed=changes.get(Change.REGRESSED, 0),
         unchanged=changes.get(Change.UNCHANGED, 0),
+        issued_in_quarter=sum(1 for section in sections if section.previous_status is None),
         evidence_count=len(kinds),
         evidence_by_kind=tuple((kind, by_kind[kind]) for kind in EvidenceKind if by_kind.get(kind)),
         evidence_by_stance=tuple((stance, stances[stance]) for stance in Stance if stances.get(stance)),
