@@ -712,7 +712,7 @@ def emit_report(text: str, output: Path | None) -> None:
         return
     from tracker import files
 
-    files.write_exactly(output, text.encode("utf-8"), force=True)
+    files.write_exactly(output, text.encode("utf-8"), force=True, private=False)
     say(f"Wrote {output}")
 
 

@@ -320,3 +320,17 @@ def test_the_log_says_what_each_event_wrote():
         == "evidence 12, evidence_link x2"
     assert event_rows('{"rows":{"evidence_retraction":[{"id":3,"evidence_id":7}]}}') == "evidence_retraction 3 (evidence 7)"
     assert event_rows("not json") == "?"
+
+
+def test_a_report_file_gets_the_usual_permissions_and_an_export_stays_private(run, tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        assert run("report", "quarterly", "2019Q3", "-o", str(tmp_path / "report.md")).exit_code == 0
+        assert run("export", "-o", str(tmp_path / "everything.json")).exit_code == 0
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "report.md").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "everything.json").stat().st_mode) == 0o600

@@ -19,16 +19,22 @@ def check_destination(path: Path, *, force: bool) -> None:
         raise InputError(f"-o {path}: the directory {path.parent} does not exist")
 
 
-def write_exactly(path: Path, content: bytes, *, force: bool) -> None:
+def write_exactly(path: Path, content: bytes, *, force: bool, private: bool = True) -> None:
     """Write ``content`` to exactly ``path``, atomically, never following a symlink there.
 
     The bytes go to a temporary file beside ``path`` which then takes its place: a
     symlink at ``path`` is replaced, not followed; without ``force`` nothing existing
-    is replaced (a race with another writer fails instead).
+    is replaced (a race with another writer fails instead). A private file can be read
+    by its owner only (mode 0600: an export, an attached file); otherwise the file gets
+    the permissions any new file gets (the umask's: a report to share).
     """
     check_destination(path, force=force)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        if not private:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(handle, 0o666 & ~umask)
         with os.fdopen(handle, "wb") as stream:
             stream.write(content)
             stream.flush()
