@@ -290,12 +290,12 @@ def db_downgrade(revision: Annotated[str, typer.Argument(metavar="REVISION", hel
 @db_app.command("current")
 def db_current() -> None:
     """Print the schema revision of the database (and whether it is the one needed)."""
-    from tracker.db import SCHEMA_REVISION
-
-    revision = state.database().current_revision()
+    database = state.database()
+    revision = database.current_revision()
     out(revision or "none")
-    if revision != SCHEMA_REVISION:
-        say(f"This tracker needs revision {SCHEMA_REVISION}: run `tracker db upgrade`")
+    problem = database.schema_problem(revision)
+    if problem is not None:
+        say(problem)
 
 
 @catalog_app.command("list")
@@ -692,7 +692,7 @@ ReportOutput = Annotated[Optional[Path], typer.Option("-o", "--output", metavar=
                                                       "exists) instead of stdout.")]
 ReportAsOf = Annotated[Optional[str], typer.Option("--as-of", metavar="T", help="Only what was recorded by then: YYYY-MM-DD (the "
                                                    "end of that day, UTC) or an ISO 8601 timestamp with offset; "
-                                                   "default now. Same --as-of, same bytes.")]
+                                                   "default now, never later. Same --as-of, same bytes.")]
 ReportAudience = Annotated[str, typer.Option("--audience", metavar="AUDIENCE", help="public, internal (the default; marked not for "
                                              "publication) or confidential: evidence above it is withheld.")]
 

@@ -334,3 +334,11 @@ def test_a_report_file_gets_the_usual_permissions_and_an_export_stays_private(ru
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "report.md").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "everything.json").stat().st_mode) == 0o600
+
+
+def test_db_current_before_init_says_to_run_init(tmp_path):
+    path = tmp_path / "typo.db"
+    result = invoke(["--db", str(path), "db", "current"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "none\n" and "run `tracker init`" in result.stderr, result.output
+    assert not path.exists()
