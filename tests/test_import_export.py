@@ -80,7 +80,8 @@ def test_an_evidence_csv_lands_as_if_each_row_was_logged(run, url, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        f"Imported 3 evidence rows from {path} as import 1: 3 evidence rows, 4 evidence links, 4 events"]
+        f"Imported 3 evidence rows from {path} as import 1 (evidence 2 to 4): 3 evidence rows, 4 evidence links, "
+        "4 events"]
 
     with clock.frozen(NOW):
         listed = as_json(run("evidence", "list", "--json"))
@@ -294,7 +295,7 @@ def test_a_progress_bar_on_a_terminal_only(url, tmp_path):
     code, shown = on_a_terminal("--db", url, "import", str(path))
     assert code == 0, shown
     assert "Checking long.csv" in shown and "Importing long.csv" in shown and "100%" in shown
-    assert shown.rstrip().splitlines()[-1] == f"Imported 3000 evidence rows from {path} as import 1: " \
+    assert shown.rstrip().splitlines()[-1] == f"Imported 3000 evidence rows from {path} as import 1 (evidence 1 to 3000): " \
         "3000 evidence rows, 6000 evidence links, 3001 events"
 
 

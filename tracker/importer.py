@@ -144,6 +144,7 @@ class ImportSummary:
     added: Mapping[str, int]
     dry_run: bool
     batch_id: int | None = None
+    ids: tuple[int, int] | None = None  # the first and last id of the rows of the file's kind
 
     def describe(self) -> str:
         added = ", ".join(_count(name, n) for name, n in self.added.items() if n)
@@ -154,7 +155,12 @@ class ImportSummary:
         if self.dry_run:
             return (f"Would import {_count(self.kind, self.rows)} from {self.label}: {added} "
                     "(dry run: nothing was written)")
-        return f"Imported {_count(self.kind, self.rows)} from {self.label} as import {self.batch_id}: {added}"
+        ids = ""
+        if self.ids is not None:
+            first, last = self.ids
+            one, many = _ID_NAMES[self.kind]
+            ids = f" ({one} {first})" if first == last else f" ({many} {first} to {last})"
+        return f"Imported {_count(self.kind, self.rows)} from {self.label} as import {self.batch_id}{ids}: {added}"
 
 
 # The command ----------------------------------------------------------------------------------
@@ -450,8 +456,10 @@ class CsvPlan:
         if not dry_run:
             ids.advance_sequences()
         added = {name: count for name, count in writer.counts.items() if name != "import_batch"}
+        last = ids.last(_ROW_TABLES[self.kind.name])  # one row of this table per line, ids in a run
         return ImportSummary(self.file.label, self.kind.name, len(self.rows), added, dry_run,
-                             None if dry_run else batch_id)
+                             None if dry_run else batch_id,
+                             None if dry_run or last is None else (last - len(self.rows) + 1, last))
 
 
 Rows = dict[Table, list[dict[str, Any]]]
@@ -500,6 +508,11 @@ def _measurement_rows(item: services.MeasurementInput, indicator: tuple[int, ...
 
 # Each row is recorded under the action (and with the rows) its single command records.
 _ROW_BUILDERS = {EVIDENCE.name: _evidence_rows, STATUS.name: _status_rows, MEASUREMENT.name: _measurement_rows}
+# The table that gets one row per line of each kind of file, and what its ids are called.
+_ROW_TABLES = {EVIDENCE.name: models.Evidence.__table__, STATUS.name: models.StatusUpdate.__table__,
+               MEASUREMENT.name: models.Measurement.__table__}
+_ID_NAMES = {EVIDENCE.name: ("evidence", "evidence"), STATUS.name: ("status update", "status updates"),
+             MEASUREMENT.name: ("measurement", "measurements")}
 
 
 # Writing rows in bulk ---------------------------------------------------------------------------
@@ -522,6 +535,10 @@ class _IdAllocator:
         value = self._next[table]
         self._next[table] = value + 1
         return value
+
+    def last(self, table: Table) -> int | None:
+        """The last id given out for ``table``, if any."""
+        return self._next[table] - 1 if table in self._next else None
 
     def advance_sequences(self) -> None:
         _advance_sequences(self.session, self._next)
