@@ -11,7 +11,7 @@ from conftest import dump, invoke
 from sqlalchemy import inspect
 
 from tracker import migrate
-from tracker.db import SCHEMA_REVISION, Database
+from tracker.db import KNOWN_REVISIONS, SCHEMA_REVISION, Database
 from tracker.errors import TrackerError
 from tracker.models import Base
 
@@ -20,6 +20,7 @@ def test_one_head_and_it_is_the_revision_the_code_needs():
     script = ScriptDirectory.from_config(migrate.config())
     assert len(script.get_heads()) == 1
     assert script.get_current_head() == SCHEMA_REVISION
+    assert tuple(found.revision for found in reversed(list(script.walk_revisions()))) == KNOWN_REVISIONS
 
 
 def test_no_migration_imports_the_application():
@@ -119,7 +120,7 @@ def test_a_database_from_a_newer_tracker_is_refused_before_any_backup(make_url_f
         connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
     database.dispose()
     files = files_beside(url)
-    for command_line in (["db", "upgrade"], ["db", "downgrade", "0001"]):
+    for command_line in (["db", "upgrade"], ["db", "downgrade", "0001"], ["rec", "list"], ["verify"]):
         result = invoke(["--db", url, *command_line])
         assert_one_error(result, 1, "at revision 0099, which this tracker does not know", "newer version")
         assert files_beside(url) == files

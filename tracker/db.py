@@ -24,6 +24,8 @@ from tracker.errors import DatabaseUnavailable, InputError, SchemaOutOfDate, Tra
 
 # The revision this version of tracker needs; a test keeps it equal to Alembic's head.
 SCHEMA_REVISION = "0002"
+# Every revision of migrations/, oldest first (a test keeps this in step with Alembic's list).
+KNOWN_REVISIONS = ("0001", "0002")
 DEFAULT_PATH = "tracker.db"
 ENV_URL = "TRACKER_DATABASE_URL"
 BUSY_TIMEOUT_MS = 60_000
@@ -179,6 +181,11 @@ class Database:
             return self._no_database()
         if revision is None:
             return f"{self.display} has no tracker schema: run `tracker init` to create it"
+        if revision not in KNOWN_REVISIONS:
+            return (
+                f"the schema of {self.display} is at revision {revision}, which this tracker does not know: "
+                "a newer version of tracker migrated it; use that version"
+            )
         return (
             f"the schema of {self.display} is at revision {revision}, this tracker needs "
             f"{SCHEMA_REVISION}: run `tracker db upgrade`"
