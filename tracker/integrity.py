@@ -407,7 +407,7 @@ def _quick_verify(session: Session, anchor: str | None, progress: Progress = qui
 
     connection = session.connection().connection.driver_connection
     try:
-        summary = quickcheck.run(connection, path, quick_plan(), anchor, None if progress is quietly else progress)
+        summary = quickcheck.run(connection, path, quick_plan(), anchor, progress)
     except (quickcheck.Unusual, sqlite3.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError,
             RecursionError, OSError):
         return None

@@ -61,6 +61,11 @@ def _ignore(_n: int) -> None:
     """No progress shown."""
 
 
+@contextlib.contextmanager
+def _quietly(_total: int, _label: str) -> Iterator[Callable[[int], None]]:
+    yield _ignore
+
+
 class Unusual(Exception):
     """Something the quick pass does not vouch for: the full verification must look."""
 
@@ -81,29 +86,30 @@ class _Values:
 
     def date(self, value: Any) -> str | None:
         """'"2019-07-01"' for a stored date that SQLAlchemy reads as that date, else None."""
-        spelled = self._dates.get(value, False)
-        if spelled is False:
-            try:
-                ok = type(value) is str and date.fromisoformat(value).isoformat() == value
-            except ValueError:
-                ok = False
-            spelled = f'"{value}"' if ok else None
-            if len(self._dates) < 100_000:
-                self._dates[value] = spelled
-        return spelled
+        return self._spelled(self._dates, value, lambda: date.fromisoformat(value).isoformat() == value,
+                             lambda: f'"{value}"')
 
     def instant(self, value: Any) -> str | None:
         """'"2019-10-05T12:00:00.000000Z"' for an instant stored as tracker stores one, else None."""
-        spelled = self._instants.get(value, False)
+        spelling = "%Y-%m-%d %H:%M:%S.%f"
+        return self._spelled(self._instants, value,
+                             lambda: datetime.strptime(value, spelling).strftime(spelling) == value,
+                             lambda: f'"{value[:10]}T{value[11:]}Z"')
+
+    @staticmethod
+    def _spelled(memo: dict[Any, str | None], value: Any, holds: Callable[[], bool],
+                 spell: Callable[[], str]) -> str | None:
+        """``spell()`` if ``value`` is a string for which ``holds()``, else None; remembered
+        for up to 100,000 distinct values."""
+        spelled = memo.get(value, False)
         if spelled is False:
             try:
-                ok = (type(value) is str
-                      and datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").strftime("%Y-%m-%d %H:%M:%S.%f") == value)
+                ok = type(value) is str and holds()
             except ValueError:
                 ok = False
-            spelled = f'"{value[:10]}T{value[11:]}Z"' if ok else None
-            if len(self._instants) < 100_000:
-                self._instants[value] = spelled
+            spelled = spell() if ok else None
+            if len(memo) < 100_000:
+                memo[value] = spelled
         return spelled
 
 
@@ -529,7 +535,7 @@ def join(connection: sqlite3.Connection, plan: dict[str, Any], parts: list[dict]
 
 
 def run(connection: sqlite3.Connection, path: str, plan: dict[str, Any], anchor: str | None,
-        progress: Callable[[int, str], Any] | None = None) -> dict:
+        progress: Callable[[int, str], Any] = _quietly) -> dict:
     """The quick pass over the whole chain, shared with a second process when it is long.
 
     ``connection`` must be in a read transaction whose snapshot this fixes (by its first
@@ -549,8 +555,8 @@ def run(connection: sqlite3.Connection, path: str, plan: dict[str, Any], anchor:
             raise Unusual("seq does not run from 1 without gaps")
         parts = None
         if count >= SPLIT_MIN_EVENTS:
-            with progress(count, "Checking the chain") if progress else contextlib.nullcontext(None) as advance:
-                parts = _shared(connection, watcher, version, path, plan, count, anchor, advance or _ignore)
+            with progress(count, "Checking the chain") as advance:
+                parts = _shared(connection, watcher, version, path, plan, count, anchor, advance)
         if parts is None:
             parts = [scan(connection, plan, 1, count, anchor)] if count else []
         rows = join(connection, plan, parts)
