@@ -6,7 +6,7 @@ The history runs for ``--quarters`` calendar quarters ending with ``--end`` (def
 2024Q4). Sources (report editions from several countries), their recommendations,
 agencies and indicators are loaded as a catalog; then, quarter by quarter, three CSV
 files (evidence, status updates, measurements) are written and imported with
-:func:`tracker.importer.import_file`, exactly as ``tracker import`` does, with the
+:func:`tracker.importing.import_file`, exactly as ``tracker import`` does, with the
 program's clock set to a few days after the quarter ended. A few pieces of evidence
 per quarter carry an attached file and a few are retracted, through the same service
 functions as ``tracker evidence add`` and ``tracker evidence retract``. The result is a
@@ -39,8 +39,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tracker import catalogs, clock, importer, services  # noqa: E402
-from tracker.db import Database  # noqa: E402
+from tracker import catalogs, clock, services  # noqa: E402
+from tracker import importing
+from tracker.store.database import Database  # noqa: E402
 from tracker.periods import Quarter  # noqa: E402
 
 # Bump when the data drawn changes, so that cached databases are rebuilt.
@@ -183,11 +184,11 @@ def quarter_files(plan: Plan, quarter: Quarter, index: int, recs: list[Rec], ind
             values.append([code, str(quarter.previous()), str(float(rng.randrange(0, 400))), "Corrected figure", ""])
     files = []
     if evidence:
-        files.append(_write_csv(folder, f"evidence-{quarter}.csv", list(importer.EVIDENCE.columns), evidence))
+        files.append(_write_csv(folder, f"evidence-{quarter}.csv", list(importing.EVIDENCE.columns), evidence))
     if updates:
-        files.append(_write_csv(folder, f"status-{quarter}.csv", list(importer.STATUS.columns), updates))
+        files.append(_write_csv(folder, f"status-{quarter}.csv", list(importing.STATUS.columns), updates))
     if values:
-        files.append(_write_csv(folder, f"measurements-{quarter}.csv", list(importer.MEASUREMENT.columns), values))
+        files.append(_write_csv(folder, f"measurements-{quarter}.csv", list(importing.MEASUREMENT.columns), values))
     return files
 
 
@@ -253,7 +254,7 @@ def generate(url: str, plan: Plan, *, progress=None) -> dict[str, int]:
                 with clock.frozen(at):
                     first_id = _max_evidence_id(database) + 1
                     for path in files:
-                        summary = importer.import_file(database, path, actor=ACTOR)
+                        summary = importing.import_file(database, path, actor=ACTOR)
                         name = {"evidence": "evidence", "status update": "status updates",
                                 "measurement": "measurements"}[summary.kind]
                         totals[name] += summary.rows
@@ -284,7 +285,7 @@ def generate(url: str, plan: Plan, *, progress=None) -> dict[str, int]:
 def _max_evidence_id(database: Database) -> int:
     from sqlalchemy import func, select
 
-    from tracker.models import Evidence
+    from tracker.store.models import Evidence
 
     with database.reading() as session:
         return session.scalar(select(func.max(Evidence.id))) or 0
@@ -307,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                         "revision as JSON (what a cached database depends on)")
     args = parser.parse_args(argv)
     if args.describe:
-        from tracker.db import SCHEMA_REVISION
+        from tracker.store.database import SCHEMA_REVISION
 
         print(json.dumps({"version": VERSION, "schema": SCHEMA_REVISION}))
         return 0

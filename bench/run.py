@@ -117,7 +117,7 @@ def compile_sources() -> None:
     """Byte-compile the tracker's modules, as installing a package does (a checkout installed
     in editable mode otherwise compiles them on first use, or on every use when writing
     bytecode is turned off)."""
-    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "cli.py"), str(ROOT / "tracker"),
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "tracker"),
                     str(ROOT / "migrations")], check=True, capture_output=True, env=environment())
 
 

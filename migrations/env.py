@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from tracker.models import Base
+from tracker.store.models import Base
 
 config = context.config
 
@@ -28,7 +28,7 @@ elif context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    from tracker.db import Database
+    from tracker.store.database import Database
 
     database = Database(config.get_main_option("sqlalchemy.url"))
     engine = create_engine(database.url)

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-import cli
+from tracker import cli
 from tracker import catalogs, clock
-from tracker.db import Database
+from tracker.store.database import Database
 
 POSTGRES_URL = os.environ.get("TRACKER_TEST_POSTGRES_URL")
 NO_POSTGRES = "PostgreSQL tests need TRACKER_TEST_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
@@ -191,3 +191,12 @@ def dump(url: str) -> dict[str, list[tuple]]:
             }
     finally:
         engine.dispose()
+
+
+def row_counts(database: Database) -> dict[str, int]:
+    """Rows per table of ``database``, every table (Alembic's included)."""
+    with database.engine.connect() as connection:
+        return {
+            name: connection.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one()
+            for name in sorted(inspect(connection).get_table_names())
+        }

@@ -8,8 +8,8 @@ Run as a script it is a *writer process*::
 
 ``loop`` runs N real commands in this one process, each through ``cli.main`` (the real
 entry point: argument parsing, a fresh engine, error mapping), and prints one JSON line
-per command. ``exec`` starts one ``python -c "import cli; cli.main()"`` process per
-command. ``--unserialised`` first removes the writers' serialisation from ``tracker.db``
+per command. ``exec`` starts one ``python -c "from tracker import cli; cli.main()"`` process per
+command. ``--unserialised`` first removes the writers' serialisation from ``tracker.store.database``
 (plain ``BEGIN`` on SQLite, no advisory lock on PostgreSQL, no retries): the negative
 control that shows the concurrency test can fail.
 """
@@ -35,17 +35,17 @@ OTHER_REC = "victim-identification"
 
 # Code a Python process runs first to remove the serialisation of writers.
 UNSERIALISE = """
-import tracker.db as _db
-_db._lock_chain = lambda session: None
-_db._begin_sqlite = lambda connection, *, write: connection.exec_driver_sql("BEGIN")
-_original_translate = _db._translate_errors
-_db._translate_errors = lambda database, retryable=False: _original_translate(database, retryable=False)
+import tracker.store.engine as _db
+_db.lock_chain = lambda session: None
+_db.begin_sqlite = lambda connection, *, write: connection.exec_driver_sql("BEGIN")
+_original_translate = _db.translate_errors
+_db.translate_errors = lambda database, retryable=False: _original_translate(database, retryable=False)
 """
 
 
 def cli_command(unserialised: bool = False) -> list[str]:
     """The argv prefix that runs the real ``tracker`` entry point in a new process."""
-    return [sys.executable, "-c", (UNSERIALISE if unserialised else "") + "import cli; cli.main()"]
+    return [sys.executable, "-c", (UNSERIALISE if unserialised else "") + "from tracker import cli; cli.main()"]
 
 
 def evidence_args(db: str, title: str, attach: Path | None = None) -> list[str]:
@@ -58,7 +58,7 @@ def evidence_args(db: str, title: str, attach: Path | None = None) -> list[str]:
 
 def run_in_process(args: list[str]) -> dict[str, Any]:
     """Run one command through cli.main in this process; capture its exit code and output."""
-    import cli
+    from tracker import cli
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -88,7 +88,7 @@ def writer_main(argv: list[str]) -> None:
     options = parser.parse_args(argv)
     if options.unserialised and options.mode == "loop":
         exec(UNSERIALISE, {})
-    import cli  # noqa: F401  (import before announcing that we are ready)
+    from tracker import cli  # noqa: F401  (import before announcing that we are ready)
 
     log = os.open(options.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND) if options.log else None
 
@@ -134,7 +134,7 @@ def read_records(lines: str) -> list[dict[str, Any]]:
 
 
 def sql_rows(url: str, query: str, **params: Any) -> list[tuple]:
-    from tracker.db import Database
+    from tracker.store.database import Database
 
     engine = create_engine(Database(url).url)
     try:
@@ -184,7 +184,7 @@ def sqlite_health(path: str | Path) -> None:
 
 def table_hashes(url: str) -> dict[str, tuple[int, str]]:
     """(row count, sha256 of every row, sorted) for every table but alembic_version."""
-    from tracker.db import Database
+    from tracker.store.database import Database
 
     engine = create_engine(Database(url).url)
     hashes = {}

@@ -70,7 +70,7 @@ def loaded_modules(code: str, *, env: dict[str, str] | None = None) -> set[str]:
 
 
 RUN = """
-import cli
+from tracker import cli
 try:
     cli.main({args!r})
 except SystemExit as exit_:
@@ -80,7 +80,7 @@ except SystemExit as exit_:
 
 def test_importing_cli_and_help_load_no_heavy_library():
     heavy = {"sqlalchemy", "alembic", "jinja2", "matplotlib"}
-    assert not loaded_modules("import cli") & heavy
+    assert not loaded_modules("from tracker import cli") & heavy
     assert not loaded_modules(RUN.format(args=["--help"])) & heavy
     assert not loaded_modules(RUN.format(args=["report", "--help"])) & heavy
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import typer
 
-import cli
+from tracker import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, text
 
 from conftest import POSTGRES_URL, _pg_admin, _pg_url, dump, invoke
 from tracker import clock
-from tracker.db import Database
+from tracker.store.database import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2019, 10, 5, 12, tzinfo=UTC)
@@ -200,15 +200,15 @@ def test_an_imported_row_changed_in_sql_is_caught_by_its_own_event(run, url, tmp
 # evidence rows, inside the import's transaction, so that the kill lands midway for certain.
 STALLING_IMPORT = """
 import sys, time
-from tracker import importer
-insert = importer._insert_chunk
+from tracker import importing
+insert = importing._insert_chunk
 def insert_then_stall(session, table, rows):
     insert(session, table, rows)
     if table.name == "evidence":
         print(f"inserted {len(rows)} evidence rows", flush=True)
         time.sleep(600)
-importer._insert_chunk = insert_then_stall
-import cli
+importing._insert_chunk = insert_then_stall
+from tracker import cli
 cli.main(sys.argv[1:])
 """
 
@@ -263,7 +263,7 @@ def on_a_terminal(*args: str, prelude: str = "") -> tuple[int, str]:
     """Run tracker with stderr on a pseudo-terminal: (exit code, what the terminal showed).
     Its stdout is a pipe and must stay empty. ``prelude`` is Python run first."""
     terminal, stderr_end = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-c", f"{prelude}\nimport cli; cli.main()", *args],
+    process = subprocess.Popen([sys.executable, "-c", f"{prelude}\nfrom tracker import cli; cli.main()", *args],
                                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_end)
     os.close(stderr_end)
     watchdog = threading.Timer(300, process.kill)
@@ -322,7 +322,7 @@ def test_the_quick_verification_shows_its_progress_on_a_terminal(backend, url, t
     "long enough" is lowered to 1,000 events), then the OK line."""
     ok(invoke(["--db", url, "import", str(big_csv(tmp_path / "long.csv", 1_500))]))
     code, shown = on_a_terminal("--db", url, "verify",
-                                prelude="import tracker.quickcheck as quick; quick.SPLIT_MIN_EVENTS = 1_000")
+                                prelude="import tracker.audit.quick as quick; quick.SPLIT_MIN_EVENTS = 1_000")
     assert code == 0, shown
     lines = shown.rstrip().splitlines()
     assert lines[-1].startswith("OK: 1502 events"), shown

@@ -10,21 +10,21 @@ from alembic.script import ScriptDirectory
 from conftest import dump, invoke
 from sqlalchemy import inspect
 
-from tracker import migrate
-from tracker.db import KNOWN_REVISIONS, SCHEMA_REVISION, Database
+from tracker.store import migrations
+from tracker.store.database import KNOWN_REVISIONS, SCHEMA_REVISION, Database
 from tracker.errors import TrackerError
-from tracker.models import Base
+from tracker.store.models import Base
 
 
 def test_one_head_and_it_is_the_revision_the_code_needs():
-    script = ScriptDirectory.from_config(migrate.config())
+    script = ScriptDirectory.from_config(migrations.config())
     assert len(script.get_heads()) == 1
     assert script.get_current_head() == SCHEMA_REVISION
     assert tuple(found.revision for found in reversed(list(script.walk_revisions()))) == KNOWN_REVISIONS
 
 
 def test_no_migration_imports_the_application():
-    for path in migrate.script_location().joinpath("versions").glob("*.py"):
+    for path in migrations.script_location().joinpath("versions").glob("*.py"):
         source = path.read_text()
         assert "import tracker" not in source and "from tracker" not in source, path.name
 
@@ -42,7 +42,7 @@ def test_upgrade_from_empty_creates_every_table(make_url_for):
 
 def test_models_and_migrations_agree(make_url_for):
     database = Database(make_url_for("empty"))
-    cfg = migrate.config(database)
+    cfg = migrations.config(database)
     with database.engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.check(cfg)  # raises if autogenerate would find any difference
@@ -137,7 +137,7 @@ def test_an_upgrade_that_fails_leaves_no_backup_when_nothing_changed(sqlite_temp
         real_upgrade(cfg, revision)  # the tables change inside the migration's transaction...
         raise TrackerError("the disk is full")  # ...which then fails, so they change back
 
-    monkeypatch.setattr(migrate.command, "upgrade", upgrade_then_fail)
+    monkeypatch.setattr(migrations.command, "upgrade", upgrade_then_fail)
     result = invoke(["--db", path, "db", "upgrade"])
     assert_one_error(result, 1, "the disk is full")
     assert "backup" not in result.stderr

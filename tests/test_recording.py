@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 
 from conftest import dump
 from tracker import clock
-from tracker.db import Database
+from tracker.store.database import Database
 
 ANALYST = "sophea"
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"  # every byte value, some binary

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import dump
-from tracker import clock, importer
+from tracker import clock
+from tracker import importing
 from tracker.errors import InputError
 
 NOW = datetime(2019, 10, 5, 12, tzinfo=UTC)
@@ -258,13 +259,13 @@ def test_a_dry_run_of_a_bad_file_fails_the_same_way(run, seeded, tmp_path):
 def test_a_byte_that_is_not_utf8_is_named_with_its_line(bom, lines, line, tmp_path):
     path = write(tmp_path / "bad.csv", bom + b"\n".join([*lines, b"labor-inspections,Later,2019-08-03,law"]) + b"\n")
     with pytest.raises(InputError) as error:
-        importer.read_file(path)
+        importing.read_file(path)
     assert str(error.value) == f"{path} line {line}: not UTF-8 text (byte 0xe9); save the file as UTF-8"
 
 
 def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path):
     path = write(tmp_path / "ok.csv", b"\xef\xbb\xbfrec,title,date,kind\nlabor-inspections,Caf\xc3\xa9,2019-08-01,law\n")
-    assert importer.read_file(path).text == "rec,title,date,kind\nlabor-inspections,Café,2019-08-01,law\n"
+    assert importing.read_file(path).text == "rec,title,date,kind\nlabor-inspections,Café,2019-08-01,law\n"
 
 
 # Line numbers, for any file: a property of the parser (no database needed) -------------------------
@@ -305,7 +306,7 @@ def test_the_error_names_the_first_bad_line(rows, data, tmp_path):
     text = "\n".join([EVIDENCE_HEADER] + [",".join(row) for row in good]) + "\n"
     path = write(tmp_path / "prop.csv", text)
     with clock.frozen(NOW), pytest.raises(InputError) as error:
-        importer.parse_csv(importer.read_file(path), AnyRef())
+        importing.parse_csv(importing.read_file(path), AnyRef())
     assert str(error.value).startswith(f"{path} line {bad_index + 2}: "), str(error.value)
 
 

@@ -22,9 +22,9 @@ from sqlalchemy import select
 
 from conftest import invoke
 from tracker import clock, render, reports, services
-from tracker.db import Database
-from tracker.integrity import last_event
-from tracker.models import Event
+from tracker.store.database import Database
+from tracker.audit.verify import last_event
+from tracker.store.models import Event
 from tracker.periods import Quarter, parse_as_of
 from tracker.vocab import Sensitivity, Status
 
@@ -266,7 +266,7 @@ def test_html_is_the_same_in_a_fresh_process(url, dataset):
     outputs = []
     for seed in ("1", "2"):
         completed = subprocess.run(
-            [sys.executable, "-c", "import cli; cli.main()", "--db", url, *QUARTERLY_ARGS, "--format", "html"],
+            [sys.executable, "-c", "from tracker import cli; cli.main()", "--db", url, *QUARTERLY_ARGS, "--format", "html"],
             capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed}, cwd=Path(__file__).parent.parent,
             timeout=300,
         )

@@ -17,7 +17,7 @@ import robust_support as support
 from conftest import invoke
 from sqlalchemy import text
 
-from tracker.db import Database
+from tracker.store.database import Database
 
 HERE = Path(__file__).parent
 

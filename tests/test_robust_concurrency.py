@@ -3,7 +3,7 @@
 The default suite runs 4 writer processes x 10 commands, each command through the real
 entry point ``cli.main`` inside its writer process (a fresh engine each time, as a
 separate ``tracker`` process would have). The slow version runs 8 x 100 commands, each
-one its own ``python -c "import cli; cli.main()"`` process, and a negative control with
+one its own ``python -c "from tracker import cli; cli.main()"`` process, and a negative control with
 the serialisation removed, which must make the same check fail.
 """
 
@@ -90,19 +90,19 @@ def test_negative_control_without_serialisation_the_check_fails(backend, url):
 
 def test_the_unserialised_patch_really_removes_the_lock(backend, url):
     """Guard for the negative control: the names it patches exist and are used by writes."""
-    import tracker.db as db
+    import tracker.store.engine as db
 
-    assert callable(db._lock_chain) and callable(db._begin_sqlite) and callable(db._translate_errors)
+    assert callable(db.lock_chain) and callable(db.begin_sqlite) and callable(db.translate_errors)
     calls = []
-    original_lock, original_begin = db._lock_chain, db._begin_sqlite
-    db._lock_chain = lambda session: calls.append("lock") or original_lock(session)
-    db._begin_sqlite = lambda connection, *, write: calls.append(("begin", write)) or original_begin(
+    original_lock, original_begin = db.lock_chain, db.begin_sqlite
+    db.lock_chain = lambda session: calls.append("lock") or original_lock(session)
+    db.begin_sqlite = lambda connection, *, write: calls.append(("begin", write)) or original_begin(
         connection, write=write)
     try:
         with ThreadPoolExecutor(1) as pool:  # a fresh Database, as a command would have
             result = pool.submit(support.run_in_process, support.evidence_args(url, "patched")).result()
     finally:
-        db._lock_chain, db._begin_sqlite = original_lock, original_begin
+        db.lock_chain, db.begin_sqlite = original_lock, original_begin
     assert result["code"] == 0, result
     assert ("lock" in calls) if backend == "postgres" else (("begin", True) in calls)
 
@@ -113,14 +113,14 @@ def test_the_unserialised_patch_really_removes_the_lock(backend, url):
 def event_count(session) -> int:
     from sqlalchemy import func, select
 
-    from tracker.models import Event
+    from tracker.store.models import Event
 
     return session.scalar(select(func.count()).select_from(Event))
 
 
 def test_a_reading_session_sees_one_snapshot_while_another_command_writes(backend, url):
     """Every query of a command reads the same state: a write committed meanwhile is not half seen."""
-    from tracker.db import Database
+    from tracker.store.database import Database
 
     database = Database(url)
     try:
@@ -137,8 +137,8 @@ def test_a_reading_session_sees_one_snapshot_while_another_command_writes(backen
 def test_verify_is_not_fooled_by_a_write_committed_while_it_reads(backend, url, monkeypatch):
     """The full verification reads the events, then the tables: a write committed in between
     must not show as rows that no event recorded."""
-    from tracker import integrity
-    from tracker.db import Database
+    from tracker.audit import verify as integrity
+    from tracker.store.database import Database
 
     real_rows, wrote = integrity._table_rows, []
 

@@ -87,13 +87,13 @@ def crash_rounds(url: str, rounds: int, folder: Path, *, seed: int) -> dict[str,
 
 # Runs `tracker` with a marker on stderr when the import's write transaction begins.
 IMPORT_WITH_MARKER = """
-import sys, tracker.db as _db
+import sys, tracker.store.database as _db
 _write = _db.Database.write
 def _marked(self, work, **options):
     sys.stderr.write("WRITING\\n"); sys.stderr.flush()
     return _write(self, work, **options)
 _db.Database.write = _marked
-import cli; cli.main()
+from tracker import cli; cli.main()
 """
 
 

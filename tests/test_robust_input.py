@@ -31,7 +31,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from tracker import clock, models
+from tracker import clock
+from tracker.store import models
 from tracker.validation import LONG_TEXT_LENGTH
 
 DEFAULT = settings(max_examples=20, deadline=None, derandomize=False,

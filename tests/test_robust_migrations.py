@@ -25,9 +25,10 @@ from alembic.script import ScriptDirectory
 from conftest import dump, invoke
 from sqlalchemy import text
 
-from tracker import integrity, migrate
+from tracker.audit import verify as integrity
+from tracker.store import migrations
 from tracker.clock import iso_utc
-from tracker.db import SCHEMA_REVISION, Database
+from tracker.store.database import SCHEMA_REVISION, Database
 
 NOTES = [
     "ក្រសួងការងារបានចុះត្រួតពិនិត្យឡឥដ្ឋចំនួន ១២ កន្លែង",  # Khmer
@@ -174,7 +175,7 @@ POPULATE = {"0001": populate_0001}
 
 
 def test_every_earlier_revision_has_a_populated_fixture():
-    script = ScriptDirectory.from_config(migrate.config())
+    script = ScriptDirectory.from_config(migrations.config())
     earlier = [r.revision for r in script.walk_revisions() if r.revision != script.get_current_head()]
     assert sorted(earlier) == sorted(POPULATE)
 
@@ -209,7 +210,7 @@ def check_upgrade_and_round_trip(backend: str, url: str, revision: str, evidence
     support.verify_ok(url)
 
     # Head goes down one revision and back up: every row and value is the same.
-    script = ScriptDirectory.from_config(migrate.config())
+    script = ScriptDirectory.from_config(migrations.config())
     previous = script.get_revision(SCHEMA_REVISION).down_revision
     down = invoke(["--db", url, "db", "downgrade", previous])
     assert down.exit_code == 0, down.output

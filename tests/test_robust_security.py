@@ -13,8 +13,10 @@ from conftest import dump, invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracker import importer, services
-from tracker.db import Database, mask, resolve_url
+from tracker import services
+from tracker import importing
+from tracker.store.database import Database
+from tracker.store.engine import mask, resolve_url
 from tracker.errors import InputError
 
 CONTENT = bytes(range(256)) * 8
@@ -242,7 +244,7 @@ def test_the_attachment_cap_is_inclusive(run, url, tmp_path, monkeypatch):
     assert dump(url) == before
 
 
-@pytest.mark.parametrize("suffix, limit", [(".csv", importer.MAX_CSV_BYTES), (".json", importer.MAX_EXPORT_BYTES)])
+@pytest.mark.parametrize("suffix, limit", [(".csv", importing.MAX_CSV_BYTES), (".json", importing.MAX_EXPORT_BYTES)])
 def test_an_imported_file_over_its_cap_is_refused_and_nothing_is_written(run, url, tmp_path, suffix, limit):
     big = tmp_path / f"big{suffix}"
     with big.open("wb") as stream:

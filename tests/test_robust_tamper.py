@@ -23,10 +23,10 @@ from conftest import _pg_admin, _pg_url, invoke
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from tracker import integrity
+from tracker.audit import verify as integrity
 from tracker.clock import iso_utc
-from tracker.db import Database
-from tracker.models import DOMAIN_TABLES, Event
+from tracker.store.database import Database
+from tracker.store.models import DOMAIN_TABLES, Event
 
 POPULATE = [
     ["agency", "add", "nca", "National Committee for Counter Trafficking"],

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from tracker.db import Database
-from tracker.models import (
+from tracker.store.database import Database
+from tracker.store.models import (
     Agency,
     Evidence,
     EvidenceLink,

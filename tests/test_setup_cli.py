@@ -7,10 +7,10 @@ import json
 import pytest
 import typer
 
-import cli
-from conftest import invoke
-from tracker import migrate
-from tracker.db import SCHEMA_REVISION, Database
+from tracker import cli
+from conftest import invoke, row_counts
+from tracker.store import migrations
+from tracker.store.database import SCHEMA_REVISION, Database
 
 RECS_2019 = ["prosecute-convict", "undercover-techniques", "victim-identification", "labor-inspections"]
 
@@ -52,11 +52,11 @@ def test_init_twice_changes_nothing(make_url_for):
     url = make_url_for("blank")
     assert invoke(["--db", url, "init"]).exit_code == 0
     database = Database(url)
-    before = migrate.row_counts(database)
+    before = row_counts(database)
     second = invoke(["--db", url, "init"])
     assert second.exit_code == 0, second.output
     assert "nothing to add" in second.stderr
-    assert migrate.row_counts(database) == before
+    assert row_counts(database) == before
     database.dispose()
 
 
@@ -110,7 +110,7 @@ def test_rec_list_on_an_empty_database_says_how_to_fill_it(make_url_for):
 
 
 def test_tables_show_whole_numbers_and_yes_or_no():
-    from tracker.display import table
+    from tracker.render.terminal import table
 
     assert table(["value", "complete"], [[12.0, True], [2.5, False]]).splitlines()[1:] == \
         ["12     yes", "2.5    no"]
@@ -141,10 +141,10 @@ def test_an_invalid_catalog_file_exits_2_naming_file_entry_field_and_loads_nothi
     path = tmp_path / "mine.yaml"
     path.write_text(content)
     database = Database(url)
-    before = migrate.row_counts(database)
+    before = row_counts(database)
     result = run("catalog", "load", str(path))
     assert_one_error(result, 2, str(path), *fragments)
-    assert migrate.row_counts(database) == before
+    assert row_counts(database) == before
     database.dispose()
 
 
@@ -163,9 +163,9 @@ def test_a_user_catalog_loads_once_and_a_conflict_is_refused(run, url, tmp_path)
     assert again.exit_code == 0 and "nothing to add" in again.stderr
     path.write_text(body.replace("Fund shelters.", "Fund more shelters."))
     database = Database(url)
-    before = migrate.row_counts(database)
+    before = row_counts(database)
     assert_one_error(run("catalog", "load", str(path)), 1, "ngo-2020-khm/shelter-funding", "text")
-    assert migrate.row_counts(database) == before
+    assert row_counts(database) == before
     database.dispose()
 
 
@@ -314,7 +314,7 @@ def test_a_negative_value_without_dashes_gets_a_hint(run):
 
 
 def test_the_log_says_what_each_event_wrote():
-    from tracker.display import event_rows
+    from tracker.render.terminal import event_rows
 
     assert event_rows('{"rows":{"evidence":[{"id":12}],"evidence_link":[{"evidence_id":12},{"evidence_id":12}]}}') \
         == "evidence 12, evidence_link x2"

@@ -1,4 +1,4 @@
-"""The quick pass of ``tracker verify`` (tracker/quickcheck.py) against the full verification.
+"""The quick pass of ``tracker verify`` (tracker/quick.py) against the full verification.
 
 The quick pass may only say "all is well" when the full verification finds nothing, and
 then it must report the same counts and hashes. These tests populate a SQLite database
@@ -22,10 +22,12 @@ from conftest import invoke
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from tracker import clock, integrity, quickcheck
+from tracker import clock
+from tracker.audit import verify as integrity
+from tracker.audit import quick as quickcheck
 from tracker.clock import iso_utc
-from tracker.db import Database
-from tracker.models import DOMAIN_TABLES, Event
+from tracker.store.database import Database
+from tracker.store.models import DOMAIN_TABLES, Event
 
 AWKWARD = ['He said "done"', "back\\slash", "two\nlines\tand a tab", "ក្រសួង ✓ 🧱", "=SUM(A1)", "x" * 300]
 

@@ -1,8 +1,8 @@
 """tracker: a recommendation compliance tracker.
 
-The library does the work: ``tracker.db`` opens databases and runs migrations,
+The library does the work: ``tracker.store.database`` opens databases and runs migrations,
 ``tracker.services`` records, ``tracker.queries`` and ``tracker.reports`` read,
-``tracker.integrity`` keeps and checks the audit chain.
+``tracker.audit.verify`` keeps and checks the audit chain.
 """
 
 __version__ = "0.1.0"

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tracker import clock
 from tracker.errors import InputError, NotFound
-from tracker.models import (
+from tracker.store.models import (
     Agency,
     Attachment,
     Evidence,
@@ -602,7 +602,7 @@ def sources(session: Session) -> list[Source]:
 
 def log(session: Session, limit: int | None = None) -> list[dict[str, Any]]:
     """The most recent events, newest first."""
-    from tracker.models import Event
+    from tracker.store.models import Event
 
     query = select(Event).order_by(Event.seq.desc())
     if limit is not None:

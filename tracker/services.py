@@ -1,5 +1,5 @@
 """Writes. Each function takes the caller's session first, never commits, and appends
-the event that records what it wrote (see :mod:`tracker.integrity`)."""
+the event that records what it wrote (see :mod:`tracker.audit.verify`)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import clock, files, models, validation
+from tracker import clock, files, validation
+from tracker.store import models
 from tracker.errors import Conflict, InputError
-from tracker.integrity import Chain
-from tracker.models import (
+from tracker.audit.verify import Chain
+from tracker.store.models import (
     Agency,
     Attachment,
     Evidence,

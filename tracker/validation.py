@@ -14,7 +14,7 @@ from datetime import date
 from enum import StrEnum
 from typing import TypeVar
 
-from tracker import clock, models, periods
+from tracker import clock, periods, vocab
 from tracker.errors import InputError
 
 E = TypeVar("E", bound=StrEnum)
@@ -30,7 +30,7 @@ def text(
     field: str,
     *,
     required: bool = True,
-    max_length: int = models.TITLE_LENGTH,
+    max_length: int = vocab.TITLE_LENGTH,
     multiline: bool = False,
 ) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -59,7 +59,7 @@ def long_text(value: str | None, field: str, *, required: bool = True) -> str | 
 
 
 def code(value: str | None, field: str = "code") -> str:
-    clean = text(value, field, max_length=models.CODE_LENGTH)
+    clean = text(value, field, max_length=vocab.CODE_LENGTH)
     if not _CODE.match(clean):
         raise InputError(
             f"invalid {field} {clean!r}: use lower-case letters, digits, '-', '_' or '.', "
@@ -130,4 +130,4 @@ def identifier(value: str | int | None, field: str) -> int:
 
 
 def actor(value: str | None) -> str:
-    return text(value, "author (--by / TRACKER_USER)", max_length=models.ACTOR_LENGTH)
+    return text(value, "author (--by / TRACKER_USER)", max_length=vocab.ACTOR_LENGTH)

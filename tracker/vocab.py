@@ -5,6 +5,14 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+# Text length limits, shared with validation so the error comes before the database.
+CODE_LENGTH = 64
+TITLE_LENGTH = 500
+NAME_LENGTH = 200
+URL_LENGTH = 2000
+ACTOR_LENGTH = 100
+
+
 class Status(StrEnum):
     """How far a recommendation has been implemented, in order of progress."""
 

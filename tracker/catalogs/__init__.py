@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from tracker import validation
 from tracker.errors import Conflict, InputError
-from tracker.integrity import Chain
-from tracker.models import (
+from tracker.audit.verify import Chain
+from tracker.store.models import (
     Agency,
     Indicator,
     Recommendation,

@@ -13,7 +13,7 @@ PROGRESS_MIN = 1_000
 
 
 def to_json(document: Any) -> str:
-    from tracker.integrity import json_value
+    from tracker.audit.verify import json_value
 
     return json.dumps(document, indent=2, ensure_ascii=False, default=json_value)
 

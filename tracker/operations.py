@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tracker import catalogs
-from tracker.db import Database
+from tracker.store.database import Database
 
 
 def init(database: Database, names: Sequence[str] | None, *, actor: str) -> list[str]:

@@ -654,7 +654,7 @@ def _environment():
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("tracker", "templates"),
+        loader=jinja2.PackageLoader("tracker.render", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -683,7 +683,7 @@ def html_code_spans(text: str):
 def quarterly_html(report: QuarterlyReport) -> str:
     from markupsafe import Markup
 
-    from tracker import charts
+    from tracker.render import charts
 
     q = report.quarter
     history_chart = Markup(charts.status_bars(report.history, f"Recommendations by status, {report.history[0].quarter} to {q}"))
@@ -714,7 +714,7 @@ def quarterly_html(report: QuarterlyReport) -> str:
 def timeline_html(timeline: Timeline) -> str:
     from markupsafe import Markup
 
-    from tracker import charts
+    from tracker.render import charts
 
     chart = Markup(charts.status_bars(timeline.history, f"Recommendations by status, {timeline.first} to {timeline.last}")) \
         if timeline.rows else None

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from tracker import clock
-from tracker.db import BUSY_TIMEOUT_MS, Database, _translate_errors, copy_sqlite
+from tracker.store.engine import copy_sqlite, make_engine, translate_errors
 from tracker.errors import InputError, TrackerError
+
+if TYPE_CHECKING:
+    from tracker.store.database import Database
 
 
 def script_location() -> Path:
-    """The migrations shipped in the wheel as ``tracker.migrations`` (or the checkout's)."""
-    try:
-        return Path(str(resources.files("tracker.migrations")))
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "migrations"
+    """The migrations, shipped in the wheel as the package ``tracker.migrations``."""
+    return Path(str(resources.files("tracker.migrations")))
 
 
 def config(database: Database | None = None) -> Config:
@@ -32,29 +34,11 @@ def config(database: Database | None = None) -> Config:
     return cfg
 
 
-def _migration_engine(database: Database):
-    """An engine for migrations: on SQLite, foreign keys off while tables are rebuilt.
-
-    ``PRAGMA foreign_keys`` is a no-op inside a transaction, so it is set on connect;
-    batch rebuilds would otherwise cascade-delete child rows. ``foreign_key_check``
-    runs before commit instead.
-    """
+def _migration_engine(database: Database) -> Engine:
+    """The engine a migration runs on: on SQLite, foreign keys off (see :func:`make_engine`)."""
     if not database.is_sqlite:
         return database.engine
-    engine = create_engine(database.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
-        dbapi_connection.isolation_level = None
-        dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        dbapi_connection.execute("PRAGMA journal_mode = WAL")
-        dbapi_connection.execute("PRAGMA foreign_keys = OFF")
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+    return make_engine(make_url(database.url), migrating=True)
 
 
 def _counts(connection) -> dict[str, int]:
@@ -73,7 +57,7 @@ def _run(database: Database, action, revision: str) -> tuple[str | None, str | N
     cfg = config(database)
     engine = _migration_engine(database)
     try:
-        with _translate_errors(database), engine.begin() as connection:
+        with translate_errors(database), engine.begin() as connection:
             before = MigrationContext.configure(connection).get_current_revision()
             counts = _counts(connection)
             cfg.attributes["connection"] = connection
@@ -199,22 +183,3 @@ def _backup_beside(path: Path, revision: str) -> Path:
         destination = path.with_name(f"{path.name}.{revision}.{stamp}-{counter}.bak")
     copy_sqlite(path, destination)
     return destination
-
-
-def current(database: Database) -> str | None:
-    return database.current_revision()
-
-
-def table_names(database: Database) -> list[str]:
-    with database.engine.connect() as connection:
-        from sqlalchemy import inspect
-
-        return sorted(inspect(connection).get_table_names())
-
-
-def row_counts(database: Database) -> dict[str, int]:
-    with database.engine.connect() as connection:
-        return {
-            name: connection.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one()
-            for name in table_names(database)
-        }

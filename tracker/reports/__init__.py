@@ -32,9 +32,9 @@ from sqlalchemy.orm import Session
 
 from tracker import __version__
 from tracker.errors import InputError
-from tracker.integrity import last_event
-from tracker.models import Agency as AgencyRow
-from tracker.models import (
+from tracker.audit.verify import last_event
+from tracker.store.models import Agency as AgencyRow
+from tracker.store.models import (
     Event,
     Evidence,
     EvidenceAttachment,
@@ -657,7 +657,7 @@ def _quarter_evidence(
         files[evidence_id].append(AttachedFile(filename, sha256))
     items: dict[int, list[EvidenceItem]] = defaultdict(list)
     # Tens of thousands of rows in a large quarter: unpacked, and the vocabulary columns come
-    # back as their enum members already (see tracker.models.vocabulary).
+    # back as their enum members already (see tracker.store.models.vocabulary).
     for evidence_id, title, kind, observed_on, source_name, url, sensitivity, rec_id, stance in session.execute(
         select(Evidence.id, Evidence.title, Evidence.kind, Evidence.observed_on, Evidence.source_name,
                Evidence.url, Evidence.sensitivity, EvidenceLink.recommendation_id, EvidenceLink.stance)

@@ -39,12 +39,15 @@ from sqlalchemy import Boolean, Date, Enum, Float, Integer, LargeBinary, String,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tracker import display, files, integrity, models, periods, queries, services, validation
+from tracker import files, periods, queries, services, validation
+from tracker.render import terminal
+from tracker.audit import verify as integrity
+from tracker.store import models
 from tracker.clock import iso_utc
-from tracker.db import SCHEMA_REVISION, Database
+from tracker.store.database import SCHEMA_REVISION, Database
 from tracker.errors import Conflict, InputError
-from tracker.integrity import Chain, canonical, json_value
-from tracker.models import DOMAIN_TABLES, Event, ImportBatch
+from tracker.audit.verify import Chain, canonical, json_value
+from tracker.store.models import DOMAIN_TABLES, Event, ImportBatch
 
 MAX_CSV_BYTES = 200 * 1024 * 1024
 MAX_EXPORT_BYTES = 1024 * 1024 * 1024
@@ -373,7 +376,7 @@ def parse_csv(file: InputFile, lookups: Lookups) -> CsvPlan:
     kind = _recognise(header, file.label)
     plan = CsvPlan(file=file, kind=kind)
     ended = reader.line_num
-    with display.progress(file.text.count("\n"), f"Checking {file.name}") as advance:
+    with terminal.progress(file.text.count("\n"), f"Checking {file.name}") as advance:
         advance(ended)
         while True:
             line = ended + 1
@@ -441,7 +444,7 @@ class CsvPlan:
         }]}, {"kind": self.kind.name})
         build = _ROW_BUILDERS[self.kind.name]
         extra = {"import_batch": batch_id}
-        with display.progress(len(self.rows), f"Importing {self.file.name}") as advance:
+        with terminal.progress(len(self.rows), f"Importing {self.file.name}") as advance:
             try:
                 for number, (row, target) in enumerate(zip(self.rows, self.targets, strict=True), start=1):
                     action, rows = build(row.value, target, ids, stamp, actor)
@@ -602,7 +605,7 @@ def _json_float(value: float) -> str:
     return float.__repr__(value)
 
 
-# How canonical JSON (:func:`tracker.integrity.canonical`) spells each kind of value.
+# How canonical JSON (:func:`tracker.audit.verify.canonical`) spells each kind of value.
 _JSON_SPELLING: dict[type, Callable[[Any], str]] = {
     str: json.encoder.encode_basestring,
     int: int.__repr__,
@@ -620,7 +623,7 @@ class _Codec:
     Both are made by hand rather than by SQLAlchemy and ``json.dumps`` per row, which
     is most of an import's time otherwise: stored values go through the column type's
     own bind processor (memoised: dates, timestamps and vocabulary values repeat), and
-    the record is the canonical JSON of :func:`tracker.integrity.row_record`, byte for
+    the record is the canonical JSON of :func:`tracker.audit.verify.row_record`, byte for
     byte (a test compares them).
     """
 
@@ -667,7 +670,7 @@ def _spell(value: Any) -> str:
 @functools.cache
 def _record_function(table: Table) -> Callable[[tuple], str]:
     """A function of a row's values (in column order) that writes the canonical JSON its event
-    records (:func:`tracker.integrity.row_record`): one f-string, keys sorted, each value
+    records (:func:`tracker.audit.verify.row_record`): one f-string, keys sorted, each value
     spelled by the quickest route for its column's type, any other value by :func:`_spell`."""
     fields = []
     for name, index in sorted((c.name, i) for i, c in enumerate(table.columns) if c.name != "content"):
@@ -878,7 +881,7 @@ class ExportPlan:
         if not dry_run:
             total = sum(added.values())
             _bulk_settings(session)
-            with display.progress(total, f"Restoring {self.file.name}") as advance:
+            with terminal.progress(total, f"Restoring {self.file.name}") as advance:
                 try:
                     for table in EXPORT_TABLES:
                         for start in range(0, len(self.rows[table]), CHUNK_ROWS):

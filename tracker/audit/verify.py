@@ -41,9 +41,10 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from tracker import clock
+from tracker.progress import Progress, quietly
 from tracker.clock import iso_utc
 from tracker.errors import InputError
-from tracker.models import DOMAIN_TABLES, Attachment, Event, UTCDateTime
+from tracker.store.models import DOMAIN_TABLES, Attachment, Event, UTCDateTime
 
 GENESIS = "0" * 64
 T = TypeVar("T")
@@ -320,17 +321,6 @@ def _claims(document: Any, tables: Mapping[str, Table]) -> Iterator[tuple[str, s
     return iter(claims)
 
 
-# How the full verification shows its progress: ``progress(total, label)`` is a context
-# manager that yields ``advance(n)`` (see :func:`tracker.display.progress`).
-Progress = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
-
-
-@contextlib.contextmanager
-def quietly(_total: int, _label: str) -> Iterator[Callable[[int], None]]:
-    """No progress shown."""
-    yield lambda _n: None
-
-
 def _shown(items: Iterator[T], advance: Callable[[int], None], step: int = 1_000) -> Iterator[T]:
     """``items``, calling ``advance`` as they go (every ``step`` items, not to slow them down)."""
     done = 0
@@ -386,7 +376,7 @@ def _recorded(session: Session, tables: Mapping[str, Table], seq: Any, name: str
 def verify(session: Session, anchor: str | None = None, progress: Progress = quietly) -> VerifyResult:
     """Recompute the chain, match every domain row to its event, check attachments.
 
-    On SQLite a quick pass (:mod:`tracker.quickcheck`) answers when all is well; anything
+    On SQLite a quick pass (:mod:`tracker.audit.quick`) answers when all is well; anything
     off, or merely unusual, and :func:`full_verify` answers, naming every problem. See
     :func:`full_verify` for what is checked.
     """
@@ -403,12 +393,12 @@ def _quick_verify(session: Session, anchor: str | None, progress: Progress = qui
         return None
     import sqlite3
 
-    from tracker import quickcheck
+    from tracker.audit import quick
 
     connection = session.connection().connection.driver_connection
     try:
-        summary = quickcheck.run(connection, path, quick_plan(), anchor, progress)
-    except (quickcheck.Unusual, sqlite3.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError,
+        summary = quick.run(connection, path, quick_plan(), anchor, progress)
+    except (quick.Unusual, sqlite3.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError,
             RecursionError, OSError):
         return None
     if anchor is not None and summary["anchor_seq"] is None:
@@ -426,7 +416,7 @@ _UNORDERED = {"attachment", "recommendation_agency"}
 
 @functools.cache
 def quick_plan() -> dict[str, Any]:
-    """What :mod:`tracker.quickcheck` needs to know of the schema (plain data: it imports no SQLAlchemy)."""
+    """What :mod:`tracker.audit.quick` needs to know of the schema (plain data: it imports no SQLAlchemy)."""
     tables = []
     for table in DOMAIN_TABLES:
         columns = [column for column in table.columns if column.name != "content"]

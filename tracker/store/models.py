@@ -1,13 +1,15 @@
 """The schema: every table of the domain model, typed SQLAlchemy 2.0 ORM.
 
 Nothing here is updated in place once written: corrections are new rows, and every
-row is covered by an ``event`` of the audit chain (see :mod:`tracker.integrity`).
+row is covered by an ``event`` of the audit chain (see :mod:`tracker.audit.verify`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -23,12 +25,18 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Table,
     TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tracker.vocab import (
+    ACTOR_LENGTH,
+    CODE_LENGTH,
+    NAME_LENGTH,
+    TITLE_LENGTH,
+    URL_LENGTH,
     Direction,
     EvidenceKind,
     Pillar,
@@ -48,12 +56,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-# Text length limits, shared with validation so the error comes before the database.
-CODE_LENGTH = 64
-TITLE_LENGTH = 500
-NAME_LENGTH = 200
-URL_LENGTH = 2000
-ACTOR_LENGTH = 100
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -86,6 +88,30 @@ def vocabulary(enum: type[StrEnum], name: str) -> Enum:
     )
 
 
+@dataclass(frozen=True)
+class Traits:
+    """What the rest of the tracker needs to know of a domain table, declared with its model.
+
+    - ``noun``/``plural``: how summaries name its rows ("1 file", "2 files").
+    - ``structural``: its rows have no ``recorded_at`` of their own (the catalog's
+      sources, recommendations, agencies, assignments and indicators): a report as of an
+      instant knows them by the time of the event that recorded them.
+    - ``unordered``: its rows are not inserted in the order of the events that record them
+      (files stored once by content, assignments keyed by two ids): verification matches
+      them by key rather than in order.
+    - ``written_by``: the actions whose events record its rows.
+    """
+
+    noun: str
+    plural: str
+    structural: bool = False
+    unordered: bool = False
+    written_by: tuple[str, ...] = ()
+
+    def count(self, number: int) -> str:
+        return f"{number} {self.noun if number == 1 else self.plural}"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -94,6 +120,7 @@ class Source(Base):
     """One report edition that issues recommendations."""
 
     __tablename__ = "source"
+    traits: ClassVar[Traits] = Traits("source", "sources", structural=True, written_by=("catalog.load",))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(CODE_LENGTH), unique=True)
@@ -112,6 +139,7 @@ class Recommendation(Base):
     """One recommendation of a source, as published."""
 
     __tablename__ = "recommendation"
+    traits: ClassVar[Traits] = Traits("recommendation", "recommendations", structural=True, written_by=("catalog.load", "recommendation.add"))
     __table_args__ = (UniqueConstraint("source_id", "code"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -130,6 +158,7 @@ class Agency(Base):
     """A responsible body."""
 
     __tablename__ = "agency"
+    traits: ClassVar[Traits] = Traits("agency", "agencies", structural=True, written_by=("catalog.load", "agency.add"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(CODE_LENGTH), unique=True)
@@ -140,6 +169,8 @@ class RecommendationAgency(Base):
     """Who owns a recommendation."""
 
     __tablename__ = "recommendation_agency"
+    traits: ClassVar[Traits] = Traits("agency assignment", "agency assignments", structural=True, unordered=True,
+                               written_by=("catalog.load", "recommendation.assign"))
 
     recommendation_id: Mapped[int] = mapped_column(ForeignKey("recommendation.id"), primary_key=True)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), primary_key=True)
@@ -150,6 +181,7 @@ class StatusUpdate(Base):
     """One assessment of a recommendation; append-only."""
 
     __tablename__ = "status_update"
+    traits: ClassVar[Traits] = Traits("status update", "status updates", written_by=("status.set",))
     __table_args__ = (
         Index(None, "recommendation_id", "effective_on"),
         CheckConstraint("length(note) > 0", name="note_not_blank"),
@@ -168,6 +200,7 @@ class StatusUpdateEvidence(Base):
     """Evidence cited by a status update."""
 
     __tablename__ = "status_update_evidence"
+    traits: ClassVar[Traits] = Traits("cited evidence link", "cited evidence links", written_by=("status.set",))
 
     status_update_id: Mapped[int] = mapped_column(ForeignKey("status_update.id"), primary_key=True)
     evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id"), primary_key=True)
@@ -177,6 +210,7 @@ class Evidence(Base):
     """One piece of evidence; append-only."""
 
     __tablename__ = "evidence"
+    traits: ClassVar[Traits] = Traits("evidence row", "evidence rows", written_by=("evidence.add",))
     __table_args__ = (Index(None, "observed_on"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -196,6 +230,7 @@ class EvidenceLink(Base):
     """Evidence bears on a recommendation."""
 
     __tablename__ = "evidence_link"
+    traits: ClassVar[Traits] = Traits("evidence link", "evidence links", written_by=("evidence.add",))
     __table_args__ = (Index(None, "recommendation_id", "evidence_id"),)
 
     evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id"), primary_key=True)
@@ -207,6 +242,7 @@ class EvidenceRetraction(Base):
     """Evidence withdrawn; the evidence itself is never deleted."""
 
     __tablename__ = "evidence_retraction"
+    traits: ClassVar[Traits] = Traits("retraction", "retractions", written_by=("evidence.retract",))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id"), unique=True)
@@ -219,6 +255,7 @@ class Attachment(Base):
     """A file, stored once by its content."""
 
     __tablename__ = "attachment"
+    traits: ClassVar[Traits] = Traits("file", "files", unordered=True, written_by=("evidence.add",))
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(Integer)
@@ -230,6 +267,7 @@ class EvidenceAttachment(Base):
     """A file attached to evidence, under the name it was given."""
 
     __tablename__ = "evidence_attachment"
+    traits: ClassVar[Traits] = Traits("file attachment", "file attachments", written_by=("evidence.add",))
 
     evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id"), primary_key=True)
     sha256: Mapped[str] = mapped_column(ForeignKey("attachment.sha256"), primary_key=True)
@@ -240,6 +278,7 @@ class Indicator(Base):
     """A number that shows progress on a recommendation."""
 
     __tablename__ = "indicator"
+    traits: ClassVar[Traits] = Traits("indicator", "indicators", structural=True, written_by=("catalog.load", "indicator.add"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recommendation_id: Mapped[int] = mapped_column(ForeignKey("recommendation.id"), index=True)
@@ -254,6 +293,7 @@ class Measurement(Base):
     """An indicator's value for a quarter; append-only, the latest recorded wins."""
 
     __tablename__ = "measurement"
+    traits: ClassVar[Traits] = Traits("measurement", "measurements", written_by=("measurement.record",))
     __table_args__ = (Index(None, "indicator_id", "quarter_start"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -270,6 +310,7 @@ class ImportBatch(Base):
     """One file imported with ``tracker import``, by the hash of its content."""
 
     __tablename__ = "import_batch"
+    traits: ClassVar[Traits] = Traits("import record", "import records", written_by=("import.file",))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
@@ -293,20 +334,38 @@ class Event(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
-# Domain tables in the order a restore must insert them (parents first).
-DOMAIN_TABLES = [
-    Source.__table__,
-    Recommendation.__table__,
-    Agency.__table__,
-    RecommendationAgency.__table__,
-    Evidence.__table__,
-    EvidenceLink.__table__,
-    EvidenceRetraction.__table__,
-    Attachment.__table__,
-    EvidenceAttachment.__table__,
-    StatusUpdate.__table__,
-    StatusUpdateEvidence.__table__,
-    Indicator.__table__,
-    Measurement.__table__,
-    ImportBatch.__table__,
-]
+# The registry: every domain model, in the order a restore must insert them (parents first).
+# A new table is a model above, with its traits, and its place in this list.
+DOMAIN_MODELS: tuple[type[Base], ...] = (
+    Source,
+    Recommendation,
+    Agency,
+    RecommendationAgency,
+    Evidence,
+    EvidenceLink,
+    EvidenceRetraction,
+    Attachment,
+    EvidenceAttachment,
+    StatusUpdate,
+    StatusUpdateEvidence,
+    Indicator,
+    Measurement,
+    ImportBatch,
+)
+DOMAIN_TABLES: list[Table] = [model.__table__ for model in DOMAIN_MODELS]  # type: ignore[misc]
+TRAITS: dict[str, Traits] = {model.__tablename__: model.traits for model in DOMAIN_MODELS}  # type: ignore[attr-defined]
+
+
+def traits(name: str) -> Traits:
+    """The traits of the domain table ``name`` (KeyError if it is none)."""
+    return TRAITS[name]
+
+
+def recorded_at_column(table: Table) -> str | None:
+    """The column that holds when a row was recorded, if the table has one."""
+    return "recorded_at" if "recorded_at" in table.c else None
+
+
+def structural_actions() -> tuple[str, ...]:
+    """The actions whose events may record structural rows (sources, recommendations...)."""
+    return tuple(sorted({action for t in TRAITS.values() if t.structural for action in t.written_by}))

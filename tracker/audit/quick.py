@@ -1,7 +1,7 @@
 """The quick pass of ``tracker verify`` on SQLite: the whole chain and every row, streamed.
 
-:func:`tracker.integrity.verify` runs this pass first. It either confirms that the
-database holds nothing :func:`tracker.integrity.full_verify` would report (then that is
+:func:`tracker.audit.verify.verify` runs this pass first. It either confirms that the
+database holds nothing :func:`tracker.audit.verify.full_verify` would report (then that is
 the answer), or it stops at the first thing that is off, or merely unusual, by raising
 :class:`Unusual`; the full verification then runs and names every problem. It decides
 nothing that the full verification would decide otherwise: it is only quicker when all
@@ -10,8 +10,8 @@ is well, which is nearly always.
 How it is quick: **it writes each event's payload again from the rows and compares the
 text with the stored payload**, whose hash the chain checks. If they are the same text,
 the rows are exactly what the event recorded, as the full verification would find them
-(the text is written as :func:`tracker.integrity.row_record` and
-:func:`tracker.integrity.canonical` write it), and no payload is parsed.
+(the text is written as :func:`tracker.audit.verify.row_record` and
+:func:`tracker.audit.verify.canonical` write it), and no payload is parsed.
 
 - Rows are created in the order of the events that record them, so each table is read
   once, in insertion order (``rowid``), alongside the events.
@@ -25,12 +25,12 @@ the rows are exactly what the event recorded, as the full verification would fin
 - Stored values are checked once per distinct value to read back as SQLAlchemy reads
   them (dates and instants that exist, vocabulary values, booleans).
 - A long chain is cut in two at an event; a second process (``python -m
-  tracker.quickcheck``) checks the second half while this one checks the first. Each half
+  tracker.audit.quick``) checks the second half while this one checks the first. Each half
   is a complete check of its events and of the rows they record, and the halves must
   join (:func:`join`). Both read the same snapshot of the database (see :func:`run`).
 
 This module imports no SQLAlchemy, so the second process starts quickly. Its plan
-(tables, columns, keys, kinds of value) comes from :func:`tracker.integrity.quick_plan`.
+(tables, columns, keys, kinds of value) comes from :func:`tracker.audit.verify.quick_plan`.
 """
 
 from __future__ import annotations
@@ -367,7 +367,7 @@ class _Part:
         self.shapes[action] = shape
 
     def read(self, seq: int, action: str, payload: str) -> None:
-        """The event's records, parsed as :func:`tracker.integrity.full_verify` reads them,
+        """The event's records, parsed as :func:`tracker.audit.verify.full_verify` reads them,
         each matched with its row."""
         try:
             document = json.loads(payload)
@@ -648,7 +648,7 @@ class _Helper:
     def __init__(self, path: str, plan: dict, runs: list[tuple[int, int]], anchor: str | None,
                  checked: Callable[[int], None] = _ignore) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tracker.quickcheck"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "tracker.audit.quick"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
         request = {"path": path, "plan": plan, "runs": runs, "anchor": anchor}
@@ -723,7 +723,7 @@ class _Helper:
 
 
 def _serve() -> None:
-    """``python -m tracker.quickcheck``: chunks from the last back, asked for on stdin."""
+    """``python -m tracker.audit.quick``: chunks from the last back, asked for on stdin."""
     import gc
 
     gc.disable()  # what it makes holds no cycles; collecting would be wasted work

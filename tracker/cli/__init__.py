@@ -1,0 +1,975 @@
+"""The ``tracker`` command line: parse, open one session, call the library, render.
+
+No SQL and no business rules live here; see ``tracker/``. Heavy imports (SQLAlchemy,
+Alembic, Jinja2, matplotlib) happen inside the commands that need them so that
+``tracker --help`` stays quick. Annotations here are evaluated at import (no
+``from __future__ import annotations``): Typer would otherwise compile every one of them
+from its string each time the command tree is built.
+"""
+
+import gc
+
+# Start-up imports (Typer, SQLAlchemy and the models) create some 300,000 objects that
+# live as long as the process; the cyclic garbage collector would scan them again and
+# again while they load, for nothing: about a fifth of a short command's time. It is off
+# until the command opens its database (see ``_collect_garbage_again``).
+_STARTUP_GC = gc.isenabled()
+_GC_THRESHOLDS = gc.get_threshold()
+gc.disable()
+
+import os  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from tracker import __version__
+from tracker.errors import TrackerError
+
+if TYPE_CHECKING:
+    from tracker.store.database import Database
+
+SETUP, RECORD, REPORT, CHECK = "Setup", "Record", "Report", "Check"
+PANELS = (SETUP, RECORD, REPORT, CHECK)
+
+
+class PanelOrder(TyperGroup):
+    """List commands panel by panel (Setup, Record, Report, Check), in creation order within each.
+
+    The groups of sub-commands (``tracker rec ...``) are built only when used: see
+    :class:`LazyGroups`.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyGroups(self.commands, GROUPS)
+
+    def list_commands(self, ctx) -> list[str]:
+        def panel(name: str) -> int:
+            label = getattr(self.commands.peek(name), "rich_help_panel", None)
+            return PANELS.index(label) if label in PANELS else len(PANELS)
+
+        return sorted(self.commands, key=panel)
+
+    def format_commands(self, ctx, formatter) -> None:
+        """Plain help with one section per panel: quick to print, no rich rendering."""
+        commands = [(name, self.commands.peek(name)) for name in self.list_commands(ctx)]
+        commands = [(name, command) for name, command in commands if not command.hidden]
+        limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+        for label in (*PANELS, "Commands"):
+            rows = [(name, command.get_short_help_str(limit)) for name, command in commands
+                    if (getattr(command, "rich_help_panel", None) or "Commands") == label]
+            if rows:
+                with formatter.section(label):
+                    formatter.write_dl(rows)
+
+
+app = typer.Typer(
+    name="tracker",
+    cls=PanelOrder,
+    help="Track the recommendations of a report (such as the US Trafficking in Persons "
+    "Report): log evidence and assessments, follow indicators, publish quarterly reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+db_app = typer.Typer(help="Schema migrations (Alembic).", no_args_is_help=True, rich_markup_mode=None)
+catalog_app = typer.Typer(help="Built-in and user catalogs of sources and recommendations.", no_args_is_help=True, rich_markup_mode=None)
+rec_app = typer.Typer(help="Recommendations: list, show, add, assign agencies.", no_args_is_help=True, rich_markup_mode=None)
+status_app = typer.Typer(help="Status assessments of recommendations.", no_args_is_help=True, rich_markup_mode=None)
+evidence_app = typer.Typer(help="Evidence: add, list, show, retract, get files back.", no_args_is_help=True, rich_markup_mode=None)
+indicator_app = typer.Typer(help="Indicators and their values per quarter.", no_args_is_help=True, rich_markup_mode=None)
+agency_app = typer.Typer(help="Responsible agencies.", no_args_is_help=True, rich_markup_mode=None)
+report_app = typer.Typer(help="Quarterly status reports and timelines.", no_args_is_help=True, rich_markup_mode=None)
+
+# The groups of sub-commands, by name, with their help panel (see PanelOrder).
+GROUPS: dict[str, tuple[typer.Typer, str]] = {
+    "db": (db_app, SETUP),
+    "catalog": (catalog_app, SETUP),
+    "rec": (rec_app, RECORD),
+    "status": (status_app, RECORD),
+    "evidence": (evidence_app, RECORD),
+    "indicator": (indicator_app, RECORD),
+    "agency": (agency_app, RECORD),
+    "report": (report_app, REPORT),
+}
+
+
+class LazyGroups(MutableMapping):
+    """The top-level commands, with each group of sub-commands built on first use.
+
+    Typer builds every command's options from its signature before it runs any of
+    them; for the whole tree that takes longer than the rest of ``tracker --help``. Here
+    ``tracker rec list`` builds the ``rec`` group only, and the top-level help lists the
+    groups from their help text without building them (:meth:`peek`). Iterating over
+    the items (as the tests that walk every command do) builds everything, as Typer would.
+    """
+
+    def __init__(self, built: Mapping[str, Any], groups: Mapping[str, tuple[typer.Typer, str]]) -> None:
+        self._built = dict(built)
+        self._groups = dict(groups)
+        self._order = [*self._built, *(name for name in self._groups if name not in self._built)]
+
+    def __getitem__(self, name: str) -> Any:
+        command = self._built.get(name)
+        if command is None:
+            if name not in self._groups:
+                raise KeyError(name)
+            sub_app, panel = self._groups[name]
+            command = typer.main.get_group(sub_app)
+            command.name, command.rich_help_panel = name, panel
+            self._built[name] = command
+        return command
+
+    def peek(self, name: str) -> Any:
+        """The command, or for a group not built yet a stand-in with its name, help and panel."""
+        if name in self._built or name not in self._groups:
+            return self[name]
+        sub_app, panel = self._groups[name]
+        return TyperGroup(name=name, help=sub_app.info.help, rich_help_panel=panel)
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        if name not in self._order:
+            self._order.append(name)
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._order:
+            raise KeyError(name)
+        self._order.remove(name)
+        self._built.pop(name, None)
+        self._groups.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._order))
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+@dataclass
+class State:
+    """Global options, resolved once in the callback."""
+
+    db: str | None = None
+    _database: Any = field(default=None, repr=False)
+
+    def database(self) -> "Database":
+        if self._database is None:
+            from tracker.store.database import Database
+
+            self._database = Database(self.db)
+            _collect_garbage_again()
+        return self._database
+
+
+def _collect_garbage_again() -> None:
+    """Collect cyclic garbage again, now that the command's modules are loaded.
+
+    What start-up made is frozen first (left out of every later scan: else the first
+    collection would go through all of it), and the first generation is larger, since long
+    imports and reports allocate many objects, few of them in cycles.
+    """
+    if _STARTUP_GC and not gc.isenabled():
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 100)
+        gc.enable()
+
+
+state = State()
+
+By = Annotated[
+    Optional[str],
+    typer.Option("--by", metavar="NAME", help="Who is recording (default: $TRACKER_USER, else your login name)."),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+def author(by: str | None) -> str:
+    from tracker import validation
+
+    if by is None:
+        by = os.environ.get("TRACKER_USER")
+    if by is None:
+        import getpass
+
+        try:
+            by = getpass.getuser()
+        except Exception:  # no login name (e.g. a container without passwd entry)
+            by = "unknown"
+    return validation.actor(by)
+
+
+def out(text: str) -> None:
+    typer.echo(text)
+
+
+def say(text: str) -> None:
+    """Messages for people go to stderr; stdout carries data."""
+    typer.echo(text, err=True)
+
+
+def counted(number: int, noun: str) -> str:
+    """'1 event', '2 events'."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def dump_json(document: Any) -> None:
+    from tracker.render.terminal import to_json
+
+    out(to_json(document))
+
+
+def _print_version(value: bool) -> None:
+    """--version: print it and stop before anything else (a command is not needed)."""
+    if value:
+        out(f"tracker {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    db: Annotated[
+        Optional[str],
+        typer.Option("--db", metavar="URL|PATH", help="Database: a SQLite file path or a postgresql:// URL "
+                     "(default: $TRACKER_DATABASE_URL, else ./tracker.db)."),
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Track the implementation of a report's recommendations."""
+    state.db = db
+    state._database = None
+
+
+# Setup ------------------------------------------------------------------------------------
+
+
+@app.command(rich_help_panel=SETUP)
+def init(
+    catalog: Annotated[
+        Optional[list[str]],
+        typer.Option("--catalog", metavar="NAME_OR_FILE", help="Catalog to load: a built-in name or a YAML file (repeatable; default tip-2019-khm)."),
+    ] = None,
+    no_catalog: Annotated[bool, typer.Option("--no-catalog", help="Create the schema only.")] = False,
+    by: By = None,
+) -> None:
+    """Create or upgrade the database and load the catalogs. Running it twice changes nothing."""
+    from tracker import operations
+
+    report = operations.init(state.database(), [] if no_catalog else (catalog or None), actor=author(by))
+    for line in report:
+        say(line)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(metavar="REVISION", help="Target revision.")] = "head") -> None:
+    """Upgrade the schema (on SQLite, a backup copy is written next to the file first)."""
+    database = state.database()
+    before, after, backup = database.upgrade(revision)
+    if backup:
+        say(f"Backed up {database.display} to {backup}")
+    say(f"Schema of {database.display}: {before or 'empty'} -> {after}" if before != after
+        else f"Schema of {database.display} already at {after}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(metavar="REVISION", help="Target revision, e.g. 0001 or base.")]) -> None:
+    """Downgrade the schema to REVISION."""
+    database = state.database()
+    before, after = database.downgrade(revision)
+    say(f"Schema of {database.display}: {before} -> {after or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database (and whether it is the one needed)."""
+    database = state.database()
+    revision = database.current_revision()
+    out(revision or "none")
+    problem = database.schema_problem(revision)
+    if problem is not None:
+        say(problem)
+
+
+@catalog_app.command("list")
+def catalog_list(json_output: Json = False) -> None:
+    """List the built-in catalogs."""
+    from tracker import catalogs
+
+    rows = catalogs.describe_builtins()
+    if json_output:
+        return dump_json(rows)
+    from tracker.render.terminal import table
+
+    out(table(["name", "title", "rating", "recommendations", "complete"],
+              [[r["name"], r["title"], r["rating"], r["recommendations"], r["complete"]] for r in rows]))
+
+
+@catalog_app.command("load")
+def catalog_load(
+    name_or_file: Annotated[str, typer.Argument(metavar="NAME_OR_FILE", help="A built-in catalog name or a YAML file.")],
+    by: By = None,
+) -> None:
+    """Load a catalog; what is already stored is skipped, a conflicting entry is refused."""
+    from tracker import catalogs
+
+    catalog = catalogs.read(name_or_file)
+    actor = author(by)
+    summary = state.database().write(lambda session: catalogs.load(session, catalog, actor))
+    say(summary.describe())
+
+
+# Recommendations ----------------------------------------------------------------------------
+
+
+@rec_app.command("list")
+def rec_list(
+    source: Annotated[Optional[list[str]], typer.Option("--source", metavar="SLUG", help="Only this source (repeatable).")] = None,
+    status: Annotated[Optional[str], typer.Option("--status", metavar="STATUS", help="not_started, in_progress, partially_implemented or implemented.")] = None,
+    pillar: Annotated[Optional[str], typer.Option("--pillar", metavar="PILLAR", help="prosecution, protection, prevention or partnership.")] = None,
+    agency: Annotated[Optional[str], typer.Option("--agency", metavar="AGENCY", help="Only recommendations this agency owns.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only recommendations past their due date.")] = False,
+    json_output: Json = False,
+) -> None:
+    """List recommendations with their current status."""
+    from tracker import queries, validation
+    from tracker.vocab import Pillar, Status
+
+    status_value = validation.choice(status, Status, "status") if status else None
+    pillar_value = validation.choice(pillar, Pillar, "pillar") if pillar else None
+    with state.database().reading() as session:
+        views = queries.recommendations(session, sources=source or (), status=status_value,
+                                        pillar=pillar_value, agency=agency, overdue=overdue)
+    if json_output:
+        return dump_json([v.as_dict() for v in views])
+    from tracker.render.terminal import recommendation_table
+
+    out(recommendation_table(views, filtered=bool(source or status or pillar or agency or overdue)))
+
+
+@rec_app.command("show")
+def rec_show(ref: Annotated[str, typer.Argument(metavar="REF", help="CODE, or SOURCE/CODE when the code is in several sources.")],
+             json_output: Json = False) -> None:
+    """Show one recommendation: text, status, agencies, indicators."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        view = queries.recommendation(session, ref)
+    if json_output:
+        return dump_json(view.as_dict())
+    from tracker.render.terminal import recommendation_detail
+
+    out(recommendation_detail(view))
+
+
+@rec_app.command("add")
+def rec_add(
+    source: Annotated[str, typer.Option("--source", metavar="SLUG", help="Source slug, e.g. tip-2019-khm.")],
+    code: Annotated[str, typer.Option("--code", metavar="CODE", help="A new code, unique within the source.")],
+    title: Annotated[str, typer.Option("--title", metavar="TEXT", help="A short title.")],
+    text: Annotated[str, typer.Option("--text", metavar="TEXT", help="The recommendation as published.")],
+    pillar: Annotated[str, typer.Option("--pillar", metavar="PILLAR", help="prosecution, protection, prevention or partnership.")],
+    due: Annotated[Optional[str], typer.Option("--due", metavar="DATE", help="Due date, YYYY-MM-DD.")] = None,
+    position: Annotated[Optional[int], typer.Option("--position", metavar="N", min=1, help="Its place in the report's list.")] = None,
+    paraphrase: Annotated[bool, typer.Option("--paraphrase", help="The text is not the report's own words.")] = False,
+    by: By = None,
+) -> None:
+    """Add a recommendation to a source."""
+    from tracker import services
+    from tracker.periods import parse_date
+
+    due_on = parse_date(due, field="--due", allow_future=True) if due else None
+    actor = author(by)
+    ref = state.database().write(lambda s: services.add_recommendation(
+        s, source=source, code=code, title=title, text=text, pillar=pillar, due_on=due_on, position=position,
+        text_status="paraphrase" if paraphrase else "verbatim", actor=actor).code)
+    say(f"Added recommendation {source}/{ref}")
+
+
+@rec_app.command("assign")
+def rec_assign(
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")],
+    agency: Annotated[str, typer.Argument(metavar="AGENCY", help="The agency code.")],
+    role: Annotated[str, typer.Option("--role", metavar="ROLE", help="lead or support.")] = "lead",
+    by: By = None,
+) -> None:
+    """Make an agency responsible for a recommendation."""
+    from tracker import services
+
+    actor = author(by)
+    state.database().write(lambda s: services.assign_agency(s, ref, agency, role, actor=actor))
+    say(f"Assigned {agency} to {ref} as {role}")
+
+
+# Status -----------------------------------------------------------------------------------
+
+
+@status_app.command("set")
+def status_set(
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")],
+    status: Annotated[str, typer.Argument(metavar="STATUS", help="not_started, in_progress, partially_implemented or implemented.")],
+    on: Annotated[str, typer.Option("--on", metavar="DATE", help="The date the status took effect, YYYY-MM-DD.")],
+    note: Annotated[str, typer.Option("--note", metavar="TEXT", help="The rationale for the assessment.")],
+    evidence: Annotated[Optional[list[int]], typer.Option("--evidence", metavar="ID", help="Evidence id it rests on (repeatable).")] = None,
+    by: By = None,
+) -> None:
+    """Append a status assessment; the history keeps every earlier one."""
+    from tracker import services
+
+    actor = author(by)
+    update_id = state.database().write(lambda s: services.set_status(
+        s, ref, status, effective_on=on, note=note, evidence_ids=evidence or (), actor=actor).id)
+    out(str(update_id))
+
+
+@status_app.command("history")
+def status_history(ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")], json_output: Json = False) -> None:
+    """Every assessment of a recommendation, by effective date."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        rows = queries.status_history(session, ref)
+    if json_output:
+        return dump_json(rows)
+    from tracker.render.terminal import table
+
+    out(table(["effective_on", "status", "note", "evidence", "recorded_at", "by"],
+              [[r["effective_on"], r["status"], r["note"], ",".join(map(str, r["evidence"])),
+                r["recorded_at"], r["recorded_by"]] for r in rows]) if rows else f"No status recorded for {ref}: not_started")
+
+
+# Evidence ---------------------------------------------------------------------------------
+
+
+@evidence_app.command("add")
+def evidence_add(
+    rec: Annotated[list[str], typer.Option("--rec", metavar="REF", help="Recommendation it bears on (repeatable).")],
+    title: Annotated[str, typer.Option("--title", metavar="TEXT", help="What it is, in a line.")],
+    date: Annotated[str, typer.Option("--date", metavar="DATE", help="When it was observed or happened, YYYY-MM-DD.")],
+    kind: Annotated[str, typer.Option("--kind", metavar="KIND", help="law, regulation, policy, court_case, statistic, inspection, training, "
+                                      "government_statement, ngo_report, media_report, field_observation or other.")],
+    stance: Annotated[str, typer.Option("--stance", metavar="STANCE", help="progress, setback or context.")] = "progress",
+    url: Annotated[Optional[str], typer.Option("--url", metavar="URL", help="Where it can be found.")] = None,
+    summary: Annotated[Optional[str], typer.Option("--summary", metavar="TEXT", help="A summary.")] = None,
+    source_name: Annotated[Optional[str], typer.Option("--source-name", metavar="NAME", help="Who published it.")] = None,
+    reliability: Annotated[str, typer.Option("--reliability", metavar="RELIABILITY", help="confirmed, credible or unverified.")] = "credible",
+    sensitivity: Annotated[str, typer.Option("--sensitivity", metavar="SENSITIVITY", help="public, internal or confidential (victims' data).")] = "internal",
+    attach: Annotated[Optional[list[Path]], typer.Option("--attach", metavar="FILE", help="A file to attach (repeatable; 25 MiB each at most).")] = None,
+    by: By = None,
+    json_output: Json = False,
+) -> None:
+    """Log evidence; prints the new evidence id."""
+    from tracker import queries, services
+
+    evidence = services.check_evidence(recs=rec, title=title, observed_on=date, kind=kind, stance=stance, url=url,
+                                       summary=summary, source_name=source_name, reliability=reliability,
+                                       sensitivity=sensitivity)
+    files = [services.read_attachment(path) for path in attach or ()]
+    actor = author(by)
+    record = state.database().write(lambda s: queries.evidence_record(
+        s, services.add_evidence(s, evidence, attachments=files, actor=actor).id))
+    dump_json(record) if json_output else out(str(record["id"]))
+
+
+@evidence_app.command("retract")
+def evidence_retract(
+    evidence_id: Annotated[str, typer.Argument(metavar="ID", help="The evidence id.")],
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why it is withdrawn (required).")],
+    by: By = None,
+) -> None:
+    """Withdraw evidence: it stays in the history; lists and reports leave it out from now on."""
+    from tracker import services
+
+    actor = author(by)
+    state.database().write(lambda s: services.retract_evidence(s, evidence_id, reason, actor=actor))
+    say(f"Retracted evidence {evidence_id}")
+
+
+@evidence_app.command("show")
+def evidence_show(evidence_id: Annotated[str, typer.Argument(metavar="ID", help="The evidence id.")],
+                  json_output: Json = False) -> None:
+    """Show one piece of evidence with its links and files."""
+    from tracker import queries, validation
+
+    number = validation.identifier(evidence_id, "evidence id")
+    with state.database().reading() as session:
+        record = queries.evidence_record(session, number)
+    if json_output:
+        return dump_json(record)
+    from tracker.render.terminal import evidence_detail
+
+    out(evidence_detail(record))
+
+
+@evidence_app.command("list")
+def evidence_list(
+    rec: Annotated[Optional[str], typer.Option("--rec", metavar="REF", help="Only evidence on this recommendation.")] = None,
+    quarter: Annotated[Optional[str], typer.Option("--quarter", metavar="QUARTER", help="Only evidence observed in this quarter, e.g. 2019Q3.")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", metavar="KIND", help="Only this kind of evidence.")] = None,
+    include_retracted: Annotated[bool, typer.Option("--include-retracted", help="Show retracted evidence too, marked.")] = False,
+    json_output: Json = False,
+) -> None:
+    """List evidence by date observed."""
+    from tracker import queries, validation
+    from tracker.periods import Quarter
+    from tracker.vocab import EvidenceKind
+
+    period = Quarter.parse(quarter) if quarter else None
+    kind_value = validation.choice(kind, EvidenceKind, "kind") if kind else None
+    with state.database().reading() as session:
+        rows = queries.evidence_list(session, rec=rec, quarter=period, kind=kind_value,
+                                     include_retracted=include_retracted)
+    if json_output:
+        return dump_json(rows)
+    from tracker.render.terminal import evidence_table
+
+    out(evidence_table(rows))
+
+
+@evidence_app.command("file")
+def evidence_file(
+    sha256: Annotated[str, typer.Argument(metavar="SHA256", help="The file's sha256 (see `tracker evidence show`).")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="PATH", help="Where to write the file.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a stored attachment back to a file, byte for byte."""
+    from tracker import files, queries
+
+    files.check_destination(output, force=force)
+    with state.database().reading() as session:
+        content = queries.attachment_content(session, sha256)
+    files.write_exactly(output, content, force=force)
+    say(f"Wrote {len(content)} bytes to {output}")
+
+
+# Indicators and agencies --------------------------------------------------------------------
+
+
+@indicator_app.command("add")
+def indicator_add(
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation it measures.")],
+    code: Annotated[str, typer.Option("--code", metavar="CODE", help="A new, unique code.")],
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="What it counts.")],
+    unit: Annotated[str, typer.Option("--unit", metavar="UNIT", help="The unit, e.g. cases.")],
+    direction: Annotated[str, typer.Option("--direction", metavar="up|down", help="up or down: which way is progress.")] = "up",
+    target: Annotated[Optional[str], typer.Option("--target", metavar="VALUE", help="The value to reach.")] = None,
+    by: By = None,
+) -> None:
+    """Add an indicator to a recommendation."""
+    from tracker import services
+
+    actor = author(by)
+    state.database().write(lambda s: services.add_indicator(
+        s, ref, code=code, name=name, unit=unit, direction=direction, target=target, actor=actor))
+    say(f"Added indicator {code}")
+
+
+@indicator_app.command("record")
+def indicator_record(
+    code: Annotated[str, typer.Argument(metavar="CODE", help="The indicator code.")],
+    quarter: Annotated[str, typer.Argument(metavar="QUARTER", help="The quarter, e.g. 2019Q3.")],
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="The value.")],
+    note: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="A note.")] = None,
+    evidence: Annotated[Optional[str], typer.Option("--evidence", metavar="ID", help="The evidence id it comes from.")] = None,
+    by: By = None,
+) -> None:
+    """Record an indicator's value for a quarter (a later value supersedes; both are kept)."""
+    from tracker import services
+
+    actor = author(by)
+    state.database().write(lambda s: services.record_measurement(
+        s, code, quarter, value, note=note, evidence_id=evidence, actor=actor))
+    say(f"Recorded {code} {quarter}: {value}")
+
+
+@indicator_app.command("list")
+def indicator_list(json_output: Json = False) -> None:
+    """List indicators with their latest value."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        rows = queries.indicator_list(session)
+    if json_output:
+        return dump_json(rows)
+    from tracker.render.terminal import table
+
+    out(table(["code", "ref", "name", "unit", "direction", "target", "latest_quarter", "latest_value"],
+              [[r[k] for k in ("code", "ref", "name", "unit", "direction", "target", "latest_quarter",
+                               "latest_value")] for r in rows]))
+
+
+@indicator_app.command("show")
+def indicator_show(code: Annotated[str, typer.Argument(metavar="CODE", help="The indicator code.")], json_output: Json = False) -> None:
+    """Show an indicator and its values by quarter."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        detail = queries.indicator_detail(session, code)
+    if json_output:
+        return dump_json(detail)
+    from tracker.render.terminal import indicator_detail
+
+    out(indicator_detail(detail))
+
+
+@agency_app.command("add")
+def agency_add(
+    code: Annotated[str, typer.Argument(metavar="CODE", help="A new, unique code, e.g. molvt.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The agency's name.")],
+    by: By = None,
+) -> None:
+    """Add a responsible agency."""
+    from tracker import services
+
+    actor = author(by)
+    state.database().write(lambda s: services.add_agency(s, code, name, actor=actor))
+    say(f"Added agency {code}")
+
+
+@agency_app.command("list")
+def agency_list(json_output: Json = False) -> None:
+    """List agencies and how many recommendations each leads or supports."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        rows = queries.agency_list(session)
+    if json_output:
+        return dump_json(rows)
+    from tracker.render.terminal import table
+
+    out(table(["code", "name", "lead", "support"], [[r["code"], r["name"], r["lead"], r["support"]] for r in rows]))
+
+
+# Import and export ----------------------------------------------------------------------------
+
+
+@app.command("import", rich_help_panel=RECORD)
+def import_file(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A CSV file of evidence, status updates or measurements, "
+                                         "or a JSON file made by `tracker export`.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything and say what would be added; write nothing.")] = False,
+    again: Annotated[bool, typer.Option("--again", help="Import a file whose content was imported before.")] = False,
+    by: By = None,
+) -> None:
+    """Import a file: all rows or none. An export restores into an empty database only."""
+    from tracker import importing
+
+    summary = importing.import_file(state.database(), file, actor=author(by), dry_run=dry_run, again=again)
+    out(summary.describe()) if dry_run else say(summary.describe())
+
+
+@app.command(rich_help_panel=REPORT)
+def export(
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Write to this file (default: stdout).")] = None,
+    with_files: Annotated[bool, typer.Option("--with-files", help="Include attached files' content (base64).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Everything, the audit log included, as one JSON document that `tracker import` restores."""
+    from tracker import files
+    from tracker import importing
+
+    if output is not None:
+        files.check_destination(output, force=force)
+    document = importing.export(state.database(), with_files=with_files)
+    if output is None:
+        return typer.echo(document, nl=False)
+    files.write_exactly(output, document, force=force)
+    say(f"Exported {state.database().display} to {output}")
+
+
+# Reports ----------------------------------------------------------------------------------
+
+ReportSources = Annotated[Optional[list[str]], typer.Option("--source", metavar="SOURCE", help="Only this source's recommendations "
+                                                            "(repeatable; default: every source).")]
+ReportFormat = Annotated[str, typer.Option("--format", metavar="FORMAT", help="md (the default, to stdout), html, json or csv.")]
+ReportOutput = Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Write to this file (replaced if it "
+                                                      "exists) instead of stdout.")]
+ReportAsOf = Annotated[Optional[str], typer.Option("--as-of", metavar="T", help="Only what was recorded by then: YYYY-MM-DD (the "
+                                                   "end of that day, UTC) or an ISO 8601 timestamp with offset; "
+                                                   "default now, never later. Same --as-of, same bytes.")]
+ReportAudience = Annotated[str, typer.Option("--audience", metavar="AUDIENCE", help="public, internal (the default; marked not for "
+                                             "publication) or confidential: evidence above it is withheld.")]
+
+
+def check_output(output: Path | None) -> None:
+    """Refuse a bad -o path before any database work."""
+    if output is not None:
+        from tracker import files
+
+        files.check_destination(output, force=True)
+
+
+def emit_report(text: str, output: Path | None) -> None:
+    """A report to stdout, or atomically to the -o file."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    from tracker import files
+
+    files.write_exactly(output, text.encode("utf-8"), force=True, private=False)
+    say(f"Wrote {output}")
+
+
+@report_app.command("quarterly")
+def report_quarterly(
+    quarter: Annotated[str, typer.Argument(metavar="QUARTER", help="The quarter, e.g. 2019Q3.")],
+    source: ReportSources = None,
+    fmt: ReportFormat = "md",
+    output: ReportOutput = None,
+    as_of: ReportAsOf = None,
+    audience: ReportAudience = "internal",
+) -> None:
+    """The quarterly status report: statuses, changes, evidence, indicators, attention list."""
+    from tracker import render, reports
+    from tracker.periods import Quarter, parse_as_of
+
+    period, fmt, moment = Quarter.parse(quarter), render.check_format(fmt), parse_as_of(as_of)
+    level = reports.parse_audience(audience)
+    check_output(output)
+    with state.database().reading() as session:
+        report = reports.quarterly(session, period, sources=source or (), as_of=moment, audience=level)
+    emit_report(render.render(report, fmt), output)
+
+
+@report_app.command("timeline")
+def report_timeline(
+    source: ReportSources = None,
+    first: Annotated[Optional[str], typer.Option("--from", metavar="QUARTER", help="First quarter (default: when the earliest "
+                                                 "source was published).")] = None,
+    last: Annotated[Optional[str], typer.Option("--to", metavar="QUARTER", help="Last quarter (default: the quarter of --as-of).")] = None,
+    fmt: ReportFormat = "md",
+    output: ReportOutput = None,
+    as_of: ReportAsOf = None,
+    audience: ReportAudience = "internal",
+) -> None:
+    """Every recommendation's status at the end of every quarter, with the quarters it changed in."""
+    from tracker import render, reports
+    from tracker.periods import Quarter, parse_as_of
+
+    start, end = (Quarter.parse(first) if first else None), (Quarter.parse(last) if last else None)
+    fmt, moment, level = render.check_format(fmt), parse_as_of(as_of), reports.parse_audience(audience)
+    check_output(output)
+    with state.database().reading() as session:
+        report = reports.timeline(session, sources=source or (), first=start, last=end, as_of=moment, audience=level)
+    emit_report(render.render(report, fmt), output)
+
+
+# Check ------------------------------------------------------------------------------------
+
+
+@app.command(rich_help_panel=REPORT)
+def log(
+    limit: Annotated[Optional[int], typer.Option("--limit", metavar="N", min=1, help="Only the last N events.")] = None,
+    json_output: Json = False,
+) -> None:
+    """The audit log: who recorded what, when (newest first)."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        rows = queries.log(session, limit)
+    if json_output:
+        return dump_json(rows)
+    from tracker.render.terminal import table
+
+    from tracker.render.terminal import event_rows
+
+    out(table(["seq", "recorded_at", "actor", "action", "rows", "hash"],
+              [[r["seq"], r["recorded_at"], r["actor"], r["action"], event_rows(r["payload"]), r["hash"][:16]]
+               for r in rows]))
+
+
+@app.command(rich_help_panel=CHECK)
+def verify(
+    anchor: Annotated[Optional[str], typer.Option("--anchor", metavar="HASH", help="A fingerprint printed on an earlier report: "
+                                                  "also catches a truncated or recomputed chain.")] = None,
+    json_output: Json = False,
+) -> None:
+    """Check the hash chain, every row against its event, and every attachment."""
+    from tracker.render import terminal
+    from tracker.audit import verify as integrity
+    from tracker.errors import IntegrityFailure
+
+    with state.database().reading() as session:
+        result = integrity.verify(session, anchor=anchor, progress=terminal.progress)
+    if json_output:
+        dump_json(result.as_dict())
+    if not result.ok:
+        raise IntegrityFailure(f"verify failed at {result.findings[0].describe()}"
+                               + (f" (and {len(result.findings) - 1} more)" if len(result.findings) > 1 else ""))
+    if not json_output:
+        anchored = f"; the anchor is event {result.anchor_seq}" if result.anchor_seq is not None else ""
+        say(f"OK: {counted(result.events, 'event')}, {counted(result.rows, 'row')}, "
+            f"{counted(result.attachments, 'attachment')}; last hash {result.last_hash}{anchored}")
+
+
+@app.command(rich_help_panel=CHECK)
+def backup(path: Annotated[Path, typer.Argument(metavar="PATH", help="Where to write the copy (must not exist).")]) -> None:
+    """A consistent copy of a SQLite database, safe while others write."""
+    written = state.database().backup(path)
+    say(f"Backed up {state.database().display} to {written}")
+
+
+# Option values without Pydantic --------------------------------------------------------------
+
+
+def _plain_option_values() -> None:
+    """Turn option values into ``str``, ``int``, ``bool`` and ``Path`` without Pydantic.
+
+    Recent Typer releases coerce every option through a Pydantic ``TypeAdapter``; importing
+    Pydantic and building those adapters costs more than a whole ``tracker rec list``
+    otherwise takes. The options here are plain: strings, flags, whole numbers with a
+    minimum, paths and lists of those. Values in the common forms (a string, a bool, a
+    number written in digits within its range, a path) are converted directly, exactly as
+    the adapters would convert them; anything else (an out-of-range or malformed number,
+    an annotation of another kind) goes to Typer's own coercion, so its behaviour and
+    error messages are unchanged. On a Typer without that machinery this does nothing.
+    """
+    try:
+        from dataclasses import dataclass as frozen_dataclass
+        from pathlib import Path as PathType
+        from typing import get_args, get_origin
+
+        import typer.core as typer_core
+        from typer._coercion import RuntimeParam
+        from typer._param_types import coerce_cli_path
+    except ImportError:
+        return
+    typer_build = getattr(typer_core, "build_runtime_param", None)
+    if typer_build is None or getattr(typer_build, "_tracker_plain", False):
+        return
+
+    @frozen_dataclass(frozen=True)
+    class PlainParam(RuntimeParam):
+        descriptor: Any = None
+        leaf: Any = None
+        many: bool = False
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            if self.many:
+                items = value if isinstance(value, (list, tuple)) else [value]
+                converted = [self._convert(item, param, ctx) for item in items]
+                if all(item is not _TYPER for item in converted):
+                    return converted
+            else:
+                converted = self._convert(value, param, ctx)
+                if converted is not _TYPER:
+                    return converted
+            return typer_build(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
+
+        def _convert(self, value: Any, param: Any, ctx: Any) -> Any:
+            leaf, info = self.leaf, self.parameter_info
+            if leaf is str and type(value) is str:
+                return value
+            if leaf is bool and type(value) is bool:
+                return value
+            if leaf is int and type(value) is str and value.isascii() and value.isdigit():
+                number = int(value)
+                if (info.min is None or number >= info.min) and (info.max is None or number <= info.max):
+                    return number
+            if leaf is PathType and type(value) is str:
+                return coerce_cli_path(PathType(value), info, path_type=info.path_type or PathType,
+                                       param=param, ctx=ctx)
+            return _TYPER
+
+    def build(descriptor: Any) -> Any:
+        annotation, info = descriptor.annotation, descriptor.parameter_info
+        many = get_origin(annotation) is list
+        leaf = get_args(annotation)[0] if many else annotation
+        plain = (descriptor.file_annotation is None and getattr(info, "parser", None) is None
+                 and not getattr(info, "clamp", False) and leaf in (str, int, bool, PathType)
+                 and (leaf is PathType or not getattr(info, "path_type", None)))
+        if not plain:
+            return typer_build(descriptor)
+        try:
+            return PlainParam(parameter_info=info, annotation=annotation, descriptor=descriptor, leaf=leaf, many=many)
+        except TypeError:  # a Typer whose RuntimeParam is built otherwise
+            return typer_build(descriptor)
+
+    build._tracker_plain = True
+    typer_core.build_runtime_param = build
+
+
+_TYPER = object()  # "let Typer convert this value"
+_plain_option_values()
+
+
+# Entry point ------------------------------------------------------------------------------
+
+
+def main(args: list[str] | None = None, prog_name: str = "tracker", **_: Any) -> None:
+    """Run the command line; map every failure to one ``Error:`` line and an exit code."""
+    from typer._click.exceptions import ClickException
+
+    try:
+        code = app(args=args, prog_name=prog_name, standalone_mode=False)
+    except ClickException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # `tracker` or `tracker rec` alone: the help
+            out(error.format_message())
+            code = 0
+        else:
+            import re
+
+            message = error.format_message()
+            if re.fullmatch(r"No such option: -[0-9.]+", message):
+                message += " (a negative value goes after --, e.g. `tracker indicator record CODE 2019Q3 -- -5`)"
+            code = _fail(message, error.exit_code)
+    except TrackerError as error:
+        code = _fail(str(error), error.exit_code)
+    except typer.Abort:
+        code = _fail("aborted", 1)
+    except KeyboardInterrupt:
+        code = _fail("interrupted; nothing was written", 130)
+    except Exception as error:  # noqa: BLE001 - the one place that turns surprises into a line
+        if os.environ.get("TRACKER_DEBUG") == "1":
+            raise
+        code = _fail(f"unexpected {type(error).__name__}: {_one_line(error)} "
+                     "(run with TRACKER_DEBUG=1 for details)", 1)
+    finally:
+        if state._database is not None:
+            state._database.dispose()
+        _after_command(exiting=args is None)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _after_command(*, exiting: bool) -> None:
+    """The garbage collector after a command.
+
+    Run as the program (its arguments from ``sys.argv``), the process ends next: every
+    object is frozen so that the collection Python runs while it shuts down skips them
+    (what is left holds no open resource: the database was disposed of); that collection
+    would otherwise scan the whole heap again. Called from Python (tests), the collector
+    is put back as it was.
+    """
+    if exiting:
+        gc.freeze()
+    elif _STARTUP_GC:
+        gc.unfreeze()
+        gc.set_threshold(*_GC_THRESHOLDS)
+        gc.enable()
+
+
+def _one_line(error: BaseException) -> str:
+    from tracker.store.engine import mask
+
+    text = " ".join(str(error).split()) or type(error).__name__
+    return mask(text)
+
+
+def _fail(message: str, exit_code: int) -> int:
+    if os.environ.get("TRACKER_DEBUG") == "1":
+        import traceback
+
+        traceback.print_exc()
+    typer.echo(f"Error: {' '.join(message.split())}", err=True)
+    return exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,192 @@
+"""The ``Database`` facade: one database, its sessions, its schema, its backups.
+
+SQLite (the default, one file) and PostgreSQL (psycopg 3) run the same code (engines
+and connection settings: :mod:`tracker.store.engine`). Schema changes are delegated to
+:mod:`tracker.store.migrations`, imported only by the methods that migrate (Alembic is
+slow to import), and that module never imports this one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from tracker.errors import DatabaseUnavailable, InputError, SchemaOutOfDate, TrackerError
+from tracker.store import engine as engines
+from tracker.store.engine import resolve_url
+
+# The revision this version of tracker needs; a test keeps it equal to Alembic's head.
+SCHEMA_REVISION = "0002"
+# Every revision of migrations/, oldest first (a test keeps this in step with Alembic's list).
+KNOWN_REVISIONS = ("0001", "0002")
+
+T = TypeVar("T")
+
+
+class Database:
+    """One database, its engine and its sessions. Build one per process."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = resolve_url(url)
+        self._url = make_url(self.url)
+        self.is_sqlite = self._url.get_backend_name() == "sqlite"
+        self._engine: Engine | None = None
+
+    def __repr__(self) -> str:
+        return f"Database({self._url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def display(self) -> str:
+        if self.is_sqlite and self.path:
+            return self.path.as_posix()
+        return self._url.render_as_string(hide_password=True)
+
+    @property
+    def path(self) -> Path | None:
+        database = self._url.database
+        if not self.is_sqlite or not database or database == ":memory:":
+            return None
+        return Path(database)
+
+    def exists(self) -> bool:
+        return self.path is None or self.path.exists()
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = engines.make_engine(self._url)
+        return self._engine
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    # Sessions ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only session on a database whose schema is at head.
+
+        Every query in it reads one snapshot, even while others write: a SQLite read
+        transaction keeps the snapshot of its first read; PostgreSQL needs REPEATABLE READ
+        (under its default, each statement would see the writes committed before it).
+        """
+        self.require_schema()
+        engine = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="REPEATABLE READ")
+        with Session(engine) as session, engines.translate_errors(self):
+            yield session
+            session.rollback()
+
+    def write(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
+        """Run ``work`` in one write transaction, committed only if it returns.
+
+        Writers are serialised (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory
+        lock); a transaction that still loses a race is retried from the start.
+        """
+        self.require_schema()
+        for attempt in range(1, attempts + 1):
+            try:
+                with engines.translate_errors(self, retryable=True):
+                    with Session(self.engine.execution_options(tracker_write=True)) as session:
+                        with session.begin():
+                            if not self.is_sqlite:
+                                engines.lock_chain(session)
+                            return work(session)
+            except engines.Retry:
+                if attempt == attempts:
+                    raise DatabaseUnavailable(
+                        f"the database {self.display} stayed busy: another writer holds it; try again"
+                    ) from None
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
+
+    # Schema ------------------------------------------------------------------------
+
+    def current_revision(self) -> str | None:
+        """The schema revision stored in the database, None when it has no schema."""
+        if not self.exists():
+            return None
+        with engines.translate_errors(self), self.engine.connect() as connection:
+            try:
+                return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except (OperationalError, DBAPIError) as error:
+                if "alembic_version" in str(error.orig):
+                    return None
+                raise
+
+    def require_file(self) -> None:
+        """Refuse a SQLite path where there is no file: only ``tracker init`` creates one."""
+        if not self.exists():
+            raise DatabaseUnavailable(self._no_database())
+
+    def require_schema(self) -> None:
+        self.require_file()
+        problem = self.schema_problem(self.current_revision())
+        if problem is not None:
+            raise SchemaOutOfDate(problem)
+
+    def schema_problem(self, revision: str | None) -> str | None:
+        """What keeps this tracker from using the database at ``revision``, and what to run; None if nothing."""
+        if revision == SCHEMA_REVISION:
+            return None
+        if not self.exists():
+            return self._no_database()
+        if revision is None:
+            return f"{self.display} has no tracker schema: run `tracker init` to create it"
+        if revision not in KNOWN_REVISIONS:
+            return (
+                f"the schema of {self.display} is at revision {revision}, which this tracker does not know: "
+                "a newer version of tracker migrated it; use that version"
+            )
+        return (
+            f"the schema of {self.display} is at revision {revision}, this tracker needs "
+            f"{SCHEMA_REVISION}: run `tracker db upgrade`"
+        )
+
+    def _no_database(self) -> str:
+        return f"no tracker database at {self.display}: run `tracker init` to create one, or pass --db"
+
+    def upgrade(
+        self, revision: str = "head", *, backup: bool = True, create: bool | None = None
+    ) -> tuple[str | None, str | None, Path | None]:
+        """Migrate up to ``revision``; returns (from, to, backup path or None).
+
+        A SQLite file that does not exist is created only with ``create=True`` (``tracker
+        init``) or, by default, when no backup is wanted (a program building a new database,
+        as the tests and benchmarks do); ``tracker db upgrade`` refuses it.
+        """
+        from tracker.store import migrations
+
+        return migrations.upgrade(self, revision, backup=backup, create=not backup if create is None else create)
+
+    def downgrade(self, revision: str) -> tuple[str | None, str | None]:
+        from tracker.store import migrations
+
+        return migrations.downgrade(self, revision)
+
+    def backup(self, destination: Path) -> Path:
+        """A consistent copy of a SQLite database, taken while others may write."""
+        if not self.is_sqlite or self.path is None:
+            raise TrackerError(
+                "backup copies SQLite files only: for PostgreSQL use pg_dump, "
+                "e.g. `pg_dump --format=custom DBNAME > tracker.dump`"
+            )
+        self.require_schema()
+        destination = Path(destination)
+        if destination.exists() or destination.is_symlink():
+            raise InputError(f"{destination} already exists: choose a new path for the backup")
+        if not destination.parent.is_dir():
+            raise InputError(f"{destination.parent} is not a directory")
+        engines.copy_sqlite(self.path, destination)
+        return destination
+
+
