@@ -14,9 +14,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker import clock, files, validation
-from tracker.store import models
+from tracker.audit.chain import Chain
 from tracker.errors import Conflict, InputError
-from tracker.audit.verify import Chain
+from tracker.periods import Quarter
+from tracker.queries import (
+    agency_by_code,
+    citable_evidence,
+    evidence_by_id,
+    indicator_by_code,
+    resolve_ref,
+    source_by_slug,
+)
+from tracker.store import models
 from tracker.store.models import (
     Agency,
     Attachment,
@@ -30,15 +39,6 @@ from tracker.store.models import (
     RecommendationAgency,
     StatusUpdate,
     StatusUpdateEvidence,
-)
-from tracker.periods import Quarter
-from tracker.queries import (
-    agency_by_code,
-    citable_evidence,
-    evidence_by_id,
-    indicator_by_code,
-    resolve_ref,
-    source_by_slug,
 )
 from tracker.vocab import (
     Direction,

@@ -36,25 +36,38 @@ This module imports no SQLAlchemy, so the second process starts quickly. Its pla
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import sqlite3
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
-GENESIS = "0" * 64
+from tracker.audit.canonical import (
+    GENESIS,
+    INVARIANTS,
+    Speller,
+    TableSpec,
+    canonical,
+    envelope_head,
+    envelope_tail,
+    iso_utc,
+    link_hash,
+    read_recorded,
+)
+
+CHECKS = frozenset(INVARIANTS)
+"""What the quick pass checks before it vouches for a database: every invariant the full check
+checks (files' content is checked beside it, by :func:`tracker.audit.verify.verify`)."""
+
 # Events below which one process is quicker than two (starting the second takes a while).
 SPLIT_MIN_EVENTS = 200_000
 # How many rows past the next one a parsed record's row may be (records within one event
 # need not come in the order they were inserted).
 LOOKAHEAD = 64
-_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-_quote_text = json.encoder.encode_basestring
 
 
 def _ignore(_n: int) -> None:
@@ -66,6 +79,10 @@ def _quietly(_total: int, _label: str) -> Iterator[Callable[[int], None]]:
     yield _ignore
 
 
+def _specs(plan: Mapping[str, Any]) -> list[TableSpec]:
+    return [TableSpec.from_dict(spec) for spec in plan["tables"]]
+
+
 class Unusual(Exception):
     """Something the quick pass does not vouch for: the full verification must look."""
 
@@ -74,102 +91,103 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-# Values as SQLAlchemy reads them, spelled as the chain records them ---------------------------------
+# Stored values as SQLAlchemy reads them -----------------------------------------------------------
 
 
 class _Values:
-    """Stored dates and instants in the chain's JSON spelling, checked once per distinct value."""
+    """SQLite's raw values of each kind of column as SQLAlchemy reads them (dates, aware instants,
+    floats...), checked once per distinct value; :class:`Unusual` for a value it would not read
+    back so (a date that does not exist, a float in an integer column...)."""
 
     def __init__(self) -> None:
-        self._dates: dict[Any, str | None] = {}
-        self._instants: dict[Any, str | None] = {}
+        self.dates: dict[Any, date] = {}
+        self.instants: dict[Any, datetime] = {}
 
-    def date(self, value: Any) -> str | None:
-        """'"2019-07-01"' for a stored date that SQLAlchemy reads as that date, else None."""
-        return self._spelled(self._dates, value, lambda: date.fromisoformat(value).isoformat() == value,
-                             lambda: f'"{value}"')
-
-    def instant(self, value: Any) -> str | None:
-        """'"2019-10-05T12:00:00.000000Z"' for an instant stored as tracker stores one, else None."""
-        spelling = "%Y-%m-%d %H:%M:%S.%f"
-        return self._spelled(self._instants, value,
-                             lambda: datetime.strptime(value, spelling).strftime(spelling) == value,
-                             lambda: f'"{value[:10]}T{value[11:]}Z"')
-
-    @staticmethod
-    def _spelled(memo: dict[Any, str | None], value: Any, holds: Callable[[], bool],
-                 spell: Callable[[], str]) -> str | None:
-        """``spell()`` if ``value`` is a string for which ``holds()``, else None; remembered
-        for up to 100,000 distinct values."""
-        spelled = memo.get(value, False)
-        if spelled is False:
+    def date(self, value: Any) -> date:
+        found = self.dates.get(value)
+        if found is None:
             try:
-                ok = type(value) is str and holds()
+                found = date.fromisoformat(value) if type(value) is str else None
             except ValueError:
-                ok = False
-            spelled = spell() if ok else None
-            if len(memo) < 100_000:
-                memo[value] = spelled
-        return spelled
+                found = None
+            if found is None or found.isoformat() != value:
+                raise Unusual("a stored date SQLAlchemy would not read back as recorded")
+            if len(self.dates) < 100_000:
+                self.dates[value] = found
+        return found
+
+    def instant(self, value: Any) -> datetime:
+        found = self.instants.get(value)
+        if found is None:
+            spelling = "%Y-%m-%d %H:%M:%S.%f"
+            try:
+                found = datetime.strptime(value, spelling).replace(tzinfo=UTC) if type(value) is str else None
+            except ValueError:
+                found = None
+            if found is None or found.strftime(spelling) != value:
+                raise Unusual("a stored instant SQLAlchemy would not read back as recorded")
+            if len(self.instants) < 100_000:
+                self.instants[value] = found
+        return found
+
+    def readers(self, spec: TableSpec) -> dict[str, Callable[[Any], Any]]:
+        """For each column of ``spec`` whose raw value is not already what SQLAlchemy reads, the
+        function that reads it (text and integer columns read as stored)."""
+        readers = {}
+        for column, kind in spec.kinds.items():
+            read: Callable[[Any], Any] | None = None
+            if kind == "date":
+                read = self.date
+            elif kind == "instant":
+                read = self.instant
+            elif kind == "float":
+                read = _float
+            elif kind == "bool":
+                read = _bool
+            elif kind == "choice":
+                read = _choice(frozenset(spec.choices[column]))
+            if read is not None:
+                readers[column] = _or_null(read) if column in spec.nullable else read
+        return readers
 
 
-def _record_writer(spec: dict[str, Any], values: _Values) -> Callable[[tuple], str]:
-    """A function of a stored row (columns in table order) that writes the canonical JSON its
-    event records; it raises :class:`Unusual` for a value SQLAlchemy would not read back as
-    that JSON says (a float in an integer column, a date that does not exist...)."""
-    kinds, nullable, choices = spec["kinds"], set(spec["nullable"]), spec["choices"]
-    allowed = {column: frozenset(choices[column]) for column in choices}
-
-    def odd(column: str) -> str:
-        raise Unusual(f"{spec['name']}.{column}: a value SQLAlchemy would not read back as recorded")
-
-    def spell_float(value: Any, column: str) -> str:
-        if type(value) is float and math.isfinite(value):
-            return float.__repr__(value)
-        if type(value) is int:  # SQLAlchemy reads it as a float
-            return float.__repr__(float(value))
-        return odd(column)
-
-    fields, namespace = [], {"odd": odd, "quote": _quote_text, "date": values.date, "instant": values.instant,
-                             "dates": values._dates.get, "instants": values._instants.get,
-                             "allowed": allowed, "spell_float": spell_float, "str": str, "int": int}
-    for name in sorted(spec["columns"]):
-        v = f"v[{spec['columns'].index(name)}]"
-        kind = kinds[name]
-        if kind in ("text", "longtext"):
-            spelled = f"(quote({v}) if {v}.__class__ is str else odd(\"{name}\"))"
-        elif kind == "choice":
-            spelled = f"(quote({v}) if {v} in allowed[\"{name}\"] else odd(\"{name}\"))"
-        elif kind == "integer":
-            spelled = f"(int.__repr__({v}) if {v}.__class__ is int else odd(\"{name}\"))"
-        elif kind == "date":  # memoised: checked once per distinct value
-            spelled = f"(dates({v}) or date({v}) or odd(\"{name}\"))"
-        elif kind == "instant":
-            spelled = f"(instants({v}) or instant({v}) or odd(\"{name}\"))"
-        elif kind == "float":
-            spelled = f"spell_float({v}, \"{name}\")"
-        elif kind == "bool":
-            spelled = f"((\"false\", \"true\")[{v}] if {v}.__class__ is int and {v} in (0, 1) else odd(\"{name}\"))"
-        else:
-            raise AssertionError(kind)
-        if name in nullable:
-            spelled = f'("null" if {v} is None else {spelled})'
-        fields.append(f'"{name}":{{{spelled}}}')
-    source = "def record(v):\n    return f'{{" + ",".join(fields) + "}}'\n"
-    exec(compile(source, f"<record of {spec['name']}>", "exec"), namespace)
-    return namespace["record"]
+def _float(value: Any) -> float:
+    if type(value) is float and math.isfinite(value):
+        return value
+    if type(value) is int:  # SQLAlchemy reads it as a float
+        return float(value)
+    raise Unusual("a stored float SQLAlchemy would not read back as recorded")
 
 
-_WRITERS: dict[tuple[str, int], Callable[[tuple], str]] = {}
+def _bool(value: Any) -> bool:
+    if type(value) is int and value in (0, 1):
+        return bool(value)
+    raise Unusual("a stored boolean SQLAlchemy would not read back as recorded")
 
 
-def _cached_writer(spec_text: str, values: _Values) -> Callable[[tuple], str]:
-    """:func:`_record_writer`, compiled once per table and :class:`_Values`."""
-    key = (spec_text, id(values))
-    writer = _WRITERS.get(key)
-    if writer is None:
-        writer = _WRITERS[key] = _record_writer(json.loads(spec_text), values)
-    return writer
+def _choice(allowed: frozenset[str]) -> Callable[[Any], str]:
+    def read(value: Any) -> str:
+        if value in allowed:
+            return value
+        raise Unusual("a stored vocabulary value outside its vocabulary")
+    return read
+
+
+def _or_null(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else read(value)
+
+
+_SPELLERS: dict[tuple[str, int], Speller] = {}
+
+
+def _speller(spec: TableSpec, values: _Values | None) -> Speller:
+    """The table's :class:`Speller`, made once per table: reading raw values with ``values``
+    first, or (None) of values already read."""
+    key = (spec.name, id(values))
+    found = _SPELLERS.get(key)
+    if found is None:
+        found = _SPELLERS[key] = Speller(spec, prepare=values.readers(spec) if values is not None else None)
+    return found
 
 
 # Tables ---------------------------------------------------------------------------------------
@@ -183,17 +201,19 @@ class _Table:
     compared with the rows at the end.
     """
 
-    def __init__(self, spec: dict[str, Any], values: _Values) -> None:
-        self.name: str = spec["name"]
-        self.columns: list[str] = spec["columns"]
-        self.key: list[str] = spec["key"]
-        self.keyed: bool = spec["keyed"]
-        self.refs: dict[str, str] = spec["refs"]  # column -> table it refers to
+    def __init__(self, spec: TableSpec, values: _Values) -> None:
+        self.spec = spec
+        self.name: str = spec.name
+        self.columns: tuple[str, ...] = spec.columns
+        self.key: tuple[str, ...] = spec.key
+        self.keyed: bool = spec.unordered
+        self.refs: Mapping[str, str] = spec.refs  # column -> table it refers to
         self.width = len(self.columns)
         self.positions = {column: index for index, column in enumerate(self.columns)}
         self.key_positions = [self.positions[k] for k in self.key]
         self.single_id = self.key == ["id"]
-        self.record = _cached_writer(json.dumps(spec, sort_keys=True), values)
+        self.record = _speller(spec, values).record  # a stored row's raw values
+        self.recorded = _speller(spec, None).record  # a parsed record's values (see read_recorded)
         self.select = ", ".join(_quote(c) for c in self.columns)
         self.rows: Iterator[tuple] | None = None
         self.pending: deque[tuple] = deque()  # (rowid, row, text) read ahead, not yet claimed
@@ -294,7 +314,7 @@ class _Part:
     def __init__(self, connection: sqlite3.Connection, plan: dict[str, Any]) -> None:
         self.connection = connection
         self.values = _VALUES
-        self.tables = {spec["name"]: _Table(spec, self.values) for spec in plan["tables"]}
+        self.tables = {spec.name: _Table(spec, self.values) for spec in _specs(plan)}
         self.shapes: dict[str, _Shape | None] = {}
 
     # Writing an event's payload from the rows
@@ -358,7 +378,7 @@ class _Part:
                 children.append((table, table.positions[column]))
             if fits:
                 extras = {k: v for k, v in document.items() if k != "rows"}
-                frame = _canonical({**extras, "rows": 0})
+                frame = canonical({**extras, "rows": 0})
                 cut = frame.index('"rows":0')
                 if frame.count('"rows":0') == 1:
                     shape = _Shape(frame[:cut], frame[cut + 8:-1] + "}", parent,
@@ -392,7 +412,10 @@ class _Part:
         """A parsed record: the row with its key must record as it does."""
         if type(record) is not dict or len(record) != table.width or any(c not in record for c in table.columns):
             raise Unusual(f"{table.name}: a record with other fields")
-        text = _canonical(record)
+        values = read_recorded(table.spec, record)
+        if values is None:
+            raise Unusual(f"{table.name}: a record with other fields")
+        text = table.recorded(values)
         key = tuple(record[k] for k in table.key)
         if table.keyed:
             if key in table.claims:
@@ -424,7 +447,6 @@ class _Part:
         previous_hash = previous_at = None
         first_prev = first_at = None
         anchor_seq = None
-        sha256 = hashlib.sha256
         shapes = self.shapes
         instants: dict[Any, str] = {}
         for seq, stored_at, actor, action, payload, prev_hash, stored_hash in cursor:
@@ -436,9 +458,7 @@ class _Part:
                 raise Unusual(f"event {seq}: does not follow the one before")
             at = instants.get(stored_at)
             if at is None:
-                at = values.instant(stored_at)
-                if at is None:
-                    raise Unusual(f"event {seq}: recorded_at")
+                at = iso_utc(values.instant(stored_at))
                 if len(instants) > 10_000:
                     instants.clear()
                 instants[stored_at] = at
@@ -446,12 +466,8 @@ class _Part:
             if head is None:
                 if type(action) is not str or type(actor) is not str:
                     raise Unusual(f"event {seq}: action or actor")
-                head = heads[(action, actor)] = (
-                    f'{{"action":{json.dumps(action, ensure_ascii=False)},'
-                    f'"actor":{json.dumps(actor, ensure_ascii=False)},"payload":'
-                )
-            tail = f',"recorded_at":{at},"seq":{seq}}}'
-            if sha256(f"{prev_hash}{head}{payload}{tail}".encode()).hexdigest() != stored_hash:
+                head = heads[(action, actor)] = envelope_head(action, actor)
+            if link_hash(prev_hash, head, payload, envelope_tail(at, seq)) != stored_hash:
                 raise Unusual(f"event {seq}: hash")
             shape = shapes.get(action)
             predicted = self.predict(shape) if shape is not None else None
@@ -500,8 +516,8 @@ def join(connection: sqlite3.Connection, plan: dict[str, Any], parts: list[dict]
         expected_prev, expected_first, previous_at = part["last_hash"], part["last"] + 1, part["last_at"]
     values = _VALUES
     counts = {}
-    for spec in plan["tables"]:
-        name = spec["name"]
+    for spec in _specs(plan):
+        name = spec.name
         table = _Table(spec, values)
         stored = connection.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0]
         if not table.keyed:

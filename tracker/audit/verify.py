@@ -1,164 +1,49 @@
-"""The audit chain: every write appends an event whose hash covers the one before it.
+"""``tracker verify``: the full check of the audit record, and the quick pass in front of it.
 
-``hash = sha256(prev_hash + canonical JSON of the event)`` where the event is
-``{"action", "actor", "payload", "recorded_at", "seq"}``. The payload lists every domain
-row the write created (attachments by their sha256, never their bytes), so
-:func:`verify` can check each stored row against the event that recorded it.
+:func:`verify` runs the quick pass (:mod:`tracker.audit.quick`, SQLite only) first; when
+it vouches for the whole database that is the answer, else :func:`full_verify` answers,
+naming every problem. Both check the invariants named in
+:data:`tracker.audit.canonical.INVARIANTS` (each declares its own list, :data:`CHECKS`
+here and :data:`tracker.audit.quick.CHECKS`; a test keeps them equal), and both compare
+rows with the records of their events through the one canonical spelling,
+:class:`tracker.audit.canonical.Speller`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Date,
-    Float,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    Text,
-    and_,
-    func,
-    select,
-    tuple_,
-    type_coerce,
-)
-from sqlalchemy import Enum as Vocabulary
+from sqlalchemy import Column, Integer, LargeBinary, String, Table, and_, func, select, tuple_, type_coerce
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from tracker import clock
-from tracker.progress import Progress, quietly
-from tracker.clock import iso_utc
+from tracker.audit.canonical import (  # noqa: F401  TEMPORARY re-export
+    GENESIS,
+    INVARIANTS,
+    TableSpec,
+    canonical,
+    event_hash,
+    iso_utc,
+    json_value,
+    read_recorded,
+    spell,
+)
+from tracker.audit.chain import Chain, last_event, speller, table_spec, table_specs
 from tracker.errors import InputError
-from tracker.store.models import DOMAIN_TABLES, Attachment, Event, UTCDateTime
+from tracker.progress import Progress, quietly
+from tracker.store.models import DOMAIN_TABLES, Attachment, Event
 
-GENESIS = "0" * 64
+__all__ = ["CHECKS", "Chain", "Finding", "VerifyResult", "full_verify", "last_event", "verify"]
+
+CHECKS = frozenset(INVARIANTS)
+"""What the full check checks: every invariant."""
+
 T = TypeVar("T")
-
-
-def json_value(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return iso_utc(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def canonical(document: Any) -> str:
-    """Sorted keys, no spaces, UTF-8 text, dates as ISO strings."""
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_value,
-        allow_nan=False,
-    )
-
-
-def envelope(seq: int, recorded_at: str, actor: str, action: str, payload: str) -> str:
-    """The canonical JSON of an event, built around its already canonical payload."""
-    return (
-        f'{{"action":{json.dumps(action, ensure_ascii=False)},'
-        f'"actor":{json.dumps(actor, ensure_ascii=False)},'
-        f'"payload":{payload},"recorded_at":"{recorded_at}","seq":{seq}}}'
-    )
-
-
-def event_hash(prev_hash: str, seq: int, recorded_at: str, actor: str, action: str, payload: str) -> str:
-    text = prev_hash + envelope(seq, recorded_at, actor, action, payload)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def row_record(table: Table, row: Any) -> dict[str, Any]:
-    """A row as the chain records it: every column but attachment content, JSON values."""
-    values = row._mapping if hasattr(row, "_mapping") else row if isinstance(row, Mapping) else None
-    record = {}
-    for column in table.columns:
-        if column.name == "content":
-            continue
-        value = values[column.name] if values is not None else getattr(row, column.key)
-        record[column.name] = json_value(value)
-    return record
-
-
-class Chain:
-    """Appends events for one write transaction, in order, after the last stored one."""
-
-    def __init__(self, session: Session, actor: str) -> None:
-        self.session = session
-        self.actor = actor
-        last = session.execute(
-            select(Event.seq, Event.hash, Event.recorded_at).order_by(Event.seq.desc()).limit(1)
-        ).first()
-        self.seq, self.hash = (last.seq, last.hash) if last else (0, GENESIS)
-        moment = clock.now()
-        # recorded_at never goes backwards along the chain, even if the clock does.
-        self.recorded_at = max(moment, last.recorded_at) if last else moment
-        # The envelope around each payload, but for the action, seq and payload themselves
-        # (see :func:`envelope`): built once, so that appending many events is quick.
-        self._actor = json.dumps(actor, ensure_ascii=False)
-        self._tail = f',"recorded_at":"{iso_utc(self.recorded_at)}","seq":'
-        self._heads: dict[str, str] = {}
-
-    def append(self, action: str, rows: Mapping[str, Iterable[Any]], **extra: Any) -> Event:
-        """Record ``rows`` (ORM objects or row dicts, by table name) as one event."""
-        tables = {table.name: table for table in DOMAIN_TABLES}
-        payload: dict[str, Any] = dict(extra)
-        payload["rows"] = {
-            name: [row_record(tables[name], row) for row in items]
-            for name, items in rows.items()
-            if items
-        }
-        event = self.values(action, canonical(payload))
-        self.session.add(Event(**event))
-        return event
-
-    def values(self, action: str, payload: str) -> dict[str, Any]:
-        """The next event as a dict of column values."""
-        prev_hash = self.hash
-        digest = self.link(action, payload)
-        return {
-            "seq": self.seq,
-            "recorded_at": self.recorded_at,
-            "actor": self.actor,
-            "action": action,
-            "payload": payload,
-            "prev_hash": prev_hash,
-            "hash": digest,
-        }
-
-    def link(self, action: str, payload: str) -> str:
-        """Append the next event to the chain (``self.seq`` is its seq); returns its hash.
-
-        The same hash as :func:`event_hash`, with the envelope's fixed parts built once.
-        """
-        head = self._heads.get(action)
-        if head is None:
-            head = self._heads[action] = f'{{"action":{json.dumps(action, ensure_ascii=False)},"actor":{self._actor},"payload":'
-        self.seq += 1
-        digest = hashlib.sha256(f"{self.hash}{head}{payload}{self._tail}{self.seq}}}".encode()).hexdigest()
-        self.hash = digest
-        return digest
-
-
-def last_event(session: Session, as_of: datetime | None = None) -> Event | None:
-    query = select(Event).order_by(Event.seq.desc()).limit(1)
-    if as_of is not None:
-        query = query.where(Event.recorded_at <= as_of)
-    return session.scalars(query).first()
 
 
 # Verification -------------------------------------------------------------------------
@@ -338,25 +223,29 @@ def _count(session: Session, tables: list[Table]) -> int:
     return sum(session.execute(select(func.count()).select_from(table)).scalar() or 0 for table in tables)
 
 
-def _same_json(value: Any) -> Any:
-    """Values Python finds equal spelled alike: True and 1, 1.0 and 1."""
-    if value.__class__ is bool:
-        return int(value)
-    if value.__class__ is float and value.is_integer():
-        return int(value)
-    return value
-
-
-def _fingerprint(record: Mapping[str, Any]) -> bytes:
-    """16 bytes that are the same for two records exactly when they are equal (as dicts of JSON
-    values): what the full verification keeps of each recorded row, not the row itself."""
-    text = json.dumps({key: _same_json(value) for key, value in record.items()}, sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=False, default=_any_json)
+def _digest(text: str) -> bytes:
+    """16 bytes standing for a record's canonical text (what the full check keeps of each
+    recorded row, rather than the row itself)."""
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def _any_json(value: Any) -> Any:
-    return json_value(value) if isinstance(value, Enum | date) else repr(value)
+def _recorded_text(spec: TableSpec, record: Mapping[str, Any]) -> str:
+    """A parsed record in the canonical spelling of its table's rows (its values read as the
+    columns' kinds read them), or a spelling no row has when its fields are not the columns'."""
+    values = read_recorded(spec, record)
+    if values is None:
+        return "\0" + json.dumps(record, sort_keys=True, default=repr)
+    try:
+        return speller_of(spec.name).record(values)
+    except (ValueError, TypeError, RecursionError):
+        return "\0" + json.dumps(record, sort_keys=True, default=repr)
+
+
+_TABLES = {table.name: table for table in DOMAIN_TABLES}
+
+
+def speller_of(name: str):
+    return speller(_TABLES[name])
 
 
 def _recorded(session: Session, tables: Mapping[str, Table], seq: Any, name: str, key: str) -> dict[str, Any] | None:
@@ -410,49 +299,26 @@ def _quick_verify(session: Session, anchor: str | None, progress: Progress = qui
                         last_hash=summary["last_hash"], anchor=anchor, anchor_seq=summary["anchor_seq"])
 
 
-# Tables whose rows are not created in the order of their keys: checked by key, not in order.
-_UNORDERED = {"attachment", "recommendation_agency"}
-
-
-@functools.cache
 def quick_plan() -> dict[str, Any]:
-    """What :mod:`tracker.audit.quick` needs to know of the schema (plain data: it imports no SQLAlchemy)."""
-    tables = []
-    for table in DOMAIN_TABLES:
-        columns = [column for column in table.columns if column.name != "content"]
-        kinds, choices = {}, {}
-        for column in columns:
-            kind = column.type
-            if isinstance(kind, UTCDateTime):
-                kinds[column.name] = "instant"
-            elif isinstance(kind, Vocabulary):
-                kinds[column.name] = "choice"
-                choices[column.name] = list(kind.enums)
-            elif isinstance(kind, Date):
-                kinds[column.name] = "date"
-            elif isinstance(kind, Boolean):
-                kinds[column.name] = "bool"
-            elif isinstance(kind, Float):
-                kinds[column.name] = "float"
-            elif isinstance(kind, Integer):
-                kinds[column.name] = "integer"
-            elif isinstance(kind, Text):
-                kinds[column.name] = "longtext"  # may hold line breaks and tabs
-            elif isinstance(kind, String):
-                kinds[column.name] = "text"
-            else:
-                raise AssertionError(f"no quick check for {table.name}.{column.name} ({kind!r})")
-        tables.append({
-            "name": table.name,
-            "columns": [column.name for column in columns],
-            "key": [column.name for column in table.primary_key.columns],
-            "keyed": table.name in _UNORDERED,
-            "refs": {fk.parent.name: fk.column.table.name for fk in table.foreign_keys},
-            "kinds": kinds,
-            "choices": choices,
-            "nullable": [column.name for column in columns if column.nullable],
-        })
-    return {"tables": tables}
+    """What :mod:`tracker.audit.quick` needs to know of the schema: the tables' specs, as plain data."""
+    return {"tables": [spec.as_dict() for spec in table_specs()]}
+
+
+def _differing(spec: TableSpec, values: tuple[Any, ...], recorded: Mapping[str, Any]) -> list[str]:
+    """The fields in which a stored row and its record differ (in their canonical spelling)."""
+    read = read_recorded(spec, recorded)
+    if read is None:
+        present = set(recorded)
+        return sorted(present.symmetric_difference(spec.columns) or present)
+    return sorted(column for column, mine, theirs in zip(spec.columns, values, read, strict=True)
+                  if _spelled(mine) != _spelled(theirs))
+
+
+def _spelled(value: Any) -> str:
+    try:
+        return spell(value)
+    except (ValueError, TypeError):
+        return repr(value)
 
 
 def _attachments(session: Session) -> tuple[int, list[Finding]]:
@@ -482,7 +348,9 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
     tables = {table.name: table for table in DOMAIN_TABLES}
     # every row the events record: (seq, fingerprint) by table and key
     claimed: dict[str, dict[str, tuple[int, bytes]]] = {name: {} for name in tables}
+    specs = {name: table_spec(table) for name, table in tables.items()}
     chain_findings: list[Finding] = []
+    twice: list[Finding] = []  # rows recorded by a second event
     expected_prev = GENESIS
     previous_at = None
     chain_broken = False
@@ -523,27 +391,34 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
                 broken("payload is not a list of rows as tracker records them", seq)
                 continue
             for name, key, record in claims:
-                claimed[name][key] = (seq, _fingerprint(record))
+                first = claimed[name].get(key)
+                if first is not None:
+                    twice.append(Finding(f"recorded again (first by event {first[0]})", seq=seq, table=name, key=key))
+                    continue
+                claimed[name][key] = (seq, _digest(_recorded_text(specs[name], record)))
 
     row_findings: list[Finding] = []
     with progress(_count(session, list(tables.values())) if shown else 0, "Checking the rows") as advance:
         for name, table in tables.items():
             expected = claimed[name]
-            columns = [column for column in table.columns if column.name != "content"]
+            spec = specs[name]
+            columns = [table.columns[column] for column in spec.columns]
+            key_positions = [spec.columns.index(column) for column in spec.key]
+            spelled = speller(table).record
             for row, unreadable, raw_key in _shown(_table_rows(session, table, columns), advance):
                 result.rows += 1
                 if unreadable:
                     entry = expected.pop(raw_key, None)
                     row_findings.append(Finding(unreadable, seq=entry[0] if entry else None, table=name, key=raw_key))
                     continue
-                record = row_record(table, row)
-                key = _key(table, record)
+                values = tuple(row)
+                key = "/".join(str(values[position]) for position in key_positions)
                 entry = expected.pop(key, None)
                 if entry is None:
                     row_findings.append(Finding("no event recorded this row", table=name, key=key))
-                elif entry[1] != _fingerprint(record):
+                elif entry[1] != _digest(spelled(values)):
                     recorded = _recorded(session, tables, entry[0], name, key) or {}
-                    fields = sorted(k for k in set(record) | set(recorded) if record.get(k) != recorded.get(k))
+                    fields = _differing(specs[name], values, recorded)
                     row_findings.append(
                         Finding(f"differs from what its event recorded ({', '.join(fields)})",
                                 seq=entry[0], table=name, key=key)
@@ -552,6 +427,7 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
                 row_findings.append(Finding("recorded by its event but missing", seq=seq, table=name, key=key))
     result.attachments, bad = _attachments(session)
     row_findings.extend(bad)
+    row_findings.extend(twice)
     row_findings.sort(key=lambda f: (f.seq is None, f.seq or 0, f.table or "", f.key or ""))
     result.findings = chain_findings + row_findings
     if anchor is not None and result.anchor_seq is None:

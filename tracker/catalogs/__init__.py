@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker import validation
+from tracker.audit.chain import Chain
 from tracker.errors import Conflict, InputError
-from tracker.audit.verify import Chain
+from tracker.periods import parse_date
 from tracker.store.models import (
     Agency,
     Indicator,
@@ -26,7 +27,6 @@ from tracker.store.models import (
     RecommendationAgency,
     Source,
 )
-from tracker.periods import parse_date
 from tracker.vocab import Direction, Pillar, Role, TextStatus
 
 DEFAULT = "tip-2019-khm"

@@ -20,8 +20,6 @@ quarter_start)``).
 
 from __future__ import annotations
 
-import json
-
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,11 +29,19 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from tracker import __version__
+from tracker.audit.asof import Later, recorded_after
+from tracker.audit.chain import last_event
 from tracker.errors import InputError
-from tracker.audit.verify import last_event
+from tracker.periods import Quarter, quarter_range
+from tracker.queries import (
+    agencies_of,
+    is_overdue,
+    measurement_values,
+    ref_of,
+    source_by_slug,
+)
 from tracker.store.models import Agency as AgencyRow
 from tracker.store.models import (
-    Event,
     Evidence,
     EvidenceAttachment,
     EvidenceLink,
@@ -44,14 +50,6 @@ from tracker.store.models import (
     Recommendation,
     Source,
     StatusUpdate,
-)
-from tracker.periods import Quarter, quarter_range
-from tracker.queries import (
-    agencies_of,
-    is_overdue,
-    measurement_values,
-    ref_of,
-    source_by_slug,
 )
 from tracker.vocab import Change, EvidenceKind, Sensitivity, Stance, Status, change_between
 
@@ -307,7 +305,7 @@ def quarterly(
     """The quarterly status report for ``quarter`` as known at ``as_of``, for ``audience``."""
     audience = parse_audience(audience)
     as_of = _utc(as_of)
-    later = _recorded_after(session, as_of)
+    later = recorded_after(session, as_of)
     selected = _sources(session, sources, quarter.end, later)
     header = _header(session, selected, sources, as_of, audience)
     recs = _recommendations(session, [s for s in selected if s.issued], later)
@@ -389,7 +387,7 @@ def timeline(
     """
     audience = parse_audience(audience)
     as_of = _utc(as_of)
-    later = _recorded_after(session, as_of)
+    later = recorded_after(session, as_of)
     probe = _sources(session, sources, date.max, later)
     last = last or Quarter.containing(as_of.date())
     if first is None:
@@ -448,51 +446,14 @@ def _back(quarter: Quarter, steps: int) -> Quarter:
     return quarter
 
 
-# Writes that add sources, recommendations, agencies, assignments or indicators: these rows
-# carry no recorded_at of their own, so the audit chain says when each came to be.
-STRUCTURAL_ACTIONS = ("catalog.load", "recommendation.add", "recommendation.assign", "agency.add", "indicator.add")
-
-
-@dataclass(frozen=True)
-class _Later:
-    """Rows recorded after as_of, which a report as of then must not show."""
-
-    sources: frozenset[int] = frozenset()
-    recommendations: frozenset[int] = frozenset()
-    assignments: frozenset[tuple[int, int]] = frozenset()
-    indicators: frozenset[int] = frozenset()
-
-
-def _recorded_after(session: Session, as_of: datetime) -> _Later:
-    """Read from the events recorded after ``as_of`` (usually none: cheap by the recorded_at index)."""
-    found: dict[str, set] = defaultdict(set)
-    payloads = session.scalars(
-        select(Event.payload).where(Event.recorded_at > as_of, Event.action.in_(STRUCTURAL_ACTIONS))
-    )
-    for payload in payloads:
-        rows = json.loads(payload).get("rows", {})
-        found["source"].update(row["id"] for row in rows.get("source", ()))
-        found["recommendation"].update(row["id"] for row in rows.get("recommendation", ()))
-        found["indicator"].update(row["id"] for row in rows.get("indicator", ()))
-        found["recommendation_agency"].update(
-            (row["recommendation_id"], row["agency_id"]) for row in rows.get("recommendation_agency", ())
-        )
-    return _Later(
-        sources=frozenset(found["source"]),
-        recommendations=frozenset(found["recommendation"]),
-        assignments=frozenset(found["recommendation_agency"]),
-        indicators=frozenset(found["indicator"]),
-    )
-
-
-def _sources(session: Session, slugs: Sequence[str], period_end: date, later: _Later = _Later()) -> list[SourceInfo]:
+def _sources(session: Session, slugs: Sequence[str], period_end: date, later: Later = Later()) -> list[SourceInfo]:
     """The selected sources (all when none is named), newest first; unknown slugs are refused."""
     if slugs:
         rows = {source.slug: source for source in (source_by_slug(session, slug) for slug in dict.fromkeys(slugs))}
         chosen = list(rows.values())
     else:
         chosen = list(session.scalars(select(Source)))
-    chosen = [s for s in chosen if s.id not in later.sources]
+    chosen = [s for s in chosen if s.id not in later("source")]
     chosen.sort(key=lambda s: (-s.published_on.toordinal(), s.slug))
     return [
         SourceInfo(
@@ -524,7 +485,7 @@ def _header(
 
 
 def _recommendations(
-    session: Session, sources: list[SourceInfo], later: _Later
+    session: Session, sources: list[SourceInfo], later: Later
 ) -> list[tuple[Recommendation, str]]:
     """The sources' recommendations known at as_of, in source order then report order."""
     if not sources:
@@ -536,27 +497,27 @@ def _recommendations(
         .where(Source.slug.in_(list(order)))
         .order_by(Recommendation.position.is_(None), Recommendation.position, Recommendation.code)
     ).all()
-    known = ((rec, slug) for rec, slug in rows if rec.id not in later.recommendations)
+    known = ((rec, slug) for rec, slug in rows if rec.id not in later("recommendation"))
     return sorted(known, key=lambda row: order[row[1]])
 
 
-def _refs(session: Session, recs: list[tuple[Recommendation, str]], later: _Later) -> dict[int, str]:
+def _refs(session: Session, recs: list[tuple[Recommendation, str]], later: Later) -> dict[int, str]:
     """REFs as they were at as_of: a code repeated only by a later source stays unqualified."""
     codes = Counter(
         code for rec_id, code in session.execute(select(Recommendation.id, Recommendation.code))
-        if rec_id not in later.recommendations
+        if rec_id not in later("recommendation")
     )
     repeated = {code for code, count in codes.items() if count > 1}
     return {rec.id: ref_of(slug, rec.code, repeated) for rec, slug in recs}
 
 
-def _owners(session: Session, ids: Sequence[int], later: _Later) -> dict[int, list]:
+def _owners(session: Session, ids: Sequence[int], later: Later) -> dict[int, list]:
     owners = agencies_of(session, ids) if ids else {}
-    if not later.assignments:
+    if not later("recommendation_agency"):
         return owners
     agency_ids = dict(session.execute(select(AgencyRow.code, AgencyRow.id)).all())
     return {
-        rec_id: [a for a in roles if (rec_id, agency_ids[a.code]) not in later.assignments]
+        rec_id: [a for a in roles if (rec_id, agency_ids[a.code]) not in later("recommendation_agency")]
         for rec_id, roles in owners.items()
     }
 
@@ -675,7 +636,7 @@ def _quarter_evidence(
 
 
 def _indicators(
-    session: Session, ids: Sequence[int], quarters: Sequence[Quarter], as_of: datetime, later: _Later
+    session: Session, ids: Sequence[int], quarters: Sequence[Quarter], as_of: datetime, later: Later
 ) -> dict[int, tuple[IndicatorLine, ...]]:
     """Each recommendation's indicators with their values over ``quarters`` (the last is the report's)."""
     if not ids:
@@ -685,7 +646,7 @@ def _indicators(
         for indicator in session.scalars(
             select(Indicator).where(Indicator.recommendation_id.in_(list(ids))).order_by(Indicator.id)
         )
-        if indicator.id not in later.indicators
+        if indicator.id not in later("indicator")
     ]
     if not indicators:
         return {}

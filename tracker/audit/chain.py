@@ -1,0 +1,155 @@
+"""Writing the audit chain: every write appends an event whose hash covers the one before it.
+
+What an event is and how it is spelled is :mod:`tracker.audit.canonical`; this module
+appends events to a session and knows each domain table's :class:`TableSpec` (from the
+models and their registry, :data:`tracker.store.models.DOMAIN_MODELS`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Date, Float, Integer, String, Table, Text, select
+from sqlalchemy import Enum as Vocabulary
+from sqlalchemy.orm import Session
+
+from tracker import clock
+from tracker.audit.canonical import (
+    GENESIS,
+    Speller,
+    TableSpec,
+    envelope_head,
+    envelope_tail,
+    iso_utc,
+    link_hash,
+    payload_text,
+)
+from tracker.store.models import DOMAIN_TABLES, TRAITS, Event, UTCDateTime, recorded_at_column
+
+__all__ = ["GENESIS", "Chain", "last_event", "row_values", "speller", "table_spec", "table_specs"]
+
+
+def _kind(table: Table, column: Any) -> str:
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return "instant"
+    if isinstance(kind, Vocabulary):
+        return "choice"
+    if isinstance(kind, Date):
+        return "date"
+    if isinstance(kind, Boolean):
+        return "bool"
+    if isinstance(kind, Float):
+        return "float"
+    if isinstance(kind, Integer):
+        return "integer"
+    if isinstance(kind, String | Text):
+        return "text"
+    raise AssertionError(f"no audit spelling for {table.name}.{column.name} ({kind!r})")
+
+
+@functools.cache
+def table_spec(table: Table) -> TableSpec:
+    """What the audit record knows of ``table``: every column but an attachment's content."""
+    columns = [column for column in table.columns if column.name != "content"]
+    return TableSpec(
+        name=table.name,
+        columns=tuple(column.name for column in columns),
+        key=tuple(column.name for column in table.primary_key.columns),
+        kinds={column.name: _kind(table, column) for column in columns},
+        nullable=frozenset(column.name for column in columns if column.nullable),
+        choices={column.name: tuple(column.type.enums) for column in columns
+                 if isinstance(column.type, Vocabulary)},
+        refs={fk.parent.name: fk.column.table.name for fk in table.foreign_keys},
+        unordered=TRAITS[table.name].unordered,
+        recorded_at=recorded_at_column(table),
+    )
+
+
+@functools.cache
+def table_specs() -> tuple[TableSpec, ...]:
+    """Every domain table's spec, in the registry's order."""
+    return tuple(table_spec(table) for table in DOMAIN_TABLES)
+
+
+@functools.cache
+def speller(table: Table) -> Speller:
+    """The canonical spelling of ``table``'s rows, from their Python values in column order."""
+    return Speller(table_spec(table))
+
+
+def row_values(table: Table, row: Any) -> tuple[Any, ...]:
+    """A row's values in :func:`table_spec` column order, from an ORM object, a mapping or a Row."""
+    columns = table_spec(table).columns
+    if isinstance(row, Mapping):
+        return tuple(row[name] for name in columns)
+    mapping = getattr(row, "_mapping", None)
+    if mapping is not None:
+        return tuple(mapping[name] for name in columns)
+    keys = [table.columns[name].key for name in columns]
+    return tuple(getattr(row, key) for key in keys)
+
+
+_TABLES = {table.name: table for table in DOMAIN_TABLES}
+
+
+class Chain:
+    """Appends events for one write transaction, in order, after the last stored one."""
+
+    def __init__(self, session: Session, actor: str) -> None:
+        self.session = session
+        self.actor = actor
+        last = session.execute(
+            select(Event.seq, Event.hash, Event.recorded_at).order_by(Event.seq.desc()).limit(1)
+        ).first()
+        self.seq, self.hash = (last.seq, last.hash) if last else (0, GENESIS)
+        moment = clock.now()
+        # recorded_at never goes backwards along the chain, even if the clock does.
+        self.recorded_at: datetime = max(moment, last.recorded_at) if last else moment
+        self._stamp = iso_utc(self.recorded_at)
+        self._heads: dict[str, str] = {}
+
+    def append(self, action: str, rows: Mapping[str, Iterable[Any]], **extra: Any) -> dict[str, Any]:
+        """Record ``rows`` (ORM objects or row dicts, by table name) as one event."""
+        records = {}
+        for name, items in rows.items():
+            table = _TABLES[name]
+            spelled = speller(table).record
+            records[name] = [spelled(row_values(table, row)) for row in items]
+        event = self.values(action, payload_text(extra, records))
+        self.session.add(Event(**event))
+        return event
+
+    def values(self, action: str, payload: str) -> dict[str, Any]:
+        """The next event as a dict of column values."""
+        prev_hash = self.hash
+        digest = self.link(action, payload)
+        return {
+            "seq": self.seq,
+            "recorded_at": self.recorded_at,
+            "actor": self.actor,
+            "action": action,
+            "payload": payload,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        }
+
+    def link(self, action: str, payload: str) -> str:
+        """Append the next event to the chain (``self.seq`` is its seq); returns its hash."""
+        head = self._heads.get(action)
+        if head is None:
+            head = self._heads[action] = envelope_head(action, self.actor)
+        self.seq += 1
+        self.hash = link_hash(self.hash, head, payload, envelope_tail(self._stamp, self.seq))
+        return self.hash
+
+
+def last_event(session: Session, as_of: datetime | None = None) -> Event | None:
+    """The last event of the chain (recorded at or before ``as_of``, if given)."""
+    query = select(Event).order_by(Event.seq.desc()).limit(1)
+    if as_of is not None:
+        query = query.where(Event.recorded_at <= as_of)
+    return session.scalars(query).first()
