@@ -14,8 +14,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from tracker import clock
-from tracker.store.engine import copy_sqlite, make_engine, translate_errors
 from tracker.errors import InputError, TrackerError
+from tracker.store.engine import copy_sqlite, make_engine, translate_errors
 
 if TYPE_CHECKING:
     from tracker.store.database import Database
@@ -158,11 +158,13 @@ def _steps(database: Database, revision: str, current: str | None, *, upgrade: b
     choices = f"give one of {', '.join(known)}, head or base"
     if not revision.strip() or ":" in revision:
         raise InputError(f"cannot migrate to {revision!r}: {choices}")
-    try:  # the very calls alembic.command makes (in its env.py callback) to find the steps
+    from alembic.script.revision import RevisionError
+
+    try:  # the revisions alembic.command would run, by ScriptDirectory's public walk
         if upgrade:
-            return script._upgrade_revs(revision, current)
-        return script._downgrade_revs(revision, current)
-    except CommandError as error:
+            return list(script.iterate_revisions(revision, current, implicit_base=True))
+        return list(script.iterate_revisions(current, revision, select_for_downgrade=True))
+    except (CommandError, RevisionError) as error:
         raise InputError(f"cannot migrate to {revision!r}: {error}; {choices}") from None
 
 
@@ -170,7 +172,7 @@ def _still_at(database: Database, revision: str | None) -> bool:
     """Whether the database is still at ``revision`` (False if that cannot be read)."""
     try:
         return database.current_revision() == revision
-    except Exception:  # noqa: BLE001 - unreadable: keep the backup
+    except Exception:
         return False
 
 
