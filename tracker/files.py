@@ -1,4 +1,4 @@
-"""Writing stored files back to disk, only ever at the path the user gave."""
+"""Files on disk: attachments read in, stored files written back (only ever at the path the user gave)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,77 @@ import tempfile
 from pathlib import Path
 
 from tracker.errors import InputError
+
+# An attached file's media type goes into the hash-chained event that records it, so it must
+# not depend on the machine: this table ships with the tracker (the host's /etc/mime.types
+# and Windows registry, which Python's mimetypes reads, differ from one machine to the next).
+# By file name extension, compared in lower case; any other extension is
+# application/octet-stream.
+MEDIA_TYPES = {
+    ".pdf": "application/pdf",
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".csv": "text/csv",
+    ".tsv": "text/tab-separated-values",
+    ".json": "application/json",
+    ".xml": "application/xml",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".rtf": "application/rtf",
+    ".doc": "application/msword",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".dot": "text/vnd.graphviz",
+    ".dotx": "application/vnd.openxmlformats-officedocument.wordprocessingml.template",
+    ".xls": "application/vnd.ms-excel",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".ppt": "application/vnd.ms-powerpoint",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".ods": "application/vnd.oasis.opendocument.spreadsheet",
+    ".odp": "application/vnd.oasis.opendocument.presentation",
+    ".odg": "application/vnd.oasis.opendocument.graphics",
+    ".epub": "application/epub+zip",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".bmp": "image/bmp",
+    ".svg": "image/svg+xml",
+    ".heic": "image/heic",
+    ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".ogg": "audio/ogg",
+    ".oga": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".wav": "audio/x-wav",
+    ".flac": "audio/flac",
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+    ".avi": "video/x-msvideo",
+    ".mkv": "video/x-matroska",
+    ".zip": "application/zip",
+    ".tgz": "application/x-tar",
+    ".tar": "application/x-tar",
+    ".7z": "application/x-7z-compressed",
+    ".rar": "application/vnd.rar",
+    ".eml": "message/rfc822",
+    ".ics": "text/calendar",
+    ".vcf": "text/vcard",
+    ".kml": "application/vnd.google-earth.kml+xml",
+    ".geojson": "application/geo+json",
+}
+UNKNOWN_MEDIA_TYPE = "application/octet-stream"
+
+
+def media_type(filename: str) -> str:
+    """The media type of a file by its name, from :data:`MEDIA_TYPES`: the same on every machine."""
+    return MEDIA_TYPES.get(Path(filename).suffix.lower(), UNKNOWN_MEDIA_TYPE)
 
 
 def check_destination(path: Path, *, force: bool) -> None:

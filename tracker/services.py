@@ -4,7 +4,6 @@ the event that records what it wrote (see :mod:`tracker.audit.verify`)."""
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -74,7 +73,7 @@ def read_attachment(path: str | Path) -> FileToAttach:
     content = files.read_bounded(path, limit=MAX_ATTACHMENT_BYTES, label=f"--attach {path}",
                                  hint="; attach files one by one")
     filename = validation.text(path.name, "attachment filename", max_length=models.NAME_LENGTH)
-    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    media_type = files.media_type(path.name)
     return FileToAttach(filename=filename, content=content, media_type=media_type)
 
 
