@@ -160,7 +160,7 @@ class TableSpec:
         )
 
 
-_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]  # canonical's own, for text
+_quote: Callable[[str], str] = json.encoder.encode_basestring  # canonical's own, for text
 _SPELLED: dict[Any, str] = {}  # dates and instants, which repeat: spelled once each
 
 

@@ -105,7 +105,8 @@ class Chain:
         last = session.execute(
             select(Event.seq, Event.hash, Event.recorded_at).order_by(Event.seq.desc()).limit(1)
         ).first()
-        self.seq, self.hash = (last.seq, last.hash) if last else (0, GENESIS)
+        self.seq: int = last.seq if last else 0
+        self.hash: str = last.hash if last else GENESIS
         moment = clock.now()
         # recorded_at never goes backwards along the chain, even if the clock does.
         self.recorded_at: datetime = max(moment, last.recorded_at) if last else moment

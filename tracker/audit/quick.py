@@ -44,7 +44,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import IO, Any
 
 from tracker.audit.canonical import (
     GENESIS,
@@ -235,7 +235,7 @@ class _Table:
         (Rows read ahead come first: callers check ``pending`` themselves.)"""
         if self.pending:
             return self.pending.popleft()
-        row = next(self.rows, None)
+        row = next(self.rows, None) if self.rows is not None else None
         if row is None:
             return None
         return row[-1], row, self.record(row)
@@ -260,7 +260,7 @@ class _Table:
             if entry[2] == text:
                 del self.pending[index]
                 return entry
-        skipped = []
+        skipped: list[tuple[Any, ...]] = []
         for _ in range(LOOKAHEAD):
             row = next(self.rows, None) if self.rows is not None else None
             if row is None:
@@ -339,9 +339,10 @@ class _Part:
             found = []
             pending = child.pending
             while True:
-                entry = pending.popleft() if pending else child.fetch()
-                if entry is None:
+                next_entry = pending.popleft() if pending else child.fetch()
+                if next_entry is None:
                     break
+                entry = next_entry
                 if entry[1][column] != key:
                     child.give_back(entry)
                     break
@@ -667,10 +668,14 @@ class _Helper:
             [sys.executable, "-m", "tracker.audit.quick"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None  # both are pipes (see above)
+        self.stdin: IO[bytes] = stdin
+        self.stdout: IO[bytes] = stdout
         request = {"path": path, "plan": plan, "runs": runs, "anchor": anchor}
-        self.process.stdin.write(json.dumps(request).encode() + b"\n")
-        self.process.stdin.flush()
-        self.lines = _Lines(self.process.stdout.fileno())
+        self.stdin.write(json.dumps(request).encode() + b"\n")
+        self.stdin.flush()
+        self.lines = _Lines(self.stdout.fileno())
         self.started_at = len(runs)  # the lowest chunk it has begun
         self.parts: dict[int, dict] = {}
         self.unusual: str | None = None
@@ -678,7 +683,7 @@ class _Helper:
 
     def started(self) -> list[str]:
         """What the second process sees: its count of events and its last hash."""
-        line = self.lines.readline().decode(errors="replace").split()
+        line = (self.lines.readline() or b"").decode(errors="replace").split()
         if not line or line[0] != "ready":
             raise Unusual("the second process did not start")
         return line[1:]
@@ -706,16 +711,16 @@ class _Helper:
 
     def taken(self, index: int) -> None:
         try:
-            self.process.stdin.write(f"taken {index}\n".encode())
-            self.process.stdin.flush()
+            self.stdin.write(f"taken {index}\n".encode())
+            self.stdin.flush()
         except BrokenPipeError:
             pass
 
     def results(self) -> dict[int, dict]:
         """Every chunk the second process checked (waiting for the one it is on)."""
         try:
-            self.process.stdin.write(b"finish\n")
-            self.process.stdin.close()
+            self.stdin.write(b"finish\n")
+            self.stdin.close()
         except BrokenPipeError:
             pass
         while (line := self.lines.readline()):
@@ -730,10 +735,10 @@ class _Helper:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        self.process.stdout.close()
-        if not self.process.stdin.closed:
+        self.stdout.close()
+        if not self.stdin.closed:
             try:
-                self.process.stdin.close()
+                self.stdin.close()
             except BrokenPipeError:
                 pass
 
@@ -744,7 +749,7 @@ def _serve() -> None:
 
     gc.disable()  # what it makes holds no cycles; collecting would be wasted work
     lines = _Lines(sys.stdin.fileno())
-    request = json.loads(lines.readline())
+    request = json.loads(lines.readline() or b"null")
     out = sys.stdout.buffer
     connection = sqlite3.connect(request["path"], timeout=60, isolation_level=None)
     taken = -1  # the highest chunk the first process has begun

@@ -14,11 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Integer, LargeBinary, String, Table, and_, func, select, tuple_, type_coerce
+from sqlalchemy import Integer, LargeBinary, String, Table, and_, func, select, tuple_, type_coerce
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
@@ -117,7 +117,7 @@ def _key(table: Table, record: Mapping[str, Any]) -> str:
     return "/".join(str(record[column.name]) for column in table.primary_key.columns)
 
 
-def _read(session: Session, columns: list[Column], where: Any) -> tuple[dict[str, Any] | None, str | None]:
+def _read(session: Session, columns: Sequence[Any], where: Any) -> tuple[dict[str, Any] | None, str | None]:
     """One row read column by column, to name the column whose stored value cannot be read."""
     values = {}
     for column in columns:
@@ -129,24 +129,24 @@ def _read(session: Session, columns: list[Column], where: Any) -> tuple[dict[str
     return values, None
 
 
-def _table_rows(session: Session, table: Table, columns: list[Column]) -> Iterator[tuple[Any, str | None, Any]]:
+def _table_rows(session: Session, table: Table, columns: Sequence[Any]) -> Iterator[tuple[Any, str | None, Any]]:
     """Yield (row, problem, raw key) for every row, streamed in key order.
 
     A row that cannot be read (a stored value its column cannot hold) is read again column
     by column and comes with a problem and its key as stored; the stream goes on after it.
     """
     key_columns = list(table.primary_key.columns)
-    last = None
+    last: tuple[Any, ...] | None = None
     while True:
-        after = (tuple_(*key_columns) > tuple_(*last),) if last is not None else ()
+        after: tuple[Any, ...] = (tuple_(*key_columns) > tuple_(*last),) if last is not None else ()
         query = select(*columns).where(*after).order_by(*key_columns).execution_options(yield_per=10_000)
         result = None
         try:
             result = session.execute(query)
-            for row in result:
-                mapping = row._mapping
+            for stored in result:
+                mapping = stored._mapping
                 last = tuple(mapping[column.name] for column in key_columns)
-                yield row, None, None
+                yield stored, None, None
             return
         except _UNREADABLE:
             pass
@@ -166,17 +166,17 @@ def _table_rows(session: Session, table: Table, columns: list[Column]) -> Iterat
         yield row, problem, "/".join(map(str, key))
 
 
-def _events(session: Session) -> Iterator[tuple[tuple | None, str | None, Any]]:
+def _events(session: Session) -> Iterator[tuple[tuple[Any, ...] | None, str | None, Any]]:
     """Yield (row, problem, seq) for every event by seq, streamed; an unreadable one comes with a problem."""
     columns = [Event.seq, Event.recorded_at, Event.actor, Event.action, Event.payload, Event.prev_hash, Event.hash]
     last = None
     while True:
-        after = (Event.seq > last,) if last is not None else ()
+        after: tuple[Any, ...] = (Event.seq > last,) if last is not None else ()
         try:
-            for row in session.execute(select(*columns).where(*after).order_by(Event.seq)
-                                       .execution_options(yield_per=10_000)):
-                last = row[0]
-                yield tuple(row), None, last
+            for stored in session.execute(select(*columns).where(*after).order_by(Event.seq)
+                                          .execution_options(yield_per=10_000)):
+                last = stored[0]
+                yield tuple(stored), None, last
             return
         except _UNREADABLE:
             # Read the next event column by column, then go on streaming after it.
@@ -242,6 +242,7 @@ def _recorded_text(spec: TableSpec, record: Mapping[str, Any]) -> str:
 
 
 _TABLES = {table.name: table for table in DOMAIN_TABLES}
+EVENT: Table = Event.__table__  # type: ignore[assignment]  # a declarative model's table is a Table
 
 
 def speller_of(name: str):
@@ -276,8 +277,8 @@ def verify(session: Session, anchor: str | None = None, progress: Progress = qui
 
 def _quick_verify(session: Session, anchor: str | None, progress: Progress = quietly) -> VerifyResult | None:
     """The quick pass's result when it vouches for the whole database, else None."""
-    bind = session.get_bind()
-    path = bind.url.database if bind.dialect.name == "sqlite" else None
+    engine = session.get_bind()
+    path = engine.engine.url.database if engine.dialect.name == "sqlite" else None
     if not path or path == ":memory:" or path.startswith("file:"):
         return None
     import sqlite3
@@ -285,6 +286,8 @@ def _quick_verify(session: Session, anchor: str | None, progress: Progress = qui
     from tracker.audit import quick
 
     connection = session.connection().connection.driver_connection
+    if not isinstance(connection, sqlite3.Connection):
+        return None
     try:
         summary = quick.run(connection, path, quick_plan(), anchor, progress)
     except (quick.Unusual, sqlite3.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError,
@@ -362,11 +365,11 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
             chain_broken = True
 
     shown = progress is not quietly
-    with progress(_count(session, [Event.__table__]) if shown else 0, "Checking the chain") as advance:
+    with progress(_count(session, [EVENT]) if shown else 0, "Checking the chain") as advance:
         for row, unreadable, seq in _shown(_events(session), advance):
             result.events += 1
-            if unreadable:
-                broken(unreadable, seq)
+            if unreadable or row is None:
+                broken(unreadable or "an event that cannot be read", seq)
                 continue
             seq, recorded_at, actor, action, payload, prev_hash, stored_hash = row
             if seq != result.events:
