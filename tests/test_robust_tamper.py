@@ -24,9 +24,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tracker.audit import verify as integrity
+from tracker.audit.chain import Chain
 from tracker.clock import iso_utc
 from tracker.store.database import Database
-from tracker.store.models import DOMAIN_TABLES, Event
+from tracker.store.models import DOMAIN_TABLES, Event, Evidence, StatusUpdate
 
 POPULATE = [
     ["agency", "add", "nca", "National Committee for Counter Trafficking"],
@@ -316,7 +317,46 @@ def unreadable_event_timestamp(url: str) -> str | None:
     return "event 4: recorded_at holds a value that cannot be read"
 
 
+def _forge(url: str, work) -> int:
+    """``work(session)`` gives rows (by table) that an event appended with a valid hash then
+    records, as an intruder who knows the chain's rules would write it; returns its seq."""
+    database = Database(url)
+    try:
+        def forge(session):
+            action, rows = work(session)
+            session.flush()
+            return Chain(session, "intruder").append(action, rows)["seq"]
+
+        return database.write(forge)
+    finally:
+        database.dispose()
+
+
+def re_record_an_edited_row(url: str) -> str:
+    """Lower a confidential evidence's sensitivity, then record the row again in a new event."""
+    sql(url, "UPDATE evidence SET sensitivity = 'public' WHERE id = 2")
+    _forge(url, lambda session: ("evidence.add", {"evidence": [session.get(Evidence, 2)]}))
+    # the first finding: the row is not what its first event recorded (the second is named next)
+    return f"event {seq_recording(url, 'evidence') + 1}, evidence row 2: differs from what its event recorded"
+
+
+def backdated_row_recorded_today(url: str) -> str:
+    """A status update whose own recorded_at is last quarter's, recorded by an event appended now."""
+    def work(session):
+        earlier = session.get(StatusUpdate, 1)
+        forged = StatusUpdate(id=99, recommendation_id=earlier.recommendation_id, status="implemented",
+                              effective_on=earlier.effective_on, note="All done.", recorded_at=earlier.recorded_at,
+                              recorded_by=earlier.recorded_by)
+        session.add(forged)
+        return "status.set", {"status_update": [forged]}
+
+    seq = _forge(url, work)
+    return f"event {seq}, status_update row 99: its recorded_at"
+
+
 CAUGHT = {
+    "row edited, then recorded again by a new event": re_record_an_edited_row,
+    "backdated row recorded by an event appended today": backdated_row_recorded_today,
     "payload byte": change_payload_byte,
     "status": change_status,
     "note": change_note,

@@ -37,6 +37,7 @@ INVARIANTS = (
     "payload-well-formed",  # each payload is a document of rows as tracker records them
     "row-matches-event",  # each row is what the event that recorded it says
     "row-recorded-once",  # no row is recorded by two events
+    "row-stamped-by-its-event",  # a row's recorded_at is the recorded_at of the event that recorded it
     "no-row-without-event",  # every row was recorded by an event
     "no-event-row-missing",  # every row an event recorded is there
     "value-readable",  # every stored value reads back as its column's type

@@ -207,6 +207,8 @@ class _Table:
         self.columns: tuple[str, ...] = spec.columns
         self.key: tuple[str, ...] = spec.key
         self.keyed: bool = spec.unordered
+        # where a row holds its recorded_at, which must be its event's
+        self.stamp: int | None = spec.columns.index(spec.recorded_at) if spec.recorded_at else None
         self.refs: Mapping[str, str] = spec.refs  # column -> table it refers to
         self.width = len(self.columns)
         self.positions = {column: index for index, column in enumerate(self.columns)}
@@ -387,7 +389,7 @@ class _Part:
                 break
         self.shapes[action] = shape
 
-    def read(self, seq: int, action: str, payload: str) -> None:
+    def read(self, seq: int, action: str, payload: str, at: str) -> None:
         """The event's records, parsed as :func:`tracker.audit.verify.full_verify` reads them,
         each matched with its row."""
         try:
@@ -406,13 +408,15 @@ class _Part:
             if type(records) is not list:
                 raise Unusual(f"event {seq}: payload")
             for record in records:
-                self.match(table, record)
+                self.match(table, record, at)
         self.learn(action, document, rows)
 
-    def match(self, table: _Table, record: Any) -> None:
-        """A parsed record: the row with its key must record as it does."""
+    def match(self, table: _Table, record: Any, at: str) -> None:
+        """A parsed record of an event recorded ``at``: the row with its key must record as it does."""
         if type(record) is not dict or len(record) != table.width or any(c not in record for c in table.columns):
             raise Unusual(f"{table.name}: a record with other fields")
+        if table.spec.recorded_at is not None and record[table.spec.recorded_at] != at:
+            raise Unusual(f"{table.name}: a row recorded at another time than its event")
         values = read_recorded(table.spec, record)
         if values is None:
             raise Unusual(f"{table.name}: a record with other fields")
@@ -475,6 +479,8 @@ class _Part:
             if predicted is not None:
                 if predicted[0] == payload:
                     for table, entry in predicted[1]:  # claimed, in rowid order: table.claim(entry)
+                        if table.stamp is not None and entry[1][table.stamp] != stored_at:
+                            raise Unusual(f"event {seq}: a row recorded at another time")
                         table.count += 1
                         table.last = entry[0]
                 else:
@@ -482,7 +488,7 @@ class _Part:
                         table.give_back(entry)
                     predicted = None
             if predicted is None:
-                self.read(seq, action, payload)
+                self.read(seq, action, payload, at)
             if stored_hash == anchor and anchor_seq is None:
                 anchor_seq = seq
             previous_hash, previous_at = stored_hash, stored_at

@@ -353,7 +353,7 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
     claimed: dict[str, dict[str, tuple[int, bytes]]] = {name: {} for name in tables}
     specs = {name: table_spec(table) for name, table in tables.items()}
     chain_findings: list[Finding] = []
-    twice: list[Finding] = []  # rows recorded by a second event
+    twice: list[Finding] = []  # rows recorded by a second event, or stamped with another time
     expected_prev = GENESIS
     previous_at = None
     chain_broken = False
@@ -372,12 +372,13 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
                 broken(unreadable or "an event that cannot be read", seq)
                 continue
             seq, recorded_at, actor, action, payload, prev_hash, stored_hash = row
+            stamp = iso_utc(recorded_at)
             if seq != result.events:
                 broken(f"sequence gap: event {result.events} is missing "
                        f"(event {result.events - 1} is followed by {seq})", seq)
             elif prev_hash != expected_prev:
                 broken("prev_hash does not match the hash of the event before it", seq)
-            elif event_hash(prev_hash, seq, iso_utc(recorded_at), actor, action, payload) != stored_hash:
+            elif event_hash(prev_hash, seq, stamp, actor, action, payload) != stored_hash:
                 broken("hash does not match the event's content", seq)
             elif previous_at is not None and recorded_at < previous_at:
                 broken("recorded_at goes backwards along the chain", seq)
@@ -394,6 +395,10 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
                 broken("payload is not a list of rows as tracker records them", seq)
                 continue
             for name, key, record in claims:
+                column = specs[name].recorded_at
+                if column is not None and record.get(column) != stamp:
+                    twice.append(Finding(f"its recorded_at ({record.get(column)}) is not its event's ({stamp})",
+                                         seq=seq, table=name, key=key))
                 first = claimed[name].get(key)
                 if first is not None:
                     twice.append(Finding(f"recorded again (first by event {first[0]})", seq=seq, table=name, key=key))
