@@ -354,7 +354,50 @@ def backdated_row_recorded_today(url: str) -> str:
     return f"event {seq}, status_update row 99: its recorded_at"
 
 
+def add_a_trigger(url: str) -> str:
+    """A trigger that copies every new summary into a table of the intruder's."""
+    if Database(url).is_sqlite:
+        sql(url, "CREATE TABLE loot (summary TEXT)",
+            "CREATE TRIGGER copy_summaries AFTER INSERT ON evidence BEGIN INSERT INTO loot VALUES (NEW.summary); END")
+    else:
+        sql(url, "CREATE TABLE loot (summary TEXT)",
+            "CREATE FUNCTION copy_summary() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN INSERT INTO loot VALUES (NEW.summary); RETURN NEW; END $$",
+            "CREATE TRIGGER copy_summaries AFTER INSERT ON evidence FOR EACH ROW EXECUTE FUNCTION copy_summary()")
+    return "the schema: an extra table loot"
+
+
+def drop_an_index(url: str) -> str:
+    sql(url, "DROP INDEX ix_evidence_observed_on")
+    return "the schema: index ix_evidence_observed_on on evidence is missing"
+
+
+def add_a_column(url: str) -> str:
+    sql(url, "ALTER TABLE evidence ADD COLUMN copied_to TEXT")
+    return "the schema: an extra column evidence.copied_to"
+
+
+def corrupt_an_index_page(url: str) -> str | None:
+    """A flipped byte in an index b-tree: no row changes, SQLite's own check fails."""
+    if not Database(url).is_sqlite:
+        return None
+    connection = sqlite3.connect(url)
+    page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    root = connection.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_event_1'").fetchone()[0]
+    connection.close()
+    with open(url, "r+b") as file:  # a byte of the last cell of the index's first page (cells fill it from its end)
+        file.seek((root - 1) * page_size + page_size - 40)
+        byte = file.read(1)
+        file.seek(-1, 1)
+        file.write(bytes([byte[0] ^ 0x55]))
+    return "the database file: the database file is damaged"
+
+
 CAUGHT = {
+    "a trigger copying new rows": add_a_trigger,
+    "a dropped index": drop_an_index,
+    "an extra column": add_a_column,
+    "a flipped byte in an index": corrupt_an_index_page,
     "row edited, then recorded again by a new event": re_record_an_edited_row,
     "backdated row recorded by an event appended today": backdated_row_recorded_today,
     "payload byte": change_payload_byte,
@@ -474,5 +517,5 @@ def test_a_malformed_anchor_is_an_input_error(backend, copy, anchor):
 
 
 def test_every_case_is_counted():
-    """The figures of the closing note: cases caught without and with an anchor."""
-    assert len(CAUGHT) == 14 and len(NEEDS_ANCHOR) == 2
+    """How many cases the suite holds: caught without an anchor, and caught only with one."""
+    assert len(CAUGHT) == 20 and len(NEEDS_ANCHOR) == 2

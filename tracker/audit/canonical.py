@@ -31,6 +31,8 @@ INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # What verify checks, by name. Each verifier declares the ones it checks (a test keeps the
 # quick pass's list equal to the full check's).
 INVARIANTS = (
+    "storage-intact",  # the database file passes SQLite's own check of its pages and indexes
+    "schema-matches-migrations",  # tables, columns and indexes as the migrations made them; no trigger, no view
     "chain-linked",  # seq runs from 1 without gaps; each prev_hash is the hash before it
     "event-hash",  # each event's hash is the hash of its content
     "recorded-at-monotonic",  # recorded_at never goes backwards along the chain

@@ -34,6 +34,7 @@ from tracker.audit.canonical import (  # noqa: F401  TEMPORARY re-export
     spell,
 )
 from tracker.audit.chain import Chain, last_event, speller, table_spec, table_specs
+from tracker.audit.schema import schema_problems, storage_problems
 from tracker.errors import InputError
 from tracker.progress import Progress, quietly
 from tracker.store.models import DOMAIN_TABLES, Attachment, Event
@@ -296,7 +297,7 @@ def _quick_verify(session: Session, anchor: str | None, progress: Progress = qui
     if anchor is not None and summary["anchor_seq"] is None:
         return None
     attachments, bad = _attachments(session)
-    if bad:
+    if bad or _structure(session):
         return None
     return VerifyResult(events=summary["events"], rows=sum(summary["rows"].values()), attachments=attachments,
                         last_hash=summary["last_hash"], anchor=anchor, anchor_seq=summary["anchor_seq"])
@@ -305,6 +306,12 @@ def _quick_verify(session: Session, anchor: str | None, progress: Progress = qui
 def quick_plan() -> dict[str, Any]:
     """What :mod:`tracker.audit.quick` needs to know of the schema: the tables' specs, as plain data."""
     return {"tables": [spec.as_dict() for spec in table_specs()]}
+
+
+def _structure(session: Session) -> list[Finding]:
+    """The database file and its schema (see :mod:`tracker.audit.schema`)."""
+    return ([Finding(problem, place="the database file") for problem in storage_problems(session)]
+            + [Finding(problem, place="the schema") for problem in schema_problems(session)])
 
 
 def _differing(spec: TableSpec, values: tuple[Any, ...], recorded: Mapping[str, Any]) -> list[str]:
@@ -348,6 +355,7 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
     """
     anchor = normalise_anchor(anchor) if anchor is not None else None
     result = VerifyResult(anchor=anchor)
+    structure = _structure(session)
     tables = {table.name: table for table in DOMAIN_TABLES}
     # every row the events record: (seq, fingerprint) by table and key
     claimed: dict[str, dict[str, tuple[int, bytes]]] = {name: {} for name in tables}
@@ -437,7 +445,7 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
     row_findings.extend(bad)
     row_findings.extend(twice)
     row_findings.sort(key=lambda f: (f.seq is None, f.seq or 0, f.table or "", f.key or ""))
-    result.findings = chain_findings + row_findings
+    result.findings = structure + chain_findings + row_findings
     if anchor is not None and result.anchor_seq is None:
         result.findings.append(Finding(
             f"anchor {anchor} is not in the chain: events after it were removed, or the chain "
