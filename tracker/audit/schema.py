@@ -2,8 +2,8 @@
 
 A dropped index, an extra column, a trigger that copies new rows somewhere else, or a
 damaged page of the file change no row and no event, so the chain cannot show them. Here
-the live schema is compared with the models (which the migrations produce: a test keeps
-them equal), the tracker's schema has no trigger and no view, and on SQLite the file
+the live schema's tables, columns and indexes are compared with the models' (which the
+migrations produce: a test keeps them equal), the tracker's schema has no trigger and no view, and on SQLite the file
 passes ``PRAGMA integrity_check`` (``quick_check`` would not see an index whose content no
 longer matches its table: a flipped byte in a key).
 """
@@ -11,13 +11,11 @@ longer matches its table: a flipped byte in a key).
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tracker.store.models import Base
-
 
 _VALUE_PROBLEM = re.compile(r"(CHECK|NOT NULL) constraint failed|NULL value in ")
 
@@ -33,49 +31,57 @@ def storage_problems(session: Session) -> list[str]:
 
 
 def schema_problems(session: Session) -> list[str]:
-    """How the live schema differs from the tracker's (tables, columns, indexes, triggers, views)."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    connection = session.connection()
-    context = MigrationContext.configure(connection, opts={"compare_type": False})
-    problems = [_describe(difference) for difference in _flatten(compare_metadata(context, Base.metadata))]
+    """How the live schema differs from the tracker's: tables, their columns, indexes, triggers, views."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    expected = {table.name: {column.name for column in table.columns} for table in Base.metadata.sorted_tables}
+    expected["alembic_version"] = {"version_num"}
+    found = _sqlite_columns(session) if sqlite else _postgres_columns(session)
+    problems = []
+    for name in sorted(expected.keys() - found.keys()):
+        problems.append(f"table {name} is missing")
+    for name in sorted(found.keys() - expected.keys()):
+        problems.append(f"an extra table {name}")
+    for name in sorted(expected.keys() & found.keys()):
+        problems.extend(f"column {name}.{column} is missing" for column in sorted(expected[name] - found[name]))
+        problems.extend(f"an extra column {name}.{column}" for column in sorted(found[name] - expected[name]))
+    indexes = {str(index.name): table.name for table in Base.metadata.sorted_tables for index in table.indexes}
+    present = _indexes(session, sqlite)
+    for name in sorted(indexes.keys() - present.keys()):
+        problems.append(f"index {name} on {indexes[name]} is missing")
+    for name in sorted(present.keys() - indexes.keys()):
+        problems.append(f"an extra index {name} on {present[name]}")
     for kind, name, table in _triggers_and_views(session):
         where = f" on {table}" if kind == "trigger" else ""
         problems.append(f"a {kind} {name!r}{where} that the tracker's schema does not have")
     return problems
 
 
-def _flatten(differences: list[Any]) -> list[Any]:
-    flat = []
-    for difference in differences:
-        if isinstance(difference, list):  # modifications of one column come as a list
-            flat.extend(difference)
-        else:
-            flat.append(difference)
-    return flat
+def _sqlite_columns(session: Session) -> dict[str, set[str]]:
+    names = list(session.execute(text(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")).scalars())
+    return {name: {row[1] for row in session.execute(text(f'PRAGMA table_info("{name}")'))} for name in names}
 
 
-def _describe(difference: tuple[Any, ...]) -> str:
-    """One difference found by Alembic's comparison, in words (add = missing, remove = extra)."""
-    kind = difference[0]
-    if kind == "add_table":
-        return f"table {difference[1].name} is missing"
-    if kind == "remove_table":
-        return f"an extra table {difference[1].name}"
-    if kind == "add_column":
-        return f"column {difference[2]}.{difference[3].name} is missing"
-    if kind == "remove_column":
-        return f"an extra column {difference[2]}.{difference[3].name}"
-    if kind in ("add_index", "add_constraint", "add_fk"):
-        item = difference[1]
-        return f"{'index' if kind == 'add_index' else 'constraint'} {item.name} on {item.table.name} is missing"
-    if kind in ("remove_index", "remove_constraint", "remove_fk"):
-        item = difference[1]
-        return f"an extra {'index' if kind == 'remove_index' else 'constraint'} {item.name} on {item.table.name}"
-    if kind.startswith("modify_"):
-        return f"column {difference[2]}.{difference[3]} was changed ({kind[7:]})"
-    return f"the schema differs from the tracker's ({kind})"
+def _postgres_columns(session: Session) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for table, column in session.execute(text(
+            "SELECT c.table_name, c.column_name FROM information_schema.columns c "
+            "JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+            "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'")):
+        found.setdefault(table, set()).add(column)
+    return found
+
+
+def _indexes(session: Session, sqlite: bool) -> dict[str, str]:
+    """Indexes made by CREATE INDEX (not those SQLite or PostgreSQL make for keys and UNIQUE), by table."""
+    if sqlite:
+        rows = session.execute(text(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+    else:
+        rows = session.execute(text(
+            "SELECT i.indexname, i.tablename FROM pg_indexes i WHERE i.schemaname = current_schema() "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conname = i.indexname)"))
+    return {name: table for name, table in rows}
 
 
 def _triggers_and_views(session: Session) -> list[tuple[str, str, str]]:
