@@ -30,7 +30,6 @@ from tracker.store.models import (
 )
 from tracker.vocab import Pillar, Status
 
-
 # References -----------------------------------------------------------------------------
 
 
@@ -295,7 +294,7 @@ def recommendations(
 
 def recommendation(session: Session, ref: str) -> RecommendationView:
     rec = resolve_ref(session, ref)
-    slug = session.get(Source, rec.source_id).slug
+    slug = session.get_one(Source, rec.source_id).slug
     return _views(session, [(rec, slug)])[0]
 
 
@@ -385,7 +384,7 @@ def status_history(session: Session, ref: str) -> list[dict[str, Any]]:
 
 
 def recommendation_ref(session: Session, rec: Recommendation) -> str:
-    slug = session.get(Source, rec.source_id).slug
+    slug = session.get_one(Source, rec.source_id).slug
     return ref_of(slug, rec.code, ambiguous_codes(session))
 
 
@@ -562,7 +561,7 @@ def indicator_detail(session: Session, code: str) -> dict[str, Any]:
     current = {m.quarter_start: m.id for m in measurements}
     return {
         "code": indicator.code,
-        "ref": recommendation_ref(session, session.get(Recommendation, indicator.recommendation_id)),
+        "ref": recommendation_ref(session, session.get_one(Recommendation, indicator.recommendation_id)),
         "name": indicator.name,
         "unit": indicator.unit,
         "direction": indicator.direction.value,

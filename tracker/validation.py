@@ -12,7 +12,7 @@ import math
 import re
 from datetime import date
 from enum import StrEnum
-from typing import TypeVar
+from typing import Literal, TypeVar, overload
 
 from tracker import clock, periods, vocab
 from tracker.errors import InputError
@@ -25,6 +25,24 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
+@overload
+def text(
+    value: str | None,
+    field: str,
+    *,
+    required: Literal[True] = ...,
+    max_length: int = ...,
+    multiline: bool = ...,
+) -> str: ...
+@overload
+def text(
+    value: str | None,
+    field: str,
+    *,
+    required: bool,
+    max_length: int = ...,
+    multiline: bool = ...,
+) -> str | None: ...
 def text(
     value: str | None,
     field: str,
@@ -54,6 +72,10 @@ def text(
     return value
 
 
+@overload
+def long_text(value: str | None, field: str, *, required: Literal[True] = ...) -> str: ...
+@overload
+def long_text(value: str | None, field: str, *, required: bool) -> str | None: ...
 def long_text(value: str | None, field: str, *, required: bool = True) -> str | None:
     return text(value, field, required=required, max_length=LONG_TEXT_LENGTH, multiline=True)
 
@@ -89,6 +111,10 @@ def _allowed(enum: type[StrEnum]) -> str:
     return ", ".join(member.value for member in enum)
 
 
+@overload
+def day(value: str | date | None, field: str = ..., *, required: Literal[True] = ...) -> date: ...
+@overload
+def day(value: str | date | None, field: str = ..., *, required: bool) -> date | None: ...
 def day(value: str | date | None, field: str = "date", *, required: bool = True) -> date | None:
     if value is None or value == "":
         if required:
@@ -101,6 +127,10 @@ def day(value: str | date | None, field: str = "date", *, required: bool = True)
     return periods.parse_date(value, field=field)
 
 
+@overload
+def number(value: str | float | int | None, field: str, *, required: Literal[True] = ...) -> float: ...
+@overload
+def number(value: str | float | int | None, field: str, *, required: bool) -> float | None: ...
 def number(value: str | float | int | None, field: str, *, required: bool = True) -> float | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -120,6 +150,8 @@ def number(value: str | float | int | None, field: str, *, required: bool = True
 def identifier(value: str | int | None, field: str) -> int:
     if isinstance(value, bool):
         raise InputError(f"invalid {field} {value!r}: give a whole number")
+    if value is None:
+        raise InputError(f"invalid {field} {value!r}: give a whole number, e.g. 12")
     try:
         result = int(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):

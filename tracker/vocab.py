@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-
 # Text length limits, shared with validation so the error comes before the database.
 CODE_LENGTH = 64
 TITLE_LENGTH = 500

@@ -173,14 +173,7 @@ def parse(document: Any, label: str) -> Catalog:
     _only(document, {"agencies", "sources"}, label, "the top level")
     agencies = []
     for index, entry in enumerate(_list(document, "agencies", label, "the top level")):
-        where = f"agencies[{index}]"
-        _only(entry, {"code", "name"}, label, where)
-        agencies.append(
-            (
-                _field(label, where, "code", lambda: validation.code(entry.get("code"))),
-                _field(label, where, "name", lambda: validation.text(entry.get("name"), "name")),
-            )
-        )
+        agencies.append(_agency(entry, label, f"agencies[{index}]"))
     sources = []
     raw_sources = _list(document, "sources", label, "the top level")
     if not raw_sources and not agencies:
@@ -188,6 +181,14 @@ def parse(document: Any, label: str) -> Catalog:
     for index, entry in enumerate(raw_sources):
         sources.append(_source(entry, label, f"sources[{index}]"))
     return Catalog(name=label, agencies=tuple(agencies), sources=tuple(sources))
+
+
+def _agency(entry: Any, label: str, where: str) -> tuple[str, str]:
+    _only(entry, {"code", "name"}, label, where)
+    return (
+        _field(label, where, "code", lambda: validation.code(entry.get("code"))),
+        _field(label, where, "name", lambda: validation.text(entry.get("name"), "name")),
+    )
 
 
 def _source(entry: Any, label: str, where: str) -> SourceSpec:
@@ -241,19 +242,10 @@ def _recommendation(entry: Any, label: str, where: str) -> RecommendationSpec:
     support = owners.get("support") or []
     if isinstance(support, str):
         support = [support]
-    indicators = []
-    for index, spec in enumerate(_list(entry, "indicators", label, where)):
-        at = f"{where}.indicators[{index}]"
-        _only(spec, {"code", "name", "unit", "direction", "target"}, label, at)
-        indicators.append(
-            IndicatorSpec(
-                code=_field(label, at, "code", lambda: validation.code(spec.get("code"))),
-                name=_field(label, at, "name", lambda: validation.text(spec.get("name"), "name")),
-                unit=_field(label, at, "unit", lambda: validation.text(spec.get("unit"), "unit", max_length=200)),
-                direction=_field(label, at, "direction", lambda: validation.choice(spec.get("direction", "up"), Direction, "direction")),
-                target=_field(label, at, "target", lambda: validation.number(spec.get("target"), "target", required=False)),
-            )
-        )
+    indicators = [
+        _indicator(spec, label, f"{where}.indicators[{index}]")
+        for index, spec in enumerate(_list(entry, "indicators", label, where))
+    ]
     return RecommendationSpec(
         code=code,
         position=position,
@@ -264,8 +256,23 @@ def _recommendation(entry: Any, label: str, where: str) -> RecommendationSpec:
         pillar=_field(label, where, "pillar", lambda: validation.choice(entry.get("pillar"), Pillar, "pillar")),
         due_on=_field(label, where, "due_on", lambda: _date(entry.get("due_on"), "due_on", False, future=True)),
         lead=_field(label, where, "agencies.lead", lambda: validation.code(owners["lead"], "lead") if owners.get("lead") else None),
-        support=tuple(_field(label, where, "agencies.support", lambda: validation.code(s, "support")) for s in support),
+        support=_field(label, where, "agencies.support", lambda: tuple(validation.code(s, "support") for s in support)),
         indicators=tuple(indicators),
+    )
+
+
+def _indicator(spec: Any, label: str, where: str) -> IndicatorSpec:
+    _only(spec, {"code", "name", "unit", "direction", "target"}, label, where)
+    return IndicatorSpec(
+        code=_field(label, where, "code", lambda: validation.code(spec.get("code"))),
+        name=_field(label, where, "name", lambda: validation.text(spec.get("name"), "name")),
+        unit=_field(label, where, "unit", lambda: validation.text(spec.get("unit"), "unit", max_length=200)),
+        direction=_field(
+            label, where, "direction", lambda: validation.choice(spec.get("direction", "up"), Direction, "direction")
+        ),
+        target=_field(
+            label, where, "target", lambda: validation.number(spec.get("target"), "target", required=False)
+        ),
     )
 
 

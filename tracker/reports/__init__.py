@@ -420,7 +420,7 @@ def timeline(
         rows.append(TimelineRow(refs[rec.id], slug, rec.title, rec.pillar.value, tuple(cells)))
     history = tuple(
         StatusCounts(q, _count_statuses(
-            row.cells[i].status for row in rows if row.cells[i].status is not None
+            status for status in (row.cells[i].status for row in rows) if status is not None
         ))
         for i, q in enumerate(quarters)
     )

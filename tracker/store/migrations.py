@@ -99,10 +99,11 @@ def upgrade(database: Database, revision: str = "head", *, backup: bool = True, 
     backup, a needless copy of everything stored (confidential evidence included), is
     removed again.
     """
-    if database.path is not None and not database.path.exists():
+    path = database.path
+    if path is not None and not path.exists():
         if not create:
             database.require_file()
-        _require_folder(database)
+        _require_folder(path, database.display)
     current = database.current_revision()
     steps = _steps(database, revision, current, upgrade=True)
     backup_path = None
@@ -129,14 +130,14 @@ def downgrade(database: Database, revision: str):
     return _run(database, command.downgrade, revision)
 
 
-def _require_folder(database: Database) -> None:
+def _require_folder(path: Path, display: str) -> None:
     """A new SQLite file goes into a folder that exists: a mistyped path is not created."""
-    folder = database.path.parent
+    folder = path.parent
     if folder.is_dir():
         return
     if folder.exists():
-        raise InputError(f"cannot create {database.display}: {folder} is not a folder; give another path")
-    raise InputError(f"cannot create {database.display}: the folder {folder} does not exist; create it first")
+        raise InputError(f"cannot create {display}: {folder} is not a folder; give another path")
+    raise InputError(f"cannot create {display}: the folder {folder} does not exist; create it first")
 
 
 def _steps(database: Database, revision: str, current: str | None, *, upgrade: bool) -> list:

@@ -24,8 +24,8 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
-    Text,
     Table,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
