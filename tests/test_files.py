@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,46 @@ def test_the_event_recording_an_attachment_is_the_same_without_the_hosts_media_t
     without = _evidence_event(sqlite_templates["loaded"], tmp_path, "bare.db", attachment)
     assert without == with_host
     assert '"media_type":"application/vnd.openxmlformats-officedocument.wordprocessingml.document"' in without
+
+
+@pytest.mark.parametrize("make", ["device", "fifo", "symlink", "directory"])
+def test_output_goes_only_to_a_regular_file(run, tmp_path, make):
+    """`report -o` (which replaces an existing file) refuses anything that is not a regular file."""
+    import os
+
+    target = tmp_path / "out.md"
+    if make == "device":
+        target = Path("/dev/null")
+    elif make == "fifo":
+        os.mkfifo(target)
+    elif make == "symlink":
+        (tmp_path / "elsewhere.md").write_text("kept\n")
+        target.symlink_to(tmp_path / "elsewhere.md")
+    else:
+        target.mkdir()
+    before = target.lstat()
+    result = run("report", "quarterly", "2019Q3", "-o", str(target))
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and result.stderr.startswith(f"Error: -o {target}: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    after = target.lstat()
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    if make == "symlink":
+        assert (tmp_path / "elsewhere.md").read_text() == "kept\n"
+
+
+@pytest.mark.parametrize("make", ["symlink", "proc"])
+def test_an_attachment_is_a_regular_file_not_a_link_or_a_special_file(tmp_path, make):
+    from tracker.errors import InputError
+
+    if make == "symlink":
+        secret = tmp_path / "secret.txt"
+        secret.write_text("root:x:0:0\n")
+        path = tmp_path / "innocent.pdf"
+        path.symlink_to(secret)
+        expected = "is a symbolic link"
+    else:
+        path = Path("/proc/self/environ")
+        expected = "a special file"
+    with pytest.raises(InputError, match=expected):
+        services.read_attachment(path)

@@ -81,9 +81,16 @@ def media_type(filename: str) -> str:
 
 
 def check_destination(path: Path, *, force: bool) -> None:
-    """Refuse before any database work: an existing path without --force, a directory, no parent."""
+    """Refuse before any database work: an existing path without --force, anything but a regular
+    file (a directory, a symbolic link, a device, a FIFO, a socket), a folder that does not exist."""
+    import stat
+
+    if path.is_symlink():
+        raise InputError(f"-o {path}: is a symbolic link; give the path of a regular file")
     if path.is_dir():
         raise InputError(f"-o {path}: is a directory; give a file path")
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+        raise InputError(f"-o {path}: is a device, FIFO or socket, not a regular file; give a file path")
     if (path.exists() or path.is_symlink()) and not force:
         raise InputError(f"-o {path}: already exists; pass --force to overwrite it")
     if not path.parent.is_dir():
@@ -93,9 +100,10 @@ def check_destination(path: Path, *, force: bool) -> None:
 def write_exactly(path: Path, content: bytes, *, force: bool, private: bool = True) -> None:
     """Write ``content`` to exactly ``path``, atomically, never following a symlink there.
 
-    The bytes go to a temporary file beside ``path`` which then takes its place: a
-    symlink at ``path`` is replaced, not followed; without ``force`` nothing existing
-    is replaced (a race with another writer fails instead). A private file can be read
+    Only a regular file is ever replaced (see :func:`check_destination`). The bytes go to
+    a temporary file beside ``path`` which then takes its place, so a reader never sees
+    half a file; without ``force`` nothing existing is replaced (a race with another
+    writer fails instead). A private file can be read
     by its owner only (mode 0600: an export, an attached file); otherwise the file gets
     the permissions any new file gets (the umask's: a report to share).
     """
@@ -128,19 +136,26 @@ def read_bounded(path: Path, *, limit: int, label: str, hint: str = "") -> bytes
     """Read a regular file of at most ``limit`` bytes; refuse anything else, with ``label`` first.
 
     The file is opened without blocking and checked on its open descriptor, so a FIFO or
-    a device (``/dev/zero``) is refused instead of read forever.
+    a device (``/dev/zero``) is refused instead of read forever. A symbolic link is not
+    followed (it could point anywhere: ``/etc/shadow``), and a file whose size does not
+    match what it holds (``/proc/self/environ``) is refused as the special file it is.
     """
+    import errno
     import stat
 
+    if path.is_symlink():
+        raise InputError(f"{label}: is a symbolic link; give the file it points to")
     if path.is_dir():
         raise InputError(f"{label}: is a directory{hint}")
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         raise InputError(f"{label}: no such file") from None
-    except PermissionError:
-        raise InputError(f"{label}: permission denied; check the file's permissions") from None
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise InputError(f"{label}: is a symbolic link; give the file it points to") from None
+        if isinstance(error, PermissionError):
+            raise InputError(f"{label}: permission denied; check the file's permissions") from None
         raise InputError(f"{label}: cannot open it ({error.strerror})") from None
     with os.fdopen(descriptor, "rb") as stream:
         status = os.fstat(stream.fileno())
@@ -154,4 +169,7 @@ def read_bounded(path: Path, *, limit: int, label: str, hint: str = "") -> bytes
             raise InputError(f"{label}: cannot read it ({error.strerror})") from None
     if len(content) > limit:
         raise InputError(f"{label}: over the {limit // 1024 // 1024} MiB limit")
+    if len(content) != status.st_size:
+        raise InputError(f"{label}: a special file (its size is {status.st_size} bytes but it holds "
+                         f"{len(content)}, as files under /proc do); give a regular file")
     return content

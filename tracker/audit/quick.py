@@ -561,6 +561,8 @@ def run(connection: sqlite3.Connection, path: str, plan: dict[str, Any], anchor:
         progress: Callable[[int, str], Any] = _quietly) -> dict:
     """The quick pass over the whole chain, shared with a second process when it is long.
 
+    ``path`` is the database's ``file:`` URI (read-only: the quick pass writes nothing).
+
     ``connection`` must be in a read transaction whose snapshot this fixes (by its first
     read). The second process must read the same snapshot: what it sees (the count and the
     last hash of the events) must be what this one sees, and the database's
@@ -569,7 +571,7 @@ def run(connection: sqlite3.Connection, path: str, plan: dict[str, Any], anchor:
     committed in between). Otherwise this process checks everything alone.
     Raises :class:`Unusual` if anything needs the full verification.
     """
-    watcher = sqlite3.connect(path, timeout=60)
+    watcher = sqlite3.connect(path, timeout=60, uri=True)
     try:
         version = watcher.execute("PRAGMA data_version").fetchone()[0]
         count = connection.execute("SELECT count(*) FROM event").fetchone()[0]
@@ -757,7 +759,7 @@ def _serve() -> None:
     lines = _Lines(sys.stdin.fileno())
     request = json.loads(lines.readline() or b"null")
     out = sys.stdout.buffer
-    connection = sqlite3.connect(request["path"], timeout=60, isolation_level=None)
+    connection = sqlite3.connect(request["path"], timeout=60, isolation_level=None, uri=True)
     taken = -1  # the highest chunk the first process has begun
 
     def say(line: str) -> None:

@@ -279,9 +279,19 @@ def verify(session: Session, anchor: str | None = None, progress: Progress = qui
 def _quick_verify(session: Session, anchor: str | None, progress: Progress = quietly) -> VerifyResult | None:
     """The quick pass's result when it vouches for the whole database, else None."""
     engine = session.get_bind()
-    path = engine.engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:" or path.startswith("file:"):
+    url = engine.engine.url
+    name = url.database if engine.dialect.name == "sqlite" else None
+    if not name or name == ":memory:":
         return None
+    if name.startswith("file:"):  # a URI (a read-only reader): the quick pass opens the same file, as it does
+        if not url.query.get("uri"):
+            return None
+        options = "&".join(f"{key}={value}" for key, value in sorted(url.query.items()) if key != "uri")
+        path = f"{name}?{options}" if options else name
+    else:
+        from urllib.parse import quote
+
+        path = f"file:{quote(name)}?mode=ro"
     import sqlite3
 
     from tracker.audit import quick

@@ -39,6 +39,7 @@ class Database:
         self._url = make_url(self.url)
         self.is_sqlite = self._url.get_backend_name() == "sqlite"
         self._engine: Engine | None = None
+        self._reader: Engine | None = None
 
     def __repr__(self) -> str:
         return f"Database({self._url.render_as_string(hide_password=True)!r})"
@@ -65,10 +66,22 @@ class Database:
             self._engine = engines.make_engine(self._url)
         return self._engine
 
+    @property
+    def reader(self) -> Engine:
+        """The engine reads go through: on a SQLite file, one that opens it read-only."""
+        if self.path is None:
+            return self.engine
+        if self._reader is None:
+            self._reader = engines.make_engine(engines.read_only_url(self.path), read_only=True)
+        return self._reader
+
     def dispose(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        # the reader first: the last connection to a WAL database to close folds the -wal
+        # file back into the database, which a read-only connection cannot do
+        for engine in (self._reader, self._engine):
+            if engine is not None:
+                engine.dispose()
+        self._engine = self._reader = None
 
     # Sessions ----------------------------------------------------------------------
 
@@ -81,7 +94,7 @@ class Database:
         (under its default, each statement would see the writes committed before it).
         """
         self.require_schema()
-        engine = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="REPEATABLE READ")
+        engine = self.reader if self.is_sqlite else self.engine.execution_options(isolation_level="REPEATABLE READ")
         with Session(engine) as session, engines.translate_errors(self):
             yield session
             session.rollback()
@@ -115,7 +128,7 @@ class Database:
         """The schema revision stored in the database, None when it has no schema."""
         if not self.exists():
             return None
-        with engines.translate_errors(self), self.engine.connect() as connection:
+        with engines.translate_errors(self), self.reader.connect() as connection:
             try:
                 return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
             except (OperationalError, DBAPIError) as error:

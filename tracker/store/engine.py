@@ -86,7 +86,10 @@ def copy_sqlite(source_path: Path, destination: Path) -> None:
         raise TrackerError(f"cannot write a backup in {destination.parent}: {error.strerror}") from None
     os.close(handle)
     try:
-        source = sqlite3.connect(source_path, timeout=BUSY_TIMEOUT_MS / 1000)
+        from urllib.parse import quote
+
+        source = sqlite3.connect(f"file:{quote(str(Path(source_path).absolute()))}?mode=ro", uri=True,
+                                 timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             target = sqlite3.connect(temporary)
             try:
@@ -152,12 +155,32 @@ def _first_line(error: DBAPIError) -> str:
     return lines[0] if lines else type(error.orig or error).__name__
 
 
-def make_engine(url: URL, *, migrating: bool = False) -> Engine:
+def read_only_url(path: Path) -> URL:
+    """The URL that opens the SQLite file at ``path`` for reading only.
+
+    Nothing is written to it, not even the journal mode, so that reading works on a
+    read-only folder or mount and leaves a backup copy byte for byte as it was. In a folder
+    this process cannot write to, where SQLite could not make the ``-shm`` file that reading
+    a WAL database needs, and when no ``-wal`` file is there (so the file holds
+    everything), the file is opened as immutable.
+    """
+    from urllib.parse import quote
+
+    absolute = path.absolute()
+    query = {"mode": "ro", "uri": "true"}
+    wal = absolute.with_name(absolute.name + "-wal")
+    if not os.access(absolute.parent, os.W_OK) and not wal.exists():
+        query["immutable"] = "1"
+    return URL.create("sqlite", database=f"file:{quote(str(absolute))}", query=query)
+
+
+def make_engine(url: URL, *, migrating: bool = False, read_only: bool = False) -> Engine:
     """The engine for ``url``; on SQLite every connection gets the tracker's settings.
 
     SQLite: the driver in autocommit (the tracker emits ``BEGIN`` itself, see
     :func:`begin_sqlite`), a busy timeout, WAL, full synchronisation and foreign keys on.
-    For a migration (``migrating``) foreign keys are off, since ``PRAGMA foreign_keys`` is
+    A ``read_only`` engine (see :func:`read_only_url`) sets nothing that writes. For a
+    migration (``migrating``) foreign keys are off, since ``PRAGMA foreign_keys`` is
     a no-op inside a transaction and batch table rebuilds would cascade-delete child rows
     (the migration runs ``PRAGMA foreign_key_check`` before it commits instead), and every
     transaction takes the write lock at once.
@@ -170,14 +193,15 @@ def make_engine(url: URL, *, migrating: bool = False) -> Engine:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute(f"PRAGMA foreign_keys = {'OFF' if migrating else 'ON'}")
-            cursor.execute("PRAGMA synchronous = FULL")
+            if not read_only:  # a reader changes nothing, not even the journal mode
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute(f"PRAGMA foreign_keys = {'OFF' if migrating else 'ON'}")
+                cursor.execute("PRAGMA synchronous = FULL")
             cursor.close()
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection) -> None:
-            write = migrating or connection.get_execution_options().get("tracker_write", False)
+            write = not read_only and (migrating or connection.get_execution_options().get("tracker_write", False))
             begin_sqlite(connection, write=write)
 
         return engine

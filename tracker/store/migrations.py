@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -109,6 +110,8 @@ def upgrade(database: Database, revision: str = "head", *, backup: bool = True, 
     backup_path = None
     if backup and database.path is not None and current is not None and steps:
         backup_path = _backup_beside(database.path, current)
+    if path is not None and not path.exists():
+        _create_private(path)
     try:
         before, after = _run(database, command.upgrade, revision)
     except BaseException as error:
@@ -128,6 +131,17 @@ def downgrade(database: Database, revision: str):
         raise TrackerError(f"{database.display} has no tracker schema to downgrade")
     _steps(database, revision, current, upgrade=False)
     return _run(database, command.downgrade, revision)
+
+
+def _create_private(path: Path) -> None:
+    """A new SQLite file that its owner only can read (mode 0600): it will hold confidential
+    evidence. SQLite gives its ``-wal`` and ``-shm`` files the database file's mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process created it meanwhile: SQLite opens it as it is
+    except OSError as error:
+        raise InputError(f"cannot create {path}: {error.strerror}") from None
 
 
 def _require_folder(path: Path, display: str) -> None:
