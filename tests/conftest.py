@@ -1,7 +1,13 @@
-"""Shared fixtures: real databases, migrated once per session and copied per test.
+"""Shared fixtures: real databases, migrated once per session, a fresh copy for each test.
 
-SQLite always; PostgreSQL too when ``TRACKER_TEST_POSTGRES_URL`` is set (each test gets
-its own database, created from a migrated template).
+SQLite always: template files are migrated (and one loaded with the built-in catalog)
+once per session and copied for each test. PostgreSQL too when
+``TRACKER_TEST_POSTGRES_URL`` is set: template databases are migrated once; a test gets a
+database cloned from one (``CREATE DATABASE ... TEMPLATE``) and, after the test, that
+database is put back exactly as its template is, for the next test: its schema is
+compared with the template's, then every row and every sequence is restored from a copy
+of the template's. (A database whose schema a test changed is emptied into a blank one
+or dropped.)
 """
 
 from __future__ import annotations
@@ -9,17 +15,18 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from tracker import cli
-from tracker import catalogs, clock
+from tracker import catalogs, cli, clock
 from tracker.store.database import Database
 
 POSTGRES_URL = os.environ.get("TRACKER_TEST_POSTGRES_URL")
@@ -31,6 +38,7 @@ BACKENDS = [
 # The built-in catalog is loaded into the "loaded" template at this instant.
 CATALOG_LOADED_AT = datetime(2019, 6, 21, tzinfo=UTC)
 _counter = itertools.count()
+T = TypeVar("T")
 
 
 # Running the command line in-process -------------------------------------------------------
@@ -61,54 +69,270 @@ def invoke(args: list[str], *, input: str | None = None, env: dict[str, str | No
         return Result(code, stdout.getvalue().decode(), stderr.getvalue().decode())
 
 
+def cli_commands() -> Iterator[tuple[tuple[str, ...], object]]:
+    """Every command of the CLI's registry, groups' sub-commands included: (path, Click command)."""
+    import typer
+
+    stack = [((), typer.main.get_command(cli.app))]
+    while stack:
+        path, command = stack.pop()
+        for name, sub in getattr(command, "commands", {}).items():
+            stack.append(((*path, name), sub))
+        if path:
+            yield path, command
+
+
 # Databases ------------------------------------------------------------------------------------
 
 
-def _prepare(url: str, loaded: bool) -> None:
+def _migrate(url: str) -> None:
     database = Database(url)
     database.upgrade(backup=False)
-    if loaded:
-        with clock.frozen(CATALOG_LOADED_AT):
-            catalog = catalogs.read(catalogs.DEFAULT)
-            database.write(lambda session: catalogs.load(session, catalog, "catalog"))
+    database.dispose()
+
+
+def _load_catalog(url: str) -> None:
+    database = Database(url)
+    with clock.frozen(CATALOG_LOADED_AT):
+        catalog = catalogs.read(catalogs.DEFAULT)
+        database.write(lambda session: catalogs.load(session, catalog, "catalog"))
     database.dispose()
 
 
 @pytest.fixture(scope="session")
 def sqlite_templates(tmp_path_factory) -> dict[str, Path]:
+    """``empty`` (the schema) and ``loaded`` (the schema and the built-in catalog), migrated once."""
     folder = tmp_path_factory.mktemp("templates")
-    templates = {}
-    for name in ("empty", "loaded"):
-        path = folder / f"{name}.db"
-        _prepare(str(path), loaded=name == "loaded")
-        templates[name] = path
-    return templates
+    empty, loaded = folder / "empty.db", folder / "loaded.db"
+    _migrate(str(empty))
+    shutil.copyfile(empty, loaded)
+    _load_catalog(str(loaded))
+    return {"empty": empty, "loaded": loaded}
+
+
+_admin_engine = None
 
 
 def _pg_admin():
-    return create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    """An AUTOCOMMIT engine on the server's maintenance database (one per session)."""
+    global _admin_engine
+    if _admin_engine is None:
+        _admin_engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    return _admin_engine
 
 
 def _pg_url(name: str) -> str:
     return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
 
+def _pg_connect(name: str):
+    """A psycopg connection (autocommit) to database ``name`` on the test server."""
+    import psycopg
+
+    url = make_url(POSTGRES_URL).set(database=name)
+    arguments = url.translate_connect_args(username="user", database="dbname")
+    return psycopg.connect(autocommit=True, **arguments, **dict(url.query))
+
+
+def _pg_drop(names: list[str]) -> None:
+    """Drop databases, several at once (each DROP DATABASE waits for a checkpoint: they can share it)."""
+
+    def drop(name: str) -> None:
+        with _pg_admin().connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    with ThreadPoolExecutor(max(1, min(8, len(names)))) as pool:
+        list(pool.map(drop, names))
+
+
+# Everything a test could change in a database's schema, as one digest: its schemas (owner,
+# privileges), relations, columns, defaults, constraints, indexes, triggers, functions, types,
+# large objects and settings. Two databases with the same digest differ in their rows at most.
+_SCHEMA_DIGEST = r"""
+SELECT md5(coalesce(string_agg(item, E'\n' ORDER BY item), '')) FROM (
+  SELECT 'schema ' || nspname || ' ' || pg_get_userbyid(nspowner) || ' ' || coalesce(nspacl::text, '') || ' '
+         || coalesce(obj_description(oid, 'pg_namespace'), '') AS item
+    FROM pg_namespace WHERE nspname NOT LIKE 'pg\_temp\_%' AND nspname NOT LIKE 'pg\_toast\_temp\_%'
+  UNION ALL
+  SELECT 'relation ' || n.nspname || '.' || c.relname || ' ' || c.relkind::text || ' ' || c.relpersistence::text
+         || ' ' || coalesce(c.reloptions::text, '') || ' ' || coalesce(c.relacl::text, '')
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  UNION ALL
+  SELECT 'column ' || n.nspname || '.' || c.relname || ' ' || a.attnum || ' ' || a.attname || ' '
+         || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull::text || ' '
+         || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ' ' || a.attidentity::text || a.attgenerated::text
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND a.attnum > 0
+     AND NOT a.attisdropped
+  UNION ALL
+  SELECT 'constraint ' || n.nspname || '.' || con.conname || ' ' || pg_get_constraintdef(con.oid)
+    FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  UNION ALL
+  SELECT 'index ' || schemaname || ' ' || indexdef FROM pg_indexes
+   WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  UNION ALL
+  SELECT 'trigger ' || t.tgrelid::regclass::text || ' ' || pg_get_triggerdef(t.oid) || ' ' || t.tgenabled::text
+    FROM pg_trigger t WHERE NOT t.tgisinternal
+  UNION ALL
+  SELECT 'function ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ') '
+         || md5(coalesce(p.prosrc, ''))
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+  UNION ALL
+  SELECT 'type ' || n.nspname || '.' || t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  UNION ALL
+  SELECT 'extension ' || extname || ' ' || extversion FROM pg_extension
+  UNION ALL
+  SELECT 'large objects ' || count(*) FROM pg_largeobject_metadata
+  UNION ALL
+  SELECT 'setting ' || coalesce(s.setconfig::text, '') FROM pg_db_role_setting s
+   WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+  UNION ALL
+  SELECT 'comment ' || coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database
+   WHERE datname = current_database()
+) AS schema
+"""
+
+
+@dataclass
+class _Snapshot:
+    """What a template database holds: its schema digest, every table's rows, every sequence."""
+
+    schema: str
+    rows: dict[str, bytes] = field(default_factory=dict)  # COPY ... (FORMAT binary), in physical order
+    digests: dict[str, str] = field(default_factory=dict)  # of each table's rows, in physical order
+    sequences: dict[str, tuple[int, bool]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, name: str) -> _Snapshot:
+        with _pg_connect(name) as connection:
+            snapshot = cls(schema=connection.execute(_SCHEMA_DIGEST).fetchone()[0])
+            for (table,) in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"):
+                with connection.cursor().copy(f'COPY public."{table}" TO STDOUT (FORMAT binary)') as copy:
+                    snapshot.rows[table] = b"".join(bytes(block) for block in copy)
+            snapshot.digests = snapshot.table_digests(connection)
+            snapshot.sequences = snapshot.sequence_values(connection)
+        return snapshot
+
+    def table_digests(self, connection) -> dict[str, str]:
+        if not self.rows:
+            return {}
+        query = " UNION ALL ".join(
+            f"SELECT '{table}', md5(coalesce(string_agg(r::text, E'\\n' ORDER BY ctid), '')) "
+            f'FROM public."{table}" AS r'
+            for table in self.rows
+        )
+        return dict(connection.execute(query).fetchall())
+
+    @staticmethod
+    def sequence_values(connection) -> dict[str, tuple[int, bool]]:
+        values = {}
+        for (sequence,) in connection.execute("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"):
+            row = connection.execute(f'SELECT last_value, is_called FROM public."{sequence}"').fetchone()
+            values[sequence] = (row[0], row[1])
+        return values
+
+
+class _PostgresPool:
+    """Databases cloned from the templates, each put back as its template is after a test."""
+
+    def __init__(self, templates: dict[str, str]) -> None:
+        self.templates = templates
+        self.snapshots: dict[str, _Snapshot] = {}
+        self.free: dict[str, list[str]] = {kind: [] for kind in ("blank", "empty", "loaded")}
+        self.created: list[str] = []
+
+    def take(self, kind: str) -> str:
+        if self.free[kind]:
+            return self.free[kind].pop()
+        name = f"tracker_test_{os.getpid()}_{next(_counter)}"
+        template = f' TEMPLATE "{self.templates[kind]}"' if kind != "blank" else ""
+        with _pg_admin().connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"{template}'))
+        self.created.append(name)
+        if kind not in self.snapshots:
+            self.snapshots[kind] = _Snapshot.of(self.templates[kind] if kind != "blank" else name)
+        return name
+
+    def give_back(self, kind: str, name: str) -> None:
+        """Restore ``name`` to its template's state and keep it for the next test, or drop it."""
+        with _pg_admin().connect() as connection:  # a test may have left connections open
+            connection.execute(text(
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+        try:
+            restored = self._restore(kind, name)
+        except Exception:  # e.g. a role that may not disable triggers: clone afresh instead
+            restored = False
+        if restored:
+            self.free[kind].append(name)
+
+    def _restore(self, kind: str, name: str) -> bool:
+        snapshot = self.snapshots[kind]
+        with _pg_connect(name) as connection:
+            schema = connection.execute(_SCHEMA_DIGEST).fetchone()[0]
+            if schema != snapshot.schema:
+                # A changed schema (a migration, a downgrade): emptied, it can serve as a blank database.
+                if "blank" not in self.snapshots:
+                    return False
+                connection.execute("DROP SCHEMA public CASCADE")
+                connection.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+                connection.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+                connection.execute("COMMENT ON SCHEMA public IS 'standard public schema'")
+                if connection.execute(_SCHEMA_DIGEST).fetchone()[0] == self.snapshots["blank"].schema:
+                    self.free["blank"].append(name)
+                return False
+            changed = [t for t, digest in snapshot.table_digests(connection).items() if snapshot.digests[t] != digest]
+            if changed:
+                with connection.transaction():
+                    connection.execute("SET LOCAL session_replication_role = replica")  # no foreign key checks
+                    for table in changed:
+                        connection.execute(f'DELETE FROM public."{table}"')
+                # the emptied tables give their pages back: the rows go back where they were
+                connection.execute("VACUUM " + ", ".join(f'public."{table}"' for table in changed))
+                with connection.transaction():
+                    connection.execute("SET LOCAL session_replication_role = replica")
+                    for table in changed:
+                        with connection.cursor().copy(f'COPY public."{table}" FROM STDIN (FORMAT binary)') as copy:
+                            copy.write(snapshot.rows[table])
+            for sequence, value in snapshot.sequence_values(connection).items():
+                if value != snapshot.sequences[sequence]:
+                    last_value, called = snapshot.sequences[sequence]
+                    connection.execute("SELECT setval(%s, %s, %s)", (f'public."{sequence}"', last_value, called))
+        return True
+
+    def close(self) -> None:
+        _pg_drop(self.created)
+
+
 @pytest.fixture(scope="session")
 def pg_templates() -> Iterator[dict[str, str]]:
+    """Template databases: ``empty`` (the schema) and ``loaded`` (the schema and the built-in catalog)."""
     if not POSTGRES_URL:
         pytest.skip(NO_POSTGRES)
-    admin = _pg_admin()
     names = {kind: f"tracker_tpl_{kind}_{os.getpid()}" for kind in ("empty", "loaded")}
-    with admin.connect() as connection:
-        for kind, name in names.items():
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-            _prepare(_pg_url(name), loaded=kind == "loaded")
-    yield names
-    with admin.connect() as connection:
+    with _pg_admin().connect() as connection:
         for name in names.values():
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        connection.execute(text(f'CREATE DATABASE "{names["empty"]}"'))
+        _migrate(_pg_url(names["empty"]))
+        connection.execute(text(f'CREATE DATABASE "{names["loaded"]}" TEMPLATE "{names["empty"]}"'))
+        _load_catalog(_pg_url(names["loaded"]))
+    yield names
+    _pg_drop(list(names.values()))
+    _pg_admin().dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_pool(pg_templates) -> Iterator[_PostgresPool]:
+    pool = _PostgresPool(pg_templates)
+    yield pool
+    pool.close()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -119,33 +343,23 @@ def backend(request) -> str:
 @pytest.fixture
 def make_url_for(backend, request, tmp_path) -> Iterator[Callable[[str], str]]:
     """``make_url_for("empty" | "loaded" | "blank")`` gives the URL of a fresh database."""
-    created: list[str] = []
+    taken: list[tuple[str, str]] = []
 
     def make(kind: str = "loaded") -> str:
-        n = next(_counter)
         if backend == "sqlite":
-            path = tmp_path / f"tracker-{n}.db"
+            path = tmp_path / f"tracker-{next(_counter)}.db"
             if kind != "blank":
                 shutil.copyfile(request.getfixturevalue("sqlite_templates")[kind], path)
             return str(path)
-        templates = request.getfixturevalue("pg_templates")
-        name = f"tracker_test_{os.getpid()}_{n}"
-        with _pg_admin().connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            if kind == "blank":
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-            else:
-                connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{templates[kind]}"'))
-        created.append(name)
+        name = request.getfixturevalue("pg_pool").take(kind)
+        taken.append((kind, name))
         return _pg_url(name)
 
     yield make
-    if created:
-        admin = _pg_admin()
-        with admin.connect() as connection:
-            for name in created:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    if taken:
+        pool = request.getfixturevalue("pg_pool")
+        for kind, name in taken:
+            pool.give_back(kind, name)
 
 
 @pytest.fixture
@@ -175,6 +389,40 @@ def run(url) -> Callable[..., Result]:
         return invoke(["--db", url, *args], **kwargs)
 
     return go
+
+
+# The library, as the commands call it ------------------------------------------------------------
+
+
+def read(database: Database, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``query(session, *args, **kwargs)`` in one reading session, as a read command runs it."""
+    with database.reading() as session:
+        return query(session, *args, **kwargs)
+
+
+def write(database: Database, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``service(session, *args, **kwargs)`` in one write transaction, as a record command runs it."""
+    return database.write(lambda session: service(session, *args, **kwargs))
+
+
+def add_evidence(database: Database, recs: Sequence[str], title: str, observed_on: str, kind: str, *,
+                 attach: Sequence[Path] = (), actor: str = "tester", **fields: Any) -> int:
+    """What ``tracker evidence add`` does: check the input, read the files, store; the new id."""
+    from tracker import services
+
+    evidence = services.check_evidence(recs=recs, title=title, observed_on=observed_on, kind=kind, **fields)
+    files = [services.read_attachment(path) for path in attach]
+    return database.write(lambda session: services.add_evidence(session, evidence, attachments=files, actor=actor).id)
+
+
+def verified(database: Database):
+    """The full ``tracker verify`` result of ``database``."""
+    from tracker.audit import verify as integrity
+
+    return read(database, integrity.verify)
+
+
+# Comparing databases ---------------------------------------------------------------------------
 
 
 def dump(url: str) -> dict[str, list[tuple]]:

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from conftest import dump, invoke
 from sqlalchemy import inspect
 
+from tracker.errors import TrackerError
 from tracker.store import migrations
 from tracker.store.database import KNOWN_REVISIONS, SCHEMA_REVISION, Database
-from tracker.errors import TrackerError
 from tracker.store.models import Base
+
+from conftest import dump, invoke
 
 
 def test_one_head_and_it_is_the_revision_the_code_needs():
@@ -138,9 +139,12 @@ def test_an_upgrade_that_fails_leaves_no_backup_when_nothing_changed(sqlite_temp
         raise TrackerError("the disk is full")  # ...which then fails, so they change back
 
     monkeypatch.setattr(migrations.command, "upgrade", upgrade_then_fail)
-    result = invoke(["--db", path, "db", "upgrade"])
-    assert_one_error(result, 1, "the disk is full")
-    assert "backup" not in result.stderr
+    database = Database(str(path))
+    with pytest.raises(TrackerError) as failed:
+        database.upgrade()  # as `tracker db upgrade` calls it
+    database.dispose()
+    assert failed.value.exit_code == 1 and "the disk is full" in str(failed.value)
+    assert "backup" not in str(failed.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tracker.db"]
     assert revision_of(str(path)) == "0001"
     assert dump(str(path)) == before
@@ -150,9 +154,10 @@ def test_an_upgrade_that_changes_something_still_writes_its_backup(sqlite_templa
     path = tmp_path / "tracker.db"
     path.write_bytes(Path(sqlite_templates["loaded"]).read_bytes())
     down_to(str(path), "0001")
-    result = invoke(["--db", path, "db", "upgrade"])
-    assert result.exit_code == 0, result.output
+    database = Database(str(path))
+    _from, _to, backup = database.upgrade()
     assert [p.name.split(".")[:3] for p in tmp_path.glob("*.bak")] == [["tracker", "db", "0001"]]
-    nothing_to_do = invoke(["--db", path, "db", "upgrade", "0001"])
-    assert nothing_to_do.exit_code == 0, nothing_to_do.output
+    assert backup == next(tmp_path.glob("*.bak"))
+    assert database.upgrade("0001") == (SCHEMA_REVISION, SCHEMA_REVISION, None)
+    database.dispose()
     assert len(list(tmp_path.glob("*.bak"))) == 1, "an upgrade that changes nothing takes no backup"

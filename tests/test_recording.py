@@ -1,21 +1,25 @@
 """Recording a quarter of work on the 2019 recommendations, and reading it back.
 
-Everything goes through the real command line (in-process) with the clock fixed, so
-that ``recorded_at`` is known; each read command must show exactly what was recorded.
-Runs on SQLite and on PostgreSQL.
+Everything goes through the library, as the record and read commands call it, with the
+clock fixed so that ``recorded_at`` is known; each read must give exactly what was
+recorded. (What the commands print is in test_cli.py.) Runs on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import dump
-from tracker import clock
+from tracker import clock, files, importing, queries, services
+from tracker.errors import InputError
+from tracker.periods import Quarter
+from tracker.render.terminal import evidence_table
 from tracker.store.database import Database
+
+from conftest import add_evidence, dump, read, verified, write
 
 ANALYST = "sophea"
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"  # every byte value, some binary
@@ -29,68 +33,57 @@ def stamp(moment: datetime) -> str:
     return clock.iso_utc(moment)
 
 
-def ok(result) -> str:
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def as_json(result):
-    return json.loads(ok(result))
-
-
 @pytest.fixture
-def quarter(run, tmp_path):
+def quarter(database, tmp_path):
     """The third quarter of 2019, logged as it happened; returns the ids and the file."""
     pdf = tmp_path / "kandal-inspections.pdf"
     pdf.write_bytes(PDF)
-    by = ["--by", ANALYST]
+    by = {"actor": ANALYST}
     ids = {}
     with clock.frozen(at("2019-08-01")):
-        ids["kiln"] = int(ok(run("evidence", "add", "--rec", "labor-inspections",
-                                 "--title", "MoLVT inspects 12 brick kilns in Kandal", "--date", "2019-07-30",
-                                 "--kind", "inspection", "--source-name", "MoLVT press release",
-                                 "--reliability", "confirmed", "--sensitivity", "public",
-                                 "--url", "https://example.org/molvt/kandal", "--attach", pdf, *by)))
-        ok(run("status", "set", "labor-inspections", "in_progress", "--on", "2019-08-01",
-               "--note", "First kiln inspections since 2017", "--evidence", ids["kiln"], *by))
-        ok(run("indicator", "record", "kiln-inspections", "2019Q3", "12", "--evidence", ids["kiln"],
-               "--note", "Kandal only", *by))
+        ids["kiln"] = add_evidence(database, ["labor-inspections"], "MoLVT inspects 12 brick kilns in Kandal",
+                                   "2019-07-30", "inspection", source_name="MoLVT press release",
+                                   reliability="confirmed", sensitivity="public",
+                                   url="https://example.org/molvt/kandal", attach=[pdf], **by)
+        write(database, services.set_status, "labor-inspections", "in_progress", effective_on="2019-08-01",
+              note="First kiln inspections since 2017", evidence_ids=[ids["kiln"]], **by)
+        write(database, services.record_measurement, "kiln-inspections", "2019Q3", "12", evidence_id=ids["kiln"],
+              note="Kandal only", **by)
     with clock.frozen(at("2019-08-15")):
-        ids["draft"] = int(ok(run("evidence", "add", "--rec", "undercover-techniques", "--rec", "prosecute-convict",
-                                  "--title", "Draft law on undercover operations tabled", "--date", "2019-08-14",
-                                  "--kind", "law", "--summary", "Article 12 authorises undercover work.", *by)))
-        ok(run("status", "set", "undercover-techniques", "in_progress", "--on", "2019-08-14",
-               "--note", "Draft law tabled", "--evidence", ids["draft"], *by))
-        ids["june"] = int(ok(run("evidence", "add", "--rec", "prosecute-convict", "--title", "June verdict",
-                                 "--date", "2019-06-10", "--kind", "court_case", *by)))
+        ids["draft"] = add_evidence(database, ["undercover-techniques", "prosecute-convict"],
+                                    "Draft law on undercover operations tabled", "2019-08-14", "law",
+                                    summary="Article 12 authorises undercover work.", **by)
+        write(database, services.set_status, "undercover-techniques", "in_progress", effective_on="2019-08-14",
+              note="Draft law tabled", evidence_ids=[ids["draft"]], **by)
+        ids["june"] = add_evidence(database, ["prosecute-convict"], "June verdict", "2019-06-10", "court_case", **by)
     with clock.frozen(at("2019-09-02")):
-        ids["ngo"] = int(ok(run("evidence", "add", "--rec", "victim-identification",
-                                "--title", "Shelters report victims turned away", "--date", "2019-09-01",
-                                "--kind", "ngo_report", "--stance", "setback", "--sensitivity", "confidential",
-                                "--reliability", "unverified", *by)))
-        ids["dup"] = int(ok(run("evidence", "add", "--rec", "labor-inspections", "--title", "Kandal inspections (news)",
-                                "--date", "2019-09-02", "--kind", "media_report", *by)))
+        ids["ngo"] = add_evidence(database, ["victim-identification"], "Shelters report victims turned away",
+                                  "2019-09-01", "ngo_report", stance="setback", sensitivity="confidential",
+                                  reliability="unverified", **by)
+        ids["dup"] = add_evidence(database, ["labor-inspections"], "Kandal inspections (news)", "2019-09-02",
+                                  "media_report", **by)
     with clock.frozen(at("2019-09-03")):
-        ok(run("evidence", "retract", ids["dup"], "--reason", "Duplicate of the MoLVT press release", *by))
+        write(database, services.retract_evidence, ids["dup"], "Duplicate of the MoLVT press release", **by)
     with clock.frozen(at("2019-10-04")):
-        ok(run("status", "set", "labor-inspections", "partially_implemented", "--on", "2019-09-30",
-               "--note", "Inspections in three provinces; no debt bondage cases yet", *by))
-        ok(run("indicator", "record", "kiln-inspections", "2019Q3", "14", "--note", "All provinces", *by))
-        ok(run("indicator", "record", "kiln-inspections", "2019Q2", "0", *by))
+        write(database, services.set_status, "labor-inspections", "partially_implemented", effective_on="2019-09-30",
+              note="Inspections in three provinces; no debt bondage cases yet", **by)
+        write(database, services.record_measurement, "kiln-inspections", "2019Q3", "14", note="All provinces", **by)
+        write(database, services.record_measurement, "kiln-inspections", "2019Q2", "0", **by)
     return ids, pdf
 
 
-def test_the_quarter_shows_exactly_what_was_logged(run, quarter, tmp_path):
+def test_the_quarter_shows_exactly_what_was_logged(database, quarter):
     ids, pdf = quarter
-    sha = __import__("hashlib").sha256(PDF).hexdigest()
+    sha = hashlib.sha256(PDF).hexdigest()
+    q3 = Quarter.parse("2019Q3")
     with clock.frozen(at("2019-10-05")):
-        shown = as_json(run("rec", "show", "labor-inspections", "--json"))
-        history = as_json(run("status", "history", "labor-inspections", "--json"))
-        listed = as_json(run("evidence", "list", "--quarter", "2019Q3", "--json"))
-        with_retracted = as_json(run("evidence", "list", "--quarter", "2019Q3", "--include-retracted", "--json"))
-        indicator = as_json(run("indicator", "show", "kiln-inspections", "--json"))
-        undercover = as_json(run("rec", "show", "undercover-techniques", "--json"))
-        untouched = as_json(run("rec", "show", "victim-identification", "--json"))
+        shown = read(database, queries.recommendation, "labor-inspections").as_dict()
+        history = read(database, queries.status_history, "labor-inspections")
+        listed = read(database, queries.evidence_list, quarter=q3)
+        with_retracted = read(database, queries.evidence_list, quarter=q3, include_retracted=True)
+        indicator = read(database, queries.indicator_detail, "kiln-inspections")
+        undercover = read(database, queries.recommendation, "undercover-techniques").as_dict()
+        untouched = read(database, queries.recommendation, "victim-identification").as_dict()
 
     assert shown["status"] == "partially_implemented"
     assert undercover["status"] == "in_progress"
@@ -161,52 +154,52 @@ def test_the_quarter_shows_exactly_what_was_logged(run, quarter, tmp_path):
         ],
     }
 
-    listed_text = ok(run("evidence", "list", "--quarter", "2019Q3", "--include-retracted"))
+    listed_text = evidence_table(with_retracted)
     assert "[RETRACTED] Kandal inspections (news)" in listed_text
     assert "June verdict" not in listed_text
-    assert "partially_implemented" in ok(run("status", "history", "labor-inspections"))
+    assert [row["status"] for row in history][-1] == "partially_implemented"
 
-    result = run("verify")
-    assert result.exit_code == 0, result.output
-    assert result.stderr.startswith("OK: ")
+    assert verified(database).ok
 
 
-def test_an_attachment_comes_back_byte_for_byte(run, quarter, tmp_path):
+def test_an_attachment_comes_back_byte_for_byte(database, quarter, tmp_path):
     ids, pdf = quarter
-    sha = as_json(run("evidence", "show", ids["kiln"], "--json"))["attachments"][0]["sha256"]
+    sha = read(database, queries.evidence_record, ids["kiln"])["attachments"][0]["sha256"]
     target = tmp_path / "out" / "copy.pdf"
     target.parent.mkdir()
-    ok(run("evidence", "file", sha, "-o", target))
+    files.write_exactly(target, read(database, queries.attachment_content, sha), force=False)
     assert target.read_bytes() == pdf.read_bytes() == PDF
 
     target.write_bytes(b"my own notes")
-    refused = run("evidence", "file", sha, "-o", target)
-    assert refused.exit_code == 2, refused.output
-    assert refused.stderr.startswith("Error: ") and "--force" in refused.stderr
+    with pytest.raises(InputError) as refused:
+        files.check_destination(target, force=False)
+    assert refused.value.exit_code == 2 and "--force" in str(refused.value)
+    with pytest.raises(InputError, match="--force"):
+        files.write_exactly(target, PDF, force=False)
     assert target.read_bytes() == b"my own notes"  # untouched
 
-    ok(run("evidence", "file", sha, "-o", target, "--force"))
+    files.write_exactly(target, read(database, queries.attachment_content, sha), force=True)
     assert target.read_bytes() == PDF
 
 
-def test_the_same_file_attached_twice_is_stored_once(run, url, tmp_path):
+def test_the_same_file_attached_twice_is_stored_once(database, url, tmp_path):
     one, two = tmp_path / "a.pdf", tmp_path / "b.pdf"
     one.write_bytes(PDF)
     two.write_bytes(PDF)
-    first = as_json(run("evidence", "add", "--rec", "labor-inspections", "--title", "One", "--date", "2019-07-01",
-                        "--kind", "inspection", "--attach", one, "--attach", two, "--json"))
-    second = as_json(run("evidence", "add", "--rec", "labor-inspections", "--title", "Two", "--date", "2019-07-02",
-                         "--kind", "inspection", "--attach", one, "--json"))
+    first = read(database, queries.evidence_record, add_evidence(
+        database, ["labor-inspections"], "One", "2019-07-01", "inspection", attach=[one, two]))
+    second = read(database, queries.evidence_record, add_evidence(
+        database, ["labor-inspections"], "Two", "2019-07-02", "inspection", attach=[one]))
     assert {a["filename"] for a in first["attachments"]} == {"a.pdf"}  # same content, once per evidence
     assert second["attachments"][0]["sha256"] == first["attachments"][0]["sha256"]
     assert len(dump(url)["attachment"]) == 1
 
 
-def test_verify_names_the_event_of_a_note_changed_in_sql(run, url, quarter):
-    events = as_json(run("log", "--json"))
+def test_verify_names_the_event_of_a_note_changed_in_sql(database, url, quarter):
+    events = read(database, queries.log)
     status_events = sorted(e["seq"] for e in events if e["action"] == "status.set")
     first = status_events[0]
-    assert ok(run("verify")) == ""
+    assert verified(database).ok
 
     engine = create_engine(Database(url).url)
     with engine.begin() as connection:
@@ -214,28 +207,27 @@ def test_verify_names_the_event_of_a_note_changed_in_sql(run, url, quarter):
         assert changed.rowcount == 1
     engine.dispose()
 
-    result = run("verify")
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: verify failed at "), result.stderr
-    assert f"event {first}" in lines[0] and "status_update row 1" in lines[0] and "note" in lines[0]
+    result = verified(database)
+    assert not result.ok
+    finding = result.findings[0].describe()
+    assert f"event {first}" in finding and "status_update row 1" in finding and "note" in finding
 
 
-def test_verify_passes_after_every_kind_of_write(run, url, quarter, tmp_path):
-    ok(run("agency", "add", "mfaic", "Ministry of Foreign Affairs and International Cooperation"))
-    ok(run("rec", "assign", "victim-identification", "mfaic", "--role", "support"))
-    ok(run("rec", "add", "--source", "tip-2019-khm", "--code", "shelter-funding", "--title", "Fund shelters",
-           "--text", "Increase funding for victim shelters.", "--pillar", "protection", "--due", "2020-12-31"))
-    ok(run("indicator", "add", "shelter-funding", "--code", "shelter-beds", "--name", "Shelter beds funded",
-           "--unit", "beds", "--target", "200"))
-    ok(run("indicator", "record", "shelter-beds", "2019Q3", "40"))
+def test_verify_passes_after_every_kind_of_write(database, url, quarter, tmp_path):
+    write(database, services.add_agency, "mfaic", "Ministry of Foreign Affairs and International Cooperation",
+          actor="tester")
+    write(database, services.assign_agency, "victim-identification", "mfaic", "support", actor="tester")
+    write(database, services.add_recommendation, source="tip-2019-khm", code="shelter-funding", title="Fund shelters",
+          text="Increase funding for victim shelters.", pillar="protection",
+          due_on=datetime(2020, 12, 31).date(), actor="tester")
+    write(database, services.add_indicator, "shelter-funding", code="shelter-beds", name="Shelter beds funded",
+          unit="beds", target="200", actor="tester")
+    write(database, services.record_measurement, "shelter-beds", "2019Q3", "40", actor="tester")
     csv_file = tmp_path / "status.csv"
     csv_file.write_text("rec,status,effective_on,note\nshelter-funding,in_progress,2019-09-01,Budget line agreed\n")
-    ok(run("import", csv_file))
+    importing.import_file(database, csv_file, actor="tester")
     before = dump(url)
-    result = run("verify", "--json")
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    report = verified(database).as_dict()
     assert report["ok"] is True and report["findings"] == []
     assert report["attachments"] == 1
     assert dump(url) == before  # verify only reads

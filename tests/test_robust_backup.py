@@ -1,8 +1,9 @@
 """``tracker backup PATH``: a consistent copy of a SQLite database while writers run.
 
-Each copy taken during the writes must pass ``integrity_check``, ``foreign_key_check``
-and ``tracker verify``, and be a prefix of the final history (its last event is in the
-final chain with the same hash). On PostgreSQL the command says to use pg_dump.
+Each copy taken during the writes (with ``Database.backup``, what the command calls) must
+pass ``integrity_check``, ``foreign_key_check`` and the full verification, and be a prefix
+of the final history (its last event is in the final chain with the same hash). On
+PostgreSQL the command says to use pg_dump.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-import robust_support as support
-from conftest import invoke
 from sqlalchemy import text
 
+from tracker.errors import TrackerError
 from tracker.store.database import Database
+
+import robust_support as support
+from conftest import dump, invoke
 
 HERE = Path(__file__).parent
 
@@ -34,17 +37,17 @@ def backups_while_writing(url: str, folder: Path, writers: int, count: int, copi
         for n in range(writers)
     ]
     taken = []
+    database = Database(url)
     start = len(support.evidence_titles(url))
     while len(taken) < copies:
         if len(support.evidence_titles(url)) >= start + (len(taken) + 1) * writers * count // (copies + 1):
             path = folder / f"copy-{len(taken)}.db"
-            result = invoke(["--db", url, "backup", str(path)])
-            assert result.exit_code == 0, result.output
-            assert f"to {path}" in result.stderr
+            assert database.backup(path) == path  # what `tracker backup PATH` does
             taken.append(path)
         elif all(p.poll() is not None for p in processes):
             break
         time.sleep(0.05)
+    database.dispose()
     records = []
     for process in processes:
         stdout, stderr = process.communicate(timeout=600)
@@ -99,16 +102,16 @@ def test_backup_refuses_an_existing_path_a_symlink_or_a_missing_directory(sqlite
     assert not (tmp_path / "no").exists()
 
 
-def test_backup_on_postgresql_says_to_use_pg_dump(backend, url, tmp_path):
+def test_backup_on_postgresql_says_to_use_pg_dump(backend, database, url, tmp_path):
     if backend != "postgres":
         pytest.skip("PostgreSQL only")
     target = tmp_path / "copy.db"
-    result = invoke(["--db", url, "backup", str(target)])
-    assert result.exit_code == 1, result.output
-    assert result.stderr.startswith("Error: ") and "pg_dump" in result.stderr
+    before = dump(url)
+    with pytest.raises(TrackerError) as refused:
+        database.backup(target)
+    assert refused.value.exit_code == 1 and "pg_dump" in str(refused.value)
     assert not target.exists()
     # and the database is untouched
-    database = Database(url)
     with database.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM event")).scalar() >= 1
-    database.dispose()
+    assert dump(url) == before

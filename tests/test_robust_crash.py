@@ -5,7 +5,7 @@ Each round starts writer processes that log evidence in a loop (every other one 
 them run for a random time, then kills them all with SIGKILL at random moments. After
 every round: each write whose command printed an id is there with its title, SQLite's
 ``integrity_check`` is ok and ``foreign_key_check`` empty, and ``tracker verify`` passes.
-5 rounds in the default suite, 30 in the slow one.
+1 round in the default suite; 5 and 30 in the slow one.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 import robust_support as support
 
 HERE = Path(__file__).parent
@@ -157,6 +158,12 @@ def test_imports_killed_midway_ten_rounds(backend, url, tmp_path):
     assert figures["killed_while_writing"] > 0, "no kill landed while an import was writing"
 
 
+def test_writers_killed_at_a_random_moment_lose_nothing_they_reported(backend, url, tmp_path):
+    figures = crash_rounds(url, 1, tmp_path, seed=1)
+    assert figures["rounds"] == 1 and figures["killed"] == WRITERS and figures["reported"] >= WRITERS, figures
+
+
+@pytest.mark.slow
 def test_writers_killed_at_random_lose_nothing_they_reported(backend, url, tmp_path):
     figures = crash_rounds(url, 5, tmp_path, seed=5)
     assert figures["rounds"] == 5 and figures["reported"] > 0, figures

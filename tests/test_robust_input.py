@@ -21,19 +21,20 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
-import robust_support as support
-from conftest import dump, invoke
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
 
-from tracker import clock
+from tracker import clock, queries
 from tracker.store import models
+from tracker.store.database import Database
 from tracker.validation import LONG_TEXT_LENGTH
+
+import robust_support as support
+from conftest import dump, invoke, read
 
 DEFAULT = settings(max_examples=20, deadline=None, derandomize=False,
                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -170,14 +171,16 @@ FIELDS = {
 
 
 def check_text(url: str, name: str, value: str) -> None:
-    required, max_length, multiline, build, read = FIELDS[name]
+    required, max_length, multiline, build, stored_value = FIELDS[name]
     accepted, expected = expected_text(value, required=required, max_length=max_length, multiline=multiline)
     result = attempt(url, build(value))
     assert result.exit_code == (0 if accepted else 2), (name, value[:80], result.output[:500])
     if accepted:
-        assert read(url, result.stdout.strip()) == expected
+        assert stored_value(url, result.stdout.strip()) == expected
         if name.startswith("evidence"):
-            shown = json.loads(invoke(["--db", url, "evidence", "show", result.stdout.strip(), "--json"]).stdout)
+            database = Database(url)
+            shown = read(database, queries.evidence_record, int(result.stdout))  # what `evidence show` prints
+            database.dispose()
             key = {"--title": "title", "--summary": "summary", "--source-name": "source_name", "--url": "url",
                    "--by": "recorded_by"}[name.split()[1]]
             assert shown[key] == expected
@@ -455,8 +458,9 @@ def _run_machine(backend: str, request, tmp_path, examples: int, steps: int) -> 
             shutil.copyfile(template, path)
             return str(path), path.unlink
     else:
-        from conftest import _pg_admin, _pg_url
         from sqlalchemy import text
+
+        from conftest import _pg_admin, _pg_url
 
         template = request.getfixturevalue("pg_templates")["loaded"]
         admin = _pg_admin()

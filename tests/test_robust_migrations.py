@@ -6,29 +6,32 @@ combining text, multi-line summaries, NULLs, binary attachments, floats, microse
 timestamps) together with the events that record them, so that ``tracker verify``
 holds. It is upgraded to head; every table's content hash must be unchanged. Then head
 goes down one revision and back up, and again every row and value must be the same.
-On SQLite the application's engine has foreign keys on; on PostgreSQL the same.
+On SQLite the application's engine has foreign keys on; on PostgreSQL the same. The
+migrations run through ``Database.upgrade`` and ``Database.downgrade``, as ``tracker db
+upgrade`` and ``tracker db downgrade`` call them (their messages are in test_cli.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import robust_support as support
 from alembic.script import ScriptDirectory
-from conftest import dump, invoke
 from sqlalchemy import text
 
+from tracker import services
 from tracker.audit import verify as integrity
-from tracker.store import migrations
 from tracker.clock import iso_utc
+from tracker.errors import TrackerError
+from tracker.store import migrations
 from tracker.store.database import SCHEMA_REVISION, Database
+
+import robust_support as support
+from conftest import add_evidence, dump, write
 
 NOTES = [
     "ក្រសួងការងារបានចុះត្រួតពិនិត្យឡឥដ្ឋចំនួន ១២ កន្លែង",  # Khmer
@@ -134,7 +137,8 @@ def populate_0001(url: str, evidence_count: int) -> dict[str, int]:
                         "reliability": ["confirmed", "credible", "unverified"][n % 3],
                         "sensitivity": ["public", "internal", "confidential"][n % 3],
                         "recorded_at": writer.moment, "recorded_by": "analyst"}
-            links = [{"evidence_id": n, "recommendation_id": r, "stance": ["progress", "setback", "context"][(n + r) % 3]}
+            links = [{"evidence_id": n, "recommendation_id": r,
+                      "stance": ["progress", "setback", "context"][(n + r) % 3]}
                      for r in sorted({1 + n % 4, 1 + (n * 7) % 4})]
             stored, attached = [], []
             if n % 7 == 0:
@@ -159,7 +163,8 @@ def populate_0001(url: str, evidence_count: int) -> dict[str, int]:
                     "id": measurement_id, "indicator_id": 1 + n % 2,
                     "quarter_start": date(observed.year, 3 * ((observed.month - 1) // 3) + 1, 1),
                     "value": [0.1, 12.0, 1e-300, -3.5, 2**53 + 1.0][n % 5], "note": None if n % 2 else NOTES[0],
-                    "evidence_id": n if n % 10 == 0 else None, "recorded_at": writer.moment, "recorded_by": "analyst"}]})
+                    "evidence_id": n if n % 10 == 0 else None, "recorded_at": writer.moment,
+                    "recorded_by": "analyst"}]})
             if n % 11 == 0:
                 retraction_id += 1
                 writer.write("evidence.retract", {"evidence_retraction": [{
@@ -198,10 +203,10 @@ def check_upgrade_and_round_trip(backend: str, url: str, revision: str, evidence
     before = support.table_hashes(url)
     assert before["evidence"][0] == evidence_count
 
-    # Upgrade to head through the command line.
-    upgraded = invoke(["--db", url, "db", "upgrade"])
-    assert upgraded.exit_code == 0, upgraded.output
-    assert f"{revision} -> {SCHEMA_REVISION}" in upgraded.stderr
+    # Upgrade to head, as `tracker db upgrade` does (on SQLite, with its backup).
+    database = Database(url)
+    assert database.upgrade()[:2] == (revision, SCHEMA_REVISION)
+    database.dispose()
     after = support.table_hashes(url)
     for table, digest in before.items():
         assert after[table] == digest, f"{table} changed during the upgrade from {revision}"
@@ -212,15 +217,15 @@ def check_upgrade_and_round_trip(backend: str, url: str, revision: str, evidence
     # Head goes down one revision and back up: every row and value is the same.
     script = ScriptDirectory.from_config(migrations.config())
     previous = script.get_revision(SCHEMA_REVISION).down_revision
-    down = invoke(["--db", url, "db", "downgrade", previous])
-    assert down.exit_code == 0, down.output
-    assert Database(url).current_revision() == previous
-    up = invoke(["--db", url, "db", "upgrade"])
-    assert up.exit_code == 0, up.output
+    database = Database(url)
+    assert database.downgrade(previous) == (SCHEMA_REVISION, previous)
+    assert database.current_revision() == previous
+    assert database.upgrade()[:2] == (previous, SCHEMA_REVISION)
+    database.dispose()
     assert support.table_hashes(url) == after
     foreign_keys_on_in_the_application_engine(url)
     support.verify_ok(url)
-    return {"tables": len(after), "rows": sum(n for n, _ in after.values()), "upgrade": upgraded.stderr}
+    return {"tables": len(after), "rows": sum(n for n, _ in after.values())}
 
 
 @pytest.mark.parametrize("revision", sorted(POPULATE))
@@ -239,7 +244,7 @@ def test_three_years_of_data_reach_head_and_round_trip_unchanged(backend, make_u
           "identical after upgrade and after down-one-and-up")
 
 
-def test_db_upgrade_on_sqlite_writes_a_backup_next_to_the_file_and_says_where(tmp_path):
+def test_db_upgrade_on_sqlite_writes_a_backup_next_to_the_file(tmp_path):
     path = tmp_path / "work" / "tracker.db"
     path.parent.mkdir()
     url = str(path)
@@ -248,11 +253,11 @@ def test_db_upgrade_on_sqlite_writes_a_backup_next_to_the_file_and_says_where(tm
     database.dispose()
     populate_0001(url, 30)
     before = support.table_hashes(url)
-    result = invoke(["--db", url, "db", "upgrade"])
-    assert result.exit_code == 0, result.output
+    database = Database(url)
+    _from, _to, backup = database.upgrade()  # as `tracker db upgrade` calls it
     backups = sorted(path.parent.glob("tracker.db.0001.*.bak"))
     assert len(backups) == 1, list(path.parent.iterdir())
-    assert f"Backed up {path.as_posix()} to {backups[0]}" in result.stderr
+    assert backup == backups[0]
     # the copy is the database as it was before the upgrade, whole
     support.sqlite_health(backups[0])
     connection = sqlite3.connect(backups[0])
@@ -260,24 +265,22 @@ def test_db_upgrade_on_sqlite_writes_a_backup_next_to_the_file_and_says_where(tm
     connection.close()
     assert support.table_hashes(str(backups[0])) == before
     # nothing to do: no second backup
-    again = invoke(["--db", url, "db", "upgrade"])
-    assert again.exit_code == 0 and "Backed up" not in again.stderr
+    assert database.upgrade() == (SCHEMA_REVISION, SCHEMA_REVISION, None)
     assert len(list(path.parent.glob("*.bak"))) == 1
+    database.dispose()
 
 
-def test_a_downgrade_that_would_delete_rows_is_refused_and_changes_nothing(backend, url):
+def test_a_downgrade_that_would_delete_rows_is_refused_and_changes_nothing(backend, database, url):
     """status_update_evidence exists only at head: going down with rows in it would lose them."""
-    evidence = invoke(["--db", url, "evidence", "add", "--rec", "undercover-techniques", "--title", "Draft law",
-                       "--date", "2019-07-01", "--kind", "law"])
-    assert evidence.exit_code == 0, evidence.output
-    status = invoke(["--db", url, "status", "set", "undercover-techniques", "in_progress", "--on", "2019-07-02",
-                     "--note", "Tabled", "--evidence", evidence.stdout.strip()])
-    assert status.exit_code == 0, status.output
+    evidence_id = add_evidence(database, ["undercover-techniques"], "Draft law", "2019-07-01", "law")
+    write(database, services.set_status, "undercover-techniques", "in_progress", effective_on="2019-07-02",
+          note="Tabled", evidence_ids=[evidence_id], actor="tester")
     before = dump(url)
-    result = invoke(["--db", url, "db", "downgrade", "0001"])
-    assert result.exit_code == 1, result.output
-    assert result.stderr.startswith("Error: ") and "would delete 1 stored rows (1 in status_update_evidence)" in result.stderr
-    assert "nothing was changed" in result.stderr
+    with pytest.raises(TrackerError) as refused:
+        database.downgrade("0001")
+    assert refused.value.exit_code == 1
+    assert "would delete 1 stored rows (1 in status_update_evidence)" in str(refused.value)
+    assert "nothing was changed" in str(refused.value)
     assert dump(url) == before
-    assert Database(url).current_revision() == SCHEMA_REVISION
+    assert database.current_revision() == SCHEMA_REVISION
     support.verify_ok(url)

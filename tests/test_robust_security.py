@@ -3,34 +3,41 @@ never shown, size caps on attachments and imported files."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
+import signal
 import uuid
 from pathlib import Path
 
 import pytest
-from conftest import dump, invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracker import services
-from tracker import importing
+from tracker import files, importing, queries, services
+from tracker.errors import InputError, NotFound
 from tracker.store.database import Database
 from tracker.store.engine import mask, resolve_url
-from tracker.errors import InputError
+
+from conftest import add_evidence, dump, invoke, read
 
 CONTENT = bytes(range(256)) * 8
 
 
 @pytest.fixture
-def stored(url, tmp_path) -> tuple[str, str]:
-    """A database holding one attachment; returns (url, its sha256)."""
+def stored(database, tmp_path) -> tuple[Database, str]:
+    """A database holding one attachment; returns (the database, its sha256)."""
     source = tmp_path / "inspection.pdf"
     source.write_bytes(CONTENT)
-    result = invoke(["--db", url, "evidence", "add", "--rec", "labor-inspections", "--title", "Inspection",
-                     "--date", "2019-07-03", "--kind", "inspection", "--attach", str(source), "--json"])
-    assert result.exit_code == 0, result.output
-    return url, json.loads(result.stdout)["attachments"][0]["sha256"]
+    evidence_id = add_evidence(database, ["labor-inspections"], "Inspection", "2019-07-03", "inspection",
+                               attach=[source])
+    return database, read(database, queries.evidence_record, evidence_id)["attachments"][0]["sha256"]
+
+
+def file_back(database: Database, sha256: str, output: Path, *, force: bool = False) -> None:
+    """What ``tracker evidence file SHA256 -o OUTPUT [--force]`` does, step by step."""
+    files.check_destination(output, force=force)  # refused before any database work
+    content = read(database, queries.attachment_content, sha256)
+    files.write_exactly(output, content, force=force)
 
 
 def files_under(folder: Path) -> set[str]:
@@ -41,64 +48,74 @@ def files_under(folder: Path) -> set[str]:
 
 
 def test_evidence_file_writes_exactly_the_bytes_at_exactly_the_path(stored, tmp_path):
-    url, sha256 = stored
+    database, sha256 = stored
     out = tmp_path / "out"
     out.mkdir()
-    result = invoke(["--db", url, "evidence", "file", sha256, "-o", out / "copy.pdf"])
-    assert result.exit_code == 0, result.output
+    file_back(database, sha256, out / "copy.pdf")
     assert (out / "copy.pdf").read_bytes() == CONTENT
     assert files_under(out) == {"copy.pdf"}, "no temporary file is left beside it"
 
 
 def test_evidence_file_refuses_an_existing_file_without_force(stored, tmp_path):
-    url, sha256 = stored
+    database, sha256 = stored
     existing = tmp_path / "existing.pdf"
     existing.write_bytes(b"keep")
-    result = invoke(["--db", url, "evidence", "file", sha256, "-o", existing])
-    assert result.exit_code == 2 and "--force" in result.stderr, result.output
+    with pytest.raises(InputError, match="--force") as refused:
+        file_back(database, sha256, existing)
+    assert refused.value.exit_code == 2
     assert existing.read_bytes() == b"keep"
-    forced = invoke(["--db", url, "evidence", "file", sha256, "-o", existing, "--force"])
-    assert forced.exit_code == 0, forced.output
+    file_back(database, sha256, existing, force=True)
     assert existing.read_bytes() == CONTENT
 
 
 def test_a_symlink_at_the_path_is_replaced_never_followed(stored, tmp_path):
-    url, sha256 = stored
+    database, sha256 = stored
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"precious")
     link = tmp_path / "link.pdf"
     link.symlink_to(victim)
-    refused = invoke(["--db", url, "evidence", "file", sha256, "-o", link])
-    assert refused.exit_code == 2, refused.output
+    with pytest.raises(InputError) as refused:
+        file_back(database, sha256, link)
+    assert refused.value.exit_code == 2
     assert link.is_symlink() and victim.read_bytes() == b"precious"
     dangling = tmp_path / "dangling.pdf"
     dangling.symlink_to(tmp_path / "nowhere.txt")
-    refused = invoke(["--db", url, "evidence", "file", sha256, "-o", dangling])
-    assert refused.exit_code == 2 and not (tmp_path / "nowhere.txt").exists(), refused.output
-    forced = invoke(["--db", url, "evidence", "file", sha256, "-o", link, "--force"])
-    assert forced.exit_code == 0, forced.output
+    with pytest.raises(InputError) as refused:
+        file_back(database, sha256, dangling)
+    assert refused.value.exit_code == 2 and not (tmp_path / "nowhere.txt").exists()
+    file_back(database, sha256, link, force=True)
     assert not link.is_symlink() and link.read_bytes() == CONTENT
     assert victim.read_bytes() == b"precious"
-    forced = invoke(["--db", url, "evidence", "file", sha256, "-o", dangling, "--force"])
-    assert forced.exit_code == 0 and not (tmp_path / "nowhere.txt").exists(), forced.output
+    file_back(database, sha256, dangling, force=True)
+    assert not (tmp_path / "nowhere.txt").exists()
 
 
 @pytest.mark.parametrize("target", ["a-directory", "missing/dir/file.pdf"])
 def test_evidence_file_refuses_a_directory_or_a_missing_parent(stored, tmp_path, target):
-    url, sha256 = stored
+    database, sha256 = stored
     (tmp_path / "a-directory").mkdir()
     before = files_under(tmp_path)
-    result = invoke(["--db", url, "evidence", "file", sha256, "-o", tmp_path / target])
-    assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("Error: ")
+    for force in (False, True):
+        with pytest.raises(InputError) as refused:
+            file_back(database, sha256, tmp_path / target, force=force)
+        assert refused.value.exit_code == 2 and str(refused.value).startswith(f"-o {tmp_path / target}: ")
     assert files_under(tmp_path) == before
 
 
 def test_an_unknown_sha256_writes_nothing(stored, tmp_path):
-    url, _sha256 = stored
-    result = invoke(["--db", url, "evidence", "file", "0" * 64, "-o", tmp_path / "x.pdf"])
-    assert result.exit_code == 2, result.output
+    database, _sha256 = stored
+    with pytest.raises(NotFound) as unknown:
+        file_back(database, "0" * 64, tmp_path / "x.pdf")
+    assert unknown.value.exit_code == 2
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_evidence_file_on_the_command_line_refuses_a_directory_with_one_error_line(stored, url, tmp_path):
+    _database, sha256 = stored
+    result = invoke(["--db", url, "evidence", "file", sha256, "-o", tmp_path])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: ") and len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stdout == ""
 
 
 # Attachment names from the database are never paths --------------------------------------------
@@ -107,10 +124,9 @@ def test_an_unknown_sha256_writes_nothing(stored, tmp_path):
 HOSTILE_NAMES = ["../../escape-{tag}.txt", "/tmp/escape-{tag}.txt", "..", "sub/dir/escape-{tag}.txt"]
 
 
-def test_attachment_names_from_the_database_are_never_used_as_paths(url, tmp_path, monkeypatch):
+def test_attachment_names_from_the_database_are_never_used_as_paths(database, url, tmp_path, monkeypatch):
     tag = uuid.uuid4().hex[:12]
     names = [name.format(tag=tag) for name in HOSTILE_NAMES]
-    database = Database(url)
 
     def add(session):
         evidence = services.check_evidence(recs=["labor-inspections"], title="Hostile names", observed_on="2019-07-04",
@@ -120,11 +136,10 @@ def test_attachment_names_from_the_database_are_never_used_as_paths(url, tmp_pat
         return services.add_evidence(session, evidence, attachments=files, actor="intruder").id
 
     evidence_id = database.write(add)
-    database.dispose()
     cwd = tmp_path / "a" / "b" / "c"
     cwd.mkdir(parents=True)
     monkeypatch.chdir(cwd)
-    shown = json.loads(invoke(["--db", url, "evidence", "show", str(evidence_id), "--json"]).stdout)
+    shown = read(database, queries.evidence_record, evidence_id)
     assert sorted(f["filename"] for f in shown["attachments"]) == sorted(names), "names are shown as stored"
     commands = [
         ["evidence", "show", str(evidence_id)],
@@ -232,15 +247,17 @@ def test_an_attachment_over_25_mib_is_refused_and_nothing_is_written(run, url, t
     assert dump(url) == before
 
 
-def test_the_attachment_cap_is_inclusive(run, url, tmp_path, monkeypatch):
+def test_the_attachment_cap_is_inclusive(database, url, tmp_path, monkeypatch):
     monkeypatch.setattr(services, "MAX_ATTACHMENT_BYTES", 4096)
     exact, over = tmp_path / "exact.bin", tmp_path / "over.bin"
     exact.write_bytes(b"x" * 4096)
     over.write_bytes(b"x" * 4097)
-    args = ["evidence", "add", "--rec", "labor-inspections", "--title", "Cap", "--date", "2019-07-01", "--kind", "other"]
-    assert run(*args, "--attach", str(exact)).exit_code == 0
+    args = (database, ["labor-inspections"], "Cap", "2019-07-01", "other")
+    assert add_evidence(*args, attach=[exact]) > 0
     before = dump(url)
-    assert run(*args, "--attach", str(over)).exit_code == 2
+    with pytest.raises(InputError, match="4097 bytes is over") as refused:
+        add_evidence(*args, attach=[over])
+    assert refused.value.exit_code == 2
     assert dump(url) == before
 
 
@@ -273,11 +290,28 @@ def test_database_display_masks_the_password():
     assert os.environ.get("TRACKER_DEBUG") != "1"
 
 
+class Hung(BaseException):
+    """Raised by the alarm: not an Exception, so that no handler turns it into an exit code."""
+
+
+@contextlib.contextmanager
+def at_most(seconds: float):
+    """Interrupt whatever blocks (an open() of a FIFO waiting for a writer) after ``seconds``."""
+
+    def interrupt(_signal, _frame):
+        raise Hung(f"still blocked after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_a_fifo_is_refused_not_read_forever(sqlite_templates, tmp_path):
     import shutil
-    import subprocess
-
-    import robust_support as support
 
     database = tmp_path / "t.db"
     shutil.copyfile(sqlite_templates["loaded"], database)
@@ -288,14 +322,7 @@ def test_a_fifo_is_refused_not_read_forever(sqlite_templates, tmp_path):
          "2019-07-01", "--kind", "other", "--attach", str(fifo)],
         ["--db", str(database), "import", str(fifo)],
     ]
-    processes = [subprocess.Popen(support.cli_command() + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for args in commands]
-    try:
-        for process in processes:
-            _stdout, stderr = process.communicate(timeout=6)
-            assert process.returncode == 2 and stderr.startswith("Error: "), stderr
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    for args in commands:
+        with at_most(6):
+            result = invoke(args)
+        assert result.exit_code == 2 and result.stderr.startswith("Error: "), result.output

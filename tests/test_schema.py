@@ -49,7 +49,8 @@ def _insert_every_value(connection) -> None:
         ).scalar_one())
     for n, role in enumerate(Role):
         agency_id = connection.execute(insert(Agency).values(code=f"a{n}", name="A").returning(Agency.id)).scalar_one()
-        connection.execute(insert(RecommendationAgency).values(recommendation_id=rec_ids[0], agency_id=agency_id, role=role))
+        connection.execute(insert(RecommendationAgency).values(recommendation_id=rec_ids[0], agency_id=agency_id,
+                                                               role=role))
     for status in Status:
         connection.execute(insert(StatusUpdate).values(recommendation_id=rec_ids[0], status=status,
                                                        effective_on=date(2019, 7, 1), note="n", recorded_at=NOW,
@@ -63,7 +64,8 @@ def _insert_every_value(connection) -> None:
             insert(Evidence).values(**{**evidence_values, **combo}).returning(Evidence.id)
         ).scalar_one()
         stance = list(Stance)[n % len(Stance)]
-        connection.execute(insert(EvidenceLink).values(evidence_id=evidence_id, recommendation_id=rec_ids[0], stance=stance))
+        connection.execute(insert(EvidenceLink).values(evidence_id=evidence_id, recommendation_id=rec_ids[0],
+                                                       stance=stance))
     for direction in Direction:
         connection.execute(insert(Indicator).values(recommendation_id=rec_ids[0], code=f"i-{direction}", name="I",
                                                     unit="u", direction=direction))

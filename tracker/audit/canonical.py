@@ -250,9 +250,9 @@ def read_recorded(spec: TableSpec, record: Mapping[str, Any]) -> tuple[Any, ...]
         elif kind == "bool" and value.__class__ is int and value in (0, 1):
             value = bool(value)
         elif kind == "date" and value.__class__ is str:
-            value = _read(date.fromisoformat, value, lambda day: day.isoformat() == value)
+            value = _read(value, date.fromisoformat, date.isoformat)
         elif kind == "instant" and value.__class__ is str:
-            value = _read(_instant, value, lambda moment: iso_utc(moment) == value)
+            value = _read(value, _instant, iso_utc)
         values.append(value)
     return tuple(values)
 
@@ -261,9 +261,10 @@ def _instant(text: str) -> datetime:
     return datetime.strptime(text, INSTANT_FORMAT).replace(tzinfo=UTC)
 
 
-def _read(parse: Callable[[str], Any], text: str, exact: Callable[[Any], bool]) -> Any:
+def _read(text: str, parse: Callable[[str], Any], spelled: Callable[[Any], str]) -> Any:
+    """``parse(text)`` when ``text`` is exactly how that value is spelled, else ``text`` itself."""
     try:
         value = parse(text)
     except ValueError:
         return text
-    return value if exact(value) else text
+    return value if spelled(value) == text else text

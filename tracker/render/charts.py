@@ -1,9 +1,13 @@
-"""Charts for the HTML reports, as inline SVG made with matplotlib.
+"""Charts for the HTML reports: first the data a chart shows, then that data drawn as inline SVG.
 
-Byte-for-byte deterministic: no date or creator metadata, ids derived from a fixed
-salt per chart (``svg.hashsalt``), text kept as SVG text (``svg.fonttype = none``) so
-no font outlines depend on the fonts installed. matplotlib is imported here only, and
-this module only by the HTML renderers. The SVG refers to nothing outside itself.
+A chart is a small frozen value (:class:`StatusBars`, :class:`IndicatorTrend`) built from
+a report; :func:`svg` draws it with matplotlib. Keeping the two apart lets a test check
+what a chart says without depending on the bytes a given matplotlib writes.
+
+The SVG is byte-for-byte deterministic: no date or creator metadata, ids derived from a
+fixed salt per chart (``svg.hashsalt``), text kept as SVG text (``svg.fonttype = none``)
+so no font outlines depend on the fonts installed. matplotlib is imported by the drawing
+functions only. The SVG refers to nothing outside itself.
 """
 
 from __future__ import annotations
@@ -11,15 +15,29 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from tracker.render.text import label, number
 from tracker.reports import IndicatorLine, StatusCounts
 from tracker.vocab import Status
+
+# One palette for the status badges of the HTML page and the bars of its charts.
+STATUS_COLOURS = {
+    Status.NOT_STARTED: "#b8b8b8",
+    Status.IN_PROGRESS: "#e9a23b",
+    Status.PARTIALLY_IMPLEMENTED: "#4a90c2",
+    Status.IMPLEMENTED: "#3c9a5f",
+}
+VALUE_COLOUR = "#1f5f8b"
+TARGET_COLOUR = "#b03a2e"
 
 _PROLOGUE = re.compile(r"^.*?(?=<svg[\s>])", re.DOTALL)
 _METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
 _SIZE = re.compile(r'<svg([^>]*?) width="[^"]*" height="[^"]*"')
 
-RC = {
+# matplotlib settings (rcParams) for every chart.
+RC: dict[Any, Any] = {
     "svg.fonttype": "none",
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"],
@@ -34,23 +52,136 @@ RC = {
 }
 
 
-def _svg(figure, salt: str, description: str) -> str:
+@dataclass(frozen=True)
+class Stack:
+    """One status's layer of the bars: its label, colour and count in each quarter."""
+
+    label: str
+    colour: str
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StatusBars:
+    """Stacked bars: how many recommendations had each status at the end of each quarter."""
+
+    title: str
+    quarters: tuple[str, ...]
+    stacks: tuple[Stack, ...]  # bottom first, one per status
+
+    @property
+    def salt(self) -> str:
+        return "status:" + self.title
+
+
+@dataclass(frozen=True)
+class IndicatorTrend:
+    """An indicator's value at each quarter (None: none recorded) and its target."""
+
+    title: str
+    key: str  # names the chart within the report: ref/code
+    unit: str
+    quarters: tuple[str, ...]
+    values: tuple[float | None, ...]
+    target: float | None
+
+    @property
+    def salt(self) -> str:
+        return "indicator:" + self.key
+
+    @property
+    def points(self) -> tuple[tuple[int, float], ...]:
+        """(position, value) of each quarter that has a value: the points drawn and labelled."""
+        return tuple((i, value) for i, value in enumerate(self.values) if value is not None)
+
+
+Chart = StatusBars | IndicatorTrend
+
+
+def status_bars(history: Sequence[StatusCounts], title: str) -> StatusBars:
+    """The status counts at the end of each quarter of ``history``."""
+    return StatusBars(
+        title=title,
+        quarters=tuple(str(h.quarter) for h in history),
+        stacks=tuple(
+            Stack(label(status), STATUS_COLOURS[status], tuple(dict(h.counts)[status] for h in history))
+            for status in Status
+        ),
+    )
+
+
+def indicator_trend(indicator: IndicatorLine, key: str) -> IndicatorTrend | None:
+    """The indicator's series and target; None when no quarter of the series has a value."""
+    if all(p.value is None for p in indicator.series):
+        return None
+    return IndicatorTrend(
+        title=f"{indicator.name} ({indicator.unit})",
+        key=key,
+        unit=indicator.unit,
+        quarters=tuple(str(p.quarter) for p in indicator.series),
+        values=tuple(p.value for p in indicator.series),
+        target=indicator.target,
+    )
+
+
+def svg(chart: Chart) -> str:
+    """``chart`` as an SVG element that scales with the page, labelled with its title."""
+    return _draw_bars(chart) if isinstance(chart, StatusBars) else _draw_trend(chart)
+
+
+def _draw_bars(chart: StatusBars) -> str:
     import matplotlib
 
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": f"tracker:{salt}"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
-    svg = _METADATA.sub("", _PROLOGUE.sub("", buffer.getvalue(), count=1))
-    # Scale with the page; keep the aspect ratio from the viewBox.
-    svg = _SIZE.sub(r'<svg\1 width="100%" role="img" aria-label="' + _attr(description) + '"', svg, count=1)
-    return svg.strip() + "\n"
+    with matplotlib.rc_context(RC):
+        figure = _figure(7.5, 3.2)
+        axes = figure.add_subplot()
+        positions = list(range(len(chart.quarters)))
+        bottoms = [0] * len(chart.quarters)
+        for stack in chart.stacks:
+            heights = list(stack.counts)
+            axes.bar(positions, heights, bottom=bottoms, color=stack.colour, width=0.7,
+                     label=stack.label, edgecolor="white", linewidth=0.5)
+            bottoms = [b + h for b, h in zip(bottoms, heights)]
+        many = len(chart.quarters) > 10
+        axes.set_xticks(positions, list(chart.quarters), rotation=45 if many else 0, ha="right" if many else "center")
+        axes.set_ylabel("recommendations")
+        axes.set_ylim(0, max(max(bottoms, default=0), 1) * 1.05)
+        axes.yaxis.get_major_locator().set_params(integer=True)
+        axes.set_title(chart.title, loc="left")
+        axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        figure.tight_layout()
+        return _svg(figure, chart.salt, chart.title)
 
 
-def _attr(text: str) -> str:
-    return (text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;"))
+def _draw_trend(chart: IndicatorTrend) -> str:
+    import matplotlib
+
+    points = chart.points
+    with matplotlib.rc_context(RC):
+        figure = _figure(6.0, 2.4)
+        axes = figure.add_subplot()
+        positions = list(range(len(chart.quarters)))
+        values = [float("nan") if value is None else value for value in chart.values]
+        axes.plot(positions, values, marker="o", color=VALUE_COLOUR, linewidth=1.8, label="value")
+        for x, y in points:
+            axes.annotate(number(y), (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+        tops = [y for _, y in points]
+        if chart.target is not None:
+            axes.axhline(chart.target, color=TARGET_COLOUR, linestyle="--", linewidth=1.2,
+                         label=f"target {number(chart.target)}")
+            tops.append(chart.target)
+        low = min(0.0, *tops)
+        axes.set_ylim(low, max(max(tops), 1.0) * 1.2)
+        axes.set_xticks(positions, list(chart.quarters))
+        axes.set_xlim(-0.5, len(positions) - 0.5)
+        axes.set_ylabel(chart.unit)
+        axes.set_title(chart.title, loc="left")
+        axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        figure.tight_layout()
+        return _svg(figure, chart.salt, chart.title)
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float) -> Any:
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
 
@@ -59,62 +190,17 @@ def _figure(width: float, height: float):
     return figure
 
 
-def status_bars(history: Sequence[StatusCounts], title: str) -> str:
-    """Stacked bars: how many recommendations had each status at the end of each quarter."""
+def _svg(figure: Any, salt: str, description: str) -> str:
     import matplotlib
 
-    from tracker.render import STATUS_COLOURS, label
-
-    with matplotlib.rc_context(RC):
-        figure = _figure(7.5, 3.2)
-        axes = figure.add_subplot()
-        positions = list(range(len(history)))
-        bottoms = [0] * len(history)
-        for status in Status:
-            heights = [dict(h.counts)[status] for h in history]
-            axes.bar(positions, heights, bottom=bottoms, color=STATUS_COLOURS[status], width=0.7,
-                     label=label(status), edgecolor="white", linewidth=0.5)
-            bottoms = [b + h for b, h in zip(bottoms, heights)]
-        axes.set_xticks(positions, [str(h.quarter) for h in history],
-                        rotation=45 if len(history) > 10 else 0, ha="right" if len(history) > 10 else "center")
-        axes.set_ylabel("recommendations")
-        axes.set_ylim(0, max(max(bottoms, default=0), 1) * 1.05)
-        axes.yaxis.get_major_locator().set_params(integer=True)
-        axes.set_title(title, loc="left")
-        axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-        figure.tight_layout()
-        return _svg(figure, "status:" + title, title)
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": f"tracker:{salt}"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    text = _METADATA.sub("", _PROLOGUE.sub("", buffer.getvalue(), count=1))
+    # Scale with the page; keep the aspect ratio from the viewBox.
+    text = _SIZE.sub(r'<svg\1 width="100%" role="img" aria-label="' + _attr(description) + '"', text, count=1)
+    return text.strip() + "\n"
 
 
-def indicator_line(indicator: IndicatorLine, salt: str) -> str | None:
-    """The indicator's value per quarter (gaps where none was recorded) and its target; None without values."""
-    import matplotlib
-
-    from tracker.render import number
-
-    points = [(i, p.value) for i, p in enumerate(indicator.series) if p.value is not None]
-    if not points:
-        return None
-    with matplotlib.rc_context(RC):
-        figure = _figure(6.0, 2.4)
-        axes = figure.add_subplot()
-        positions = list(range(len(indicator.series)))
-        values = [float("nan") if p.value is None else p.value for p in indicator.series]
-        axes.plot(positions, values, marker="o", color="#1f5f8b", linewidth=1.8, label="value")
-        for x, y in points:
-            axes.annotate(number(y), (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
-        tops = [y for _, y in points]
-        if indicator.target is not None:
-            axes.axhline(indicator.target, color="#b03a2e", linestyle="--", linewidth=1.2,
-                         label=f"target {number(indicator.target)}")
-            tops.append(indicator.target)
-        low = min(0.0, *tops)
-        axes.set_ylim(low, max(max(tops), 1.0) * 1.2)
-        axes.set_xticks(positions, [str(p.quarter) for p in indicator.series])
-        axes.set_xlim(-0.5, len(positions) - 0.5)
-        axes.set_ylabel(indicator.unit)
-        title = f"{indicator.name} ({indicator.unit})"
-        axes.set_title(title, loc="left")
-        axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-        figure.tight_layout()
-        return _svg(figure, "indicator:" + salt, title)
+def _attr(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")

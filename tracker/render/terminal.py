@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-# Work shorter than this (rows, events) shows no progress bar.
-PROGRESS_MIN = 1_000
 
 
 def to_json(document: Any) -> str:
@@ -110,19 +105,6 @@ def indicator_detail(d) -> str:
                  [[m["quarter"], m["value"], "yes" if m["current"] else "superseded", m["note"], m["evidence_id"],
                    m["recorded_at"], m["recorded_by"]] for m in d["measurements"]])
     return f"{head}\n\n{body}"
-
-
-@contextlib.contextmanager
-def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr for long work when stderr is a terminal; nothing otherwise.
-    Yields ``advance(n)``."""
-    if total < PROGRESS_MIN or not sys.stderr.isatty():
-        yield lambda _n: None
-        return
-    import typer
-
-    with typer.progressbar(length=total, label=label, file=sys.stderr, update_min_steps=max(1, total // 200)) as bar:
-        yield bar.update
 
 
 def event_rows(payload: str) -> str:
