@@ -68,7 +68,7 @@ def test_evidence_file_refuses_an_existing_file_without_force(stored, tmp_path):
     assert existing.read_bytes() == CONTENT
 
 
-def test_a_symlink_at_the_path_is_replaced_never_followed(stored, tmp_path):
+def test_a_symlink_at_the_path_is_refused_never_followed(stored, tmp_path):
     database, sha256 = stored
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"precious")
@@ -83,11 +83,11 @@ def test_a_symlink_at_the_path_is_replaced_never_followed(stored, tmp_path):
     with pytest.raises(InputError) as refused:
         file_back(database, sha256, dangling)
     assert refused.value.exit_code == 2 and not (tmp_path / "nowhere.txt").exists()
-    file_back(database, sha256, link, force=True)
-    assert not link.is_symlink() and link.read_bytes() == CONTENT
-    assert victim.read_bytes() == b"precious"
-    file_back(database, sha256, dangling, force=True)
-    assert not (tmp_path / "nowhere.txt").exists()
+    for path in (link, dangling):  # --force replaces a regular file only, never a link
+        with pytest.raises(InputError, match="is a symbolic link") as refused:
+            file_back(database, sha256, path, force=True)
+        assert refused.value.exit_code == 2 and path.is_symlink()
+    assert victim.read_bytes() == b"precious" and not (tmp_path / "nowhere.txt").exists()
 
 
 @pytest.mark.parametrize("target", ["a-directory", "missing/dir/file.pdf"])

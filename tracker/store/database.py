@@ -34,7 +34,10 @@ T = TypeVar("T")
 class Database:
     """One database, its engine and its sessions. Build one per process."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, notice: Callable[[str], None] | None = None) -> None:
+        """``notice``, if given, is told when a write has waited a few seconds for another
+        writer's lock (the command line prints it on stderr)."""
+        self.notice = notice
         self.url = resolve_url(url)
         self._url = make_url(self.url)
         self.is_sqlite = self._url.get_backend_name() == "sqlite"
@@ -111,8 +114,10 @@ class Database:
                 with engines.translate_errors(self, retryable=True):
                     with Session(self.engine.execution_options(tracker_write=True)) as session:
                         with session.begin():
-                            if not self.is_sqlite:
-                                engines.lock_chain(session)
+                            with self._told_if_waiting():
+                                session.connection()  # SQLite: BEGIN IMMEDIATE takes the write lock
+                                if not self.is_sqlite:
+                                    engines.lock_chain(session)
                             return work(session)
             except engines.Retry:
                 if attempt == attempts:
@@ -121,6 +126,25 @@ class Database:
                     ) from None
                 time.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def _told_if_waiting(self) -> Iterator[None]:
+        """Tell ``notice`` when taking the write lock takes more than a few seconds."""
+        if self.notice is None:
+            yield
+            return
+        import threading
+
+        notice = self.notice
+        limit = engines.BUSY_TIMEOUT_MS // 1000
+        timer = threading.Timer(engines.WAIT_NOTICE_S, lambda: notice(
+            f"waiting for another writer to finish with {self.display} (giving up after {limit} s)..."))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
 
     # Schema ------------------------------------------------------------------------
 

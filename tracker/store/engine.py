@@ -25,6 +25,13 @@ from tracker.errors import DatabaseUnavailable, InputError, TrackerError
 DEFAULT_PATH = "tracker.db"
 ENV_URL = "TRACKER_DATABASE_URL"
 BUSY_TIMEOUT_MS = 60_000
+"""How long a writer waits for another writer's lock (SQLite's busy timeout, PostgreSQL's
+``lock_timeout``) before it gives up with exit 1."""
+WAIT_NOTICE_S = 3
+"""After this long a writer still waiting for the lock says so (see ``Database(notice=...)``)."""
+IDLE_IN_TRANSACTION_MS = 60_000
+"""PostgreSQL ends a tracker session that sits inside a transaction doing nothing for this long
+(a suspended laptop mid-import), so that its lock does not block the team."""
 # Any fixed number: the PostgreSQL advisory lock that serialises appends to the chain.
 CHAIN_LOCK_KEY = 7_310_252_019
 
@@ -138,8 +145,12 @@ def translate_errors(database: Named, *, retryable: bool = False) -> Iterator[No
         ) from error
     except OperationalError as error:
         message = _first_line(error)
-        if retryable and ("locked" in message or "could not serialize" in message or "deadlock" in message):
+        if retryable and ("could not serialize" in message or "deadlock" in message):
             raise Retry() from error
+        if "database is locked" in message or "lock timeout" in message:
+            raise DatabaseUnavailable(
+                f"another writer held {database.display} for over {BUSY_TIMEOUT_MS // 1000} s; nothing was "
+                "written: try again when it is done") from error
         raise DatabaseUnavailable(f"cannot use the database {database.display}: {mask(message)}") from error
     except DBAPIError as error:
         message = _first_line(error)
@@ -206,8 +217,19 @@ def make_engine(url: URL, *, migrating: bool = False, read_only: bool = False) -
 
         return engine
     try:
-        return create_engine(url, pool_pre_ping=False)
+        engine = create_engine(url, pool_pre_ping=False)
     except ModuleNotFoundError:
         raise DatabaseUnavailable(
             "PostgreSQL needs psycopg 3: pip install 'recommendation-compliance-tracker[postgres]'"
         ) from None
+
+    @event.listens_for(engine, "connect")
+    def _on_connect_postgres(dbapi_connection, _record) -> None:
+        # bounded waits: a lock held too long, or a session idle inside its transaction
+        # (a client suspended mid-import) holding the chain's lock, end with a clear error
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
+        dbapi_connection.commit()
+
+    return engine
