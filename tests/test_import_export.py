@@ -257,8 +257,8 @@ def test_the_bulk_writer_records_a_file_by_its_columns_but_content(database):
     assert event[4] == payload_text({"note": "x"}, {"attachment": [speller(table).record(row_values(table, row))]})
     assert event[4] == '{"note":"x","rows":{"attachment":[{"media_type":"text/plain","sha256":"' + "a" * 64 + \
         '","size":3}]}}'
-    assert [tuple(bytes(v) if isinstance(v, memoryview) else v for v in values) for values in stored] == [
-        ("a" * 64, 3, "text/plain", b"abc")]
+    ((sha256, size, media_type, content),) = stored  # the driver's own wrapping of bytes (psycopg's Binary)
+    assert (sha256, size, media_type, bytes(getattr(content, "obj", content))) == ("a" * 64, 3, "text/plain", b"abc")
 
 
 def test_a_dry_run_says_what_it_would_add_and_writes_nothing(database, url, tmp_path):

@@ -781,12 +781,25 @@ def test_one_registry_names_checks_and_renders_the_formats(url):
     for bad in ("pdf", "", "markdown"):
         with pytest.raises(InputError, match=rf"^unknown --format {re.escape(repr(bad))}: use md, html, json or csv$"):
             render.check_format(bad)
-    report = library_quarterly(url, "2019Q3")
+    report, timeline = library_quarterly(url, "2019Q3"), library_timeline(url, "2019Q2", "2019Q3")
     for fmt in render.REGISTRY:
         assert render.render(report, fmt.name) == fmt.quarterly(report) == fmt.render(report)
+        assert render.render(timeline, fmt.name) == fmt.timeline(timeline) == fmt.render(timeline)
     # Names code elsewhere imports from tracker.render.
     assert (render.neutralise, render.attention_text, render.changes_text) == (
         csvfile.neutralise, text.attention_text, text.changes_text)
+    with pytest.raises(AttributeError):
+        render.no_such_name  # noqa: B018
+
+
+def test_the_registry_is_cheap_to_import():
+    """The command line can build its --format help from the registry without importing what renders."""
+    code = ("import sys, tracker.render as r; print(r.format_help()); "
+            "print(sorted(m for m in ('sqlalchemy', 'jinja2', 'matplotlib', 'tracker.reports') if m in sys.modules))")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                               cwd=Path(__file__).parent.parent)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == "md, html, json or csv\n[]\n"
 
 
 # The quarter a source was published in ------------------------------------------------------------------

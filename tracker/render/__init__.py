@@ -9,18 +9,27 @@ the choice of renderer all come from it.
 Each format renders the same structure and adds nothing to it: what the audience may
 not see was left out when the report was built. Output depends only on the report, so
 the same report renders to the same bytes every time.
+
+Importing this package is cheap, so that ``--help`` can read the registry: a format's
+module (and with it :mod:`tracker.reports` and SQLAlchemy, Jinja2, matplotlib) is
+imported when it first renders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tracker.errors import InputError
-from tracker.render import csvfile, html, jsondoc, markdown
-from tracker.render.csvfile import neutralise
-from tracker.render.text import attention_text, changes_text
-from tracker.reports import QuarterlyReport, Timeline
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+    from tracker.render.csvfile import neutralise
+    from tracker.render.text import attention_text, changes_text
+    from tracker.reports import QuarterlyReport, Timeline
 
 __all__ = [
     "FORMATS", "REGISTRY", "Format", "attention_text", "changes_text", "check_format", "find_format",
@@ -30,30 +39,42 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Format:
-    """An output format: its ``--format`` name, what it is, its media type and file extension, its renderers."""
+    """An output format: its ``--format`` name, what it is, its media type and file extension.
+
+    ``module`` names the module of :mod:`tracker.render` that renders it, with a
+    ``quarterly(report)`` and a ``timeline(timeline)`` function.
+    """
 
     name: str
     description: str
     media_type: str
     extension: str
-    quarterly: Callable[[QuarterlyReport], str]
-    timeline: Callable[[Timeline], str]
+    module: str
+
+    @property
+    def quarterly(self) -> Callable[[QuarterlyReport], str]:
+        return self._renderer().quarterly
+
+    @property
+    def timeline(self) -> Callable[[Timeline], str]:
+        return self._renderer().timeline
 
     def render(self, report: QuarterlyReport | Timeline) -> str:
+        from tracker.reports import QuarterlyReport
+
         if isinstance(report, QuarterlyReport):
             return self.quarterly(report)
         return self.timeline(report)
 
+    def _renderer(self) -> ModuleType:
+        return importlib.import_module(f"{__name__}.{self.module}")
+
 
 REGISTRY: tuple[Format, ...] = (
-    Format("md", "Markdown, to read or to paste into a document", "text/markdown", ".md",
-           markdown.quarterly, markdown.timeline),
-    Format("html", "one self-contained page with charts, that prints well", "text/html", ".html",
-           html.quarterly, html.timeline),
-    Format("json", "one JSON document, for programs", "application/json", ".json",
-           jsondoc.quarterly, jsondoc.timeline),
-    Format("csv", "one row per recommendation, for spreadsheets", "text/csv", ".csv",
-           csvfile.quarterly, csvfile.timeline),
+    Format("md", "Markdown, to read or to paste into a document", "text/markdown", ".md", "markdown"),
+    Format("html", "one self-contained page with charts, that prints well", "text/html", ".html", "html"),
+    Format("json", "one JSON document, for programs", "application/json", ".json", "jsondoc"),
+    Format("csv", "one row per recommendation, for spreadsheets", "text/csv", ".csv", "csvfile"),
 )
 _BY_NAME = {f.name: f for f in REGISTRY}
 
@@ -88,3 +109,14 @@ def check_format(value: str) -> str:
 def render(report: QuarterlyReport | Timeline, fmt: str) -> str:
     """``report`` in the format named ``fmt`` (one of :func:`format_names`)."""
     return find_format(fmt).render(report)
+
+
+_MOVED = {"neutralise": "csvfile", "attention_text": "text", "changes_text": "text"}
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        """Names earlier code imported from here, from the module they live in now (imported on first use)."""
+        if name in _MOVED:
+            return getattr(importlib.import_module(f"{__name__}.{_MOVED[name]}"), name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,327 @@
+"""A CSV file of one kind: parsed and checked row by row, then written as one import.
+
+Each row is checked by the same functions as its single command (:mod:`tracker.services`)
+and written with the rows, and under the action, its single command would write.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from tracker import queries, services, validation
+from tracker.audit.chain import Chain
+from tracker.errors import Conflict, InputError
+from tracker.importing.bulk import CHUNK_ROWS, IdAllocator, Rows, Writer, bulk_settings
+from tracker.importing.files import InputFile
+from tracker.importing.kinds import CSV_KINDS, EVIDENCE, LIST_SEPARATOR, MEASUREMENT, STATUS, CsvKind
+from tracker.importing.summary import ImportSummary
+from tracker.progress import Progress, quietly
+from tracker.store import models
+from tracker.store.models import ImportBatch
+
+_BATCHES = cast(Table, ImportBatch.__table__)
+_EVIDENCE = cast(Table, models.Evidence.__table__)
+_EVIDENCE_LINKS = cast(Table, models.EvidenceLink.__table__)
+_STATUS_UPDATES = cast(Table, models.StatusUpdate.__table__)
+_CITED_EVIDENCE = cast(Table, models.StatusUpdateEvidence.__table__)
+_MEASUREMENTS = cast(Table, models.Measurement.__table__)
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    """One checked data row: its line in the file, what it names, its checked values."""
+
+    line: int
+    names: tuple[str, ...]  # the REFs of an evidence or status row; the indicator code of a measurement
+    value: Any  # services.EvidenceInput, StatusInput or MeasurementInput
+    cited: tuple[int, ...]  # evidence ids it cites
+
+
+class Lookups:
+    """What rows name, read from the database once: REFs, indicator codes, evidence ids."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._refs: queries.RefIndex | None = None
+        self._indicators: dict[str, int] | None = None
+        self._evidence: set[int] | None = None
+        self._retracted: dict[int, datetime] | None = None
+        self._resolved: dict[tuple[str, ...], tuple[int, ...]] = {}
+
+    def targets(self, kind: CsvKind, row: CsvRow) -> tuple[int, ...]:
+        """The ids a row's names resolve to; unknown evidence it cites is refused too."""
+        for evidence_id in row.cited:
+            if evidence_id not in self.evidence:
+                raise queries.unknown_evidence(evidence_id)
+            if evidence_id in self.retracted:
+                raise queries.retracted_evidence(evidence_id, self.retracted[evidence_id])
+        if kind is MEASUREMENT:
+            code = row.names[0]
+            if code not in self.indicators:
+                raise queries.unknown_indicator(code)
+            return (self.indicators[code],)
+        resolved = self._resolved.get(row.names)
+        if resolved is None:  # many rows name the same REFs: each set resolved once
+            resolved = self._resolved[row.names] = tuple(dict.fromkeys(self.refs.resolve(ref) for ref in row.names))
+        return resolved
+
+    @property
+    def refs(self) -> queries.RefIndex:
+        if self._refs is None:
+            self._refs = queries.RefIndex(self.session)
+        return self._refs
+
+    @property
+    def indicators(self) -> dict[str, int]:
+        if self._indicators is None:
+            self._indicators = queries.indicator_ids(self.session)
+        return self._indicators
+
+    @property
+    def retracted(self) -> dict[int, datetime]:
+        if self._retracted is None:
+            self._retracted = queries.retractions(self.session)
+        return self._retracted
+
+    @property
+    def evidence(self) -> set[int]:
+        if self._evidence is None:
+            self._evidence = queries.evidence_ids(self.session)
+        return self._evidence
+
+
+def refuse_repeat(session: Session, file: InputFile, again: bool) -> None:
+    """Refuse a file whose content was imported before, unless ``again``."""
+    if again:
+        return
+    previous = session.scalars(
+        select(ImportBatch).where(ImportBatch.sha256 == file.sha256).order_by(ImportBatch.id).limit(1)
+    ).first()
+    if previous is not None:
+        raise Conflict(
+            f"{file.label} was already imported on {previous.recorded_at:%Y-%m-%d} "
+            f"(import {previous.id}, as {previous.filename!r}, {previous.rows} rows, by {previous.recorded_by}): "
+            "pass --again to import the same content again"
+        )
+
+
+# Parsing and checking -----------------------------------------------------------------------------
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(LIST_SEPARATOR) if part.strip()]
+
+
+def _name(value: str | None, field: str, *, max_length: int) -> str:
+    """A name a row must give (a REF, an indicator code), trimmed; never blank."""
+    name = validation.text(value, field, max_length=max_length)
+    assert name is not None  # a required text is never None
+    return name
+
+
+def _check_row(kind: CsvKind, row: Mapping[str, str | None], line: int) -> CsvRow:
+    """A row checked by the same functions as the single commands."""
+    labels = kind.labels
+    if kind is EVIDENCE:
+        evidence = services.check_evidence(
+            recs=_split(row["rec"]), title=row["title"], observed_on=row["date"], kind=row["kind"],
+            stance=row.get("stance"), url=row.get("url"), summary=row.get("summary"),
+            source_name=row.get("source_name"), reliability=row.get("reliability"),
+            sensitivity=row.get("sensitivity"), labels=labels,
+        )
+        return CsvRow(line, evidence.recs, evidence, ())
+    if kind is STATUS:
+        ref = _name(row["rec"], "rec", max_length=2 * models.CODE_LENGTH + 1)
+        status = services.check_status(status=row["status"], effective_on=row["effective_on"], note=row["note"],
+                                       evidence_ids=_split(row.get("evidence")), labels=labels)
+        return CsvRow(line, (ref,), status, status.evidence_ids)
+    code = _name(row["indicator"], "indicator", max_length=models.CODE_LENGTH)
+    measurement = services.check_measurement(quarter=row["quarter"], value=row["value"], note=row.get("note"),
+                                             evidence_id=row.get("evidence"), labels=labels)
+    cited = () if measurement.evidence_id is None else (measurement.evidence_id,)
+    return CsvRow(line, (code,), measurement, cited)
+
+
+def _recognise(header: list[str], label: str) -> CsvKind:
+    columns = set(header)
+    for kind in CSV_KINDS:
+        if set(kind.required) <= columns:
+            unknown = [c for c in header if c not in kind.columns]
+            if unknown:
+                raise InputError(
+                    f"{label} line 1: unknown column {unknown[0]!r} in {kind.a_file} "
+                    f"(its columns: {','.join(kind.columns)})"
+                )
+            return kind
+    closest = max(CSV_KINDS, key=lambda kind: len(columns & set(kind.required)))
+    missing = [c for c in closest.required if c not in columns]
+    hint = f"{closest.a_file} needs the column(s) {','.join(missing)}; " if columns & set(closest.required) else ""
+    expected = "; ".join(f"{kind.name}: {','.join(kind.required)}" for kind in CSV_KINDS)
+    raise InputError(f"{label} line 1: header not recognised: {hint}name the columns of one kind ({expected})")
+
+
+def parse_csv(file: InputFile, lookups: Lookups, *, progress: Progress = quietly) -> CsvPlan:
+    """Parse and check every row of a CSV file, REFs included; the first bad row stops it."""
+    reader = csv.reader(io.StringIO(file.text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        raise InputError(f"{file.label} line 1: malformed CSV: {error}") from None
+    if not header or not any(cell.strip() for cell in header):
+        raise InputError(f"{file.label}: is empty; its first line must be a header, e.g. {','.join(EVIDENCE.required)}")
+    header = [cell.strip().lower() for cell in header]
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise InputError(f"{file.label} line 1: the column {repeated[0]!r} appears twice")
+    kind = _recognise(header, file.label)
+    plan = CsvPlan(file=file, kind=kind)
+    ended = reader.line_num
+    with progress(file.text.count("\n"), f"Checking {file.name}") as advance:
+        advance(ended)
+        while True:
+            line = ended + 1
+            try:
+                record = next(reader, None)
+            except csv.Error as error:
+                raise InputError(f"{file.label} line {line}: malformed CSV: {error}") from None
+            if record is None:
+                break
+            advance(reader.line_num - ended)
+            ended = reader.line_num
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue  # a blank line
+            if len(record) != len(header):
+                raise InputError(
+                    f"{file.label} line {line}: {len(record)} fields, but the header has {len(header)} columns "
+                    "(quote a field that contains a comma)"
+                )
+            values = {column: cell if cell.strip() else None for column, cell in zip(header, record)}
+            try:
+                row = _check_row(kind, values, line)
+                plan.targets.append(lookups.targets(kind, row))
+            except InputError as error:
+                raise InputError(f"{file.label} line {line}: {error}") from None
+            plan.rows.append(row)
+    if not plan.rows:
+        raise InputError(f"{file.label}: has a header but no rows; nothing to import")
+    return plan
+
+
+# Writing ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class CsvPlan:
+    """A checked CSV file: its rows and the ids they name, ready to write."""
+
+    file: InputFile
+    kind: CsvKind
+    rows: list[CsvRow] = field(default_factory=list)
+    targets: list[tuple[int, ...]] = field(default_factory=list)
+
+    def apply(self, session: Session, *, actor: str, again: bool, dry_run: bool,
+              progress: Progress = quietly) -> ImportSummary:
+        """Write every row with its event, as one import (or, in a dry run, count what would be)."""
+        refuse_repeat(session, self.file, again)
+        if not dry_run:  # what the rows name, again, in the write transaction
+            self._resolve_again(session)
+        ids = IdAllocator(session)
+        chain = Chain(session, actor)
+        stamp = chain.recorded_at
+        if not dry_run:
+            bulk_settings(session)
+        writer = Writer(session, chain, dry_run=dry_run)
+        batch_id = ids.next(_BATCHES)
+        writer.add("import.file", {_BATCHES: [{
+            "id": batch_id, "sha256": self.file.sha256, "filename": self.file.name, "rows": len(self.rows),
+            "recorded_at": stamp, "recorded_by": actor,
+        }]}, {"kind": self.kind.name})
+        build = _ROW_BUILDERS[self.kind.name]
+        extra = {"import_batch": batch_id}
+        with progress(len(self.rows), f"Importing {self.file.name}") as advance:
+            try:
+                for number, (row, target) in enumerate(zip(self.rows, self.targets, strict=True), start=1):
+                    action, rows = build(row.value, target, ids, stamp, actor)
+                    writer.add(action, rows, extra)
+                    if number % CHUNK_ROWS == 0:
+                        advance(CHUNK_ROWS)
+                writer.finish()
+            except BaseException:
+                writer.abandon()
+                raise
+            advance(len(self.rows) % CHUNK_ROWS)
+        if not dry_run:
+            ids.advance_sequences()
+        added = {name: count for name, count in writer.counts.items() if name != _BATCHES.name}
+        last = ids.last(self.kind.table)  # one row of this table per line, ids in a run
+        return ImportSummary(self.file.label, self.kind.name, len(self.rows), added, dry_run,
+                             None if dry_run else batch_id,
+                             None if dry_run or last is None else (last - len(self.rows) + 1, last))
+
+    def _resolve_again(self, session: Session) -> None:
+        lookups = Lookups(session)
+        resolved: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[int, ...]] = {}
+        for number, row in enumerate(self.rows):
+            key = (row.names, row.cited)
+            target = resolved.get(key)
+            if target is None:
+                try:
+                    target = resolved[key] = lookups.targets(self.kind, row)
+                except InputError as error:
+                    raise InputError(f"{self.file.label} line {row.line}: {error}") from None
+            self.targets[number] = target
+
+
+def _evidence_rows(item: services.EvidenceInput, recs: tuple[int, ...], ids: IdAllocator,
+                   stamp: datetime, actor: str) -> tuple[str, Rows]:
+    evidence_id = ids.next(_EVIDENCE)
+    return "evidence.add", {
+        _EVIDENCE: [{
+            "id": evidence_id, "title": item.title, "kind": item.kind.value, "observed_on": item.observed_on,
+            "source_name": item.source_name, "url": item.url, "summary": item.summary,
+            "reliability": item.reliability.value, "sensitivity": item.sensitivity.value,
+            "recorded_at": stamp, "recorded_by": actor,
+        }],
+        _EVIDENCE_LINKS: [
+            {"evidence_id": evidence_id, "recommendation_id": rec_id, "stance": item.stance.value} for rec_id in recs
+        ],
+    }
+
+
+def _status_rows(item: services.StatusInput, recs: tuple[int, ...], ids: IdAllocator,
+                 stamp: datetime, actor: str) -> tuple[str, Rows]:
+    update_id = ids.next(_STATUS_UPDATES)
+    return "status.set", {
+        _STATUS_UPDATES: [{
+            "id": update_id, "recommendation_id": recs[0], "status": item.status.value,
+            "effective_on": item.effective_on, "note": item.note, "recorded_at": stamp, "recorded_by": actor,
+        }],
+        _CITED_EVIDENCE: [
+            {"status_update_id": update_id, "evidence_id": evidence_id} for evidence_id in item.evidence_ids
+        ],
+    }
+
+
+def _measurement_rows(item: services.MeasurementInput, indicator: tuple[int, ...], ids: IdAllocator,
+                      stamp: datetime, actor: str) -> tuple[str, Rows]:
+    return "measurement.record", {
+        _MEASUREMENTS: [{
+            "id": ids.next(_MEASUREMENTS), "indicator_id": indicator[0],
+            "quarter_start": item.quarter.start, "value": item.value, "note": item.note,
+            "evidence_id": item.evidence_id, "recorded_at": stamp, "recorded_by": actor,
+        }],
+    }
+
+
+# Each row is recorded under the action (and with the rows) its single command records.
+_ROW_BUILDERS: dict[str, Callable[[Any, tuple[int, ...], IdAllocator, datetime, str], tuple[str, Rows]]] = {
+    EVIDENCE.name: _evidence_rows, STATUS.name: _status_rows, MEASUREMENT.name: _measurement_rows,
+}

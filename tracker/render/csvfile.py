@@ -1,0 +1,68 @@
+"""CSV: one row per recommendation, for spreadsheets.
+
+Rows end with CRLF (RFC 4180). A text cell a spreadsheet could take for a formula is
+neutralised; numbers stay numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from tracker.reports import QuarterlyReport, Timeline
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def neutralise(cell: Any) -> Any:
+    """OWASP's CSV injection advice: a text cell that a spreadsheet could run as a formula gets a ``'``."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
+
+
+def _table(header: list[str], rows: Iterable[list[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([neutralise(cell) for cell in header])
+    for row in rows:
+        writer.writerow([neutralise(cell) for cell in row])
+    return buffer.getvalue()
+
+
+def _number(value: float | None) -> Any:
+    """Numbers stay numbers (never prefixed): 12.0 is written 12, a missing value as an empty cell."""
+    if value is None:
+        return ""
+    return int(value) if float(value).is_integer() and abs(value) < 1e15 else value
+
+
+def quarterly(report: QuarterlyReport) -> str:
+    """One row per recommendation; one column per indicator (its value in the quarter)."""
+    codes = list(dict.fromkeys(i.code for r in report.recommendations for i in r.indicators))
+    header = ["ref", "title", "pillar", "previous_status", "status", "change", "evidence_count"]
+    header += [f"indicator:{code}" for code in codes]
+    rows = []
+    for r in report.recommendations:
+        values = {i.code: i.value for i in r.indicators}
+        rows.append(
+            [r.ref, r.title, r.pillar, "" if r.previous_status is None else r.previous_status.value,
+             r.status.value, r.change.value,
+             len({e.id for e in r.evidence})]
+            + [_number(values[code]) if code in values else "" for code in codes]
+        )
+    return _table(header, rows)
+
+
+def timeline(timeline: Timeline) -> str:
+    """One row per recommendation, one column per quarter (empty: not yet issued), then the quarters it changed in."""
+    header = ["ref", "title", "pillar"] + [str(q) for q in timeline.quarters] + ["changed_in"]
+    rows = [
+        [row.ref, row.title, row.pillar]
+        + ["" if c.status is None else c.status.value for c in row.cells]
+        + [" ".join(str(q) for q in row.changed_in)]
+        for row in timeline.rows
+    ]
+    return _table(header, rows)

@@ -1,0 +1,155 @@
+"""HTML: one self-contained page that prints well, with charts of the status history and the indicators.
+
+The page comes from the Jinja2 templates in ``templates/``, autoescaped; its charts are
+inline SVG (:mod:`tracker.render.charts`), and it fetches nothing (its
+Content-Security-Policy says so to the browser too). Jinja2, MarkupSafe and matplotlib
+are imported only when a page is rendered.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tracker.clock import iso_utc
+from tracker.render.charts import (
+    STATUS_COLOURS,
+    Chart,
+    IndicatorTrend,
+    StatusBars,
+    indicator_trend,
+    status_bars,
+    svg,
+)
+from tracker.render.text import (
+    MARKINGS,
+    STATUS_SHORT,
+    agencies_text,
+    attention_text,
+    change_text,
+    changes_text,
+    due_text,
+    empty_text,
+    evidence_text,
+    history_note,
+    is_web_link,
+    label,
+    last_day,
+    not_ended_text,
+    number,
+    overdue_text,
+    period_text,
+    quarter_header_lines,
+    source_line,
+    timeline_header_lines,
+    unissued_notice,
+    withheld_text,
+)
+from tracker.reports import QuarterlyReport, Timeline
+from tracker.vocab import Status
+
+if TYPE_CHECKING:
+    import jinja2
+    from markupsafe import Markup
+
+
+def environment() -> jinja2.Environment:
+    """The templates, with the shared wording as filters and globals."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("tracker.render", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(label=label, number=number, iso_utc=iso_utc, web_link=is_web_link, code_spans=code_spans)
+    env.globals.update(
+        STATUSES=list(Status), STATUS_COLOURS=STATUS_COLOURS, STATUS_SHORT=STATUS_SHORT, MARKINGS=MARKINGS,
+        period_text=period_text, source_line=source_line, unissued_notice=unissued_notice,
+        agencies_text=agencies_text, due_text=due_text, last_day=last_day, attention_text=attention_text,
+        history_note=history_note, change_text=change_text,
+    )
+    return env
+
+
+def code_spans(text: str) -> Markup:
+    """Escaped HTML in which a part between backticks (a command) becomes ``<code>``."""
+    from markupsafe import Markup, escape
+
+    return Markup("".join(
+        f"<code>{escape(part)}</code>" if i % 2 else str(escape(part)) for i, part in enumerate(str(text).split("`"))
+    ))
+
+
+# The charts a page shows ----------------------------------------------------------------------
+
+
+def history_chart(report: QuarterlyReport) -> StatusBars:
+    """The status counts at the end of each quarter of the report's history."""
+    return status_bars(report.history, f"Recommendations by status, {report.history[0].quarter} to {report.quarter}")
+
+
+def indicator_charts(report: QuarterlyReport) -> dict[tuple[str, str], IndicatorTrend]:
+    """Each indicator with a value in its series, by (recommendation ref, indicator code), in page order."""
+    return {
+        (section.ref, indicator.code): chart
+        for section in report.recommendations
+        for indicator in section.indicators
+        if (chart := indicator_trend(indicator, f"{section.ref}/{indicator.code}"))
+    }
+
+
+def timeline_chart(timeline: Timeline) -> StatusBars | None:
+    """The status counts at the end of each quarter of the range; None when there is nothing to report."""
+    if not timeline.rows:
+        return None
+    return status_bars(timeline.history, f"Recommendations by status, {timeline.first} to {timeline.last}")
+
+
+def page_charts(report: QuarterlyReport | Timeline) -> list[Chart]:
+    """The charts the page of ``report`` shows, in the order it shows them."""
+    if isinstance(report, QuarterlyReport):
+        return [history_chart(report), *indicator_charts(report).values()]
+    chart = timeline_chart(report)
+    return [] if chart is None else [chart]
+
+
+# Pages ----------------------------------------------------------------------------------------
+
+
+def quarterly(report: QuarterlyReport) -> str:
+    """The quarterly report as an HTML page."""
+    from markupsafe import Markup
+
+    return environment().get_template("quarterly.html").render(
+        report=report,
+        header=report.header,
+        q=report.quarter,
+        s=report.summary,
+        previous_counts=dict(report.summary.previous_status_counts),
+        header_lines=quarter_header_lines(report),
+        notes=[n for n in [not_ended_text(report)] if n],
+        empty=empty_text(report),
+        changes_text=changes_text(report),
+        evidence_text=evidence_text(report),
+        overdue_text=overdue_text(report),
+        withheld_text=withheld_text(report),
+        history_chart=Markup(svg(history_chart(report))),
+        indicator_charts={key: Markup(svg(chart)) for key, chart in indicator_charts(report).items()},
+    )
+
+
+def timeline(timeline: Timeline) -> str:
+    """The timeline as an HTML page: a matrix of statuses, then the status counts as a chart."""
+    from markupsafe import Markup
+
+    chart = timeline_chart(timeline)
+    return environment().get_template("timeline.html").render(
+        timeline=timeline,
+        header=timeline.header,
+        header_lines=timeline_header_lines(timeline),
+        empty=empty_text(timeline),
+        chart=None if chart is None else Markup(svg(chart)),
+    )

@@ -1,0 +1,222 @@
+"""The words and figures every format shares, so that each says the same thing the same way.
+
+Status labels and short codes, numbers as people write them, periods, the header every
+report opens with, and the sentences of the summary and the attention list. Markdown,
+HTML and the charts take their text from here; JSON and CSV write values, not text.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+from tracker.clock import iso_utc
+from tracker.reports import (
+    AttentionItem,
+    Header,
+    QuarterlyReport,
+    RecommendationSection,
+    SourceInfo,
+    StatusCounts,
+    Timeline,
+)
+from tracker.vocab import Sensitivity, Status
+
+STATUS_LABELS = {
+    Status.NOT_STARTED: "not started",
+    Status.IN_PROGRESS: "in progress",
+    Status.PARTIALLY_IMPLEMENTED: "partially implemented",
+    Status.IMPLEMENTED: "implemented",
+}
+STATUS_SHORT = {
+    Status.NOT_STARTED: "NS",
+    Status.IN_PROGRESS: "IP",
+    Status.PARTIALLY_IMPLEMENTED: "PI",
+    Status.IMPLEMENTED: "IM",
+}
+MARKINGS = {
+    Sensitivity.PUBLIC: None,
+    Sensitivity.INTERNAL: "INTERNAL: not for publication.",
+    Sensitivity.CONFIDENTIAL: "CONFIDENTIAL: not for publication. It may contain victims' data: "
+    "share it only with people cleared to see confidential evidence.",
+}
+
+
+def label(status: Status | None) -> str:
+    return "not yet issued" if status is None else STATUS_LABELS[status]
+
+
+def number(value: float | int | None, missing: str = "—") -> str:
+    """A value as people write it: 12 for 12.0, 0.25 as is, a dash when missing."""
+    if value is None:
+        return missing
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def last_day(end: date) -> date:
+    return end - timedelta(days=1)
+
+
+def period_text(start: date, end: date) -> str:
+    return f"{start.isoformat()} to {last_day(end).isoformat()}"
+
+
+def source_line(source: SourceInfo) -> str:
+    details = [source.publisher, f"published {source.published_on.isoformat()}"]
+    if source.rating:
+        details.append(source.rating)
+    return f"{source.slug}: {source.title} ({'; '.join(details)})"
+
+
+def unissued_notice(source: SourceInfo, period_name: str, period_end: date) -> str:
+    return (
+        f"{source.slug} was published on {source.published_on.isoformat()}, after {period_name} ended "
+        f"({last_day(period_end).isoformat()}): its recommendations had not been issued yet, so this "
+        "report has nothing to assess for it."
+    )
+
+
+def withheld_text(report: QuarterlyReport) -> str:
+    audience = report.header.audience.value
+    if not report.withheld:
+        return f"No evidence was withheld from this {audience} report."
+    items = "item" if report.withheld == 1 else "items"
+    return (
+        f"{report.withheld} {items} of evidence observed in the quarter {'was' if report.withheld == 1 else 'were'} "
+        f"withheld from this {audience} report: {'its' if report.withheld == 1 else 'their'} sensitivity is above "
+        f"{audience}."
+    )
+
+
+def evidence_text(report: QuarterlyReport) -> str:
+    summary = report.summary
+    if not summary.evidence_count:
+        return "No evidence observed in this quarter has been recorded" + (
+            " that this audience may see." if report.withheld else "."
+        )
+    kinds = ", ".join(f"{kind.value.replace('_', ' ')} {count}" for kind, count in summary.evidence_by_kind)
+    stances = ", ".join(f"{stance.value} {count}" for stance, count in summary.evidence_by_stance)
+    items = "item" if summary.evidence_count == 1 else "items"
+    return (
+        f"{summary.evidence_count} {items} of evidence observed in the quarter (by kind: {kinds}); "
+        f"by stance, per recommendation it bears on: {stances}."
+    )
+
+
+def changes_text(report: QuarterlyReport) -> str:
+    s = report.summary
+    text = (
+        f"Between the end of {report.quarter.previous()} and the end of {report.quarter}: "
+        f"{s.advanced} advanced, {s.regressed} regressed, {s.unchanged} unchanged"
+    )
+    if not s.issued_in_quarter:
+        return text + "."
+    which = "recommendation" if s.issued_in_quarter == 1 else "recommendations"
+    return (
+        f"{text}; the {s.issued_in_quarter} {which} issued in {report.quarter} "
+        f"count{'s' if s.issued_in_quarter == 1 else ''} from not started, "
+        f"{'its' if s.issued_in_quarter == 1 else 'their'} status when issued."
+    )
+
+
+def change_text(report: QuarterlyReport, section: RecommendationSection) -> str:
+    """The change since the previous quarter, or since it was issued when that was during the quarter."""
+    if section.previous_status is None:
+        return f"{section.change.value} since it was issued in {report.quarter}"
+    return section.change.value
+
+
+def overdue_text(report: QuarterlyReport) -> str:
+    overdue = report.summary.overdue
+    if not overdue:
+        return "No recommendation was overdue at the end of the quarter."
+    return f"Overdue at the end of the quarter: {len(overdue)} ({', '.join(overdue)})."
+
+
+def not_ended_text(report: QuarterlyReport) -> str | None:
+    if report.ended:
+        return None
+    return (
+        f"As of {iso_utc(report.header.as_of)}, {report.quarter} had not ended: the statuses shown are "
+        "those known then, and later records may change them."
+    )
+
+
+def empty_text(report: QuarterlyReport | Timeline) -> str | None:
+    """What to say when the report covers no recommendation at all.
+
+    Commands are quoted with backticks (code in Markdown and HTML). It says only what
+    was true at the as-of instant, so that it reads the same however much is recorded
+    later.
+    """
+    has_rows = report.recommendations if isinstance(report, QuarterlyReport) else report.rows
+    if has_rows:
+        return None
+    header = report.header
+    if not header.sources:
+        as_of = iso_utc(header.as_of)
+        rule = ("`--as-of` keeps only what had been recorded by that instant, whatever period it is about, so a "
+                "catalog loaded later is left out: give a later `--as-of`, or none.")
+        if header.selected:
+            names = ", ".join(header.selected)
+            return f"Nothing to report: {names} had not been recorded by {as_of}. {rule}"
+        return (f"Nothing to report: no source had been recorded by {as_of}. {rule} "
+                "If no catalog is loaded yet, load one with `tracker catalog load`.")
+    if report.header.unissued and len(report.header.unissued) == len(report.header.sources):
+        return "None of the selected sources had been published by the end of the period: there is nothing to report."
+    return "The selected sources have no recommendations: there is nothing to report."
+
+
+def is_web_link(url: str | None) -> bool:
+    """Whether ``url`` is an http(s) address, the only kind a report makes clickable."""
+    return url is not None and re.match(r"^https?://[^\s]+$", url, re.IGNORECASE) is not None
+
+
+def header_lines(header: Header, period: tuple[str, str]) -> list[tuple[str, str]]:
+    """The header every format prints: sources, the period and its dates, as-of, audience, fingerprint, version."""
+    return [
+        ("Sources", "; ".join(source_line(s) for s in header.sources) or "none recorded as of this instant"),
+        period,
+        ("As of", iso_utc(header.as_of)),
+        ("Audience", header.audience.value),
+        ("Fingerprint", header.fingerprint or "none: nothing had been recorded as of this instant"),
+        ("Tracker", f"version {header.version}"),
+    ]
+
+
+def quarter_header_lines(report: QuarterlyReport) -> list[tuple[str, str]]:
+    return header_lines(report.header, ("Quarter", f"{report.quarter}, {period_text(report.start, report.end)}"))
+
+
+def timeline_header_lines(timeline: Timeline) -> list[tuple[str, str]]:
+    return header_lines(timeline.header, ("Quarters", f"{timeline.first} to {timeline.last}, "
+                                                      f"{period_text(timeline.first.start, timeline.last.end)}"))
+
+
+def attention_text(item: AttentionItem) -> str:
+    reasons = []
+    if item.regressed_from is not None:
+        reasons.append(f"regressed from {label(item.regressed_from)} to {label(item.status)}")
+    if item.overdue_since is not None:
+        reasons.append(f"overdue (due {item.overdue_since.isoformat()})")
+    if item.no_evidence:
+        reasons.append("no evidence this quarter")
+    return "; ".join(reasons)
+
+
+def history_note(header: Header, history: tuple[StatusCounts, ...]) -> str | None:
+    if history and any(source.published_on >= history[0].quarter.end for source in header.sources):
+        return "Quarters that ended before a source was published do not count its recommendations."
+    return None
+
+
+def agencies_text(section: RecommendationSection) -> str:
+    return ", ".join(f"{a.name} ({a.code}, {a.role})" for a in section.agencies) or "none assigned"
+
+
+def due_text(section: RecommendationSection) -> str:
+    if section.due_on is None:
+        return "no due date"
+    return section.due_on.isoformat() + (", overdue" if section.overdue else "")
