@@ -172,8 +172,12 @@ def spell(value: Any) -> str:
     kind = value.__class__
     if kind is str:
         return _quote(value)
+    if value is None:
+        return "null"
     if kind is int:
         return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
     if kind is date or kind is datetime:
         text = _SPELLED.get(value)
         if text is None:

@@ -149,6 +149,9 @@ def read(name_or_file: str) -> Catalog:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise InputError(f"catalog file {label}: invalid YAML{where}") from None
+    except RecursionError:
+        raise InputError(f"catalog file {label}: nested too deeply to be a catalog; "
+                         "see the README's 'Catalog files' for the format") from None
     return parse(document, label)
 
 
