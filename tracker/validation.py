@@ -147,15 +147,16 @@ def number(value: str | float | int | None, field: str, *, required: bool = True
     if isinstance(value, str) and not _NUMBER.fullmatch(value.strip()):
         raise InputError(f"invalid {field} {value!r}: give a number in digits, e.g. 42, -5, 3.5 or 1e6")
     if abs(result) > MAX_NUMBER:
-        raise InputError(f"invalid {field} {value!r}: give a number between -1e15 and 1e15")
+        raise InputError(f"invalid {field} {value!r}: give a number between -1e100 and 1e100")
     return result
 
 
 # Numbers as people write them: digits, an optional sign, decimal point and exponent (no
 # "1_000", no "0x10", no "inf", no full-width digits); and their range, far beyond any count
-# or share an indicator holds, within what charts and JSON hold exactly.
+# or share an indicator holds, and far enough from the largest float (1.8e308) that a chart's
+# axis around it stays finite.
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
-MAX_NUMBER = 1e15
+MAX_NUMBER = 1e100
 
 
 def identifier(value: str | int | None, field: str) -> int:
