@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from tracker.errors import InputError
+from tracker.errors import InputError, TrackerError
 
 # An attached file's media type goes into the hash-chained event that records it, so it must
 # not depend on the machine: this table ships with the tracker (the host's /etc/mime.types
@@ -108,6 +108,14 @@ def write_exactly(path: Path, content: bytes, *, force: bool, private: bool = Tr
     the permissions any new file gets (the umask's: a report to share).
     """
     check_destination(path, force=force)
+    try:
+        _write_atomically(path, content, force=force, private=private)
+    except OSError as error:  # a full disk, a read-only folder, a quota...
+        raise TrackerError(f"-o {path}: cannot write it ({error.strerror or error}); nothing was written there") \
+            from None
+
+
+def _write_atomically(path: Path, content: bytes, *, force: bool, private: bool) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         if not private:

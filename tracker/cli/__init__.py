@@ -83,7 +83,7 @@ class State:
         if self._database is None:
             from tracker.store.database import Database
 
-            self._database = Database(self.db)
+            self._database = Database(self.db, notice=say)  # a writer waiting for a lock says so
         return self._database
 
 
@@ -649,14 +649,15 @@ def check_output(output: Path | None) -> None:
         files.check_destination(output, force=True)
 
 
-def emit_report(text: str, output: Path | None) -> None:
-    """A report to stdout, or atomically to the -o file."""
+def emit_report(text: str, output: Path | None, *, confidential: bool) -> None:
+    """A report to stdout, or atomically to the -o file: readable by its owner only when it is
+    for the confidential audience, else with the usual permissions (it is made to be shared)."""
     if output is None:
         typer.echo(text, nl=False)
         return
     from tracker import files
 
-    files.write_exactly(output, text.encode("utf-8"), force=True, private=False)
+    files.write_exactly(output, text.encode("utf-8"), force=True, private=confidential)
     say(f"Wrote {output}")
 
 
@@ -678,7 +679,7 @@ def report_quarterly(
     check_output(output)
     with state.database().reading() as session:
         report = reports.quarterly(session, period, sources=source or (), as_of=moment, audience=level)
-    emit_report(render.render(report, fmt), output)
+    emit_report(render.render(report, fmt), output, confidential=level.value == "confidential")
 
 
 @report_app.command("timeline")
@@ -702,7 +703,7 @@ def report_timeline(
     check_output(output)
     with state.database().reading() as session:
         report = reports.timeline(session, sources=source or (), first=start, last=end, as_of=moment, audience=level)
-    emit_report(render.render(report, fmt), output)
+    emit_report(render.render(report, fmt), output, confidential=level.value == "confidential")
 
 
 # Check ------------------------------------------------------------------------------------
@@ -710,7 +711,7 @@ def report_timeline(
 
 @app.command(rich_help_panel=REPORT)
 def log(
-    limit: Annotated[Optional[int], typer.Option("--limit", metavar="N", min=1, help="Only the last N events.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", metavar="N", min=1, max=1_000_000_000, help="Only the last N events.")] = None,
     json_output: Json = False,
 ) -> None:
     """The audit log: who recorded what, when (newest first)."""
