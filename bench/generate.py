@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+# The tracker as installed (`pip install .`, or `pip install -e .` in a checkout): its
+# migrations are the package tracker.migrations, which only an installed tracker has.
 from tracker import catalogs, clock, services  # noqa: E402
 from tracker import importing
 from tracker.store.database import Database  # noqa: E402
