@@ -60,9 +60,9 @@ class Format:
         return self._renderer().timeline
 
     def render(self, report: QuarterlyReport | Timeline) -> str:
-        from tracker.reports import QuarterlyReport
+        from tracker.render.text import is_quarterly
 
-        if isinstance(report, QuarterlyReport):
+        if is_quarterly(report):
             return self.quarterly(report)
         return self.timeline(report)
 

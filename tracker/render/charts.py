@@ -16,11 +16,13 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.render.text import label, number
-from tracker.reports import IndicatorLine, StatusCounts
 from tracker.vocab import Status
+
+if TYPE_CHECKING:
+    from tracker.reports import IndicatorLine, StatusCounts
 
 # One palette for the status badges of the HTML page and the bars of its charts.
 STATUS_COLOURS = {

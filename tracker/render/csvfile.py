@@ -9,9 +9,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tracker.reports import QuarterlyReport, Timeline
+if TYPE_CHECKING:
+    from tracker.reports import QuarterlyReport, Timeline
+
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 

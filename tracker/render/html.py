@@ -31,6 +31,7 @@ from tracker.render.text import (
     empty_text,
     evidence_text,
     history_note,
+    is_quarterly,
     is_web_link,
     label,
     last_day,
@@ -44,12 +45,13 @@ from tracker.render.text import (
     unissued_notice,
     withheld_text,
 )
-from tracker.reports import QuarterlyReport, Timeline
 from tracker.vocab import Status
 
 if TYPE_CHECKING:
     import jinja2
     from markupsafe import Markup
+
+    from tracker.reports import QuarterlyReport, Timeline
 
 
 def environment() -> jinja2.Environment:
@@ -110,7 +112,7 @@ def timeline_chart(timeline: Timeline) -> StatusBars | None:
 
 def page_charts(report: QuarterlyReport | Timeline) -> list[Chart]:
     """The charts the page of ``report`` shows, in the order it shows them."""
-    if isinstance(report, QuarterlyReport):
+    if is_quarterly(report):
         return [history_chart(report), *indicator_charts(report).values()]
     chart = timeline_chart(report)
     return [] if chart is None else [chart]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.clock import iso_utc
-from tracker.reports import QuarterlyReport, Timeline
+
+if TYPE_CHECKING:
+    from tracker.reports import QuarterlyReport, Timeline
 
 
 def dumps(document: Any) -> str:

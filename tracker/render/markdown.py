@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from tracker.render.text import (
@@ -32,8 +32,10 @@ from tracker.render.text import (
     unissued_notice,
     withheld_text,
 )
-from tracker.reports import Header, QuarterlyReport, RecommendationSection, StatusCounts, Timeline
 from tracker.vocab import Status
+
+if TYPE_CHECKING:
+    from tracker.reports import Header, QuarterlyReport, RecommendationSection, StatusCounts, Timeline
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 

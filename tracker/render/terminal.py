@@ -8,7 +8,7 @@ from typing import Any
 
 
 def to_json(document: Any) -> str:
-    from tracker.audit.verify import json_value
+    from tracker.audit.canonical import json_value
 
     return json.dumps(document, indent=2, ensure_ascii=False, default=json_value)
 

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from tracker.clock import iso_utc
-from tracker.reports import (
-    AttentionItem,
-    Header,
-    QuarterlyReport,
-    RecommendationSection,
-    SourceInfo,
-    StatusCounts,
-    Timeline,
-)
 from tracker.vocab import Sensitivity, Status
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
+
+    from tracker.reports import (
+        AttentionItem,
+        Header,
+        QuarterlyReport,
+        RecommendationSection,
+        SourceInfo,
+        StatusCounts,
+        Timeline,
+    )
 
 STATUS_LABELS = {
     Status.NOT_STARTED: "not started",
@@ -76,6 +81,12 @@ def unissued_notice(source: SourceInfo, period_name: str, period_end: date) -> s
         f"({last_day(period_end).isoformat()}): its recommendations had not been issued yet, so this "
         "report has nothing to assess for it."
     )
+
+
+def is_quarterly(report: QuarterlyReport | Timeline) -> TypeIs[QuarterlyReport]:
+    """Whether ``report`` is a quarterly report rather than a timeline, by its kind (the
+    renderers know the report types from annotations only: reports are a layer above)."""
+    return report.kind == "quarterly"
 
 
 def withheld_text(report: QuarterlyReport) -> str:
@@ -151,7 +162,7 @@ def empty_text(report: QuarterlyReport | Timeline) -> str | None:
     was true at the as-of instant, so that it reads the same however much is recorded
     later.
     """
-    has_rows = report.recommendations if isinstance(report, QuarterlyReport) else report.rows
+    has_rows = report.recommendations if is_quarterly(report) else report.rows
     if has_rows:
         return None
     header = report.header

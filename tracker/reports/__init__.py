@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import exists, select
@@ -218,6 +219,7 @@ class StatusCounts:
 
 @dataclass(frozen=True)
 class QuarterlyReport:
+    kind: ClassVar[str] = "quarterly"  # which report it is, for renderers that take either
     header: Header
     quarter: Quarter
     summary: Summary
@@ -264,6 +266,7 @@ class TimelineRow:
 
 @dataclass(frozen=True)
 class Timeline:
+    kind: ClassVar[str] = "timeline"
     header: Header
     quarters: tuple[Quarter, ...]
     rows: tuple[TimelineRow, ...]
