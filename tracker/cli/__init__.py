@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from tracker import __version__
+from tracker import __version__, render  # render's registry of formats: cheap to import
 from tracker.cli.lazy import HelpWhenAlone, PanelOrder
 from tracker.errors import TrackerError
 
@@ -630,7 +630,7 @@ def export(
 ReportSources = Annotated[Optional[list[str]], typer.Option(
     "--source", metavar="SOURCE", help="Only this source's recommendations (repeatable; default: every source).")]
 ReportFormat = Annotated[str, typer.Option(
-    "--format", metavar="FORMAT", help="md (the default, to stdout), html, json or csv.")]
+    "--format", metavar="FORMAT", help=f"{render.format_help()}.")]
 ReportOutput = Annotated[Optional[Path], typer.Option(
     "-o", "--output", metavar="FILE", help="Write to this file (replaced if it exists) instead of stdout.")]
 ReportAsOf = Annotated[Optional[str], typer.Option(
@@ -671,7 +671,7 @@ def report_quarterly(
     audience: ReportAudience = "internal",
 ) -> None:
     """The quarterly status report: statuses, changes, evidence, indicators, attention list."""
-    from tracker import render, reports
+    from tracker import reports
     from tracker.periods import Quarter, parse_as_of
 
     period, fmt, moment = Quarter.parse(quarter), render.check_format(fmt), parse_as_of(as_of)
@@ -695,7 +695,7 @@ def report_timeline(
     audience: ReportAudience = "internal",
 ) -> None:
     """Every recommendation's status at the end of every quarter, with the quarters it changed in."""
-    from tracker import render, reports
+    from tracker import reports
     from tracker.periods import Quarter, parse_as_of
 
     start, end = (Quarter.parse(first) if first else None), (Quarter.parse(last) if last else None)
