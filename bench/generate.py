@@ -39,10 +39,9 @@ from pathlib import Path
 
 # The tracker as installed (`pip install .`, or `pip install -e .` in a checkout): its
 # migrations are the package tracker.migrations, which only an installed tracker has.
-from tracker import catalogs, clock, services  # noqa: E402
-from tracker import importing
-from tracker.store.database import Database  # noqa: E402
-from tracker.periods import Quarter  # noqa: E402
+from tracker import catalogs, clock, importing, services
+from tracker.periods import Quarter
+from tracker.store.database import Database
 
 # Bump when the data drawn changes, so that cached databases are rebuilt.
 VERSION = 1
@@ -50,9 +49,18 @@ ACTOR = "bench"
 COUNTRIES = ["KH", "TH", "VN", "MY", "LA", "MM", "ID", "PH", "BD", "NP"]
 PILLARS = ["prosecution", "protection", "prevention", "partnership"]
 KINDS = [  # roughly how often each kind of evidence turns up
-    ("media_report", 22), ("ngo_report", 14), ("government_statement", 12), ("court_case", 10),
-    ("inspection", 9), ("statistic", 8), ("field_observation", 7), ("training", 6),
-    ("regulation", 4), ("policy", 3), ("law", 2), ("other", 3),
+    ("media_report", 22),
+    ("ngo_report", 14),
+    ("government_statement", 12),
+    ("court_case", 10),
+    ("inspection", 9),
+    ("statistic", 8),
+    ("field_observation", 7),
+    ("training", 6),
+    ("regulation", 4),
+    ("policy", 3),
+    ("law", 2),
+    ("other", 3),
 ]
 STATUSES = ["not_started", "in_progress", "partially_implemented", "implemented"]
 WORDS = (
@@ -61,8 +69,19 @@ WORDS = (
     "referral repatriation training hotline border recruitment agency migrant worker wage passport "
     "confiscation child forced marriage online exploitation sentence appeal budget committee"
 ).split()
-OUTLETS = ["Phnom Penh Post", "Khmer Times", "VOD", "Reuters", "UNODC", "IOM", "ILO", "LICADHO",
-           "Ministry of Justice", "National Committee for Counter Trafficking", "Field team"]
+OUTLETS = [
+    "Phnom Penh Post",
+    "Khmer Times",
+    "VOD",
+    "Reuters",
+    "UNODC",
+    "IOM",
+    "ILO",
+    "LICADHO",
+    "Ministry of Justice",
+    "National Committee for Counter Trafficking",
+    "Field team",
+]
 
 
 @dataclass(frozen=True)
@@ -98,8 +117,10 @@ def _sentence(rng: random.Random, words: int) -> str:
 def catalog_document(plan: Plan) -> tuple[dict, list[Rec], list[str]]:
     """Sources (editions published before the history starts), recommendations, agencies, indicators."""
     rng = random.Random(f"{plan.seed}-catalog")
-    agencies = [{"code": f"agency-{i:02d}", "name": f"Ministry of {_sentence(rng, 2).title()} {i}"}
-                for i in range(max(3, plan.recs // 10))]
+    agencies = [
+        {"code": f"agency-{i:02d}", "name": f"Ministry of {_sentence(rng, 2).title()} {i}"}
+        for i in range(max(3, plan.recs // 10))
+    ]
     per_source = [plan.recs // plan.sources + (1 if i < plan.recs % plan.sources else 0) for i in range(plan.sources)]
     start = plan.first.start
     sources, recs, indicators = [], [], []
@@ -115,26 +136,43 @@ def catalog_document(plan: Plan) -> tuple[dict, list[Rec], list[str]]:
             lead = rng.choice(agencies)["code"]
             support = sorted({rng.choice(agencies)["code"] for _ in range(2)} - {lead})
             entry = {
-                "code": code, "position": j + 1, "title": _sentence(rng, 6).capitalize(),
-                "text": _sentence(rng, 30).capitalize() + ".", "pillar": PILLARS[j % len(PILLARS)],
+                "code": code,
+                "position": j + 1,
+                "title": _sentence(rng, 6).capitalize(),
+                "text": _sentence(rng, 30).capitalize() + ".",
+                "pillar": PILLARS[j % len(PILLARS)],
                 "agencies": {"lead": lead, "support": support},
             }
             if rng.random() < 0.3:
                 entry["due_on"] = (start + timedelta(days=rng.randrange(90 * plan.quarters))).isoformat()
             if len(recs) % 2 == 0:
                 indicator = f"ind-{len(indicators):04d}"
-                entry["indicators"] = [{"code": indicator, "name": _sentence(rng, 3).capitalize(), "unit": "cases",
-                                        "direction": "up", "target": float(rng.randrange(50, 500))}]
+                entry["indicators"] = [
+                    {
+                        "code": indicator,
+                        "name": _sentence(rng, 3).capitalize(),
+                        "unit": "cases",
+                        "direction": "up",
+                        "target": float(rng.randrange(50, 500)),
+                    }
+                ]
                 indicators.append(indicator)
             entries.append(entry)
             recs.append((slug, code, s))
-        sources.append({
-            "slug": slug, "title": f"{year} Trafficking in Persons Report: {country}",
-            "publisher": "U.S. Department of State", "country": country, "published_on": published.isoformat(),
-            "period_start": date(year - 1, 4, 1).isoformat(), "period_end": date(year, 3, 31).isoformat(),
-            "rating": rng.choice(["Tier 2", "Tier 2 Watch List", "Tier 3"]), "url": f"https://example.org/{slug}",
-            "recommendations": entries,
-        })
+        sources.append(
+            {
+                "slug": slug,
+                "title": f"{year} Trafficking in Persons Report: {country}",
+                "publisher": "U.S. Department of State",
+                "country": country,
+                "published_on": published.isoformat(),
+                "period_start": date(year - 1, 4, 1).isoformat(),
+                "period_end": date(year, 3, 31).isoformat(),
+                "rating": rng.choice(["Tier 2", "Tier 2 Watch List", "Tier 3"]),
+                "url": f"https://example.org/{slug}",
+                "recommendations": entries,
+            }
+        )
     codes = [code for _, code, _ in recs]
     refs = [Rec(code if codes.count(code) == 1 else f"{slug}/{code}", s) for slug, code, s in recs]
     return {"agencies": agencies, "sources": sources}, refs, indicators
@@ -149,8 +187,15 @@ def _write_csv(folder: Path, name: str, header: list[str], rows: list[list]) -> 
     return path
 
 
-def quarter_files(plan: Plan, quarter: Quarter, index: int, recs: list[Rec], indicators: list[str],
-                  statuses: dict[str, int], folder: Path) -> list[Path]:
+def quarter_files(
+    plan: Plan,
+    quarter: Quarter,
+    index: int,
+    recs: list[Rec],
+    indicators: list[str],
+    statuses: dict[str, int],
+    folder: Path,
+) -> list[Path]:
     """The quarter's evidence, status update and measurement CSV files."""
     rng = random.Random(f"{plan.seed}-{quarter}")
     kinds, weights = zip(*KINDS)
@@ -160,14 +205,20 @@ def quarter_files(plan: Plan, quarter: Quarter, index: int, recs: list[Rec], ind
     for n in range(count):
         linked = rng.sample(recs, 1 if rng.random() < 0.8 else rng.choice((2, 3)))
         sensitivity = rng.choices(("public", "internal", "confidential"), (50, 40, 10))[0]
-        evidence.append([
-            ";".join(rec.ref for rec in linked), _sentence(rng, rng.randrange(4, 10)).capitalize(),
-            (quarter.start + timedelta(days=rng.randrange(days))).isoformat(),
-            rng.choices(kinds, weights)[0], rng.choices(("progress", "setback", "context"), (60, 15, 25))[0],
-            f"https://example.org/{quarter}/{n}" if rng.random() < 0.7 else "",
-            _sentence(rng, rng.randrange(10, 30)).capitalize() + "." if rng.random() < 0.8 else "",
-            rng.choice(OUTLETS), rng.choices(("confirmed", "credible", "unverified"), (30, 50, 20))[0], sensitivity,
-        ])
+        evidence.append(
+            [
+                ";".join(rec.ref for rec in linked),
+                _sentence(rng, rng.randrange(4, 10)).capitalize(),
+                (quarter.start + timedelta(days=rng.randrange(days))).isoformat(),
+                rng.choices(kinds, weights)[0],
+                rng.choices(("progress", "setback", "context"), (60, 15, 25))[0],
+                f"https://example.org/{quarter}/{n}" if rng.random() < 0.7 else "",
+                _sentence(rng, rng.randrange(10, 30)).capitalize() + "." if rng.random() < 0.8 else "",
+                rng.choice(OUTLETS),
+                rng.choices(("confirmed", "credible", "unverified"), (30, 50, 20))[0],
+                sensitivity,
+            ]
+        )
     updates = []
     for rec in recs:
         if rng.random() < 0.2:
@@ -209,8 +260,9 @@ def _moment(day: date, hour: int) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
-def _retract_and_attach(database: Database, plan: Plan, quarter: Quarter, first_id: int, last_id: int,
-                        recs: list[Rec]) -> tuple[int, int]:
+def _retract_and_attach(
+    database: Database, plan: Plan, quarter: Quarter, first_id: int, last_id: int, recs: list[Rec]
+) -> tuple[int, int]:
     """A few retractions of the quarter's evidence and one piece of evidence with a file, as single commands."""
     rng = random.Random(f"{plan.seed}-{quarter}-single")
     count = last_id - first_id + 1 if last_id >= first_id else 0
@@ -218,15 +270,23 @@ def _retract_and_attach(database: Database, plan: Plan, quarter: Quarter, first_
 
     def work(session) -> None:
         for evidence_id in retract:
-            services.retract_evidence(session, evidence_id, "Source withdrew the item: " + _sentence(rng, 5),
-                                      actor=ACTOR)
+            services.retract_evidence(
+                session, evidence_id, "Source withdrew the item: " + _sentence(rng, 5), actor=ACTOR
+            )
         content = f"Inspection sheet {quarter}\n{_sentence(rng, 40)}\n".encode()
         item = services.check_evidence(
-            recs=[rng.choice(recs).ref], title=f"Inspection sheet {quarter}", observed_on=quarter.start,
-            kind="inspection", sensitivity="internal",
+            recs=[rng.choice(recs).ref],
+            title=f"Inspection sheet {quarter}",
+            observed_on=quarter.start,
+            kind="inspection",
+            sensitivity="internal",
         )
-        services.add_evidence(session, item, actor=ACTOR, attachments=[
-            services.FileToAttach(f"inspection-{quarter}.txt", content, "text/plain")])
+        services.add_evidence(
+            session,
+            item,
+            actor=ACTOR,
+            attachments=[services.FileToAttach(f"inspection-{quarter}.txt", content, "text/plain")],
+        )
 
     database.write(work)
     return len(retract), 1
@@ -255,8 +315,11 @@ def generate(url: str, plan: Plan, *, progress=None) -> dict[str, int]:
                     first_id = _max_evidence_id(database) + 1
                     for path in files:
                         summary = importing.import_file(database, path, actor=ACTOR)
-                        name = {"evidence": "evidence", "status update": "status updates",
-                                "measurement": "measurements"}[summary.kind]
+                        name = {
+                            "evidence": "evidence",
+                            "status update": "status updates",
+                            "measurement": "measurements",
+                        }[summary.kind]
                         totals[name] += summary.rows
                         path.unlink()
                     last_id = _max_evidence_id(database)
@@ -266,9 +329,11 @@ def generate(url: str, plan: Plan, *, progress=None) -> dict[str, int]:
                 totals["attachments"] += attached
                 index += 1
                 elapsed = time.perf_counter() - started
-                say(f"{quarter} ({index}/{plan.quarters}): {totals['evidence']:,} evidence, "
+                say(
+                    f"{quarter} ({index}/{plan.quarters}): {totals['evidence']:,} evidence, "
                     f"{totals['status updates']:,} status updates, {totals['measurements']:,} measurements "
-                    f"[{elapsed:.0f} s]")
+                    f"[{elapsed:.0f} s]"
+                )
                 quarter = quarter.next()
         if not database.is_sqlite:
             # PostgreSQL's autovacuum gathers planner statistics soon after a large load; a
@@ -293,8 +358,9 @@ def _max_evidence_id(database: Database) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", metavar="PATH_OR_URL",
-                        help="a new SQLite file, or the URL of an empty PostgreSQL database")
+    parser.add_argument(
+        "--db", metavar="PATH_OR_URL", help="a new SQLite file, or the URL of an empty PostgreSQL database"
+    )
     parser.add_argument("--recs", type=int, default=200, help="recommendations (default 200)")
     parser.add_argument("--evidence", type=int, default=100_000, help="pieces of evidence (default 100000)")
     parser.add_argument("--quarters", type=int, default=40, help="quarters of history (default 40)")
@@ -302,10 +368,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2019, help="random seed (default 2019)")
     parser.add_argument("--force", action="store_true", help="replace an existing SQLite file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.add_argument("--csv", metavar="FILE", help="write an evidence CSV file of --evidence rows (for the "
-                        "recommendations of a database made with the same --recs) instead of a database")
-    parser.add_argument("--describe", action="store_true", help="print this generator's version and the schema "
-                        "revision as JSON (what a cached database depends on)")
+    parser.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="write an evidence CSV file of --evidence rows (for the "
+        "recommendations of a database made with the same --recs) instead of a database",
+    )
+    parser.add_argument(
+        "--describe",
+        action="store_true",
+        help="print this generator's version and the schema revision as JSON (what a cached database depends on)",
+    )
     args = parser.parse_args(argv)
     if args.describe:
         from tracker.store.database import SCHEMA_REVISION
@@ -313,13 +386,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"version": VERSION, "schema": SCHEMA_REVISION}))
         return 0
     if args.csv:
-        write_evidence_csv(Path(args.csv), recs=args.recs, rows=args.evidence, seed=args.seed,
-                           quarter=Quarter.parse(args.end))
+        write_evidence_csv(
+            Path(args.csv), recs=args.recs, rows=args.evidence, seed=args.seed, quarter=Quarter.parse(args.end)
+        )
         return 0
     if args.recs < 1 or args.quarters < 1 or args.evidence < 0:
         parser.error("--recs and --quarters must be at least 1, --evidence at least 0")
-    plan = Plan(recs=args.recs, evidence=args.evidence, quarters=args.quarters, end=Quarter.parse(args.end),
-                seed=args.seed)
+    plan = Plan(
+        recs=args.recs, evidence=args.evidence, quarters=args.quarters, end=Quarter.parse(args.end), seed=args.seed
+    )
     if plan.end.end > date.today():
         parser.error(f"--end {plan.end} has not ended yet")
     if not args.db:
@@ -333,10 +408,14 @@ def main(argv: list[str] | None = None) -> int:
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    totals = generate(args.db, plan, progress=None if args.quiet else lambda text: print(text, file=sys.stderr, flush=True))
+    totals = generate(
+        args.db, plan, progress=None if args.quiet else lambda text: print(text, file=sys.stderr, flush=True)
+    )
     if not args.quiet:
-        print(f"done in {time.perf_counter() - started:.0f} s: " + ", ".join(f"{v:,} {k}" for k, v in totals.items()),
-              file=sys.stderr)
+        print(
+            f"done in {time.perf_counter() - started:.0f} s: " + ", ".join(f"{v:,} {k}" for k, v in totals.items()),
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -67,12 +67,20 @@ class Sizes:
 
 
 SIZES = {
-    "default": Sizes(recs=200, big=1_000_000, quarters=40, small=100_000, import_rows=100_000, runs=5,
-                     quick_runs=11, pg_evidence=100_000),
-    "quick": Sizes(recs=200, big=100_000, quarters=40, small=10_000, import_rows=20_000, runs=3,
-                   quick_runs=5, pg_evidence=10_000),
-    "smoke": Sizes(recs=10, big=400, quarters=4, small=100, import_rows=200, runs=1, quick_runs=1,
-                   pg_evidence=100),
+    "default": Sizes(
+        recs=200,
+        big=1_000_000,
+        quarters=40,
+        small=100_000,
+        import_rows=100_000,
+        runs=5,
+        quick_runs=11,
+        pg_evidence=100_000,
+    ),
+    "quick": Sizes(
+        recs=200, big=100_000, quarters=40, small=10_000, import_rows=20_000, runs=3, quick_runs=5, pg_evidence=10_000
+    ),
+    "smoke": Sizes(recs=10, big=400, quarters=4, small=100, import_rows=200, runs=1, quick_runs=1, pg_evidence=100),
 }
 
 
@@ -118,8 +126,12 @@ def compile_sources() -> None:
     """Byte-compile the tracker's modules, as installing a package does (a checkout installed
     in editable mode otherwise compiles them on first use, or on every use when writing
     bytecode is turned off)."""
-    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "tracker"),
-                    str(ROOT / "migrations")], check=True, capture_output=True, env=environment())
+    subprocess.run(
+        [PYTHON, "-m", "compileall", "-q", str(ROOT / "tracker"), str(ROOT / "migrations")],
+        check=True,
+        capture_output=True,
+        env=environment(),
+    )
 
 
 @dataclass
@@ -132,8 +144,9 @@ def run_once(command: list[str], *, check: bool = True) -> Sample:
     """Run a command: its wall-clock seconds and peak RSS (from wait4)."""
     with open(os.devnull, "wb") as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=environment(),
-                                   cwd=ROOT)
+        process = subprocess.Popen(
+            command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=environment(), cwd=ROOT
+        )
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -143,8 +156,9 @@ def run_once(command: list[str], *, check: bool = True) -> Sample:
     return Sample(seconds, usage.ru_maxrss / 1024)
 
 
-def interleave(commands: dict[str, list[str]], runs: int, *, before=None, after=None,
-               warm_up: bool = False) -> dict[str, list[Sample]]:
+def interleave(
+    commands: dict[str, list[str]], runs: int, *, before=None, after=None, warm_up: bool = False
+) -> dict[str, list[Sample]]:
     """Run each command ``runs`` times, A B A B ...; ``before(label, i)`` prepares a run (untimed).
 
     With ``warm_up``, each command first runs once untimed (file caches, bytecode).
@@ -167,8 +181,9 @@ def median(samples: list[Sample]) -> float:
     return statistics.median(s.seconds for s in samples)
 
 
-def compare(metric: Metric, tracker: list[Sample], baseline: list[Sample] | None, limit: float,
-            strict: bool = False) -> Metric:
+def compare(
+    metric: Metric, tracker: list[Sample], baseline: list[Sample] | None, limit: float, strict: bool = False
+) -> Metric:
     metric.tracker_value = median(tracker)
     metric.samples["tracker"] = [round(s.seconds, 4) for s in tracker]
     metric.runs = len(tracker)
@@ -185,8 +200,9 @@ def compare(metric: Metric, tracker: list[Sample], baseline: list[Sample] | None
 
 def generator_key() -> str:
     """What a cached database depends on besides its sizes: the generator's version and the schema."""
-    result = subprocess.run([PYTHON, str(HERE / "generate.py"), "--describe"], check=True, capture_output=True,
-                            env=environment(), cwd=ROOT)
+    result = subprocess.run(
+        [PYTHON, str(HERE / "generate.py"), "--describe"], check=True, capture_output=True, env=environment(), cwd=ROOT
+    )
     described = json.loads(result.stdout)
     return f"v{described['version']}-{described['schema']}"
 
@@ -204,8 +220,9 @@ class Generated:
             Path(f"{self.partial}{suffix}").unlink(missing_ok=True)
         say(f"generating {path.name} (once; cached for later runs)")
         self.started = time.perf_counter()
-        self.process = subprocess.Popen([PYTHON, str(HERE / "generate.py"), *arguments, str(self.partial)],
-                                        env=environment(), cwd=ROOT)
+        self.process = subprocess.Popen(
+            [PYTHON, str(HERE / "generate.py"), *arguments, str(self.partial)], env=environment(), cwd=ROOT
+        )
 
     def result(self) -> Path:
         if self.process is not None:
@@ -225,8 +242,11 @@ class Generated:
 def cached_sqlite(out: Path, sizes: Sizes, evidence: int, quarters: int, *, label: str, version: str) -> Generated:
     """A generated SQLite database, made once per set of parameters."""
     key = f"r{sizes.recs}-e{evidence}-q{quarters}-s2019-{version}"
-    return Generated(out / "db" / f"{label}-{key}.db", ["--recs", str(sizes.recs), "--evidence", str(evidence),
-                                                         "--quarters", str(quarters), "--quiet", "--db"], sqlite=True)
+    return Generated(
+        out / "db" / f"{label}-{key}.db",
+        ["--recs", str(sizes.recs), "--evidence", str(evidence), "--quarters", str(quarters), "--quiet", "--db"],
+        sqlite=True,
+    )
 
 
 def copy_sqlite(source: Path, destination: Path) -> Path:
@@ -238,9 +258,11 @@ def copy_sqlite(source: Path, destination: Path) -> Path:
 
 def import_csv(out: Path, sizes: Sizes) -> Generated:
     """An evidence CSV file of ``import_rows`` rows for the base database's recommendations."""
-    return Generated(out / f"import-r{sizes.recs}-{sizes.import_rows}.csv",
-                     ["--recs", str(sizes.recs), "--evidence", str(sizes.import_rows), "--seed", "6", "--csv"],
-                     sqlite=False)
+    return Generated(
+        out / f"import-r{sizes.recs}-{sizes.import_rows}.csv",
+        ["--recs", str(sizes.recs), "--evidence", str(sizes.import_rows), "--seed", "6", "--csv"],
+        sqlite=False,
+    )
 
 
 class Postgres:
@@ -299,7 +321,7 @@ def postgres_url(given: str | None, disabled: bool) -> str | None:
         import psycopg
 
         psycopg.connect(_libpq(url), connect_timeout=3).close()
-    except Exception as error:  # noqa: BLE001 - no server: the PostgreSQL rows say so
+    except Exception as error:
         say(f"PostgreSQL at {url} is not reachable ({type(error).__name__}): skipping its benchmarks")
         return None
     return url
@@ -313,40 +335,78 @@ def say(text: str) -> None:
 
 
 def bench_startup(sizes: Sizes, tracker: list[str]) -> list[Metric]:
-    samples = interleave({"tracker": [*tracker, "--help"], "baseline": [PYTHON, "-c", "import typer"]},
-                         sizes.quick_runs, warm_up=True)
+    samples = interleave(
+        {"tracker": [*tracker, "--help"], "baseline": [PYTHON, "-c", "import typer"]}, sizes.quick_runs, warm_up=True
+    )
     metric = Metric("start-up", "`tracker --help`", '`python -c "import typer"`', "<= 1.25x")
     return [compare(metric, samples["tracker"], samples["baseline"], 1.25)]
 
 
 def bench_commands(sizes: Sizes, tracker: list[str], small_db: Path, work: Path) -> list[Metric]:
     scratch = copy_sqlite(small_db, work / "commands.db")
-    ref = sqlite3.connect(scratch).execute(
-        "SELECT s.slug || '/' || r.code FROM recommendation r JOIN source s ON s.id = r.source_id "
-        "ORDER BY r.id LIMIT 1").fetchone()[0]
-    add = [*tracker, "--db", str(scratch), "evidence", "add", "--rec", ref, "--title", "Kiln inspection report",
-           "--date", "2024-12-01", "--kind", "inspection", "--summary", "Inspectors visited 12 kilns."]
+    ref = (
+        sqlite3.connect(scratch)
+        .execute(
+            "SELECT s.slug || '/' || r.code FROM recommendation r JOIN source s ON s.id = r.source_id "
+            "ORDER BY r.id LIMIT 1"
+        )
+        .fetchone()[0]
+    )
+    add = [
+        *tracker,
+        "--db",
+        str(scratch),
+        "evidence",
+        "add",
+        "--rec",
+        ref,
+        "--title",
+        "Kiln inspection report",
+        "--date",
+        "2024-12-01",
+        "--kind",
+        "inspection",
+        "--summary",
+        "Inspectors visited 12 kilns.",
+    ]
     listing = [*tracker, "--db", str(scratch), "rec", "list"]
     baseline = [PYTHON, "-c", "import typer, sqlalchemy.orm"]
     samples = interleave({"add": add, "list": listing, "baseline": baseline}, sizes.quick_runs, warm_up=True)
     target, described = "<= 1.25x", '`python -c "import typer, sqlalchemy.orm"`'
     return [
-        compare(Metric("database command: evidence add", "`tracker evidence add ...`", described, target),
-                samples["add"], samples["baseline"], 1.25),
-        compare(Metric("database command: rec list", "`tracker rec list`", described, target),
-                samples["list"], samples["baseline"], 1.25),
+        compare(
+            Metric("database command: evidence add", "`tracker evidence add ...`", described, target),
+            samples["add"],
+            samples["baseline"],
+            1.25,
+        ),
+        compare(
+            Metric("database command: rec list", "`tracker rec list`", described, target),
+            samples["list"],
+            samples["baseline"],
+            1.25,
+        ),
     ]
 
 
 def bench_import(sizes: Sizes, tracker: list[str], base_db: Path, csv_file: Path, work: Path) -> list[Metric]:
-    targets = {"tracker": work / "import-tracker.db", "baseline": work / "import-baseline.db",
-               "sqlite-utils": work / "import-sqlite-utils.db"}
+    targets = {
+        "tracker": work / "import-tracker.db",
+        "baseline": work / "import-baseline.db",
+        "sqlite-utils": work / "import-sqlite-utils.db",
+    }
     sqlite_utils = Path(PYTHON).parent / "sqlite-utils"
     commands = {
         "tracker": [*tracker, "--db", str(targets["tracker"]), "import", str(csv_file)],
         "baseline": [PYTHON, str(BASELINES / "import_csv.py"), str(targets["baseline"]), str(csv_file), ACTOR],
-        "sqlite-utils": [str(sqlite_utils) if sqlite_utils.exists() else "sqlite-utils", "insert",
-                         str(targets["sqlite-utils"]), "evidence", str(csv_file), "--csv"],
+        "sqlite-utils": [
+            str(sqlite_utils) if sqlite_utils.exists() else "sqlite-utils",
+            "insert",
+            str(targets["sqlite-utils"]),
+            "evidence",
+            str(csv_file),
+            "--csv",
+        ],
     }
     checked: dict[str, bool] = {}
 
@@ -359,18 +419,33 @@ def bench_import(sizes: Sizes, tracker: list[str], base_db: Path, csv_file: Path
 
     def after(label: str, _i: int) -> None:
         if label in ("tracker", "baseline") and label not in checked:  # both wrote a valid, verifiable database
-            result = subprocess.run([*tracker, "--db", str(targets[label]), "verify"], capture_output=True,
-                                    env=environment())
+            result = subprocess.run(
+                [*tracker, "--db", str(targets[label]), "verify"], capture_output=True, env=environment()
+            )
             checked[label] = result.returncode == 0
 
     samples = interleave(commands, sizes.runs, before=before, after=after)
     rows = f"{sizes.import_rows:,}-row evidence CSV"
-    first = compare(Metric(f"bulk import ({rows})", "`tracker import`",
-                           "plain script: csv + sqlite3 executemany + the same hash chain, one transaction",
-                           "<= 2x"), samples["tracker"], samples["baseline"], 2.0)
-    second = compare(Metric(f"bulk import vs sqlite-utils ({rows})", "`tracker import`",
-                            "`sqlite-utils insert --csv`", "< 1x (faster)"),
-                     samples["tracker"], samples["sqlite-utils"], 1.0, strict=True)
+    first = compare(
+        Metric(
+            f"bulk import ({rows})",
+            "`tracker import`",
+            "plain script: csv + sqlite3 executemany + the same hash chain, one transaction",
+            "<= 2x",
+        ),
+        samples["tracker"],
+        samples["baseline"],
+        2.0,
+    )
+    second = compare(
+        Metric(
+            f"bulk import vs sqlite-utils ({rows})", "`tracker import`", "`sqlite-utils insert --csv`", "< 1x (faster)"
+        ),
+        samples["tracker"],
+        samples["sqlite-utils"],
+        1.0,
+        strict=True,
+    )
     if not all(checked.values()):
         first.met = False
         first.note = "a database did not verify: " + ", ".join(k for k, ok in checked.items() if not ok)
@@ -399,43 +474,93 @@ def bench_report(sizes: Sizes, tracker: list[str], big_db: Path, small_db: Path,
     big, small = f"{sizes.big:,}", f"{sizes.small:,}"
     raw = "hand-written raw SQL script, same JSON"
     metrics = [
-        compare(Metric(f"quarterly report, json ({big}-evidence database)", f"`tracker report quarterly {quarter} --format json`",
-                       raw, "<= 2x"), samples["json"], samples["baseline"], 2.0),
-        compare(Metric(f"quarterly report, md ({big}-evidence database)", f"`tracker report quarterly {quarter} --format md`",
-                       raw, "<= 2x"), samples["md"], samples["baseline"], 2.0),
-        compare(Metric(f"report scaling: {big} vs {small} evidence", f"json report on the {big}-evidence database",
-                       f"the same on the {small}-evidence database", "<= 1.5x"),
-                samples["json"], samples["small"], 1.5),
+        compare(
+            Metric(
+                f"quarterly report, json ({big}-evidence database)",
+                f"`tracker report quarterly {quarter} --format json`",
+                raw,
+                "<= 2x",
+            ),
+            samples["json"],
+            samples["baseline"],
+            2.0,
+        ),
+        compare(
+            Metric(
+                f"quarterly report, md ({big}-evidence database)",
+                f"`tracker report quarterly {quarter} --format md`",
+                raw,
+                "<= 2x",
+            ),
+            samples["md"],
+            samples["baseline"],
+            2.0,
+        ),
+        compare(
+            Metric(
+                f"report scaling: {big} vs {small} evidence",
+                f"json report on the {big}-evidence database",
+                f"the same on the {small}-evidence database",
+                "<= 1.5x",
+            ),
+            samples["json"],
+            samples["small"],
+            1.5,
+        ),
     ]
     for metric in metrics[:2]:
         metric.note = f"{evidence:,} pieces of evidence in the quarter; " + (
-            "output identical to the baseline's" if same else "OUTPUT DIFFERS from the baseline's")
+            "output identical to the baseline's" if same else "OUTPUT DIFFERS from the baseline's"
+        )
         if not same:
             metric.met = False
     metrics[2].note = f"{evidence:,} vs {small_evidence:,} pieces of evidence in the quarter"
     peak = max(s.rss_mib for s in samples["json"] + samples["md"])
-    memory = Metric(f"report memory ({big}-evidence database)", "peak RSS of `tracker report quarterly` (json, md)",
-                    "", "<= 200 MiB", tracker_value=peak, unit="MiB", met=peak <= 200, runs=len(samples["json"]) * 2,
-                    note=f"baseline script: {max(s.rss_mib for s in samples['baseline']):.0f} MiB")
+    memory = Metric(
+        f"report memory ({big}-evidence database)",
+        "peak RSS of `tracker report quarterly` (json, md)",
+        "",
+        "<= 200 MiB",
+        tracker_value=peak,
+        unit="MiB",
+        met=peak <= 200,
+        runs=len(samples["json"]) * 2,
+        note=f"baseline script: {max(s.rss_mib for s in samples['baseline']):.0f} MiB",
+    )
     return [*metrics, memory]
 
 
 def bench_verify(sizes: Sizes, tracker: list[str], big_db: Path) -> list[Metric]:
     events = sqlite3.connect(big_db).execute("SELECT count(*) FROM event").fetchone()[0]
-    samples = interleave({
-        "tracker": [*tracker, "--db", str(big_db), "verify"],
-        "baseline": [PYTHON, str(BASELINES / "verify_chain.py"), str(big_db)],
-    }, sizes.runs)
-    metric = Metric(f"verify ({events:,} events)", "`tracker verify`",
-                    "plain loop of hashlib.sha256 over the stored events", "<= 1.5x")
+    samples = interleave(
+        {
+            "tracker": [*tracker, "--db", str(big_db), "verify"],
+            "baseline": [PYTHON, str(BASELINES / "verify_chain.py"), str(big_db)],
+        },
+        sizes.runs,
+    )
+    metric = Metric(
+        f"verify ({events:,} events)",
+        "`tracker verify`",
+        "plain loop of hashlib.sha256 over the stored events",
+        "<= 1.5x",
+    )
     return [compare(metric, samples["tracker"], samples["baseline"], 1.5)]
 
 
 def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: Path) -> list[Metric]:
-    import_metric = Metric(f"PostgreSQL: bulk import ({sizes.import_rows:,}-row evidence CSV)", "`tracker import`",
-                           "psycopg 3 COPY + the same hash chain, one transaction", "<= 2x")
-    report_metric = Metric(f"PostgreSQL: quarterly report, json ({sizes.pg_evidence:,}-evidence database)",
-                           "`tracker report quarterly --format json`", "the same hand-written SQL, same JSON", "<= 2x")
+    import_metric = Metric(
+        f"PostgreSQL: bulk import ({sizes.import_rows:,}-row evidence CSV)",
+        "`tracker import`",
+        "psycopg 3 COPY + the same hash chain, one transaction",
+        "<= 2x",
+    )
+    report_metric = Metric(
+        f"PostgreSQL: quarterly report, json ({sizes.pg_evidence:,}-evidence database)",
+        "`tracker report quarterly --format json`",
+        "the same hand-written SQL, same JSON",
+        "<= 2x",
+    )
     if url is None:
         for metric in (import_metric, report_metric):
             metric.note = "skipped: no PostgreSQL server (pass --postgres URL)"
@@ -447,11 +572,40 @@ def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: 
         report_db = pg.url_of(pg.create("report"))
         base = pg.create("base")
         makers = [
-            subprocess.Popen([PYTHON, str(HERE / "generate.py"), "--db", report_db, "--recs", str(sizes.recs),
-                              "--evidence", str(sizes.pg_evidence), "--quarters", str(quarters), "--quiet"],
-                             env=environment(), cwd=ROOT),
-            subprocess.Popen([PYTHON, str(HERE / "generate.py"), "--db", pg.url_of(base), "--recs", str(sizes.recs),
-                              "--evidence", "0", "--quarters", "1", "--quiet"], env=environment(), cwd=ROOT),
+            subprocess.Popen(
+                [
+                    PYTHON,
+                    str(HERE / "generate.py"),
+                    "--db",
+                    report_db,
+                    "--recs",
+                    str(sizes.recs),
+                    "--evidence",
+                    str(sizes.pg_evidence),
+                    "--quarters",
+                    str(quarters),
+                    "--quiet",
+                ],
+                env=environment(),
+                cwd=ROOT,
+            ),
+            subprocess.Popen(
+                [
+                    PYTHON,
+                    str(HERE / "generate.py"),
+                    "--db",
+                    pg.url_of(base),
+                    "--recs",
+                    str(sizes.recs),
+                    "--evidence",
+                    "0",
+                    "--quarters",
+                    "1",
+                    "--quiet",
+                ],
+                env=environment(),
+                cwd=ROOT,
+            ),
         ]
         if any(maker.wait() != 0 for maker in makers):
             raise SystemExit("generating the PostgreSQL databases failed")
@@ -467,33 +621,58 @@ def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: 
         def after(label: str, _i: int) -> None:
             name = pg.name(targets[label])
             if label not in checked:
-                result = subprocess.run([*tracker, "--db", pg.url_of(name), "verify"], capture_output=True,
-                                        env=environment())
+                result = subprocess.run(
+                    [*tracker, "--db", pg.url_of(name), "verify"], capture_output=True, env=environment()
+                )
                 checked[label] = result.returncode == 0
             pg.drop(name)
 
-        samples = interleave({
-            "tracker": [*tracker, "--db", pg.url_of(pg.name("import_tracker")), "import", str(csv_file)],
-            "baseline": [PYTHON, str(BASELINES / "import_csv.py"), pg.url_of(pg.name("import_baseline")),
-                         str(csv_file), ACTOR],
-        }, sizes.runs, before=before, after=after)
+        samples = interleave(
+            {
+                "tracker": [*tracker, "--db", pg.url_of(pg.name("import_tracker")), "import", str(csv_file)],
+                "baseline": [
+                    PYTHON,
+                    str(BASELINES / "import_csv.py"),
+                    pg.url_of(pg.name("import_baseline")),
+                    str(csv_file),
+                    ACTOR,
+                ],
+            },
+            sizes.runs,
+            before=before,
+            after=after,
+        )
         compare(import_metric, samples["tracker"], samples["baseline"], 2.0)
-        import_metric.note = ("both databases pass `tracker verify`" if all(checked.values())
-                              else "a database did not verify: " + ", ".join(k for k, ok in checked.items() if not ok))
+        import_metric.note = (
+            "both databases pass `tracker verify`"
+            if all(checked.values())
+            else "a database did not verify: " + ", ".join(k for k, ok in checked.items() if not ok)
+        )
         if not all(checked.values()):
             import_metric.met = False
 
         work = csv_file.parent
         outputs = {"tracker": work / "pg-report.json", "baseline": work / "pg-report-baseline.json"}
-        samples = interleave({
-            "tracker": report_commands(tracker, report_db, "2024Q4", "json", outputs["tracker"]),
-            "baseline": [PYTHON, str(BASELINES / "report_json.py"), report_db, "2024Q4", AS_OF, str(outputs["baseline"])],
-        }, sizes.runs)
+        samples = interleave(
+            {
+                "tracker": report_commands(tracker, report_db, "2024Q4", "json", outputs["tracker"]),
+                "baseline": [
+                    PYTHON,
+                    str(BASELINES / "report_json.py"),
+                    report_db,
+                    "2024Q4",
+                    AS_OF,
+                    str(outputs["baseline"]),
+                ],
+            },
+            sizes.runs,
+        )
         compare(report_metric, samples["tracker"], samples["baseline"], 2.0)
         same = outputs["tracker"].read_bytes() == outputs["baseline"].read_bytes()
         evidence = json.loads(outputs["tracker"].read_text())["summary"]["evidence_count"]
         report_metric.note = f"{evidence:,} pieces of evidence in the quarter; " + (
-            "output identical to the baseline's" if same else "OUTPUT DIFFERS from the baseline's")
+            "output identical to the baseline's" if same else "OUTPUT DIFFERS from the baseline's"
+        )
         if not same:
             report_metric.met = False
     finally:
@@ -515,8 +694,10 @@ def table(metrics: list[Metric]) -> str:
     for m in metrics:
         met = "—" if m.met is None else ("yes" if m.met else "**no**")
         ratio = f"{m.ratio:.2f}x" if m.ratio is not None else "—"
-        lines.append(f"| {m.name} | {_value(m, m.tracker_value)} | {_value(m, m.baseline_value)} | {ratio} | "
-                     f"{m.target} | {met} |")
+        lines.append(
+            f"| {m.name} | {_value(m, m.tracker_value)} | {_value(m, m.baseline_value)} | {ratio} | "
+            f"{m.target} | {met} |"
+        )
     return "\n".join(lines)
 
 
@@ -551,8 +732,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "out", help="where results and cached databases go")
     parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server URL (database name ignored)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL benchmarks")
-    parser.add_argument("--only", metavar="GROUPS",
-                        help="comma-separated: startup,commands,import,report,verify,postgres")
+    parser.add_argument(
+        "--only", metavar="GROUPS", help="comma-separated: startup,commands,import,report,verify,postgres"
+    )
     args = parser.parse_args(argv)
     sizes = SIZES["smoke" if args.smoke else "quick" if args.quick else "default"]
     if args.runs:
@@ -571,14 +753,17 @@ def main(argv: list[str] | None = None) -> int:
     version = generator_key()
     made = {  # generated at once, in the background; cached
         "big": cached_sqlite(out, sizes, sizes.big, sizes.quarters, label="big", version=version)
-        if groups & {"report", "verify"} else None,
+        if groups & {"report", "verify"}
+        else None,
         "small": cached_sqlite(out, sizes, sizes.small, sizes.small_quarters, label="small", version=version)
-        if groups & {"commands", "report"} else None,
+        if groups & {"commands", "report"}
+        else None,
         "base": cached_sqlite(out, sizes, 0, 1, label="base", version=version) if "import" in groups else None,
         "csv": import_csv(out, sizes) if groups & {"import", "postgres"} else None,
     }
-    big_db, small_db, base_db, csv_file = (made[k].result() if made[k] else None
-                                           for k in ("big", "small", "base", "csv"))
+    big_db, small_db, base_db, csv_file = (
+        made[k].result() if made[k] else None for k in ("big", "small", "base", "csv")
+    )
 
     metrics: list[Metric] = []
     if "startup" in groups:
@@ -608,18 +793,28 @@ def main(argv: list[str] | None = None) -> int:
     mode_name = "smoke" if args.smoke else "quick" if args.quick else "default"
     command = "python bench/run.py" + {"default": "", "quick": " --quick", "smoke": " --smoke"}[mode_name]
     command += f" --only {args.only}" if args.only else ""
-    document = {"command": command, "mode": mode_name, "sizes": asdict(sizes), "machine": info,
-                "metrics": [asdict(m) for m in metrics]}
+    document = {
+        "command": command,
+        "mode": mode_name,
+        "sizes": asdict(sizes),
+        "machine": info,
+        "metrics": [asdict(m) for m in metrics],
+    }
     (out / "results.json").write_text(json.dumps(document, indent=2) + "\n")
-    markdown = "\n\n".join([
-        f"Produced by `{command}` on {info['date']} ({info['cpus']} CPUs, Python {info['python']}, "
-        f"SQLite {info['sqlite']}; load average {info['load_average'][0]:.1f} at the start, "
-        f"{info['load_average_end'][0]:.1f} at the end; {info['seconds']:.0f} s). Times are medians of "
-        f"interleaved runs ({sizes.runs} for the heavy commands, {sizes.quick_runs} for start-up and "
-        "database commands), wall clock.",
-        table(metrics),
-        details(metrics),
-    ]) + "\n"
+    markdown = (
+        "\n\n".join(
+            [
+                f"Produced by `{command}` on {info['date']} ({info['cpus']} CPUs, Python {info['python']}, "
+                f"SQLite {info['sqlite']}; load average {info['load_average'][0]:.1f} at the start, "
+                f"{info['load_average_end'][0]:.1f} at the end; {info['seconds']:.0f} s). Times are medians of "
+                f"interleaved runs ({sizes.runs} for the heavy commands, {sizes.quick_runs} for start-up and "
+                "database commands), wall clock.",
+                table(metrics),
+                details(metrics),
+            ]
+        )
+        + "\n"
+    )
     (out / "results.md").write_text(markdown)
     print(table(metrics))
     failed = [m.name for m in metrics if m.met is False]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -99,15 +100,70 @@ def _load_catalog(url: str) -> None:
     database.dispose()
 
 
+@dataclass(frozen=True)
+class Template:
+    """A database that many tests start from: ``base`` as ``fill(database, folder)`` leaves it."""
+
+    kind: str
+    fill: Callable[[Database, Path], object]
+    base: str = "loaded"
+
+
+TEMPLATES: dict[str, Template] = {}
+
+
+def template(kind: str, fill: Callable[[Database, Path], object], *, base: str = "loaded") -> str:
+    """Register a template database; returns ``kind`` for ``make_url_for(kind)``.
+
+    It is built once per session and backend, the first time a test asks for it: a copy of
+    ``base`` ("empty", "loaded" or another registered kind) that ``fill`` writes to (through
+    the library, with the clock frozen if what it writes must be known); ``folder`` is a
+    scratch folder for any file it attaches. Each test then gets a fresh copy of it.
+    """
+    if kind in ("blank", "empty", "loaded"):
+        raise ValueError(f"{kind!r} is a built-in template")
+    TEMPLATES[kind] = Template(kind, fill, base)
+    return kind
+
+
+def _sqlite_self_contained(path: Path) -> None:
+    """Everything written into the file itself (no ``-wal`` beside it), so that copying the file copies it all."""
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
+
+
 @pytest.fixture(scope="session")
 def sqlite_templates(tmp_path_factory) -> dict[str, Path]:
-    """``empty`` (the schema) and ``loaded`` (the schema and the built-in catalog), migrated once."""
+    """``empty`` (the schema) and ``loaded`` (the schema and the built-in catalog), migrated once;
+    registered templates are added the first time they are asked for."""
     folder = tmp_path_factory.mktemp("templates")
     empty, loaded = folder / "empty.db", folder / "loaded.db"
     _migrate(str(empty))
+    _sqlite_self_contained(empty)
     shutil.copyfile(empty, loaded)
     _load_catalog(str(loaded))
+    _sqlite_self_contained(loaded)
     return {"empty": empty, "loaded": loaded}
+
+
+def _sqlite_template(templates: dict[str, Path], kind: str) -> Path:
+    if kind not in templates:
+        spec = TEMPLATES[kind]
+        base = _sqlite_template(templates, spec.base)
+        path, folder = base.with_name(f"{kind}.db"), base.with_name(f"{kind}-files")
+        shutil.copyfile(base, path)
+        folder.mkdir()
+        database = Database(str(path))
+        spec.fill(database, folder)
+        database.dispose()
+        _sqlite_self_contained(path)
+        templates[kind] = path
+    return templates[kind]
 
 
 _admin_engine = None
@@ -240,24 +296,41 @@ class _Snapshot:
 class _PostgresPool:
     """Databases cloned from the templates, each put back as its template is after a test."""
 
-    def __init__(self, templates: dict[str, str]) -> None:
-        self.templates = templates
+    def __init__(self, templates: dict[str, str], folder: Path) -> None:
+        self.templates = dict(templates)
+        self.folder = folder  # for the files registered templates attach
         self.snapshots: dict[str, _Snapshot] = {}
-        self.free: dict[str, list[str]] = {kind: [] for kind in ("blank", "empty", "loaded")}
+        self.free: dict[str, list[str]] = defaultdict(list)
         self.created: list[str] = []
 
     def take(self, kind: str) -> str:
         if self.free[kind]:
             return self.free[kind].pop()
         name = f"tracker_test_{os.getpid()}_{next(_counter)}"
-        template = f' TEMPLATE "{self.templates[kind]}"' if kind != "blank" else ""
-        with _pg_admin().connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{name}"{template}'))
-        self.created.append(name)
+        self._create(name, None if kind == "blank" else self._template(kind))
         if kind not in self.snapshots:
             self.snapshots[kind] = _Snapshot.of(self.templates[kind] if kind != "blank" else name)
         return name
+
+    def _create(self, name: str, template: str | None) -> None:
+        with _pg_admin().connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+        self.created.append(name)
+
+    def _template(self, kind: str) -> str:
+        """The template database of ``kind``; a registered one is built the first time."""
+        if kind not in self.templates:
+            spec = TEMPLATES[kind]
+            name = f"tracker_tpl_{len(self.templates)}_{os.getpid()}"
+            self._create(name, self._template(spec.base))
+            folder = self.folder / f"{kind}-files"
+            folder.mkdir()
+            database = Database(_pg_url(name))
+            spec.fill(database, folder)
+            database.dispose()
+            self.templates[kind] = name
+        return self.templates[kind]
 
     def give_back(self, kind: str, name: str) -> None:
         """Restore ``name`` to its template's state and keep it for the next test, or drop it."""
@@ -329,8 +402,8 @@ def pg_templates() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def pg_pool(pg_templates) -> Iterator[_PostgresPool]:
-    pool = _PostgresPool(pg_templates)
+def pg_pool(pg_templates, tmp_path_factory) -> Iterator[_PostgresPool]:
+    pool = _PostgresPool(pg_templates, tmp_path_factory.mktemp("pg-templates"))
     yield pool
     pool.close()
 
@@ -342,14 +415,16 @@ def backend(request) -> str:
 
 @pytest.fixture
 def make_url_for(backend, request, tmp_path) -> Iterator[Callable[[str], str]]:
-    """``make_url_for("empty" | "loaded" | "blank")`` gives the URL of a fresh database."""
+    """``make_url_for(kind)`` gives the URL of a fresh database: ``"blank"`` (nothing in it),
+    ``"empty"`` (the schema), ``"loaded"`` (the built-in catalog too) or a kind registered
+    with :func:`template`."""
     taken: list[tuple[str, str]] = []
 
     def make(kind: str = "loaded") -> str:
         if backend == "sqlite":
             path = tmp_path / f"tracker-{next(_counter)}.db"
             if kind != "blank":
-                shutil.copyfile(request.getfixturevalue("sqlite_templates")[kind], path)
+                shutil.copyfile(_sqlite_template(request.getfixturevalue("sqlite_templates"), kind), path)
             return str(path)
         name = request.getfixturevalue("pg_pool").take(kind)
         taken.append((kind, name))

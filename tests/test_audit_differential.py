@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import POSTGRES_URL, _pg_admin, _pg_url
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
@@ -37,10 +36,33 @@ from tracker.audit.chain import Chain
 from tracker.store.database import Database
 from tracker.store.models import DOMAIN_TABLES
 
+from conftest import POSTGRES_URL, _pg_admin, _pg_url
+
 TABLES = {table.name: table for table in DOMAIN_TABLES}
 START = datetime(2019, 10, 2, 9, tzinfo=UTC)
-ODD = [None, "", "x", 0, -1, 1, 1.5, 2.0, 2**40, "2019-02-30", "2019-07-01", "2019-07-01 12:00:00",
-       "2019-07-02 09:00:00.000000", "done", "implemented", "public", 'a"b', "tab\there", "\x01", "ក្រសួង", True]
+ODD = [
+    None,
+    "",
+    "x",
+    0,
+    -1,
+    1,
+    1.5,
+    2.0,
+    2**40,
+    "2019-02-30",
+    "2019-07-01",
+    "2019-07-01 12:00:00",
+    "2019-07-02 09:00:00.000000",
+    "done",
+    "implemented",
+    "public",
+    'a"b',
+    "tab\there",
+    "\x01",
+    "ក្រសួង",
+    True,
+]
 
 
 def test_both_verifiers_declare_the_same_invariants():
@@ -57,14 +79,49 @@ def _history(database: Database) -> None:
 
     write(lambda s: services.add_agency(s, "mowa", "Ministry of Women's Affairs", actor="ana"))
     write(lambda s: services.assign_agency(s, "undercover-techniques", "mowa", "support", actor="ana"))
-    first = write(lambda s: services.add_evidence(s, services.check_evidence(
-        recs=["undercover-techniques"], title='Draft "law" of tab\\t', observed_on="2019-07-01", kind="law",
-        summary="ក្រសួង\nline two", sensitivity="confidential"), actor="ana").id)
-    write(lambda s: services.add_evidence(s, services.check_evidence(
-        recs=["victim-identification", "labor-inspections"], title="Inspections", observed_on="2019-07-15",
-        kind="inspection", stance="setback", url="https://example.org/x"), actor="bo").id)
-    write(lambda s: services.set_status(s, "undercover-techniques", "in_progress", effective_on="2019-07-01",
-                                        note="Drafting", evidence_ids=[first], actor="ana"))
+    first = write(
+        lambda s: (
+            services.add_evidence(
+                s,
+                services.check_evidence(
+                    recs=["undercover-techniques"],
+                    title='Draft "law" of tab\\t',
+                    observed_on="2019-07-01",
+                    kind="law",
+                    summary="ក្រសួង\nline two",
+                    sensitivity="confidential",
+                ),
+                actor="ana",
+            ).id
+        )
+    )
+    write(
+        lambda s: (
+            services.add_evidence(
+                s,
+                services.check_evidence(
+                    recs=["victim-identification", "labor-inspections"],
+                    title="Inspections",
+                    observed_on="2019-07-15",
+                    kind="inspection",
+                    stance="setback",
+                    url="https://example.org/x",
+                ),
+                actor="bo",
+            ).id
+        )
+    )
+    write(
+        lambda s: services.set_status(
+            s,
+            "undercover-techniques",
+            "in_progress",
+            effective_on="2019-07-01",
+            note="Drafting",
+            evidence_ids=[first],
+            actor="ana",
+        )
+    )
     write(lambda s: services.record_measurement(s, "kiln-inspections", "2019Q3", 0.1, note="tenth", actor="bo"))
     write(lambda s: services.retract_evidence(s, first, "wrong", actor="ana"))
 
@@ -87,17 +144,32 @@ def base(tmp_path_factory, sqlite_templates) -> Path:
 # Tampering ------------------------------------------------------------------------------------------
 
 tamperings = st.one_of(
-    st.tuples(st.just("update"), st.sampled_from(sorted(TABLES)), st.integers(0, 50), st.integers(0, 20),
-              st.one_of(st.sampled_from(ODD), st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False))),
+    st.tuples(
+        st.just("update"),
+        st.sampled_from(sorted(TABLES)),
+        st.integers(0, 50),
+        st.integers(0, 20),
+        st.one_of(st.sampled_from(ODD), st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False)),
+    ),
     st.tuples(st.just("delete"), st.sampled_from(sorted(TABLES)), st.integers(0, 50)),
-    st.tuples(st.just("duplicate"), st.sampled_from(["agency", "evidence_link", "recommendation_agency"]),
-              st.integers(0, 50)),
+    st.tuples(
+        st.just("duplicate"), st.sampled_from(["agency", "evidence_link", "recommendation_agency"]), st.integers(0, 50)
+    ),
     st.tuples(st.just("payload"), st.integers(1, 60), st.integers(0, 20), st.sampled_from(ODD)),
-    st.tuples(st.just("re-record"), st.sampled_from(["evidence", "status_update", "measurement", "agency"]),
-              st.integers(0, 50), st.sampled_from([None, "public", "x", 0])),
+    st.tuples(
+        st.just("re-record"),
+        st.sampled_from(["evidence", "status_update", "measurement", "agency"]),
+        st.integers(0, 50),
+        st.sampled_from([None, "public", "x", 0]),
+    ),
     st.tuples(st.just("backdate"), st.integers(1, 60)),
-    st.tuples(st.just("rewrite"), st.sampled_from(sorted(TABLES)), st.integers(0, 50), st.integers(0, 20),
-              st.one_of(st.sampled_from(ODD), st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False))),
+    st.tuples(
+        st.just("rewrite"),
+        st.sampled_from(sorted(TABLES)),
+        st.integers(0, 50),
+        st.integers(0, 20),
+        st.one_of(st.sampled_from(ODD), st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False)),
+    ),
     st.tuples(st.just("nothing")),
     st.tuples(st.just("drop-event"), st.integers(1, 60)),
 )
@@ -107,15 +179,23 @@ extras = st.lists(st.sampled_from(["evidence", "status", "measurement", "agency"
 def _add(database: Database, what: str, n: int) -> None:
     with clock.frozen(START + timedelta(days=30, hours=n)):
         if what == "evidence":
-            database.write(lambda s: services.add_evidence(s, services.check_evidence(
-                recs=["prosecute-convict"], title=f"Extra {n}", observed_on="2019-08-01", kind="court_case"),
-                actor="cy"))
+            database.write(
+                lambda s: services.add_evidence(
+                    s,
+                    services.check_evidence(
+                        recs=["prosecute-convict"], title=f"Extra {n}", observed_on="2019-08-01", kind="court_case"
+                    ),
+                    actor="cy",
+                )
+            )
         elif what == "status":
-            database.write(lambda s: services.set_status(s, "labor-inspections", "implemented", effective_on="2019-08-01",
-                                                         note=f"Done {n}", actor="cy"))
+            database.write(
+                lambda s: services.set_status(
+                    s, "labor-inspections", "implemented", effective_on="2019-08-01", note=f"Done {n}", actor="cy"
+                )
+            )
         elif what == "measurement":
-            database.write(lambda s: services.record_measurement(s, "kiln-inspections", "2019Q2", float(n),
-                                                                 actor="cy"))
+            database.write(lambda s: services.record_measurement(s, "kiln-inspections", "2019Q2", float(n), actor="cy"))
         else:
             database.write(lambda s: services.add_agency(s, f"extra-{n}", f"Extra {n}", actor="cy"))
 
@@ -163,7 +243,9 @@ def _apply(database: Database, case: tuple) -> bool:
                 if kind in ("update", "rewrite"):
                     columns = [c.name for c in TABLES[name].columns if c.name != "content"]
                     column = columns[case[3] % len(columns)]
-                    connection.execute(text(f'UPDATE "{name}" SET "{column}" = :v WHERE {where}'), {"v": case[4], **keys})
+                    connection.execute(
+                        text(f'UPDATE "{name}" SET "{column}" = :v WHERE {where}'), {"v": case[4], **keys}
+                    )
                     if kind == "rewrite":  # the record too, and every hash again: a consistent history
                         if not _rewrite_record(connection, name, row, column, case[4]):
                             return False
@@ -184,8 +266,12 @@ def _apply(database: Database, case: tuple) -> bool:
                     marks = ", ".join(f":{c}" for c in copy)
                     connection.execute(text(f'INSERT INTO "{name}" ({columns}) VALUES ({marks})'), copy)
                 else:  # the forgery: change a row, then record it again in a new event with a valid hash
-                    column = {"evidence": "sensitivity", "status_update": "note", "measurement": "note",
-                              "agency": "name"}[name]
+                    column = {
+                        "evidence": "sensitivity",
+                        "status_update": "note",
+                        "measurement": "note",
+                        "agency": "name",
+                    }[name]
                     value = case[3] if case[3] is not None or column == "note" else "public"
                     connection.execute(text(f'UPDATE "{name}" SET "{column}" = :v WHERE {where}'), {"v": value, **keys})
                     changed = _rows(connection, name)[index % len(rows)]
@@ -193,7 +279,8 @@ def _apply(database: Database, case: tuple) -> bool:
 
                     with Session(bind=connection) as session:
                         event = Chain(session, "intruder").append(
-                            "evidence.add" if name == "evidence" else f"{name}.add", {name: [changed]})
+                            "evidence.add" if name == "evidence" else f"{name}.add", {name: [changed]}
+                        )
                         session.flush()
                         assert event["seq"] > 1
             elif kind in ("payload", "backdate", "drop-event"):
@@ -202,8 +289,9 @@ def _apply(database: Database, case: tuple) -> bool:
                 if kind == "drop-event":
                     connection.execute(text("DELETE FROM event WHERE seq = :s"), {"s": seq})
                 elif kind == "backdate":
-                    connection.execute(text("UPDATE event SET recorded_at = :t WHERE seq = :s"),
-                                       {"t": datetime(2019, 1, 1), "s": seq})
+                    connection.execute(
+                        text("UPDATE event SET recorded_at = :t WHERE seq = :s"), {"t": datetime(2019, 1, 1), "s": seq}
+                    )
                 else:
                     payload = connection.execute(text("SELECT payload FROM event WHERE seq = :s"), {"s": seq}).scalar()
                     document = json.loads(payload)
@@ -213,8 +301,10 @@ def _apply(database: Database, case: tuple) -> bool:
                     record = records[case[2] % len(records)]
                     column = sorted(record)[case[2] % len(record)]
                     record[column] = case[3]
-                    connection.execute(text("UPDATE event SET payload = :p WHERE seq = :s"),
-                                       {"p": canonical.canonical(document), "s": seq})
+                    connection.execute(
+                        text("UPDATE event SET payload = :p WHERE seq = :s"),
+                        {"p": canonical.canonical(document), "s": seq},
+                    )
     return True
 
 
@@ -225,8 +315,9 @@ def _rewrite_record(connection, name: str, row: dict, column: str, value) -> boo
         for record in document.get("rows", {}).get(name, ()):
             if all(record.get(k) == canonical.json_value(row[k]) for k in keys):
                 record[column] = value
-                connection.execute(text("UPDATE event SET payload = :p WHERE seq = :s"),
-                                   {"p": canonical.canonical(document), "s": seq})
+                connection.execute(
+                    text("UPDATE event SET payload = :p WHERE seq = :s"), {"p": canonical.canonical(document), "s": seq}
+                )
                 return True
     return False
 
@@ -235,14 +326,16 @@ def _recompute_chain(connection) -> None:
     """Every hash made consistent again, as an intruder who rewrites history would."""
     from tracker.store.models import Event
 
-    events = connection.execute(select(Event.seq, Event.recorded_at, Event.actor, Event.action, Event.payload)
-                                .order_by(Event.seq)).all()
+    events = connection.execute(
+        select(Event.seq, Event.recorded_at, Event.actor, Event.action, Event.payload).order_by(Event.seq)
+    ).all()
     connection.execute(text("UPDATE event SET prev_hash = 'x' || seq, hash = 'y' || seq"))
     previous = canonical.GENESIS
     for seq, recorded_at, actor, action, payload in events:
         digest = canonical.event_hash(previous, seq, canonical.iso_utc(recorded_at), actor, action, payload)
-        connection.execute(text("UPDATE event SET prev_hash = :p, hash = :h WHERE seq = :s"),
-                           {"p": previous, "h": digest, "s": seq})
+        connection.execute(
+            text("UPDATE event SET prev_hash = :p, hash = :h WHERE seq = :s"), {"p": previous, "h": digest, "s": seq}
+        )
         previous = digest
 
 
@@ -261,8 +354,9 @@ def _verdicts(url: str) -> tuple[integrity.VerifyResult | None, integrity.Verify
     return fast, full, both
 
 
-def _check(base: Path, folder: Path, added: list[str], case: tuple, *, events: bool = True
-           ) -> integrity.VerifyResult | None:
+def _check(
+    base: Path, folder: Path, added: list[str], case: tuple, *, events: bool = True
+) -> integrity.VerifyResult | None:
     """The full check's answer on the tampered copy (None if ``case`` did not apply), having
     asserted that the quick pass and :func:`verify` agree with it."""
     path = folder / f"case-{os.getpid()}-{next(_numbers)}.db"
@@ -278,8 +372,10 @@ def _check(base: Path, folder: Path, added: list[str], case: tuple, *, events: b
         return None
     fast, full, both = _verdicts(str(path))
     if events:
-        event(f"{case[0]}: the quick pass {'vouched' if fast else 'stood aside'}, the full check "
-              f"{'found nothing' if full.ok else 'found ' + full.findings[0].problem.split(' (')[0]}")
+        event(
+            f"{case[0]}: the quick pass {'vouched' if fast else 'stood aside'}, the full check "
+            f"{'found nothing' if full.ok else 'found ' + full.findings[0].problem.split(' (')[0]}"
+        )
     if fast is not None:
         assert full.ok, (case, full.findings[:3])
         assert fast.as_dict() == full.as_dict(), case
@@ -289,8 +385,9 @@ def _check(base: Path, folder: Path, added: list[str], case: tuple, *, events: b
 
 
 _numbers = iter(range(10**9))
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-                derandomize=True)
+SETTINGS = dict(
+    deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], derandomize=True
+)
 
 
 @settings(max_examples=50, **SETTINGS)
@@ -308,8 +405,15 @@ def test_the_quick_pass_says_ok_only_when_the_full_check_does_many(base, tmp_pat
 
 def test_every_kind_of_tampering_here_is_caught(base, tmp_path):
     """The strategy's cases are real: each kind, applied once, is found by the full check."""
-    cases = [("update", "evidence", 1, 9, "public"), ("delete", "evidence_link", 0), ("duplicate", "agency", 0),
-             ("payload", 5, 0, "x"), ("re-record", "evidence", 1, "public"), ("backdate", 6), ("drop-event", 3)]
+    cases = [
+        ("update", "evidence", 1, 9, "public"),
+        ("delete", "evidence_link", 0),
+        ("duplicate", "agency", 0),
+        ("payload", 5, 0, "x"),
+        ("re-record", "evidence", 1, "public"),
+        ("backdate", 6),
+        ("drop-event", 3),
+    ]
     for case in cases:
         result = _check(base, tmp_path, [], case, events=False)
         assert result is not None and not result.ok, (case, result)
@@ -373,7 +477,10 @@ def _same_on_postgres(base: Path, template: str, folder: Path, case: tuple) -> N
     if not on_sqlite.ok:
         first_pg, first_lite = on_pg.findings[0], on_sqlite.findings[0]
         assert (first_pg.seq, first_pg.table, first_pg.key) == (first_lite.seq, first_lite.table, first_lite.key), (
-            case, on_pg.findings[:2], on_sqlite.findings[:2])
+            case,
+            on_pg.findings[:2],
+            on_sqlite.findings[:2],
+        )
 
 
 @pytest.mark.postgres

@@ -65,8 +65,14 @@ def test_a_smoke_run_of_the_benchmarks_writes_every_metric(tmp_path):
 def loaded_modules(code: str, *, env: dict[str, str] | None = None) -> set[str]:
     """The top-level packages loaded after running ``code`` in a fresh interpreter."""
     script = code + "\nimport json, sys\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                            env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
     assert result.returncode == 0, result.stderr
     return set(json.loads(result.stdout.strip().splitlines()[-1]))
 
@@ -87,14 +93,27 @@ def test_importing_cli_and_help_load_no_heavy_library():
     assert not loaded_modules(RUN.format(args=["report", "--help"])) & heavy
 
 
-@pytest.mark.parametrize("args", [
-    ["rec", "list"],
-    ["rec", "list", "--json"],
-    ["evidence", "add", "--rec", "labor-inspections", "--title", "Kiln inspection", "--date", "2019-07-01",
-     "--kind", "inspection"],
-    ["status", "set", "labor-inspections", "in_progress", "--on", "2019-07-01", "--note", "Inspections began."],
-    ["evidence", "list", "--quarter", "2019Q3"],
-])  # (not verify: it compares the live schema with the models through Alembic)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["rec", "list"],
+        ["rec", "list", "--json"],
+        [
+            "evidence",
+            "add",
+            "--rec",
+            "labor-inspections",
+            "--title",
+            "Kiln inspection",
+            "--date",
+            "2019-07-01",
+            "--kind",
+            "inspection",
+        ],
+        ["status", "set", "labor-inspections", "in_progress", "--on", "2019-07-01", "--note", "Inspections began."],
+        ["evidence", "list", "--quarter", "2019Q3"],
+    ],
+)  # (not verify: it compares the live schema with the models through Alembic)
 def test_database_commands_do_not_load_alembic(url, args):
     loaded = loaded_modules(RUN.format(args=["--db", url, *args]))
     assert "sqlalchemy" in loaded  # it did reach the database

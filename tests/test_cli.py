@@ -8,6 +8,7 @@ in the other test files. A command added to the registry fails
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from sqlalchemy import create_engine, text
 from tracker import clock, queries, services
 from tracker.store.database import SCHEMA_REVISION, Database
 
-from conftest import Result, add_evidence, cli_commands, invoke, read, write
+from conftest import Result, add_evidence, cli_commands, invoke, read, template, write
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 4 + b"\n%%EOF\n"
 SEEDED_AT = datetime(2019, 10, 4, 9, tzinfo=UTC)
@@ -33,15 +34,15 @@ class Seeded:
     backend: str
     url: str
     folder: Path
-    sha256: str = ""
+    sha256: str = hashlib.sha256(PDF).hexdigest()  # of the one stored file
 
     @property
     def display(self) -> str:
         return Database(self.url).display
 
 
-def seed(database: Database, folder: Path) -> str:
-    """Evidence with a file, a retracted item, an assessment and a value; returns the file's sha256."""
+def seed(database: Database, folder: Path) -> None:
+    """Evidence with a file, a retracted item, an assessment and a value."""
     pdf = folder / "inspection.pdf"
     pdf.write_bytes(PDF)
     with clock.frozen(SEEDED_AT):
@@ -53,43 +54,51 @@ def seed(database: Database, folder: Path) -> str:
         write(database, services.set_status, "labor-inspections", "partially_implemented", effective_on="2019-09-30",
               note="Inspections in three provinces", evidence_ids=[kiln], actor="sophea")
         write(database, services.record_measurement, "kiln-inspections", "2019Q3", "12", actor="sophea")
-    return read(database, queries.evidence_record, kiln)["attachments"][0]["sha256"]
 
 
-def nothing(text: str) -> bool:
+# Each command runs on a copy of one of these (or of "blank" or "empty").
+SEEDED = template("cli-seeded", seed)
+BEHIND = template("cli-at-0001", lambda database, _folder: database.downgrade("0001"), base="empty")
+
+
+# What must be on stdout and on stderr: a check of the text, given the database it ran on.
+Check = Callable[[str, Seeded], bool]
+
+
+def nothing(text: str, _seeded: Seeded) -> bool:
     return text == ""
 
 
-def exactly(expected: str) -> Callable[[str], bool]:
-    return lambda text: text == expected
+def exactly(expected: str) -> Check:
+    return lambda text, _seeded: text == expected
 
 
-def lines(*fragments: str) -> Callable[[str], bool]:
-    return lambda text: text.endswith("\n") and all(fragment in text for fragment in fragments)
+def lines(*fragments: str) -> Check:
+    return lambda text, _seeded: text.endswith("\n") and all(fragment in text for fragment in fragments)
 
 
-def a_number(text: str) -> bool:
+def a_number(text: str, _seeded: Seeded) -> bool:
     return text.endswith("\n") and text.strip().isdigit()
 
 
-def json_document(check: Callable[[object], bool]) -> Callable[[str], bool]:
-    return lambda text: check(json.loads(text))
+def one_error(*fragments: str) -> Check:
+    return lambda text, _seeded: (text.startswith("Error: ") and len(text.splitlines()) == 1
+                                  and all(fragment in text for fragment in fragments))
+
+
+def per_backend(sqlite: Check, postgres: Check) -> Check:
+    return lambda text, seeded: (sqlite if seeded.backend == "sqlite" else postgres)(text, seeded)
 
 
 @dataclass(frozen=True)
 class Case:
-    """``tracker ARGS`` on a database of ``kind``: what must be on stdout and on stderr."""
+    """``tracker ARGS`` on a copy of the database ``kind``: what must be on stdout and on stderr."""
 
     args: Callable[[Seeded], list]
-    stdout: Callable[[str], bool] | Callable[[Seeded], Callable[[str], bool]]
-    stderr: Callable[[str], bool] | Callable[[Seeded], Callable[[str], bool]]
-    kind: str = "seeded"  # or "blank" (no schema), "behind" (schema at 0001), "empty" (schema only)
+    stdout: Check
+    stderr: Check
+    kind: str = SEEDED  # or BEHIND (the schema at 0001), "empty" (the schema only), "blank" (nothing)
     after: Callable[[Seeded, Result], None] | None = None
-
-
-def per_db(make: Callable[[Seeded], Callable[[str], bool]]):
-    make.per_db = True
-    return make
 
 
 def csv_file(seeded: Seeded) -> Path:
@@ -117,13 +126,15 @@ def backed_up_beside(seeded: Seeded, result: Result) -> None:
 CASES: dict[tuple[str, ...], Case] = {
     ("init",): Case(lambda s: ["init"], nothing,
                     lines(f"Created the tracker schema (revision {SCHEMA_REVISION})", "tip-2019-khm"), kind="blank"),
-    ("db", "upgrade"): Case(lambda s: ["db", "upgrade"], nothing, per_db(lambda s: lines(
-        f"Schema of {s.display}: 0001 -> {SCHEMA_REVISION}")), kind="behind", after=backed_up_beside),
+    ("db", "upgrade"): Case(lambda s: ["db", "upgrade"], nothing,
+                            lambda err, s: lines(f"Schema of {s.display}: 0001 -> {SCHEMA_REVISION}")(err, s),
+                            kind=BEHIND, after=backed_up_beside),
     ("db", "downgrade"): Case(lambda s: ["db", "downgrade", "0001"], nothing,
-                              per_db(lambda s: lines(f"Schema of {s.display}: {SCHEMA_REVISION} -> 0001")),
+                              lambda err, s: lines(f"Schema of {s.display}: {SCHEMA_REVISION} -> 0001")(err, s),
                               kind="empty"),
-    ("db", "current"): Case(lambda s: ["db", "current"], lambda out: out == f"{SCHEMA_REVISION}\n", nothing),
-    ("catalog", "list"): Case(lambda s: ["catalog", "list"], lambda out: out.splitlines()[0].split()[-1] == "COMPLETE"
+    ("db", "current"): Case(lambda s: ["db", "current"], exactly(f"{SCHEMA_REVISION}\n"), nothing),
+    ("catalog", "list"): Case(lambda s: ["catalog", "list"],
+                              lambda out, _s: out.splitlines()[0].split()[-1] == "COMPLETE"
                               and {line.split()[-1] for line in out.splitlines()[1:]} == {"yes", "no"}, nothing),
     ("catalog", "load"): Case(lambda s: ["catalog", "load", "tip-2018-khm"], nothing,
                               lines("Catalog tip-2018-khm: added", "1 source")),
@@ -133,49 +144,47 @@ CASES: dict[tuple[str, ...], Case] = {
     ("rec", "add"): Case(lambda s: ["rec", "add", "--source", "tip-2019-khm", "--code", "shelter-funding",
                                     "--title", "Fund shelters", "--text", "Fund shelters.", "--pillar", "protection",
                                     "--due", "2020-12-31"],
-                         nothing, lambda err: err == "Added recommendation tip-2019-khm/shelter-funding\n"),
+                         nothing, exactly("Added recommendation tip-2019-khm/shelter-funding\n")),
     ("rec", "assign"): Case(lambda s: ["rec", "assign", "victim-identification", "molvt", "--role", "support"],
-                            nothing, lambda err: err == "Assigned molvt to victim-identification as support\n"),
+                            nothing, exactly("Assigned molvt to victim-identification as support\n")),
     ("status", "set"): Case(lambda s: ["status", "set", "undercover-techniques", "in_progress", "--on", "2019-08-14",
                                        "--note", "Draft law tabled", "--evidence", "1"], a_number, nothing),
     ("status", "history"): Case(lambda s: ["status", "history", "labor-inspections"],
                                 lines("partially_implemented", "Inspections in three provinces"), nothing),
     ("evidence", "add"): Case(lambda s: ["evidence", "add", "--rec", "prosecute-convict", "--title", "June verdict",
-                                         "--date", "2019-06-10", "--kind", "court_case"],
-                              lambda out: out == "3\n", nothing),
+                                         "--date", "2019-06-10", "--kind", "court_case"], exactly("3\n"), nothing),
     ("evidence", "retract"): Case(lambda s: ["evidence", "retract", "1", "--reason", "Withdrawn"], nothing,
-                                  lambda err: err == "Retracted evidence 1\n"),
+                                  exactly("Retracted evidence 1\n")),
     ("evidence", "show"): Case(lambda s: ["evidence", "show", "1"],
                                lines("MoLVT inspects 12 brick kilns", "inspection.pdf"), nothing),
     ("evidence", "list"): Case(lambda s: ["evidence", "list", "--include-retracted"],
                                lines("[RETRACTED] Kandal inspections (news)", "MoLVT inspects 12 brick kilns"),
                                nothing),
     ("evidence", "file"): Case(lambda s: ["evidence", "file", s.sha256, "-o", s.folder / "copy.pdf"], nothing,
-                               per_db(lambda s: exactly(f"Wrote {len(PDF)} bytes to {s.folder / 'copy.pdf'}\n")),
+                               lambda err, s: err == f"Wrote {len(PDF)} bytes to {s.folder / 'copy.pdf'}\n",
                                after=written),
     ("indicator", "add"): Case(lambda s: ["indicator", "add", "victim-identification", "--code", "shelter-beds",
                                           "--name", "Shelter beds", "--unit", "beds", "--target", "200"],
-                               nothing, lambda err: err == "Added indicator shelter-beds\n"),
+                               nothing, exactly("Added indicator shelter-beds\n")),
     ("indicator", "record"): Case(lambda s: ["indicator", "record", "kiln-inspections", "2019Q4", "14"], nothing,
-                                  lambda err: err == "Recorded kiln-inspections 2019Q4: 14\n"),
+                                  exactly("Recorded kiln-inspections 2019Q4: 14\n")),
     ("indicator", "list"): Case(lambda s: ["indicator", "list"], lines("LATEST_VALUE", "kiln-inspections"), nothing),
     ("indicator", "show"): Case(lambda s: ["indicator", "show", "kiln-inspections"], lines("2019Q3", "12"), nothing),
     ("agency", "add"): Case(lambda s: ["agency", "add", "mfaic", "Ministry of Foreign Affairs"], nothing,
-                            lambda err: err == "Added agency mfaic\n"),
+                            exactly("Added agency mfaic\n")),
     ("agency", "list"): Case(lambda s: ["agency", "list"], lines("LEAD", "molvt"), nothing),
     ("import",): Case(lambda s: ["import", csv_file(s)], nothing, lines("Imported 1 status update from")),
-    ("export",): Case(lambda s: ["export"], json_document(lambda doc: doc["format"] == "tracker-export"), nothing),
+    ("export",): Case(lambda s: ["export"], lambda out, _s: json.loads(out)["format"] == "tracker-export", nothing),
     ("report", "quarterly"): Case(lambda s: ["report", "quarterly", "2019Q3", "--as-of", "2019-10-05"],
                                   lines("2019Q3", "labor-inspections"), nothing),
     ("report", "timeline"): Case(lambda s: ["report", "timeline", "--as-of", "2019-10-05"],
                                  lines("2019Q3", "labor-inspections"), nothing),
     ("log",): Case(lambda s: ["log"], lines("SEQ", "status.set", "evidence.retract"), nothing),
-    ("verify",): Case(lambda s: ["verify"], nothing, lambda err: err.startswith("OK: ") and err.endswith("\n")
-                      and len(err.splitlines()) == 1),
-    ("backup",): Case(lambda s: ["backup", s.folder / "copy.db"], nothing, per_db(
-        lambda s: (lambda err: err == f"Backed up {s.display} to {s.folder / 'copy.db'}\n") if s.backend == "sqlite"
-        else (lambda err: err.startswith("Error: ") and "pg_dump" in err and len(err.splitlines()) == 1)),
-        after=backed_up),
+    ("verify",): Case(lambda s: ["verify"], nothing,
+                      lambda err, _s: err.startswith("OK: ") and err.endswith("\n") and len(err.splitlines()) == 1),
+    ("backup",): Case(lambda s: ["backup", s.folder / "copy.db"], nothing, per_backend(
+        sqlite=lambda err, s: err == f"Backed up {s.display} to {s.folder / 'copy.db'}\n",
+        postgres=one_error("pg_dump")), after=backed_up),
 }
 # The one command whose success depends on the backend: PostgreSQL databases are copied with pg_dump.
 EXIT_CODES = {("backup",): {"sqlite": 0, "postgres": 1}}
@@ -187,35 +196,19 @@ def test_every_command_is_run_here():
 
 
 @pytest.fixture
-def prepared(request, backend, make_url_for, tmp_path) -> Callable[[str], Seeded]:
-    def prepare(kind: str) -> Seeded:
-        url = make_url_for({"seeded": "loaded", "behind": "empty"}.get(kind, kind))
-        seeded = Seeded(backend, url, tmp_path)
-        if kind in ("seeded", "behind"):
-            database = Database(url)
-            if kind == "seeded":
-                seeded.sha256 = seed(database, tmp_path)
-            else:
-                database.downgrade("0001")
-            database.dispose()
-        return seeded
-
-    return prepare
-
-
-def expectation(check, seeded: Seeded) -> Callable[[str], bool]:
-    return check(seeded) if getattr(check, "per_db", False) else check
+def prepared(backend, make_url_for, tmp_path) -> Callable[[str], Seeded]:
+    return lambda kind: Seeded(backend, make_url_for(kind), tmp_path)
 
 
 @pytest.mark.parametrize("path", sorted(CASES), ids=" ".join)
-def test_each_command_exits_0_with_data_on_stdout_and_messages_on_stderr(path, prepared, backend):
+def test_each_command_gives_its_exit_code_data_on_stdout_and_messages_on_stderr(path, prepared, backend):
     case = CASES[path]
     seeded = prepared(case.kind)
     result = invoke(["--db", seeded.url, *case.args(seeded)], env={"TRACKER_USER": "tester"})
     assert result.exit_code == EXIT_CODES.get(path, {}).get(backend, 0), result.output
     assert "Traceback" not in result.output
-    assert expectation(case.stdout, seeded)(result.stdout), result.stdout
-    assert expectation(case.stderr, seeded)(result.stderr), result.stderr
+    assert case.stdout(result.stdout, seeded), result.stdout
+    assert case.stderr(result.stderr, seeded), result.stderr
     if case.after is not None:
         case.after(seeded, result)
 
@@ -231,7 +224,7 @@ def assert_one_error(result, exit_code: int, *fragments: str) -> str:
 
 
 def test_a_failed_verify_exits_1_naming_the_first_bad_event(prepared):
-    seeded = prepared("seeded")
+    seeded = prepared(SEEDED)
     engine = create_engine(Database(seeded.url).url)
     with engine.begin() as connection:
         changed = connection.execute(text("UPDATE status_update SET note = 'Everything is fine' WHERE id = 1"))
@@ -245,7 +238,7 @@ def test_a_failed_verify_exits_1_naming_the_first_bad_event(prepared):
 
 
 def test_evidence_file_refuses_to_overwrite_without_force(prepared):
-    seeded = prepared("seeded")
+    seeded = prepared(SEEDED)
     target = seeded.folder / "mine.pdf"
     target.write_bytes(b"my own notes")
     assert_one_error(invoke(["--db", seeded.url, "evidence", "file", seeded.sha256, "-o", target]), 2, "--force")
@@ -257,7 +250,7 @@ def test_evidence_file_refuses_to_overwrite_without_force(prepared):
 
 def test_json_output_is_the_library_s_data(prepared):
     """``--json`` prints what the library's query returns, nothing added or lost."""
-    seeded = prepared("seeded")
+    seeded = prepared(SEEDED)
     database = Database(seeded.url)
     pairs = [
         (["rec", "list", "--json"], [v.as_dict() for v in read(database, queries.recommendations)]),

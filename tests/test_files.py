@@ -11,16 +11,19 @@ import pytest
 from tracker import files, services
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("verdict.pdf", "application/pdf"),
-    ("Prakas.DOCX", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-    ("inspections.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    ("notes.md", "text/markdown"),
-    ("minutes.odt", "application/vnd.oasis.opendocument.text"),
-    ("photo.JPG", "image/jpeg"),
-    ("data.bin", "application/octet-stream"),
-    ("no-extension", "application/octet-stream"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("verdict.pdf", "application/pdf"),
+        ("Prakas.DOCX", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        ("inspections.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ("notes.md", "text/markdown"),
+        ("minutes.odt", "application/vnd.oasis.opendocument.text"),
+        ("photo.JPG", "image/jpeg"),
+        ("data.bin", "application/octet-stream"),
+        ("no-extension", "application/octet-stream"),
+    ],
+)
 def test_a_media_type_comes_from_the_table_shipped_with_the_tracker(name, expected):
     assert files.media_type(name) == expected
 
@@ -58,10 +61,14 @@ def _evidence_event(template, tmp_path, name: str, attachment) -> str:
     database = Database(str(path))
     try:
         with clock.frozen(datetime(2019, 10, 1, tzinfo=UTC)):
-            given = services.check_evidence(recs=["undercover-techniques"], title="Sub-decree", observed_on="2019-09-01",
-                                            kind="regulation")
-            database.write(lambda session: services.add_evidence(
-                session, given, attachments=[services.read_attachment(attachment)], actor="ana"))
+            given = services.check_evidence(
+                recs=["undercover-techniques"], title="Sub-decree", observed_on="2019-09-01", kind="regulation"
+            )
+            database.write(
+                lambda session: services.add_evidence(
+                    session, given, attachments=[services.read_attachment(attachment)], actor="ana"
+                )
+            )
         with database.reading() as session:
             event = last_event(session)
             assert event is not None
@@ -71,7 +78,8 @@ def _evidence_event(template, tmp_path, name: str, attachment) -> str:
 
 
 def test_the_event_recording_an_attachment_is_the_same_without_the_hosts_media_types(
-        sqlite_templates, tmp_path, monkeypatch):
+    sqlite_templates, tmp_path, monkeypatch
+):
     attachment = tmp_path / "sub-decree.docx"
     attachment.write_bytes(b"PK\x03\x04 a document")
     with_host = _evidence_event(sqlite_templates["loaded"], tmp_path, "host.db", attachment)

@@ -95,15 +95,18 @@ def add_evidence(database: Database, *recs: str, title: str, date: str, kind: st
 
 def set_status(database: Database, ref: str, status: str, *, on: str, note: str, evidence: tuple[int, ...] = ()) -> int:
     """``tracker status set``: the new status update's id."""
-    return database.write(lambda s: services.set_status(s, ref, status, effective_on=on, note=note,
-                                                        evidence_ids=evidence, actor=ACTOR).id)
+    return database.write(
+        lambda s: services.set_status(s, ref, status, effective_on=on, note=note, evidence_ids=evidence, actor=ACTOR).id
+    )
 
 
-def record(database: Database, code: str, quarter: str, value: str, *, note: str | None = None,
-           evidence: int | None = None) -> None:
+def record(
+    database: Database, code: str, quarter: str, value: str, *, note: str | None = None, evidence: int | None = None
+) -> None:
     """``tracker indicator record``."""
-    database.write(lambda s: services.record_measurement(s, code, quarter, value, note=note, evidence_id=evidence,
-                                                         actor=ACTOR))
+    database.write(
+        lambda s: services.record_measurement(s, code, quarter, value, note=note, evidence_id=evidence, actor=ACTOR)
+    )
 
 
 @pytest.fixture
@@ -132,28 +135,49 @@ def test_an_evidence_csv_lands_as_if_each_row_was_logged(database, tmp_path):
         summary = importing.import_file(database, path, actor="importer")
     assert summary.describe() == (
         f"Imported 3 evidence rows from {path} as import 1 (evidence 2 to 4): 3 evidence rows, 4 evidence links, "
-        "4 events")
+        "4 events"
+    )
     assert (summary.kind, summary.rows, summary.batch_id, summary.ids) == ("evidence", 3, 1, (2, 4))
 
     with clock.frozen(NOW):
         listed = read(database, queries.evidence_list)
     assert [(e["id"], e["title"]) for e in listed] == [
-        (1, "Before"), (2, "Kandal kilns inspected"), (3, "Draft law, article 12"), (4, "Shelters turn victims away")]
+        (1, "Before"),
+        (2, "Kandal kilns inspected"),
+        (3, "Draft law, article 12"),
+        (4, "Shelters turn victims away"),
+    ]
     kandal, draft, shelters = listed[1:]
     assert kandal["recommendations"] == [{"ref": "labor-inspections", "stance": "progress"}]  # default stance
     assert (kandal["reliability"], kandal["sensitivity"], kandal["source_name"], kandal["url"], kandal["summary"]) == (
-        "confirmed", "public", "MoLVT", "https://example.org/k", None)
-    assert draft["recommendations"] == [{"ref": "prosecute-convict", "stance": "progress"},
-                                        {"ref": "undercover-techniques", "stance": "progress"}]
-    assert (draft["reliability"], draft["sensitivity"], draft["summary"]) == ("credible", "internal",
-                                                                              "Two\nlines of summary")
+        "confirmed",
+        "public",
+        "MoLVT",
+        "https://example.org/k",
+        None,
+    )
+    assert draft["recommendations"] == [
+        {"ref": "prosecute-convict", "stance": "progress"},
+        {"ref": "undercover-techniques", "stance": "progress"},
+    ]
+    assert (draft["reliability"], draft["sensitivity"], draft["summary"]) == (
+        "credible",
+        "internal",
+        "Two\nlines of summary",
+    )
     assert shelters["recommendations"] == [{"ref": "victim-identification", "stance": "setback"}]
     assert {e["recorded_by"] for e in listed[1:]} == {"importer"}
     assert {e["recorded_at"] for e in listed[1:]} == {clock.iso_utc(NOW)}
 
     events = list(reversed(read(database, queries.log)))
-    assert [e["action"] for e in events] == ["catalog.load", "evidence.add", "import.file", "evidence.add",
-                                             "evidence.add", "evidence.add"]
+    assert [e["action"] for e in events] == [
+        "catalog.load",
+        "evidence.add",
+        "import.file",
+        "evidence.add",
+        "evidence.add",
+        "evidence.add",
+    ]
     batch = json.loads(events[2]["payload"])
     assert batch["rows"]["import_batch"][0]["rows"] == 3
     assert batch["rows"]["import_batch"][0]["filename"] == "evidence.csv"
@@ -170,19 +194,27 @@ def test_status_and_measurement_csvs(database, tmp_path):
     with clock.frozen(at("2019-08-01")):
         add_evidence(database, "labor-inspections", title="Kilns", date="2019-07-30", kind="inspection")
         set_status(database, "labor-inspections", "in_progress", on="2019-07-30", note="Started")
-    statuses = write(tmp_path / "status.csv", "\ufeffrec,status,effective_on,note,evidence\r\n"
-                     "labor-inspections,partially_implemented,2019-09-30,Three provinces,1\r\n"
-                     "undercover-techniques,in_progress,2019-08-14,\"Draft law, tabled\",\r\n")
-    values = write(tmp_path / "values.csv", "indicator,quarter,value,note,evidence\n"
-                   "kiln-inspections,2019Q3,12,Kandal,1\n"
-                   "kiln-inspections,2019-q3,14,All provinces,\n"
-                   "convictions,2019Q2,3.5,,\n")
+    statuses = write(
+        tmp_path / "status.csv",
+        "\ufeffrec,status,effective_on,note,evidence\r\n"
+        "labor-inspections,partially_implemented,2019-09-30,Three provinces,1\r\n"
+        'undercover-techniques,in_progress,2019-08-14,"Draft law, tabled",\r\n',
+    )
+    values = write(
+        tmp_path / "values.csv",
+        "indicator,quarter,value,note,evidence\n"
+        "kiln-inspections,2019Q3,12,Kandal,1\n"
+        "kiln-inspections,2019-q3,14,All provinces,\n"
+        "convictions,2019Q2,3.5,,\n",
+    )
     with clock.frozen(NOW):
         assert importing.import_file(database, statuses, actor=ACTOR).describe() == (
             f"Imported 2 status updates from {statuses} as import 1 (status updates 2 to 3): 2 status updates, "
-            "1 cited evidence link, 3 events")
+            "1 cited evidence link, 3 events"
+        )
         assert importing.import_file(database, values, actor=ACTOR).describe() == (
-            f"Imported 3 measurements from {values} as import 2 (measurements 1 to 3): 3 measurements, 4 events")
+            f"Imported 3 measurements from {values} as import 2 (measurements 1 to 3): 3 measurements, 4 events"
+        )
         history = read(database, lambda s: queries.status_history(s, "labor-inspections"))
         indicator = read(database, lambda s: queries.indicator_detail(s, "kiln-inspections"))
         convictions = read(database, lambda s: queries.indicator_detail(s, "convictions"))
@@ -192,9 +224,9 @@ def test_status_and_measurement_csvs(database, tmp_path):
         (2, "partially_implemented", "2019-09-30", "Three provinces", [1]),
     ]
     assert undercover["status"] == "in_progress"
-    assert [(m["quarter"], m["value"], m["note"], m["evidence_id"], m["current"])
-            for m in indicator["measurements"]] == [
-        ("2019Q3", 12.0, "Kandal", 1, False), ("2019Q3", 14.0, "All provinces", None, True)]
+    assert [
+        (m["quarter"], m["value"], m["note"], m["evidence_id"], m["current"]) for m in indicator["measurements"]
+    ] == [("2019Q3", 12.0, "Kandal", 1, False), ("2019Q3", 14.0, "All provinces", None, True)]
     assert [(m["quarter"], m["value"], m["note"]) for m in convictions["measurements"]] == [("2019Q2", 3.5, None)]
     with clock.frozen(NOW):
         assert set_status(database, "labor-inspections", "implemented", on="2019-10-01", note="Done") == 4
@@ -211,32 +243,58 @@ def test_an_import_records_each_row_as_its_command_does(make_url_for, tmp_path):
     imported, logged = Database(make_url_for()), Database(make_url_for())
     files = [
         write(tmp_path / "evidence.csv", EVIDENCE_CSV),
-        write(tmp_path / "status.csv", "rec,status,effective_on,note,evidence\n"
-                                       "labor-inspections,partially_implemented,2019-09-30,Three provinces,1;3\n"),
-        write(tmp_path / "values.csv", "indicator,quarter,value,note,evidence\n"
-                                       "kiln-inspections,2019Q3,12,Kandal,2\nconvictions,2019Q2,3.5,,\n"),
+        write(
+            tmp_path / "status.csv",
+            "rec,status,effective_on,note,evidence\n"
+            "labor-inspections,partially_implemented,2019-09-30,Three provinces,1;3\n",
+        ),
+        write(
+            tmp_path / "values.csv",
+            "indicator,quarter,value,note,evidence\nkiln-inspections,2019Q3,12,Kandal,2\nconvictions,2019Q2,3.5,,\n",
+        ),
     ]
     with clock.frozen(NOW):
         for path in files:
             importing.import_file(imported, path, actor=ACTOR)
         for row in csv.DictReader(io.StringIO(EVIDENCE_CSV)):
             given = _blank_is_none(row)
-            add_evidence(logged, *given.pop("rec").split(";"), title=given.pop("title"), date=given.pop("date"),
-                         kind=given.pop("kind"), **given)
-        set_status(logged, "labor-inspections", "partially_implemented", on="2019-09-30", note="Three provinces",
-                   evidence=(1, 3))
+            add_evidence(
+                logged,
+                *given.pop("rec").split(";"),
+                title=given.pop("title"),
+                date=given.pop("date"),
+                kind=given.pop("kind"),
+                **given,
+            )
+        set_status(
+            logged,
+            "labor-inspections",
+            "partially_implemented",
+            on="2019-09-30",
+            note="Three provinces",
+            evidence=(1, 3),
+        )
         record(logged, "kiln-inspections", "2019Q3", "12", note="Kandal", evidence=2)
         record(logged, "convictions", "2019Q2", "3.5")
     by_import = list(reversed(read(imported, queries.log)))[1:]  # after the catalog
     by_command = list(reversed(read(logged, queries.log)))[1:]
-    assert [e["action"] for e in by_import] == ["import.file", *["evidence.add"] * 3, "import.file", "status.set",
-                                                "import.file", *["measurement.record"] * 2]
+    assert [e["action"] for e in by_import] == [
+        "import.file",
+        *["evidence.add"] * 3,
+        "import.file",
+        "status.set",
+        "import.file",
+        *["measurement.record"] * 2,
+    ]
     rows = [event for event in by_import if event["action"] != "import.file"]
     batches = [1, 1, 1, 2, 3, 3]
     assert len(rows) == len(by_command) == len(batches)
     for event, expected, batch in zip(rows, by_command, batches, strict=True):
         assert (event["action"], event["actor"], event["recorded_at"]) == (
-            expected["action"], expected["actor"], expected["recorded_at"])
+            expected["action"],
+            expected["actor"],
+            expected["recorded_at"],
+        )
         assert event["payload"] == '{"import_batch":' + str(batch) + "," + expected["payload"][1:]
     assert_verifies(imported)
     assert_verifies(logged)
@@ -255,8 +313,10 @@ def test_the_bulk_writer_records_a_file_by_its_columns_but_content(database):
         (event,) = writer.events
         stored = writer.pending[table]
     assert event[4] == payload_text({"note": "x"}, {"attachment": [speller(table).record(row_values(table, row))]})
-    assert event[4] == '{"note":"x","rows":{"attachment":[{"media_type":"text/plain","sha256":"' + "a" * 64 + \
-        '","size":3}]}}'
+    assert (
+        event[4]
+        == '{"note":"x","rows":{"attachment":[{"media_type":"text/plain","sha256":"' + "a" * 64 + '","size":3}]}}'
+    )
     ((sha256, size, media_type, content),) = stored  # the driver's own wrapping of bytes (psycopg's Binary)
     assert (sha256, size, media_type, bytes(getattr(content, "obj", content))) == ("a" * 64, 3, "text/plain", b"abc")
 
@@ -266,8 +326,10 @@ def test_a_dry_run_says_what_it_would_add_and_writes_nothing(database, url, tmp_
     before = dump(url)
     with clock.frozen(NOW):
         summary = importing.import_file(database, path, actor=ACTOR, dry_run=True)
-    assert summary.describe() == (f"Would import 3 evidence rows from {path}: 3 evidence rows, 4 evidence links, "
-                                  "4 events (dry run: nothing was written)")
+    assert summary.describe() == (
+        f"Would import 3 evidence rows from {path}: 3 evidence rows, 4 evidence links, "
+        "4 events (dry run: nothing was written)"
+    )
     assert (summary.batch_id, summary.ids) == (None, None)
     assert dump(url) == before
     with clock.frozen(NOW):
@@ -300,8 +362,11 @@ def test_an_imported_row_changed_in_sql_is_caught_by_its_own_event(database, url
     with clock.frozen(NOW):
         importing.import_file(database, write(tmp_path / "evidence.csv", EVIDENCE_CSV), actor=ACTOR)
     events = read(database, queries.log)
-    seq = next(e["seq"] for e in events if e["action"] == "evidence.add"
-               and json.loads(e["payload"])["rows"]["evidence"][0]["id"] == 2)
+    seq = next(
+        e["seq"]
+        for e in events
+        if e["action"] == "evidence.add" and json.loads(e["payload"])["rows"]["evidence"][0]["id"] == 2
+    )
     assert sql(url, "UPDATE evidence SET title = 'Something else' WHERE id = 2") == 1
     result = verified(database)
     assert not result.ok
@@ -309,13 +374,17 @@ def test_an_imported_row_changed_in_sql_is_caught_by_its_own_event(database, url
     assert f"event {seq}, evidence row 2" in found and "title" in found
 
 
-@pytest.mark.parametrize("content, error", [
-    ("", "is empty"),
-    ("rec,title,date,kind\n", "has a header but no rows"),
-    ("rec,title,date,kind,colour\n", "unknown column 'colour'"),
-    ("rec,title,date,kind\nlabor-inspections,Kilns,2019-07-30,rumour\n", "line 2"),
-    ("rec,title,date,kind\nno-such-rec,Kilns,2019-07-30,law\n", "line 2"),
-], ids=["empty", "no rows", "unknown column", "bad kind", "unknown rec"])
+@pytest.mark.parametrize(
+    "content, error",
+    [
+        ("", "is empty"),
+        ("rec,title,date,kind\n", "has a header but no rows"),
+        ("rec,title,date,kind,colour\n", "unknown column 'colour'"),
+        ("rec,title,date,kind\nlabor-inspections,Kilns,2019-07-30,rumour\n", "line 2"),
+        ("rec,title,date,kind\nno-such-rec,Kilns,2019-07-30,law\n", "line 2"),
+    ],
+    ids=["empty", "no rows", "unknown column", "bad kind", "unknown rec"],
+)
 def test_a_bad_file_writes_nothing(database, url, tmp_path, content, error):
     path = write(tmp_path / "bad.csv", content)
     before = dump(url)
@@ -419,7 +488,11 @@ def test_an_import_killed_midway_leaves_none_of_its_rows(database, url, tmp_path
     before = dump(url)
     process = subprocess.Popen(
         [sys.executable, "-c", STALLING_IMPORT, url, str(path)],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     watchdog = threading.Timer(300, process.kill)
     watchdog.start()
@@ -453,29 +526,73 @@ def populate(database: Database, tmp_path: Path) -> None:
     pdf = write(tmp_path / "kandal.pdf", PDF)
     notes = write(tmp_path / "notes.txt", "Field notes\nline two\n")
     with clock.frozen(at("2019-08-01")):
-        add_evidence(database, "labor-inspections", title="Kilns inspected", date="2019-07-30", kind="inspection",
-                     attach=(pdf, notes), sensitivity="public")
-        add_evidence(database, "labor-inspections", title="Same file again", date="2019-07-31", kind="media_report",
-                     attach=(pdf,))
-        set_status(database, "labor-inspections", "in_progress", on="2019-08-01",
-                   note="First inspections — «ខ្មែរ»", evidence=(1, 2))
+        add_evidence(
+            database,
+            "labor-inspections",
+            title="Kilns inspected",
+            date="2019-07-30",
+            kind="inspection",
+            attach=(pdf, notes),
+            sensitivity="public",
+        )
+        add_evidence(
+            database,
+            "labor-inspections",
+            title="Same file again",
+            date="2019-07-31",
+            kind="media_report",
+            attach=(pdf,),
+        )
+        set_status(
+            database,
+            "labor-inspections",
+            "in_progress",
+            on="2019-08-01",
+            note="First inspections — «ខ្មែរ»",
+            evidence=(1, 2),
+        )
         record(database, "kiln-inspections", "2019Q3", "12", evidence=1)
     with clock.frozen(at("2019-09-01")):
         database.write(lambda s: services.retract_evidence(s, 2, "Duplicate", actor=ACTOR))
         database.write(lambda s: services.add_agency(s, "mfaic", "Ministry of Foreign Affairs", actor=ACTOR))
         database.write(lambda s: services.assign_agency(s, "victim-identification", "mfaic", "support", actor=ACTOR))
-        database.write(lambda s: services.add_recommendation(
-            s, source="tip-2019-khm", code="shelter-funding", title="Fund shelters",
-            text="Increase funding\nfor shelters.", pillar="protection", due_on=date(2021, 12, 31),
-            text_status="paraphrase", actor=ACTOR))
-        database.write(lambda s: services.add_indicator(s, "shelter-funding", code="shelter-beds", name="Shelter beds",
-                                                        unit="beds", direction="up", target="200.5", actor=ACTOR))
+        database.write(
+            lambda s: services.add_recommendation(
+                s,
+                source="tip-2019-khm",
+                code="shelter-funding",
+                title="Fund shelters",
+                text="Increase funding\nfor shelters.",
+                pillar="protection",
+                due_on=date(2021, 12, 31),
+                text_status="paraphrase",
+                actor=ACTOR,
+            )
+        )
+        database.write(
+            lambda s: services.add_indicator(
+                s,
+                "shelter-funding",
+                code="shelter-beds",
+                name="Shelter beds",
+                unit="beds",
+                direction="up",
+                target="200.5",
+                actor=ACTOR,
+            )
+        )
         record(database, "shelter-beds", "2019Q3", "0.1")
         record(database, "kiln-inspections", "2019Q3", "14")
     with clock.frozen(NOW):
         importing.import_file(database, write(tmp_path / "evidence.csv", EVIDENCE_CSV), actor=ACTOR)
-        importing.import_file(database, write(tmp_path / "status.csv", "rec,status,effective_on,note,evidence\n"
-                                              "shelter-funding,in_progress,2019-09-15,Budget line,1;3\n"), actor=ACTOR)
+        importing.import_file(
+            database,
+            write(
+                tmp_path / "status.csv",
+                "rec,status,effective_on,note,evidence\nshelter-funding,in_progress,2019-09-15,Budget line,1;3\n",
+            ),
+            actor=ACTOR,
+        )
 
 
 def exported(database: Database, path: Path, *, with_files: bool) -> bytes:
@@ -594,9 +711,14 @@ def test_a_tampered_export_is_refused(database, empty_database, empty_url, tmp_p
         importing.import_file(empty_database, export, actor=ACTOR)
     message = str(refused.value)
     assert refused.value.exit_code == 2 and "\n" not in message and message.startswith(f"{export}"), message
-    expected = {"note": "does not verify", "hash": "does not verify", "missing row": "does not verify",
-                "bad kind": "unknown kind 'rumour'", "unknown field": "unknown field 'colour'",
-                "lone surrogate": "evidence row 1 (id 1): field 'title': title is not valid Unicode"}[tamper]
+    expected = {
+        "note": "does not verify",
+        "hash": "does not verify",
+        "missing row": "does not verify",
+        "bad kind": "unknown kind 'rumour'",
+        "unknown field": "unknown field 'colour'",
+        "lone surrogate": "evidence row 1 (id 1): field 'title': title is not valid Unicode",
+    }[tamper]
     assert expected in message
     assert dump(empty_url) == before
 
@@ -648,8 +770,10 @@ def test_the_import_command(run, url, tmp_path):
     with clock.frozen(NOW):
         dry = run("import", path, "--dry-run")  # the summary of a dry run is its output: stdout
     assert dry.exit_code == 0, dry.output
-    assert dry.stdout == (f"Would import 3 evidence rows from {path}: 3 evidence rows, 4 evidence links, 4 events "
-                          "(dry run: nothing was written)\n")
+    assert dry.stdout == (
+        f"Would import 3 evidence rows from {path}: 3 evidence rows, 4 evidence links, 4 events "
+        "(dry run: nothing was written)\n"
+    )
     assert dry.stderr == ""
 
     with clock.frozen(NOW):
@@ -658,7 +782,8 @@ def test_the_import_command(run, url, tmp_path):
     assert result.stdout == ""  # a message, on stderr
     assert result.stderr.splitlines() == [
         f"Imported 3 evidence rows from {path} as import 1 (evidence 1 to 3): 3 evidence rows, 4 evidence links, "
-        "4 events"]
+        "4 events"
+    ]
     events = json.loads(ok(run("log", "--json")))
     assert {e["actor"] for e in events if e["action"] != "catalog.load"} == {"importer"}  # --by
 
@@ -673,8 +798,9 @@ def test_the_import_command(run, url, tmp_path):
     bad = run("import", write(tmp_path / "bad.csv", "rec,title,date,kind\nlabor-inspections,Kilns,2019-07-30,rumour\n"))
     assert bad.exit_code == 2, bad.output
     lines = bad.stderr.splitlines()
-    assert bad.stdout == "" and len(lines) == 1 and lines[0].startswith(f"Error: {tmp_path / 'bad.csv'} line 2"), \
+    assert bad.stdout == "" and len(lines) == 1 and lines[0].startswith(f"Error: {tmp_path / 'bad.csv'} line 2"), (
         bad.stderr
+    )
     assert dump(url) == before
 
     with clock.frozen(at("2019-10-20")):
@@ -704,8 +830,13 @@ def on_a_terminal(*args: str, prelude: str = "") -> tuple[int, str]:
     """Run tracker with stderr on a pseudo-terminal: (exit code, what the terminal showed).
     Its stdout is a pipe and must stay empty. ``prelude`` is Python run first."""
     terminal, stderr_end = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-c", f"{prelude}\nfrom tracker import cli; cli.main()", *args],
-                               cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_end)
+    process = subprocess.Popen(
+        [sys.executable, "-c", f"{prelude}\nfrom tracker import cli; cli.main()", *args],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr_end,
+    )
     os.close(stderr_end)
     watchdog = threading.Timer(300, process.kill)
     watchdog.start()
@@ -736,9 +867,10 @@ def test_a_progress_bar_on_a_terminal_only(url, tmp_path):
     code, shown = on_a_terminal("--db", url, "import", str(path))
     assert code == 0, shown
     assert "Checking long.csv" in shown and "Importing long.csv" in shown and "100%" in shown
-    assert shown.rstrip().splitlines()[-1] == \
-        f"Imported 3000 evidence rows from {path} as import 1 (evidence 1 to 3000): " \
+    assert (
+        shown.rstrip().splitlines()[-1] == f"Imported 3000 evidence rows from {path} as import 1 (evidence 1 to 3000): "
         "3000 evidence rows, 6000 evidence links, 3001 events"
+    )
 
 
 def test_the_full_verification_shows_its_progress_on_a_terminal(database, url, tmp_path):
@@ -763,8 +895,9 @@ def test_the_quick_verification_shows_its_progress_on_a_terminal(backend, databa
     "long enough" is lowered to 1,000 events), then the OK line."""
     importing.import_file(database, big_csv(tmp_path / "long.csv", 1_500), actor=ACTOR)
     database.dispose()
-    code, shown = on_a_terminal("--db", url, "verify",
-                                prelude="import tracker.audit.quick as quick; quick.SPLIT_MIN_EVENTS = 1_000")
+    code, shown = on_a_terminal(
+        "--db", url, "verify", prelude="import tracker.audit.quick as quick; quick.SPLIT_MIN_EVENTS = 1_000"
+    )
     assert code == 0, shown
     lines = shown.rstrip().splitlines()
     assert lines[-1].startswith("OK: 1502 events"), shown

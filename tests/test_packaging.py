@@ -19,8 +19,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DISTRIBUTION = "recommendation-compliance-tracker"
-LEFT_OUT = shutil.ignore_patterns(".git", ".ci-venv*", "__pycache__", "*.egg-info", "build", "dist", ".mypy_cache",
-                                  ".ruff_cache", ".pytest_cache", ".hypothesis", "*.db", "*.db-wal", "*.db-shm")
+LEFT_OUT = shutil.ignore_patterns(
+    ".git",
+    ".ci-venv*",
+    "__pycache__",
+    "*.egg-info",
+    "build",
+    "dist",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".hypothesis",
+    "*.db",
+    "*.db-wal",
+    "*.db-shm",
+)
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +98,8 @@ def test_a_regular_install_names_the_distribution_and_runs(venv):
 def test_another_top_level_cli_module_does_not_break_tracker(venv):
     pip(venv, "install", "sublime-backup")
     elsewhere = venv.parent.parent / "elsewhere"
-    found = run([str(venv / "python"), "-c", "import importlib.util; print(importlib.util.find_spec('cli').origin)"],
-                elsewhere)
+    found = run(
+        [str(venv / "python"), "-c", "import importlib.util; print(importlib.util.find_spec('cli').origin)"], elsewhere
+    )
     assert found.returncode == 0 and "site-packages" in found.stdout, found.stdout + found.stderr
     assert_help_works(venv)

@@ -21,8 +21,7 @@ import pytest
 from tracker import clock, services
 from tracker.store.database import Database
 
-COMMANDS = [["rec", "list"], ["report", "quarterly", "2019Q3", "--format", "json", "--as-of", "2019-10-01"],
-            ["verify"]]
+COMMANDS = [["rec", "list"], ["report", "quarterly", "2019Q3", "--format", "json", "--as-of", "2019-10-01"], ["verify"]]
 
 
 def _as_reader() -> list[str]:
@@ -47,9 +46,18 @@ def read_only_folder(sqlite_templates):
         database = Database(str(path))
         try:
             with clock.frozen(clock.now().replace(year=2019, month=9, day=30)):
-                database.write(lambda session: services.add_evidence(session, services.check_evidence(
-                    recs=["labor-inspections"], title="Kiln inspections", observed_on="2019-09-01",
-                    kind="inspection"), actor="ana"))
+                database.write(
+                    lambda session: services.add_evidence(
+                        session,
+                        services.check_evidence(
+                            recs=["labor-inspections"],
+                            title="Kiln inspections",
+                            observed_on="2019-09-01",
+                            kind="inspection",
+                        ),
+                        actor="ana",
+                    )
+                )
             database.backup(folder / "backup.db")
         finally:
             database.dispose()
@@ -68,8 +76,12 @@ def test_reads_work_in_a_read_only_folder_and_change_nothing(read_only_folder, n
     before = {entry: _digest(read_only_folder / entry) for entry in sorted(os.listdir(read_only_folder))}
     prefix = _as_reader()
     for command in COMMANDS:
-        result = subprocess.run([*prefix, sys.executable, "-m", "tracker", "--db", str(path), *command],
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [*prefix, sys.executable, "-m", "tracker", "--db", str(path), *command],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, (command, result.stderr)
         assert "readonly" not in result.stderr
     after = {entry: _digest(read_only_folder / entry) for entry in sorted(os.listdir(read_only_folder))}

@@ -8,7 +8,9 @@ recorded. (What the commands print is in test_cli.py.) Runs on SQLite and on Pos
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -19,7 +21,7 @@ from tracker.periods import Quarter
 from tracker.render.terminal import evidence_table
 from tracker.store.database import Database
 
-from conftest import add_evidence, dump, read, verified, write
+from conftest import add_evidence, dump, read, template, verified, write
 
 ANALYST = "sophea"
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"  # every byte value, some binary
@@ -33,10 +35,9 @@ def stamp(moment: datetime) -> str:
     return clock.iso_utc(moment)
 
 
-@pytest.fixture
-def quarter(database, tmp_path):
-    """The third quarter of 2019, logged as it happened; returns the ids and the file."""
-    pdf = tmp_path / "kandal-inspections.pdf"
+def log_the_quarter(database: Database, folder: Path) -> None:
+    """The third quarter of 2019, logged as it happened."""
+    pdf = folder / "kandal-inspections.pdf"
     pdf.write_bytes(PDF)
     by = {"actor": ANALYST}
     ids = {}
@@ -69,11 +70,32 @@ def quarter(database, tmp_path):
               note="Inspections in three provinces; no debt bondage cases yet", **by)
         write(database, services.record_measurement, "kiln-inspections", "2019Q3", "14", note="All provinces", **by)
         write(database, services.record_measurement, "kiln-inspections", "2019Q2", "0", **by)
-    return ids, pdf
 
 
-def test_the_quarter_shows_exactly_what_was_logged(database, quarter):
-    ids, pdf = quarter
+QUARTER = template("2019Q3-logged", log_the_quarter)
+TITLES = {"kiln": "MoLVT inspects 12 brick kilns in Kandal", "draft": "Draft law on undercover operations tabled",
+          "june": "June verdict", "ngo": "Shelters report victims turned away", "dup": "Kandal inspections (news)"}
+
+
+@dataclass
+class Logged:
+    database: Database
+    url: str
+    ids: dict[str, int]
+
+
+@pytest.fixture
+def quarter(make_url_for):
+    """A copy of the database with the quarter logged; the evidence ids by name."""
+    url = make_url_for(QUARTER)
+    database = Database(url)
+    by_title = {e["title"]: e["id"] for e in read(database, queries.evidence_list, include_retracted=True)}
+    yield Logged(database, url, {name: by_title[title] for name, title in TITLES.items()})
+    database.dispose()
+
+
+def test_the_quarter_shows_exactly_what_was_logged(quarter):
+    database, ids = quarter.database, quarter.ids
     sha = hashlib.sha256(PDF).hexdigest()
     q3 = Quarter.parse("2019Q3")
     with clock.frozen(at("2019-10-05")):
@@ -162,13 +184,13 @@ def test_the_quarter_shows_exactly_what_was_logged(database, quarter):
     assert verified(database).ok
 
 
-def test_an_attachment_comes_back_byte_for_byte(database, quarter, tmp_path):
-    ids, pdf = quarter
+def test_an_attachment_comes_back_byte_for_byte(quarter, tmp_path):
+    database, ids = quarter.database, quarter.ids
     sha = read(database, queries.evidence_record, ids["kiln"])["attachments"][0]["sha256"]
     target = tmp_path / "out" / "copy.pdf"
     target.parent.mkdir()
     files.write_exactly(target, read(database, queries.attachment_content, sha), force=False)
-    assert target.read_bytes() == pdf.read_bytes() == PDF
+    assert target.read_bytes() == PDF
 
     target.write_bytes(b"my own notes")
     with pytest.raises(InputError) as refused:
@@ -195,7 +217,8 @@ def test_the_same_file_attached_twice_is_stored_once(database, url, tmp_path):
     assert len(dump(url)["attachment"]) == 1
 
 
-def test_verify_names_the_event_of_a_note_changed_in_sql(database, url, quarter):
+def test_verify_names_the_event_of_a_note_changed_in_sql(quarter):
+    database, url = quarter.database, quarter.url
     events = read(database, queries.log)
     status_events = sorted(e["seq"] for e in events if e["action"] == "status.set")
     first = status_events[0]
@@ -213,7 +236,8 @@ def test_verify_names_the_event_of_a_note_changed_in_sql(database, url, quarter)
     assert f"event {first}" in finding and "status_update row 1" in finding and "note" in finding
 
 
-def test_verify_passes_after_every_kind_of_write(database, url, quarter, tmp_path):
+def test_verify_passes_after_every_kind_of_write(quarter, tmp_path):
+    database, url = quarter.database, quarter.url
     write(database, services.add_agency, "mfaic", "Ministry of Foreign Affairs and International Cooperation",
           actor="tester")
     write(database, services.assign_agency, "victim-identification", "mfaic", "support", actor="tester")

@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 from tracker import clock, importing, services
 from tracker.errors import InputError
+from tracker.store.database import Database
 
-from conftest import add_evidence, dump
+from conftest import add_evidence, dump, invoke, template
 
 NOW = datetime(2019, 10, 5, 12, tzinfo=UTC)
 EVIDENCE = ["evidence", "add", "--rec", "labor-inspections", "--title", "Kiln inspection", "--date", "2019-08-01",
@@ -205,12 +206,24 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def seeded(database, url):
-    """The catalog and one piece of evidence (id 1), so that ids exist and a dump has rows."""
+def one_evidence(database, _folder) -> None:
     with clock.frozen(NOW):
         assert add_evidence(database, ["labor-inspections"], "Kiln inspection", "2019-08-01", "inspection") == 1
-    return url
+
+
+ONE_EVIDENCE = template("one-evidence", one_evidence)
+
+
+@pytest.fixture
+def seeded(make_url_for):
+    """The catalog and one piece of evidence (id 1), so that ids exist and a dump has rows."""
+    return make_url_for(ONE_EVIDENCE)
+
+
+@pytest.fixture
+def run(seeded):
+    """``run("rec", "list")`` runs tracker against the seeded database."""
+    return lambda *args, **kwargs: invoke(["--db", seeded, *args], **kwargs)
 
 
 def assert_one_error(result, *fragments: str) -> None:
@@ -330,10 +343,12 @@ def test_the_error_names_the_first_bad_line(rows, data, tmp_path):
     assert str(error.value).startswith(f"{path} line {bad_index + 2}: "), str(error.value)
 
 
-def test_retracted_evidence_cannot_be_cited(run, database, seeded, tmp_path):
+def test_retracted_evidence_cannot_be_cited(run, seeded, tmp_path):
     """An assessment, a measurement or an imported status update that cites withdrawn evidence is refused."""
+    database = Database(seeded)
     with clock.frozen(NOW):
         database.write(lambda session: services.retract_evidence(session, 1, "Announcement withdrawn", actor="tester"))
+    database.dispose()
     csv = tmp_path / "statuses.csv"
     csv.write_text("rec,status,effective_on,note,evidence\nlabor-inspections,in_progress,2019-08-01,Began,1\n")
     before = dump(seeded)

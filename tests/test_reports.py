@@ -68,10 +68,32 @@ def write(url: str, instant: datetime, work):
         database.dispose()
 
 
-def evidence(url: str, instant: datetime, *, recs, title, day, kind="media_report", stance="progress",
-             sensitivity="internal", url_=None, summary=None, source_name=None, files=()) -> int:
-    given = services.check_evidence(recs=recs, title=title, observed_on=day, kind=kind, stance=stance, url=url_,
-                                    summary=summary, source_name=source_name, sensitivity=sensitivity)
+def evidence(
+    url: str,
+    instant: datetime,
+    *,
+    recs,
+    title,
+    day,
+    kind="media_report",
+    stance="progress",
+    sensitivity="internal",
+    url_=None,
+    summary=None,
+    source_name=None,
+    files=(),
+) -> int:
+    given = services.check_evidence(
+        recs=recs,
+        title=title,
+        observed_on=day,
+        kind=kind,
+        stance=stance,
+        url=url_,
+        summary=summary,
+        source_name=source_name,
+        sensitivity=sensitivity,
+    )
     attachments = [services.FileToAttach(name, content, "application/pdf") for name, content in files]
     return write(url, instant, lambda s: services.add_evidence(s, given, attachments=attachments, actor=ACTOR).id)
 
@@ -86,39 +108,135 @@ def measure(url: str, instant: datetime, code: str, quarter: str, value: float) 
 
 def build_dataset(url: str) -> dict[str, int]:
     """A small, fixed history of 2019 on top of the tip-2019-khm catalog (loaded 2019-06-21)."""
-    write(url, at("2019-06-24"), lambda s: services.add_recommendation(
-        s, source="tip-2019-khm", code="data-collection", title="Publish anti-trafficking statistics",
-        text="Collect and publish data on investigations, prosecutions, convictions and victims identified.",
-        pillar="partnership", due_on=date(2019, 9, 15), position=5, text_status="paraphrase", actor=ACTOR))
-    write(url, at("2019-06-24", 10), lambda s: services.add_indicator(
-        s, "data-collection", code="statistics-reports", name="Statistics reports published", unit="reports",
-        target=4, actor=ACTOR))
-    status(url, at("2019-06-26"), "victim-identification", "in_progress", "2019-06-25",
-           "Pilot of the identification protocol in two provinces.")
-    status(url, at("2019-06-27"), "undercover-techniques", "in_progress", "2019-05-01",
-           "Draft prakas on undercover techniques circulated.")
-    status(url, at("2019-07-02"), "prosecute-convict", "in_progress", "2019-07-01",
-           "New prosecutions opened under the 2008 law.")
-    status(url, at("2019-08-20"), "undercover-techniques", "partially_implemented", "2019-08-15",
-           "Prakas signed; training of investigators pending.")
-    status(url, at("2019-09-05"), "victim-identification", "not_started", "2019-09-01",
-           "Protocol rollout suspended for lack of funding.")
-    status(url, at("2019-10-02"), "labor-inspections", "implemented", "2019-10-01",
-           "Brick kiln inspection programme running nationwide.")
+    write(
+        url,
+        at("2019-06-24"),
+        lambda s: services.add_recommendation(
+            s,
+            source="tip-2019-khm",
+            code="data-collection",
+            title="Publish anti-trafficking statistics",
+            text="Collect and publish data on investigations, prosecutions, convictions and victims identified.",
+            pillar="partnership",
+            due_on=date(2019, 9, 15),
+            position=5,
+            text_status="paraphrase",
+            actor=ACTOR,
+        ),
+    )
+    write(
+        url,
+        at("2019-06-24", 10),
+        lambda s: services.add_indicator(
+            s,
+            "data-collection",
+            code="statistics-reports",
+            name="Statistics reports published",
+            unit="reports",
+            target=4,
+            actor=ACTOR,
+        ),
+    )
+    status(
+        url,
+        at("2019-06-26"),
+        "victim-identification",
+        "in_progress",
+        "2019-06-25",
+        "Pilot of the identification protocol in two provinces.",
+    )
+    status(
+        url,
+        at("2019-06-27"),
+        "undercover-techniques",
+        "in_progress",
+        "2019-05-01",
+        "Draft prakas on undercover techniques circulated.",
+    )
+    status(
+        url,
+        at("2019-07-02"),
+        "prosecute-convict",
+        "in_progress",
+        "2019-07-01",
+        "New prosecutions opened under the 2008 law.",
+    )
+    status(
+        url,
+        at("2019-08-20"),
+        "undercover-techniques",
+        "partially_implemented",
+        "2019-08-15",
+        "Prakas signed; training of investigators pending.",
+    )
+    status(
+        url,
+        at("2019-09-05"),
+        "victim-identification",
+        "not_started",
+        "2019-09-01",
+        "Protocol rollout suspended for lack of funding.",
+    )
+    status(
+        url,
+        at("2019-10-02"),
+        "labor-inspections",
+        "implemented",
+        "2019-10-01",
+        "Brick kiln inspection programme running nationwide.",
+    )
     ids = {
-        "verdict": evidence(url, at("2019-10-01"), recs=["prosecute-convict"], title="Appeal court upholds conviction",
-                            day="2019-09-30", kind="court_case", sensitivity="public", source_name="Phnom Penh Post",
-                            url_="https://example.org/verdict", files=[("verdict.pdf", b"%PDF verdict")]),
-        "october": evidence(url, at("2019-10-03"), recs=["prosecute-convict"], title="Two traffickers sentenced",
-                            day="2019-10-01", kind="court_case", sensitivity="public", source_name="Khmer Times"),
-        "prakas": evidence(url, at("2019-08-21"), recs=["undercover-techniques", "prosecute-convict"],
-                           title="Prakas on undercover investigations signed", day="2019-08-14", kind="regulation",
-                           source_name="Ministry of Interior"),
-        "shelter": evidence(url, at("2019-09-06"), recs=["victim-identification"],
-                            title="Shelter interview notes", day="2019-08-10", kind="field_observation",
-                            stance="setback", sensitivity="confidential", source_name="Field team"),
-        "kilns": evidence(url, at("2019-07-20"), recs=["labor-inspections"], title="Kiln inspection count (wrong)",
-                          day="2019-07-15", kind="statistic", sensitivity="public"),
+        "verdict": evidence(
+            url,
+            at("2019-10-01"),
+            recs=["prosecute-convict"],
+            title="Appeal court upholds conviction",
+            day="2019-09-30",
+            kind="court_case",
+            sensitivity="public",
+            source_name="Phnom Penh Post",
+            url_="https://example.org/verdict",
+            files=[("verdict.pdf", b"%PDF verdict")],
+        ),
+        "october": evidence(
+            url,
+            at("2019-10-03"),
+            recs=["prosecute-convict"],
+            title="Two traffickers sentenced",
+            day="2019-10-01",
+            kind="court_case",
+            sensitivity="public",
+            source_name="Khmer Times",
+        ),
+        "prakas": evidence(
+            url,
+            at("2019-08-21"),
+            recs=["undercover-techniques", "prosecute-convict"],
+            title="Prakas on undercover investigations signed",
+            day="2019-08-14",
+            kind="regulation",
+            source_name="Ministry of Interior",
+        ),
+        "shelter": evidence(
+            url,
+            at("2019-09-06"),
+            recs=["victim-identification"],
+            title="Shelter interview notes",
+            day="2019-08-10",
+            kind="field_observation",
+            stance="setback",
+            sensitivity="confidential",
+            source_name="Field team",
+        ),
+        "kilns": evidence(
+            url,
+            at("2019-07-20"),
+            recs=["labor-inspections"],
+            title="Kiln inspection count (wrong)",
+            day="2019-07-15",
+            kind="statistic",
+            sensitivity="public",
+        ),
     }
     write(url, at("2019-08-01"), lambda s: services.retract_evidence(s, ids["kilns"], "Counted twice", actor=ACTOR))
     measure(url, at("2019-07-05"), "prosecutions", "2019Q2", 4)
@@ -133,8 +251,7 @@ def record_later(url: str, ids: dict[str, int]) -> None:
     """More history recorded after --as-of 2019-12-31, some of it about 2019Q3."""
     later = at("2020-01-15")
     status(url, later, "prosecute-convict", "implemented", "2019-08-01", "Backdated assessment.")
-    evidence(url, later, recs=["prosecute-convict"], title="Late news about Q3", day="2019-08-20",
-             sensitivity="public")
+    evidence(url, later, recs=["prosecute-convict"], title="Late news about Q3", day="2019-08-20", sensitivity="public")
     measure(url, later, "prosecutions", "2019Q3", 99)
     write(url, later, lambda s: services.retract_evidence(s, ids["verdict"], "Wrong court", actor=ACTOR))
 
@@ -150,21 +267,29 @@ def library_quarterly(url: str, quarter: str, as_of: str | None = AS_OF, audienc
     database = Database(url)
     try:
         with database.reading() as session:
-            return reports.quarterly(session, Quarter.parse(quarter), sources=sources, as_of=parse_as_of(as_of),
-                                     **options)
+            return reports.quarterly(
+                session, Quarter.parse(quarter), sources=sources, as_of=parse_as_of(as_of), **options
+            )
     finally:
         database.dispose()
 
 
-def library_timeline(url: str, first: str | None, last: str | None, as_of: str | None = AS_OF,
-                     audience: str | None = None, sources=()):
+def library_timeline(
+    url: str, first: str | None, last: str | None, as_of: str | None = AS_OF, audience: str | None = None, sources=()
+):
     """``reports.timeline`` on its own session; ``first``/``last`` None for the default range."""
     options = {} if audience is None else {"audience": audience}
     database = Database(url)
     try:
         with database.reading() as session:
-            return reports.timeline(session, sources=sources, first=first and Quarter.parse(first),
-                                    last=last and Quarter.parse(last), as_of=parse_as_of(as_of), **options)
+            return reports.timeline(
+                session,
+                sources=sources,
+                first=first and Quarter.parse(first),
+                last=last and Quarter.parse(last),
+                as_of=parse_as_of(as_of),
+                **options,
+            )
     finally:
         database.dispose()
 
@@ -207,8 +332,9 @@ def golden(name: str, output: str) -> None:
         assert output == expected, message
         return
     assert without_charts(output) == without_charts(expected), message
-    assert [chart_facts(svg) for svg in svgs(output)] == [chart_facts(svg) for svg in svgs(expected)], \
+    assert [chart_facts(svg) for svg in svgs(output)] == [chart_facts(svg) for svg in svgs(expected)], (
         f"the charts of {name} show other data than those of the golden file"
+    )
 
 
 _SVG_ELEMENT = re.compile(r"<svg[\s>].*?</svg>", re.DOTALL)
@@ -320,8 +446,15 @@ def drawn(chart: charts.Chart) -> dict[str, Any]:
         for stack in chart.stacks:
             bars[stack.colour] = [(q, bottom, count) for q, bottom, count in zip(chart.quarters, bottoms, stack.counts)]
             bottoms = [b + c for b, c in zip(bottoms, stack.counts)]
-        return {"label": chart.title, "quarters": list(chart.quarters), "legend": [s.label for s in chart.stacks],
-                "texts": sorted([chart.title, "recommendations"]), "bars": bars, "points": [], "target": []}
+        return {
+            "label": chart.title,
+            "quarters": list(chart.quarters),
+            "legend": [s.label for s in chart.stacks],
+            "texts": sorted([chart.title, "recommendations"]),
+            "bars": bars,
+            "points": [],
+            "target": [],
+        }
     targets = [] if chart.target is None else [chart.target]
     return {
         "label": chart.title,
@@ -357,17 +490,28 @@ def test_charts_show_the_report_data(url, dataset):
     assert history.quarters == tuple(str(h.quarter) for h in report.history)
     assert [(s.label, s.colour) for s in history.stacks] == [(text.label(s), charts.STATUS_COLOURS[s]) for s in Status]
     assert {s.label: s.counts for s in history.stacks} == {
-        text.label(status): tuple(dict(h.counts)[status] for h in report.history) for status in Status}
+        text.label(status): tuple(dict(h.counts)[status] for h in report.history) for status in Status
+    }
     assert {s.label: s.counts[-2:] for s in history.stacks} == {
-        "not started": (3, 3), "in progress": (2, 1), "partially implemented": (0, 1), "implemented": (0, 0)}
+        "not started": (3, 3),
+        "in progress": (2, 1),
+        "partially implemented": (0, 1),
+        "implemented": (0, 0),
+    }
     indicators = html.indicator_charts(report)
     assert list(indicators) == [("prosecute-convict", "prosecutions"), ("data-collection", "statistics-reports")]
     prosecutions, statistics = indicators.values()
     assert (prosecutions.title, prosecutions.unit, prosecutions.target) == (
-        "Trafficking prosecutions initiated (cases)", "cases", None)
+        "Trafficking prosecutions initiated (cases)",
+        "cases",
+        None,
+    )
     assert prosecutions.points == ((6, 4), (7, 11))
     assert (statistics.title, statistics.target, statistics.values[-3:]) == (
-        "Statistics reports published (reports)", 4, (0, None, 1.5))
+        "Statistics reports published (reports)",
+        4,
+        (0, None, 1.5),
+    )
     assert statistics.quarters == history.quarters
 
     page = render.render(report, "html")
@@ -375,7 +519,8 @@ def test_charts_show_the_report_data(url, dataset):
     assert [chart_facts(svg) for svg in svgs(page)] == [drawn(chart) for chart in html.page_charts(report)]
     timeline = timeline_2019(url)
     assert [chart_facts(svg) for svg in svgs(render.render(timeline, "html"))] == [
-        drawn(chart) for chart in html.page_charts(timeline)]
+        drawn(chart) for chart in html.page_charts(timeline)
+    ]
     assert [c.title for c in html.page_charts(timeline)] == ["Recommendations by status, 2019Q1 to 2019Q4"]
 
 
@@ -386,8 +531,10 @@ def test_the_chart_check_catches_a_wrong_or_missing_chart(url, dataset):
     first, second, *others = history.stacks
     replace = dataclasses.replace
     wrong = {
-        "a count off": (history, replace(history, stacks=(
-            replace(first, counts=(*first.counts[:-1], 2)), second, *others))),
+        "a count off": (
+            history,
+            replace(history, stacks=(replace(first, counts=(*first.counts[:-1], 2)), second, *others)),
+        ),
         "two statuses stacked the wrong way round": (history, replace(history, stacks=(second, first, *others))),
         "a quarter mislabelled": (history, replace(history, quarters=(*history.quarters[:-1], "2019Q4"))),
         "a value off": (prosecutions, replace(prosecutions, values=(*prosecutions.values[:-1], 12.0))),
@@ -425,10 +572,14 @@ def test_later_rows_and_retraction_are_what_a_later_as_of_sees(url, dataset):
     assert then["prosecute-convict"].status == Status.IN_PROGRESS
     assert later["prosecute-convict"].status == Status.IMPLEMENTED
     assert [e.title for e in then["prosecute-convict"].evidence] == [
-        "Prakas on undercover investigations signed", "Appeal court upholds conviction"]
+        "Prakas on undercover investigations signed",
+        "Appeal court upholds conviction",
+    ]
     # The verdict was retracted after 2019-12-31; the late news was recorded then too.
     assert [e.title for e in later["prosecute-convict"].evidence] == [
-        "Prakas on undercover investigations signed", "Late news about Q3"]
+        "Prakas on undercover investigations signed",
+        "Late news about Q3",
+    ]
     assert then["prosecute-convict"].indicators[0].value == 11
     assert later["prosecute-convict"].indicators[0].value == 99
 
@@ -439,14 +590,33 @@ def test_sources_recommendations_and_owners_added_later_change_nothing(url, data
 
     before = {kind: every_format(build(url)) for kind, build in REPORTS.items()}
     later = at("2020-02-01")
-    write(url, later, lambda s: services.add_recommendation(
-        s, source="tip-2019-khm", code="shelters", title="Fund shelters", text="Fund shelters.",
-        pillar="protection", actor=ACTOR))
+    write(
+        url,
+        later,
+        lambda s: services.add_recommendation(
+            s,
+            source="tip-2019-khm",
+            code="shelters",
+            title="Fund shelters",
+            text="Fund shelters.",
+            pillar="protection",
+            actor=ACTOR,
+        ),
+    )
     write(url, later, lambda s: services.add_agency(s, "mfa", "Ministry of Foreign Affairs", actor=ACTOR))
     write(url, later, lambda s: services.assign_agency(s, "undercover-techniques", "mfa", "support", actor=ACTOR))
-    write(url, later, lambda s: services.add_indicator(
-        s, "undercover-techniques", code="undercover-ops", name="Undercover operations", unit="operations",
-        actor=ACTOR))
+    write(
+        url,
+        later,
+        lambda s: services.add_indicator(
+            s,
+            "undercover-techniques",
+            code="undercover-ops",
+            name="Undercover operations",
+            unit="operations",
+            actor=ACTOR,
+        ),
+    )
     # A second edition makes every shared code ambiguous from now on, not back then.
     write(url, later, lambda s: catalogs.load(s, catalogs.read("tip-2018-khm"), ACTOR))
     for kind, outputs in before.items():
@@ -491,9 +661,17 @@ def test_summary_and_attention(url, dataset):
     report = library_quarterly(url, "2019Q3")
     summary = report.summary
     assert dict(summary.previous_status_counts) == {
-        Status.NOT_STARTED: 3, Status.IN_PROGRESS: 2, Status.PARTIALLY_IMPLEMENTED: 0, Status.IMPLEMENTED: 0}
+        Status.NOT_STARTED: 3,
+        Status.IN_PROGRESS: 2,
+        Status.PARTIALLY_IMPLEMENTED: 0,
+        Status.IMPLEMENTED: 0,
+    }
     assert dict(summary.status_counts) == {
-        Status.NOT_STARTED: 3, Status.IN_PROGRESS: 1, Status.PARTIALLY_IMPLEMENTED: 1, Status.IMPLEMENTED: 0}
+        Status.NOT_STARTED: 3,
+        Status.IN_PROGRESS: 1,
+        Status.PARTIALLY_IMPLEMENTED: 1,
+        Status.IMPLEMENTED: 0,
+    }
     assert (summary.advanced, summary.regressed, summary.unchanged) == (2, 1, 2)
     # Retracted evidence does not count; confidential evidence is withheld from the internal report.
     assert summary.evidence_count == 2
@@ -518,16 +696,44 @@ def test_summary_and_attention(url, dataset):
 
 def test_json_has_exactly_the_designed_keys(url, dataset):
     document = json.loads(render.render(quarterly_2019q3(url), "json"))
-    assert list(document) == ["schema_version", "quarter", "period", "as_of", "audience", "fingerprint", "summary",
-                              "recommendations", "withheld"]
+    assert list(document) == [
+        "schema_version",
+        "quarter",
+        "period",
+        "as_of",
+        "audience",
+        "fingerprint",
+        "summary",
+        "recommendations",
+        "withheld",
+    ]
     assert document["schema_version"] == 1
     assert document["period"] == {"start": "2019-07-01", "end": "2019-10-01"}
     assert document["as_of"] == "2019-12-31T23:59:59.999999Z"
-    assert set(document["summary"]) == {"status_counts", "previous_status_counts", "advanced", "regressed",
-                                        "unchanged", "evidence_count", "overdue"}
+    assert set(document["summary"]) == {
+        "status_counts",
+        "previous_status_counts",
+        "advanced",
+        "regressed",
+        "unchanged",
+        "evidence_count",
+        "overdue",
+    }
     rec = document["recommendations"][0]
-    assert set(rec) == {"ref", "code", "title", "pillar", "status", "previous_status", "change", "due_on", "overdue",
-                        "status_updates", "evidence", "indicators"}
+    assert set(rec) == {
+        "ref",
+        "code",
+        "title",
+        "pillar",
+        "status",
+        "previous_status",
+        "change",
+        "due_on",
+        "overdue",
+        "status_updates",
+        "evidence",
+        "indicators",
+    }
     assert set(rec["evidence"][0]) == {"id", "title", "kind", "observed_on", "stance", "url", "sensitivity"}
     assert set(rec["indicators"][0]) == {"code", "name", "unit", "value", "previous_value", "target"}
 
@@ -542,9 +748,18 @@ MARKERS = {
 
 def plant_markers(url: str) -> None:
     for level, mark in MARKERS.items():
-        evidence(url, at("2019-08-30"), recs=["prosecute-convict", "victim-identification"], title=mark["title"],
-                 day="2019-08-29", sensitivity=level, summary=mark["summary"], source_name=mark["source"],
-                 url_=f"https://{mark['url']}.example/doc", files=[(f"{mark['file']}.pdf", level.encode())])
+        evidence(
+            url,
+            at("2019-08-30"),
+            recs=["prosecute-convict", "victim-identification"],
+            title=mark["title"],
+            day="2019-08-29",
+            sensitivity=level,
+            summary=mark["summary"],
+            source_name=mark["source"],
+            url_=f"https://{mark['url']}.example/doc",
+            files=[(f"{mark['file']}.pdf", level.encode())],
+        )
 
 
 @pytest.mark.parametrize("audience", ["public", "internal", "confidential"])
@@ -552,8 +767,10 @@ def test_nothing_above_the_audience_appears_anywhere(url, audience):
     plant_markers(url)
     level = Sensitivity(audience)
     outputs = {}
-    for kind, report in (("quarterly", library_quarterly(url, "2019Q3", audience=audience)),
-                         ("timeline", library_timeline(url, "2019Q2", "2019Q4", audience=audience))):
+    for kind, report in (
+        ("quarterly", library_quarterly(url, "2019Q3", audience=audience)),
+        ("timeline", library_timeline(url, "2019Q2", "2019Q4", audience=audience)),
+    ):
         for fmt, output in every_format(report).items():
             outputs[(kind, fmt)] = output.lower()
     for name, marks in MARKERS.items():
@@ -635,25 +852,33 @@ _EXTERNAL = [
 def assert_self_contained(page: str) -> None:
     for pattern, what in _EXTERNAL:
         match = pattern.search(page)
-        assert match is None, f"{what}: {page[max(0, match.start() - 80):match.end() + 80]!r}"
+        assert match is None, f"{what}: {page[max(0, match.start() - 80) : match.end() + 80]!r}"
     assert "default-src 'none'" in page  # and the browser is told to fetch nothing anyway
 
 
 def test_html_references_no_external_resource(url, dataset):
     plant_markers(url)
-    for report in (library_quarterly(url, "2019Q3", audience="confidential"),
-                   library_timeline(url, "2019Q1", "2019Q4", audience="confidential")):
+    for report in (
+        library_quarterly(url, "2019Q3", audience="confidential"),
+        library_timeline(url, "2019Q1", "2019Q4", audience="confidential"),
+    ):
         assert_self_contained(render.render(report, "html"))
     # Evidence links stay clickable, and only http(s) links become links.
     page = render.render(quarterly_2019q3(url), "html")
     assert '<a class="web" href="https://example.org/verdict" rel="noopener noreferrer">link</a>' in page
 
 
-@pytest.mark.parametrize("snippet", [
-    '<img src="https://example.org/x.png">', '<link rel="stylesheet" href="https://example.org/x.css">',
-    "<style>@import 'https://example.org/x.css';</style>", '<div style="background: url(https://example.org/x)">',
-    '<svg><image href="https://example.org/x.png"/></svg>', '<script>fetch("x")</script>',
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        '<img src="https://example.org/x.png">',
+        '<link rel="stylesheet" href="https://example.org/x.css">',
+        "<style>@import 'https://example.org/x.css';</style>",
+        '<div style="background: url(https://example.org/x)">',
+        '<svg><image href="https://example.org/x.png"/></svg>',
+        '<script>fetch("x")</script>',
+    ],
+)
 def test_the_self_contained_check_catches_external_references(snippet):
     page = f"<html><head><meta content=\"default-src 'none'\"></head><body>{snippet}</body></html>"
     with pytest.raises(AssertionError):
@@ -683,11 +908,24 @@ def test_html_renders_in_headless_chromium(run, dataset, tmp_path):
     screenshot = tmp_path / "report.png"
     assert run(*QUARTERLY_ARGS, "--format", "html", "-o", page).exit_code == 0
     completed = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={screenshot}", "--window-size=1200,1600",
-         page.as_uri()],
-        capture_output=True, timeout=120, stdin=subprocess.DEVNULL,
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={screenshot}",
+            "--window-size=1200,1600",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
     assert screenshot.exists(), completed.stderr.decode(errors="replace")[-2000:]
     pixels = image.imread(screenshot)
@@ -717,8 +955,10 @@ def test_empty_quarter_is_a_clear_report(url):
 def test_quarter_before_the_source_was_published(url):
     report = library_quarterly(url, "2019Q1", sources=["tip-2019-khm"])
     output = render.render(report, "md")
-    assert ("tip-2019-khm was published on 2019-06-20, after 2019Q1 ended (2019-03-31): its recommendations had "
-            "not been issued yet, so this report has nothing to assess for it.") in output
+    assert (
+        "tip-2019-khm was published on 2019-06-20, after 2019Q1 ended (2019-03-31): its recommendations had "
+        "not been issued yet, so this report has nothing to assess for it."
+    ) in output
     assert "None of the selected sources had been published by the end of the period" in output
     document = json.loads(render.render(report, "json"))
     assert document["recommendations"] == []
@@ -733,8 +973,12 @@ def test_timeline_marks_unissued_quarters_and_changes(url, dataset):
     timeline = library_timeline(url, "2019Q1", "2019Q4")
     rows = {row.ref: row for row in timeline.rows}
     cells = [(str(c.quarter), c.status and c.status.value, c.changed) for c in rows["undercover-techniques"].cells]
-    assert cells == [("2019Q1", None, False), ("2019Q2", "in_progress", True),
-                     ("2019Q3", "partially_implemented", True), ("2019Q4", "partially_implemented", False)]
+    assert cells == [
+        ("2019Q1", None, False),
+        ("2019Q2", "in_progress", True),
+        ("2019Q3", "partially_implemented", True),
+        ("2019Q4", "partially_implemented", False),
+    ]
     assert rows["labor-inspections"].changed_in == (Quarter(2019, 4),)
     assert rows["prosecute-convict"].changed_in == (Quarter(2019, 3),)
 
@@ -748,16 +992,30 @@ def test_timeline_default_range_runs_from_publication_to_as_of(url, dataset):
 
 
 def test_csv_neutralises_formulas_but_not_numbers(url, dataset):
-    for code, title in (("formula-a", "=HYPERLINK(\"https://evil.example\",\"x\")"), ("formula-b", "+1+1"),
-                        ("formula-c", "-2+3"), ("formula-d", "@SUM(A1)")):
-        write(url, at("2019-06-25"), lambda s, c=code, t=title: services.add_recommendation(
-            s, source="tip-2019-khm", code=c, title=t, text="Planted.", pillar="prevention", actor=ACTOR))
-    write(url, at("2019-06-25", 11), lambda s: services.add_indicator(
-        s, "formula-c", code="net-change", name="Net change", unit="cases", actor=ACTOR))
+    for code, title in (
+        ("formula-a", '=HYPERLINK("https://evil.example","x")'),
+        ("formula-b", "+1+1"),
+        ("formula-c", "-2+3"),
+        ("formula-d", "@SUM(A1)"),
+    ):
+        write(
+            url,
+            at("2019-06-25"),
+            lambda s, c=code, t=title: services.add_recommendation(
+                s, source="tip-2019-khm", code=c, title=t, text="Planted.", pillar="prevention", actor=ACTOR
+            ),
+        )
+    write(
+        url,
+        at("2019-06-25", 11),
+        lambda s: services.add_indicator(
+            s, "formula-c", code="net-change", name="Net change", unit="cases", actor=ACTOR
+        ),
+    )
     measure(url, at("2019-10-07"), "net-change", "2019Q3", -5)
     output = render.render(quarterly_2019q3(url), "csv")
     lines = output.split("\r\n")
-    assert "formula-a,\"'=HYPERLINK(\"\"https://evil.example\"\",\"\"x\"\")\"" in output
+    assert 'formula-a,"\'=HYPERLINK(""https://evil.example"",""x"")"' in output
     assert any(line.startswith("formula-b,'+1+1,") for line in lines)
     formula_c = next(line for line in lines if line.startswith("formula-c,"))
     assert formula_c.startswith("formula-c,'-2+3,prevention,not_started,not_started,unchanged,0,")
@@ -787,17 +1045,23 @@ def test_one_registry_names_checks_and_renders_the_formats(url):
         assert render.render(timeline, fmt.name) == fmt.timeline(timeline) == fmt.render(timeline)
     # Names code elsewhere imports from tracker.render.
     assert (render.neutralise, render.attention_text, render.changes_text) == (
-        csvfile.neutralise, text.attention_text, text.changes_text)
+        csvfile.neutralise,
+        text.attention_text,
+        text.changes_text,
+    )
     with pytest.raises(AttributeError):
         render.no_such_name  # noqa: B018
 
 
 def test_the_registry_is_cheap_to_import():
     """The command line can build its --format help from the registry without importing what renders."""
-    code = ("import sys, tracker.render as r; print(r.format_help()); "
-            "print(sorted(m for m in ('sqlalchemy', 'jinja2', 'matplotlib', 'tracker.reports') if m in sys.modules))")
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                               cwd=Path(__file__).parent.parent)
+    code = (
+        "import sys, tracker.render as r; print(r.format_help()); "
+        "print(sorted(m for m in ('sqlalchemy', 'jinja2', 'matplotlib', 'tracker.reports') if m in sys.modules))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent
+    )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == "md, html, json or csv\n[]\n"
 
@@ -812,7 +1076,11 @@ def test_previous_quarter_before_publication_counts_nothing(url):
     summary = report.summary
     assert dict(summary.previous_status_counts) == {status: 0 for status in Status}
     assert dict(summary.status_counts) == {
-        Status.NOT_STARTED: 3, Status.IN_PROGRESS: 1, Status.PARTIALLY_IMPLEMENTED: 0, Status.IMPLEMENTED: 0}
+        Status.NOT_STARTED: 3,
+        Status.IN_PROGRESS: 1,
+        Status.PARTIALLY_IMPLEMENTED: 0,
+        Status.IMPLEMENTED: 0,
+    }
     # The summary agrees with the report's own history table...
     assert report.history[-2].quarter == Quarter(2019, 1)
     assert report.history[-2].counts == summary.previous_status_counts
@@ -821,8 +1089,11 @@ def test_previous_quarter_before_publication_counts_nothing(url):
     sections = by_ref(report)
     assert {ref: section.previous_status for ref, section in sections.items()} == dict.fromkeys(sections)
     assert {ref: section.change.value for ref, section in sections.items()} == {
-        "prosecute-convict": "unchanged", "undercover-techniques": "unchanged",
-        "victim-identification": "advanced", "labor-inspections": "unchanged"}
+        "prosecute-convict": "unchanged",
+        "undercover-techniques": "unchanged",
+        "victim-identification": "advanced",
+        "labor-inspections": "unchanged",
+    }
     assert (summary.advanced, summary.regressed, summary.unchanged, summary.issued_in_quarter) == (1, 0, 3, 4)
 
     # The timeline says the same: 2019Q1 not yet issued, a change in 2019Q2 only where the quarterly sees one.
@@ -835,25 +1106,41 @@ def test_previous_quarter_before_publication_counts_nothing(url):
     document = json.loads(render.render(report, "json"))
     assert document["summary"]["previous_status_counts"] == {s.value: 0 for s in Status}
     assert [(r["ref"], r["previous_status"], r["change"]) for r in document["recommendations"]] == [
-        ("prosecute-convict", None, "unchanged"), ("undercover-techniques", None, "unchanged"),
-        ("victim-identification", None, "advanced"), ("labor-inspections", None, "unchanged")]
+        ("prosecute-convict", None, "unchanged"),
+        ("undercover-techniques", None, "unchanged"),
+        ("victim-identification", None, "advanced"),
+        ("labor-inspections", None, "unchanged"),
+    ]
     lines = render.render(report, "csv").split("\r\n")
     assert lines[0].split(",")[3:6] == ["previous_status", "status", "change"]
-    assert any(line.startswith("victim-identification,Fully implement the nationwide victim identification "
-                               "protocol,protection,,in_progress,advanced,0,") for line in lines)
+    assert any(
+        line.startswith(
+            "victim-identification,Fully implement the nationwide victim identification "
+            "protocol,protection,,in_progress,advanced,0,"
+        )
+        for line in lines
+    )
     timeline_csv = render.render(timeline, "csv")
-    assert "victim-identification,Fully implement the nationwide victim identification protocol,protection,," \
-           "in_progress,2019Q2" in timeline_csv.split("\r\n")
+    assert (
+        "victim-identification,Fully implement the nationwide victim identification protocol,protection,,"
+        "in_progress,2019Q2" in timeline_csv.split("\r\n")
+    )
 
     output = render.render(report, "md")
     assert "| total | 0 | 4 |" in output
     assert "| not started | 4 |" not in output
-    assert ("- Status: in progress at the end of 2019Q2, not yet issued at the end of 2019Q1: advanced since it "
-            "was issued in 2019Q2") in output
-    assert ("- Status: not started at the end of 2019Q2, not yet issued at the end of 2019Q1: unchanged since it "
-            "was issued in 2019Q2") in output
-    assert ("Between the end of 2019Q1 and the end of 2019Q2: 1 advanced, 0 regressed, 3 unchanged; the 4 "
-            "recommendations issued in 2019Q2 count from not started, their status when issued.") in output
+    assert (
+        "- Status: in progress at the end of 2019Q2, not yet issued at the end of 2019Q1: advanced since it "
+        "was issued in 2019Q2"
+    ) in output
+    assert (
+        "- Status: not started at the end of 2019Q2, not yet issued at the end of 2019Q1: unchanged since it "
+        "was issued in 2019Q2"
+    ) in output
+    assert (
+        "Between the end of 2019Q1 and the end of 2019Q2: 1 advanced, 0 regressed, 3 unchanged; the 4 "
+        "recommendations issued in 2019Q2 count from not started, their status when issued."
+    ) in output
     page = render.render(report, "html")
     assert "not yet issued</span> at the end of 2019Q1" in page
     assert "advanced since it was issued in 2019Q2" in page
@@ -905,10 +1192,12 @@ def test_as_of_before_the_catalog_was_recorded_says_so(make_url_for):
     output = render.render(report, "md")
     assert "No source is loaded" not in output
     assert "- Sources: none recorded as of this instant" in output
-    assert ("**Nothing to report: no source had been recorded by 2019-12-31T23:59:59.999999Z. `--as-of` keeps only "
-            "what had been recorded by that instant, whatever period it is about, so a catalog loaded later is "
-            "left out: give a later `--as-of`, or none. If no catalog is loaded yet, load one with "
-            "`tracker catalog load`.**") in output
+    assert (
+        "**Nothing to report: no source had been recorded by 2019-12-31T23:59:59.999999Z. `--as-of` keeps only "
+        "what had been recorded by that instant, whatever period it is about, so a catalog loaded later is "
+        "left out: give a later `--as-of`, or none. If no catalog is loaded yet, load one with "
+        "`tracker catalog load`.**"
+    ) in output
     assert "\\`" not in output
     page = render.render(report, "html")
     assert "<code>tracker catalog load</code>" in page and "`" not in page
@@ -941,14 +1230,21 @@ def test_parse_as_of_refuses_the_future():
     with clock.frozen(now):
         today = clock.today()
         # A date means the end of that day, UTC: today's date is accepted.
-        assert parse_as_of(today.isoformat()) == datetime(today.year, today.month, today.day, 23, 59, 59, 999999,
-                                                          tzinfo=UTC)
+        assert parse_as_of(today.isoformat()) == datetime(
+            today.year, today.month, today.day, 23, 59, 59, 999999, tzinfo=UTC
+        )
         assert parse_as_of("2020-01-01T12:00:00+00:00") == now
         assert parse_as_of("2020-01-01T19:00:00+07:00") == now
         assert parse_as_of(None) == now
         assert parse_as_of(clock.iso_utc(now)) == now  # the As of a report prints regenerates it
-        for moment in ((today + timedelta(days=1)).isoformat(), "2030-01-01", "9999-12-31",
-                       "2020-01-01T12:00:00.000001+00:00", "2020-01-01T20:00:00+07:00", "9999-12-31T23:59:59-01:00"):
+        for moment in (
+            (today + timedelta(days=1)).isoformat(),
+            "2030-01-01",
+            "9999-12-31",
+            "2020-01-01T12:00:00.000001+00:00",
+            "2020-01-01T20:00:00+07:00",
+            "9999-12-31T23:59:59-01:00",
+        ):
             with pytest.raises(InputError, match=r"^invalid --as-of .*: it is in the future"):
                 parse_as_of(moment)
     with pytest.raises(InputError, match="invalid --as-of"):
@@ -973,8 +1269,9 @@ def test_report_quarterly_prints_the_library_report_and_o_writes_the_same_bytes(
     # Markdown is the default format, internal the default audience.
     printed = report_text(run, *QUARTERLY_ARGS)
     assert printed == report_text(run, *QUARTERLY_ARGS, "--format", "md") == render.render(report, "md")
-    assert report_text(run, *QUARTERLY_ARGS, "--audience", "public", "--source", "tip-2019-khm", "--format", "json") \
-        == render.render(library_quarterly(url, "2019Q3", audience="public", sources=["tip-2019-khm"]), "json")
+    assert report_text(
+        run, *QUARTERLY_ARGS, "--audience", "public", "--source", "tip-2019-khm", "--format", "json"
+    ) == render.render(library_quarterly(url, "2019Q3", audience="public", sources=["tip-2019-khm"]), "json")
     target = tmp_path / "report.html"
     result = run(*QUARTERLY_ARGS, "--format", "html", "-o", target)
     assert result.exit_code == 0, result.output
@@ -990,9 +1287,9 @@ def test_report_timeline_prints_the_library_report_and_o_writes_the_same_bytes(r
     for fmt, expected in every_format(timeline).items():
         assert report_text(run, *TIMELINE_ARGS, "--format", fmt) == expected
     assert report_text(run, *TIMELINE_ARGS) == render.render(timeline, "md")
-    assert report_text(run, "report", "timeline", "--as-of", "2020-02-01", "--audience", "confidential",
-                       "--format", "json") == render.render(
-        library_timeline(url, None, None, as_of="2020-02-01", audience="confidential"), "json")
+    assert report_text(
+        run, "report", "timeline", "--as-of", "2020-02-01", "--audience", "confidential", "--format", "json"
+    ) == render.render(library_timeline(url, None, None, as_of="2020-02-01", audience="confidential"), "json")
     target = tmp_path / "timeline.csv"
     result = run(*TIMELINE_ARGS, "--format", "csv", "-o", target)
     assert result.exit_code == 0, result.output
@@ -1020,9 +1317,19 @@ def test_html_is_the_same_in_a_fresh_process(url, dataset):
     outputs = []
     for seed in ("1", "2"):
         completed = subprocess.run(
-            [sys.executable, "-c", "from tracker import cli; cli.main()", "--db", url, *QUARTERLY_ARGS,
-             "--format", "html"],
-            capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed}, cwd=Path(__file__).parent.parent,
+            [
+                sys.executable,
+                "-c",
+                "from tracker import cli; cli.main()",
+                "--db",
+                url,
+                *QUARTERLY_ARGS,
+                "--format",
+                "html",
+            ],
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=Path(__file__).parent.parent,
             timeout=300,
         )
         assert completed.returncode == 0, completed.stderr.decode()
@@ -1061,8 +1368,9 @@ def test_report_help_lists_both_commands():
     assert "quarterly" in result.output and "timeline" in result.output
 
 
-@pytest.mark.parametrize("command", [("report", "quarterly", "2019Q3"), ("report", "timeline")],
-                         ids=["quarterly", "timeline"])
+@pytest.mark.parametrize(
+    "command", [("report", "quarterly", "2019Q3"), ("report", "timeline")], ids=["quarterly", "timeline"]
+)
 @pytest.mark.parametrize("as_of", ["2030-01-01", "9999-12-31", "tomorrow", "in an hour", "9999-12-31T23:59:59-01:00"])
 def test_a_future_as_of_is_refused(run, tmp_path, command, as_of):
     from datetime import timedelta

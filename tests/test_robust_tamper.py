@@ -16,10 +16,8 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from conftest import _pg_admin, _pg_url, invoke
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -29,25 +27,97 @@ from tracker.clock import iso_utc
 from tracker.store.database import Database
 from tracker.store.models import DOMAIN_TABLES, Event, Evidence, StatusUpdate
 
+from conftest import _pg_admin, _pg_url, invoke
+
 POPULATE = [
     ["agency", "add", "nca", "National Committee for Counter Trafficking"],
     ["rec", "assign", "undercover-techniques", "nca", "--role", "support"],
-    ["evidence", "add", "--rec", "undercover-techniques", "--title", "Draft law on undercover investigations",
-     "--date", "2019-07-15", "--kind", "law", "--sensitivity", "public", "--url", "https://example.org/law",
-     "--attach", "{attachment}"],
-    ["evidence", "add", "--rec", "victim-identification", "--title", "Shelter interview notes",
-     "--date", "2019-08-02", "--kind", "field_observation", "--sensitivity", "confidential",
-     "--summary", "Names of three victims identified at a brick kiln in Kandal."],
-    ["evidence", "add", "--rec", "victim-identification", "--rec", "labor-inspections", "--title",
-     "Inspection campaign announced", "--date", "2019-08-20", "--kind", "government_statement", "--stance", "context"],
-    ["status", "set", "undercover-techniques", "in_progress", "--on", "2019-08-01", "--note",
-     "Draft law tabled before the National Assembly.", "--evidence", "1"],
-    ["status", "set", "victim-identification", "partially_implemented", "--on", "2019-09-01", "--note",
-     "Protocol used in 3 of 25 provinces."],
+    [
+        "evidence",
+        "add",
+        "--rec",
+        "undercover-techniques",
+        "--title",
+        "Draft law on undercover investigations",
+        "--date",
+        "2019-07-15",
+        "--kind",
+        "law",
+        "--sensitivity",
+        "public",
+        "--url",
+        "https://example.org/law",
+        "--attach",
+        "{attachment}",
+    ],
+    [
+        "evidence",
+        "add",
+        "--rec",
+        "victim-identification",
+        "--title",
+        "Shelter interview notes",
+        "--date",
+        "2019-08-02",
+        "--kind",
+        "field_observation",
+        "--sensitivity",
+        "confidential",
+        "--summary",
+        "Names of three victims identified at a brick kiln in Kandal.",
+    ],
+    [
+        "evidence",
+        "add",
+        "--rec",
+        "victim-identification",
+        "--rec",
+        "labor-inspections",
+        "--title",
+        "Inspection campaign announced",
+        "--date",
+        "2019-08-20",
+        "--kind",
+        "government_statement",
+        "--stance",
+        "context",
+    ],
+    [
+        "status",
+        "set",
+        "undercover-techniques",
+        "in_progress",
+        "--on",
+        "2019-08-01",
+        "--note",
+        "Draft law tabled before the National Assembly.",
+        "--evidence",
+        "1",
+    ],
+    [
+        "status",
+        "set",
+        "victim-identification",
+        "partially_implemented",
+        "--on",
+        "2019-09-01",
+        "--note",
+        "Protocol used in 3 of 25 provinces.",
+    ],
     ["indicator", "record", "kiln-inspections", "2019Q3", "12", "--note", "Ministry figures"],
     ["evidence", "retract", "3", "--reason", "Announcement later withdrawn"],
-    ["evidence", "add", "--rec", "labor-inspections", "--title", "Kiln inspection report",
-     "--date", "2019-09-30", "--kind", "inspection"],
+    [
+        "evidence",
+        "add",
+        "--rec",
+        "labor-inspections",
+        "--title",
+        "Kiln inspection report",
+        "--date",
+        "2019-09-30",
+        "--kind",
+        "inspection",
+    ],
     ["indicator", "record", "kiln-inspections", "2019Q4", "15"],
 ]
 
@@ -177,8 +247,9 @@ def rewrite_chain(url: str, edit: Callable[[list[Event]], None]) -> None:
         previous = integrity.GENESIS
         for event in events:
             event.prev_hash = previous
-            event.hash = integrity.event_hash(previous, event.seq, iso_utc(event.recorded_at), event.actor,
-                                              event.action, event.payload)
+            event.hash = integrity.event_hash(
+                previous, event.seq, iso_utc(event.recorded_at), event.actor, event.action, event.payload
+            )
             previous = event.hash
             session.flush()
     database.dispose()
@@ -195,8 +266,9 @@ def delete_last_events(url: str, count: int, *, with_rows: bool) -> None:
             for name in reversed([t.name for t in DOMAIN_TABLES]):
                 for record in rows.get(name, []):
                     keys = [c.name for c in tables[name].primary_key.columns]
-                    where = " AND ".join(f"{k} = {record[k]!r}" if isinstance(record[k], str) else f"{k} = {record[k]}"
-                                         for k in keys)
+                    where = " AND ".join(
+                        f"{k} = {record[k]!r}" if isinstance(record[k], str) else f"{k} = {record[k]}" for k in keys
+                    )
                     statements.append(f"DELETE FROM {name} WHERE {where}")
     statements.append(f"DELETE FROM event WHERE seq > {events[0].seq - 1}")
     sql(url, *statements)
@@ -224,14 +296,15 @@ def change_payload_byte(url: str) -> str:
     target = seq_recording(url, "status_update")
     payload = next(e.payload for e in event_rows(url) if e.seq == target)
     position = payload.index("National Assembly") + 2
-    forged = payload[:position] + "x" + payload[position + 1:]
+    forged = payload[:position] + "x" + payload[position + 1 :]
     sql(url, "UPDATE event SET payload = :payload WHERE seq = :seq", payload=forged, seq=target)
     return f"event {target}: hash does not match the event's content"
 
 
 def change_status(url: str) -> str:
     sql(url, "UPDATE status_update SET status = 'implemented' WHERE id = 1")
-    return f"event {seq_recording(url, 'status_update')}, status_update row 1: differs from what its event recorded (status)"
+    seq = seq_recording(url, "status_update")
+    return f"event {seq}, status_update row 1: differs from what its event recorded (status)"
 
 
 def change_note(url: str) -> str:
@@ -258,8 +331,12 @@ def delete_middle_event(url: str) -> str:
 def swap_events(url: str) -> str:
     events = event_rows(url)
     a, b = events[3].seq, events[6].seq
-    sql(url, f"UPDATE event SET seq = -1 WHERE seq = {a}", f"UPDATE event SET seq = {a} WHERE seq = {b}",
-        f"UPDATE event SET seq = {b} WHERE seq = -1")
+    sql(
+        url,
+        f"UPDATE event SET seq = -1 WHERE seq = {a}",
+        f"UPDATE event SET seq = {a} WHERE seq = {b}",
+        f"UPDATE event SET seq = {b} WHERE seq = -1",
+    )
     return f"event {a}: prev_hash does not match the hash of the event before it"
 
 
@@ -270,15 +347,19 @@ def change_attachment_bytes(url: str) -> str:
     database = Database(url)
     with database.engine.begin() as connection:
         sha256, content = connection.execute(text("SELECT sha256, content FROM attachment")).one()
-        connection.execute(text("UPDATE attachment SET content = :c WHERE sha256 = :s"),
-                           {"c": bytes(content[:-1]) + b"!", "s": sha256})
+        connection.execute(
+            text("UPDATE attachment SET content = :c WHERE sha256 = :s"), {"c": bytes(content[:-1]) + b"!", "s": sha256}
+        )
     database.dispose()
     return f"attachment row {sha256}: content does not match its sha256"
 
 
 def insert_forged_row(url: str) -> str:
-    sql(url, "INSERT INTO status_update (id, recommendation_id, status, effective_on, note, recorded_at, recorded_by) "
-             "VALUES (99, 1, 'implemented', '2019-09-15', 'All done.', '2019-09-15 00:00:00', 'intruder')")
+    sql(
+        url,
+        "INSERT INTO status_update (id, recommendation_id, status, effective_on, note, recorded_at, recorded_by) "
+        "VALUES (99, 1, 'implemented', '2019-09-15', 'All done.', '2019-09-15 00:00:00', 'intruder')",
+    )
     return "status_update row 99: no event recorded this row"
 
 
@@ -304,8 +385,11 @@ def invalid_vocabulary_value(url: str) -> str:
     if Database(url).is_sqlite:
         sql(url, "UPDATE status_update SET status = 'done' WHERE id = 2")
     else:
-        sql(url, "ALTER TABLE status_update DROP CONSTRAINT ck_status_update_status",
-            "UPDATE status_update SET status = 'done' WHERE id = 2")
+        sql(
+            url,
+            "ALTER TABLE status_update DROP CONSTRAINT ck_status_update_status",
+            "UPDATE status_update SET status = 'done' WHERE id = 2",
+        )
     return "status_update row 2: "
 
 
@@ -322,6 +406,7 @@ def _forge(url: str, work) -> int:
     records, as an intruder who knows the chain's rules would write it; returns its seq."""
     database = Database(url)
     try:
+
         def forge(session):
             action, rows = work(session)
             session.flush()
@@ -342,11 +427,18 @@ def re_record_an_edited_row(url: str) -> str:
 
 def backdated_row_recorded_today(url: str) -> str:
     """A status update whose own recorded_at is last quarter's, recorded by an event appended now."""
+
     def work(session):
         earlier = session.get(StatusUpdate, 1)
-        forged = StatusUpdate(id=99, recommendation_id=earlier.recommendation_id, status="implemented",
-                              effective_on=earlier.effective_on, note="All done.", recorded_at=earlier.recorded_at,
-                              recorded_by=earlier.recorded_by)
+        forged = StatusUpdate(
+            id=99,
+            recommendation_id=earlier.recommendation_id,
+            status="implemented",
+            effective_on=earlier.effective_on,
+            note="All done.",
+            recorded_at=earlier.recorded_at,
+            recorded_by=earlier.recorded_by,
+        )
         session.add(forged)
         return "status.set", {"status_update": [forged]}
 
@@ -357,13 +449,19 @@ def backdated_row_recorded_today(url: str) -> str:
 def add_a_trigger(url: str) -> str:
     """A trigger that copies every new summary into a table of the intruder's."""
     if Database(url).is_sqlite:
-        sql(url, "CREATE TABLE loot (summary TEXT)",
-            "CREATE TRIGGER copy_summaries AFTER INSERT ON evidence BEGIN INSERT INTO loot VALUES (NEW.summary); END")
+        sql(
+            url,
+            "CREATE TABLE loot (summary TEXT)",
+            "CREATE TRIGGER copy_summaries AFTER INSERT ON evidence BEGIN INSERT INTO loot VALUES (NEW.summary); END",
+        )
     else:
-        sql(url, "CREATE TABLE loot (summary TEXT)",
+        sql(
+            url,
+            "CREATE TABLE loot (summary TEXT)",
             "CREATE FUNCTION copy_summary() RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN INSERT INTO loot VALUES (NEW.summary); RETURN NEW; END $$",
-            "CREATE TRIGGER copy_summaries AFTER INSERT ON evidence FOR EACH ROW EXECUTE FUNCTION copy_summary()")
+            "CREATE TRIGGER copy_summaries AFTER INSERT ON evidence FOR EACH ROW EXECUTE FUNCTION copy_summary()",
+        )
     return "the schema: an extra table loot"
 
 
@@ -383,7 +481,9 @@ def corrupt_an_index_page(url: str) -> str | None:
         return None
     connection = sqlite3.connect(url)
     page_size = connection.execute("PRAGMA page_size").fetchone()[0]
-    root = connection.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_event_1'").fetchone()[0]
+    root = connection.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_event_1'").fetchone()[
+        0
+    ]
     connection.close()
     with open(url, "r+b") as file:  # a byte of the last cell of the index's first page (cells fill it from its end)
         file.seek((root - 1) * page_size + page_size - 40)
@@ -485,22 +585,31 @@ def test_each_unreadable_row_is_named_and_the_rows_after_it_are_still_checked(ba
     """Values outside the vocabulary in two evidence rows and in a link (a table keyed by two
     columns): exactly those rows are named; every row around them still matches its event."""
     url, _template = copy()
-    statements = ["UPDATE evidence SET kind = 'rumour' WHERE id IN (1, 3)",
-                  "UPDATE evidence_link SET stance = 'maybe' WHERE evidence_id = 3"]
+    statements = [
+        "UPDATE evidence SET kind = 'rumour' WHERE id IN (1, 3)",
+        "UPDATE evidence_link SET stance = 'maybe' WHERE evidence_id = 3",
+    ]
     if not Database(url).is_sqlite:
-        statements[:0] = ["ALTER TABLE evidence DROP CONSTRAINT ck_evidence_evidence_kind",
-                          "ALTER TABLE evidence_link DROP CONSTRAINT ck_evidence_link_stance"]
+        statements[:0] = [
+            "ALTER TABLE evidence DROP CONSTRAINT ck_evidence_evidence_kind",
+            "ALTER TABLE evidence_link DROP CONSTRAINT ck_evidence_link_stance",
+        ]
     sql(url, *statements)
     database = Database(url)
     with database.engine.connect() as connection:
-        links = [f"3/{rec_id}" for (rec_id,) in sorted(
-            connection.execute(text("SELECT recommendation_id FROM evidence_link WHERE evidence_id = 3")))]
+        links = [
+            f"3/{rec_id}"
+            for (rec_id,) in sorted(
+                connection.execute(text("SELECT recommendation_id FROM evidence_link WHERE evidence_id = 3"))
+            )
+        ]
     database.dispose()
     result = verify(url, "--json")
     assert result.exit_code == 1, result.output
     findings = json.loads(result.stdout)["findings"]
     assert sorted((f["table"], f["key"]) for f in findings) == sorted(
-        [("evidence", "1"), ("evidence", "3"), *(("evidence_link", key) for key in links)])
+        [("evidence", "1"), ("evidence", "3"), *(("evidence_link", key) for key in links)]
+    )
     assert len(links) == 2
     for finding in findings:
         column = "kind" if finding["table"] == "evidence" else "stance"

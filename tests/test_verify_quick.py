@@ -18,16 +18,17 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
-from conftest import invoke
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tracker import clock
-from tracker.audit import verify as integrity
 from tracker.audit import quick as quickcheck
+from tracker.audit import verify as integrity
 from tracker.clock import iso_utc
 from tracker.store.database import Database
 from tracker.store.models import DOMAIN_TABLES, Event
+
+from conftest import invoke
 
 AWKWARD = ['He said "done"', "back\\slash", "two\nlines\tand a tab", "ក្រសួង ✓ 🧱", "=SUM(A1)", "x" * 300]
 
@@ -50,30 +51,110 @@ def populated(tmp_path_factory, sqlite_templates) -> str:
         run_ok(url, "agency", "add", "nca", "National Committee")
         run_ok(url, "rec", "assign", "undercover-techniques", "nca", "--role", "support")
         for n, title in enumerate(AWKWARD):
-            run_ok(url, "evidence", "add", "--rec", "victim-identification", "--rec", "labor-inspections",
-                   "--title", title.replace("\n", " ").replace("\t", " "), "--date", f"2019-08-{n + 1:02d}",
-                   "--kind", "media_report", "--summary", title, "--url", f"https://example.org/{n}",
-                   "--source-name", title.replace("\n", " ").replace("\t", " ")[:100])
-        run_ok(url, "evidence", "add", "--rec", "undercover-techniques", "--title", "With a file", "--date",
-               "2019-08-20", "--kind", "law", "--attach", str(attachment), "--sensitivity", "confidential")
-        run_ok(url, "evidence", "add", "--rec", "undercover-techniques", "--title", "Same file again", "--date",
-               "2019-08-21", "--kind", "law", "--attach", str(attachment))
-        run_ok(url, "status", "set", "undercover-techniques", "in_progress", "--on", "2019-08-01", "--note",
-               'Draft "law"\nline two', "--evidence", "1", "--evidence", "2")
-        run_ok(url, "status", "set", "victim-identification", "partially_implemented", "--on", "2019-09-01",
-               "--note", "No evidence cited")
+            run_ok(
+                url,
+                "evidence",
+                "add",
+                "--rec",
+                "victim-identification",
+                "--rec",
+                "labor-inspections",
+                "--title",
+                title.replace("\n", " ").replace("\t", " "),
+                "--date",
+                f"2019-08-{n + 1:02d}",
+                "--kind",
+                "media_report",
+                "--summary",
+                title,
+                "--url",
+                f"https://example.org/{n}",
+                "--source-name",
+                title.replace("\n", " ").replace("\t", " ")[:100],
+            )
+        run_ok(
+            url,
+            "evidence",
+            "add",
+            "--rec",
+            "undercover-techniques",
+            "--title",
+            "With a file",
+            "--date",
+            "2019-08-20",
+            "--kind",
+            "law",
+            "--attach",
+            str(attachment),
+            "--sensitivity",
+            "confidential",
+        )
+        run_ok(
+            url,
+            "evidence",
+            "add",
+            "--rec",
+            "undercover-techniques",
+            "--title",
+            "Same file again",
+            "--date",
+            "2019-08-21",
+            "--kind",
+            "law",
+            "--attach",
+            str(attachment),
+        )
+        run_ok(
+            url,
+            "status",
+            "set",
+            "undercover-techniques",
+            "in_progress",
+            "--on",
+            "2019-08-01",
+            "--note",
+            'Draft "law"\nline two',
+            "--evidence",
+            "1",
+            "--evidence",
+            "2",
+        )
+        run_ok(
+            url,
+            "status",
+            "set",
+            "victim-identification",
+            "partially_implemented",
+            "--on",
+            "2019-09-01",
+            "--note",
+            "No evidence cited",
+        )
         run_ok(url, "indicator", "record", "kiln-inspections", "2019Q3", "0.1", "--note", "tenth")
         run_ok(url, "indicator", "record", "kiln-inspections", "2019Q2", "1e20")
         run_ok(url, "evidence", "retract", "3", "--reason", 'Withdrawn: "wrong"')
         csv_file = folder / "import.csv"
         lines = ["rec,title,date,kind,stance,summary,url"]
-        lines += [f'"labor-inspections;prosecute-convict",Imported {n} ""quoted"",2019-07-{n % 28 + 1:02d},inspection,'
-                  f'context,"Line one\nline two {n}",' + ("" if n % 3 else f"https://example.org/i/{n}")
-                  for n in range(300)]
+        lines += [
+            f'"labor-inspections;prosecute-convict",Imported {n} ""quoted"",2019-07-{n % 28 + 1:02d},inspection,'
+            f'context,"Line one\nline two {n}",' + ("" if n % 3 else f"https://example.org/i/{n}")
+            for n in range(300)
+        ]
         csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
         run_ok(url, "import", str(csv_file))
-        run_ok(url, "evidence", "add", "--rec", "labor-inspections", "--title", "After the import", "--date",
-               "2019-09-30", "--kind", "inspection")
+        run_ok(
+            url,
+            "evidence",
+            "add",
+            "--rec",
+            "labor-inspections",
+            "--title",
+            "After the import",
+            "--date",
+            "2019-09-30",
+            "--kind",
+            "inspection",
+        )
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.close()
@@ -144,6 +225,7 @@ def test_inside_a_write_transaction_it_sees_its_own_rows(copy, monkeypatch):
     monkeypatch.setattr(quickcheck, "SPLIT_MIN_EVENTS", 2)
     database = Database(copy)
     try:
+
         def work(session):
             chain = integrity.Chain(session, "tester")
             session.execute(text("INSERT INTO agency (id, code, name) VALUES (99, 'late', 'Late Agency')"))
@@ -177,8 +259,11 @@ def recompute_chain(url: str) -> None:
     connection.execute("UPDATE event SET prev_hash = 'x' || seq, hash = 'y' || seq")
     previous = integrity.GENESIS
     for seq, recorded_at, actor, action, payload in rows:
-        stamp = recorded_at.replace(" ", "T") + "Z" if isinstance(recorded_at, str) and len(recorded_at) == 26 \
+        stamp = (
+            recorded_at.replace(" ", "T") + "Z"
+            if isinstance(recorded_at, str) and len(recorded_at) == 26
             else iso_utc(datetime.fromisoformat(str(recorded_at)).replace(tzinfo=UTC))
+        )
         digest = integrity.event_hash(previous, seq, stamp, actor, action, payload)
         connection.execute("UPDATE event SET prev_hash = ?, hash = ? WHERE seq = ?", (previous, digest, seq))
         previous = digest
@@ -201,13 +286,34 @@ def _row_and_event(url: str, rng: random.Random) -> tuple[str, dict, int]:
     connection = _connect(url)
     events = connection.execute("SELECT seq, payload FROM event").fetchall()
     connection.close()
-    choices = [(name, record, seq) for seq, payload in events
-               for name, records in json.loads(payload).get("rows", {}).items() for record in records]
+    choices = [
+        (name, record, seq)
+        for seq, payload in events
+        for name, records in json.loads(payload).get("rows", {}).items()
+        for record in records
+    ]
     return rng.choice(choices)
 
 
-ODD_VALUES = [None, "", "x", 0, -1, 1.5, 2**40, "2019-02-30", "2019-07-01 12:00:00", "2019-13-01T00:00:00.000000Z",
-              "done", 'a"b', "tab\there", "\x01", b"\x00\x01", "1", True]
+ODD_VALUES = [
+    None,
+    "",
+    "x",
+    0,
+    -1,
+    1.5,
+    2**40,
+    "2019-02-30",
+    "2019-07-01 12:00:00",
+    "2019-13-01T00:00:00.000000Z",
+    "done",
+    'a"b',
+    "tab\there",
+    "\x01",
+    b"\x00\x01",
+    "1",
+    True,
+]
 
 
 def _key_names(name: str) -> list[str]:
@@ -226,8 +332,9 @@ def test_after_tampering_it_stands_aside_whenever_the_full_check_finds_something
     column = rng.choice([c for c in record])
     value = rng.choice(ODD_VALUES)
     where, keys = _where(name, record)
-    how = rng.choice(["row", "row and payload", "row, payload and chain", "payload and chain", "delete row",
-                      "extra record, chain"])
+    how = rng.choice(
+        ["row", "row and payload", "row, payload and chain", "payload and chain", "delete row", "extra record, chain"]
+    )
     connection = _connect(copy)
     if how.startswith("row"):
         try:
@@ -239,10 +346,12 @@ def test_after_tampering_it_stands_aside_whenever_the_full_check_finds_something
     connection.commit()
     connection.close()
     if "payload" in how:
+
         def edit(document):
             for item in document["rows"][name]:
                 if all(item[k] == record[k] for k in _key_names(name)):
                     item[column] = value if not isinstance(value, bytes) else value.decode("latin-1")
+
         edit_payload(copy, seq, edit)
     if how == "extra record, chain":
         edit_payload(copy, seq, lambda document: document["rows"][name].append(dict(record)))
@@ -254,20 +363,23 @@ def test_after_tampering_it_stands_aside_whenever_the_full_check_finds_something
         same(quick, full)
 
 
-@pytest.mark.parametrize("statement, found", [
-    ("UPDATE evidence SET title = title || ' ' WHERE id = 2", True),
-    ("UPDATE evidence_link SET stance = 'setback' WHERE evidence_id = 2", True),
-    ("DELETE FROM evidence_link WHERE rowid = (SELECT max(rowid) FROM evidence_link)", True),
-    ("INSERT INTO agency (id, code, name) VALUES (98, 'ghost', 'Ghost')", True),
-    ("UPDATE measurement SET value = 0.30000000000000004 WHERE id = 1", True),
-    ("UPDATE event SET payload = payload || ' ' WHERE seq = 4", True),
-    ("UPDATE attachment SET size = size + 1", True),
-    ("UPDATE source SET complete = 2", True),
-    ("UPDATE status_update SET effective_on = '2019-8-1' WHERE id = 1", True),
-    # read back by SQLAlchemy as the instant it was (they were all recorded at 09:00:00.000000):
-    # the full verification finds nothing, the quick pass leaves such a value to it
-    ("UPDATE event SET recorded_at = '2019-10-20 09:00:00' WHERE seq = 3", False),
-])
+@pytest.mark.parametrize(
+    "statement, found",
+    [
+        ("UPDATE evidence SET title = title || ' ' WHERE id = 2", True),
+        ("UPDATE evidence_link SET stance = 'setback' WHERE evidence_id = 2", True),
+        ("DELETE FROM evidence_link WHERE rowid = (SELECT max(rowid) FROM evidence_link)", True),
+        ("INSERT INTO agency (id, code, name) VALUES (98, 'ghost', 'Ghost')", True),
+        ("UPDATE measurement SET value = 0.30000000000000004 WHERE id = 1", True),
+        ("UPDATE event SET payload = payload || ' ' WHERE seq = 4", True),
+        ("UPDATE attachment SET size = size + 1", True),
+        ("UPDATE source SET complete = 2", True),
+        ("UPDATE status_update SET effective_on = '2019-8-1' WHERE id = 1", True),
+        # read back by SQLAlchemy as the instant it was (they were all recorded at 09:00:00.000000):
+        # the full verification finds nothing, the quick pass leaves such a value to it
+        ("UPDATE event SET recorded_at = '2019-10-20 09:00:00' WHERE seq = 3", False),
+    ],
+)
 def test_plain_edits_are_left_to_the_full_verification(copy, statement, found):
     connection = _connect(copy)
     connection.execute(statement)
@@ -290,16 +402,39 @@ def test_a_record_and_its_row_are_spelled_alike_exactly_when_their_values_are_eq
 
     table = Measurement.__table__
     spec, spell = table_spec(table), speller(table).record
-    assert spec.columns == ("id", "indicator_id", "quarter_start", "value", "note", "evidence_id", "recorded_at",
-                            "recorded_by")
-    row = (1, 2, date(2019, 7, 1), 100.0, "ក្រសួង \"q\"\n", None, datetime(2019, 10, 5, 12, tzinfo=UTC), "ana")
-    record = {"id": 1, "indicator_id": 2, "quarter_start": "2019-07-01", "value": 100, "note": "ក្រសួង \"q\"\n",
-              "evidence_id": None, "recorded_at": "2019-10-05T12:00:00.000000Z", "recorded_by": "ana"}
+    assert spec.columns == (
+        "id",
+        "indicator_id",
+        "quarter_start",
+        "value",
+        "note",
+        "evidence_id",
+        "recorded_at",
+        "recorded_by",
+    )
+    row = (1, 2, date(2019, 7, 1), 100.0, 'ក្រសួង "q"\n', None, datetime(2019, 10, 5, 12, tzinfo=UTC), "ana")
+    record = {
+        "id": 1,
+        "indicator_id": 2,
+        "quarter_start": "2019-07-01",
+        "value": 100,
+        "note": 'ក្រសួង "q"\n',
+        "evidence_id": None,
+        "recorded_at": "2019-10-05T12:00:00.000000Z",
+        "recorded_by": "ana",
+    }
     assert spell(row) == spell(read_recorded(spec, record))
     assert spell(row) == integrity.canonical({**record, "value": 100.0})
-    for column, other in [("value", "100"), ("value", 100.5), ("quarter_start", "2019-7-1"), ("id", 1.0),
-                          ("recorded_at", "2019-10-05T12:00:00+00:00"), ("note", "ក្រសួង"), ("evidence_id", 0),
-                          ("recorded_by", None)]:
+    for column, other in [
+        ("value", "100"),
+        ("value", 100.5),
+        ("quarter_start", "2019-7-1"),
+        ("id", 1.0),
+        ("recorded_at", "2019-10-05T12:00:00+00:00"),
+        ("note", "ក្រសួង"),
+        ("evidence_id", 0),
+        ("recorded_by", None),
+    ]:
         assert spell(row) != spell(read_recorded(spec, {**record, column: other})), (column, other)
     assert read_recorded(spec, {k: v for k, v in record.items() if k != "note"}) is None
     assert read_recorded(spec, {**record, "extra": 1}) is None

@@ -111,8 +111,9 @@ def write_exactly(path: Path, content: bytes, *, force: bool, private: bool = Tr
     try:
         _write_atomically(path, content, force=force, private=private)
     except OSError as error:  # a full disk, a read-only folder, a quota...
-        raise TrackerError(f"-o {path}: cannot write it ({error.strerror or error}); nothing was written there") \
-            from None
+        raise TrackerError(
+            f"-o {path}: cannot write it ({error.strerror or error}); nothing was written there"
+        ) from None
 
 
 def _write_atomically(path: Path, content: bytes, *, force: bool, private: bool) -> None:
@@ -178,6 +179,8 @@ def read_bounded(path: Path, *, limit: int, label: str, hint: str = "") -> bytes
     if len(content) > limit:
         raise InputError(f"{label}: over the {limit // 1024 // 1024} MiB limit")
     if len(content) != status.st_size:
-        raise InputError(f"{label}: a special file (its size is {status.st_size} bytes but it holds "
-                         f"{len(content)}, as files under /proc do); give a regular file")
+        raise InputError(
+            f"{label}: a special file (its size is {status.st_size} bytes but it holds "
+            f"{len(content)}, as files under /proc do); give a regular file"
+        )
     return content

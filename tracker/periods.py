@@ -24,9 +24,7 @@ class Quarter:
     def parse(cls, text: str) -> Quarter:
         match = _QUARTER.match(text.strip())
         if not match:
-            raise InputError(
-                f"invalid quarter {text!r}: write it as YYYYQN with N from 1 to 4, e.g. 2019Q3"
-            )
+            raise InputError(f"invalid quarter {text!r}: write it as YYYYQN with N from 1 to 4, e.g. 2019Q3")
         if not 1 <= int(match.group(1)) <= 9998:  # its dates, end included, must exist
             raise InputError(f"invalid quarter {text!r}: the year must be from 1 to 9998")
         return cls(int(match.group(1)), int(match.group(2)))

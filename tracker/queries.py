@@ -158,8 +158,9 @@ def citable_evidence(session: Session, evidence_id: int) -> Evidence:
 
 
 def retracted_evidence(evidence_id: int, on: datetime) -> InputError:
-    return InputError(f"evidence {evidence_id} was retracted on {on:%Y-%m-%d} and cannot be cited: "
-                    "cite evidence that stands")
+    return InputError(
+        f"evidence {evidence_id} was retracted on {on:%Y-%m-%d} and cannot be cited: cite evidence that stands"
+    )
 
 
 def retractions(session: Session) -> dict[int, datetime]:
@@ -186,9 +187,7 @@ def statuses_at(
     The latest status update with ``effective_on < before`` and ``recorded_at <=
     known_at``, by effective_on, then recorded_at, then id. Missing means not_started.
     """
-    query = select(StatusUpdate.recommendation_id, StatusUpdate.status).where(
-        StatusUpdate.effective_on < before
-    )
+    query = select(StatusUpdate.recommendation_id, StatusUpdate.status).where(StatusUpdate.effective_on < before)
     if known_at is not None:
         query = query.where(StatusUpdate.recorded_at <= known_at)
     if recommendation_ids is not None:
@@ -274,14 +273,15 @@ def recommendations(
     if agency is not None:
         query = query.where(
             Recommendation.id.in_(
-                select(RecommendationAgency.recommendation_id)
-                .join(Agency)
-                .where(Agency.code == agency)
+                select(RecommendationAgency.recommendation_id).join(Agency).where(Agency.code == agency)
             )
         )
     query = query.order_by(
-        Source.published_on.desc(), Source.slug, Recommendation.position.is_(None),
-        Recommendation.position, Recommendation.code,
+        Source.published_on.desc(),
+        Source.slug,
+        Recommendation.position.is_(None),
+        Recommendation.position,
+        Recommendation.code,
     )
     rows = session.execute(query).all()
     views = _views(session, rows)
@@ -418,8 +418,13 @@ def evidence_records(session: Session, items: Sequence[Evidence]) -> list[dict[s
         links[evidence_id].append({"ref": refs[rec_id], "stance": stance.value})
     files: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for evidence_id, sha256, filename, size, media_type in session.execute(
-        select(EvidenceAttachment.evidence_id, EvidenceAttachment.sha256, EvidenceAttachment.filename,
-               Attachment.size, Attachment.media_type)
+        select(
+            EvidenceAttachment.evidence_id,
+            EvidenceAttachment.sha256,
+            EvidenceAttachment.filename,
+            Attachment.size,
+            Attachment.media_type,
+        )
         .join(Attachment)
         .where(EvidenceAttachment.evidence_id.in_(ids))
         .order_by(EvidenceAttachment.filename, EvidenceAttachment.sha256)
@@ -472,9 +477,7 @@ def evidence_list(
     if rec is not None:
         recommendation_id = resolve_ref(session, rec).id
         query = query.where(
-            Evidence.id.in_(
-                select(EvidenceLink.evidence_id).where(EvidenceLink.recommendation_id == recommendation_id)
-            )
+            Evidence.id.in_(select(EvidenceLink.evidence_id).where(EvidenceLink.recommendation_id == recommendation_id))
         )
     if quarter is not None:
         query = query.where(Evidence.observed_on >= quarter.start, Evidence.observed_on < quarter.end)

@@ -70,8 +70,9 @@ class FileToAttach:
 def read_attachment(path: str | Path) -> FileToAttach:
     """Read a file to attach; refuse what is missing, unreadable, a directory or too large."""
     path = Path(path)
-    content = files.read_bounded(path, limit=MAX_ATTACHMENT_BYTES, label=f"--attach {path}",
-                                 hint="; attach files one by one")
+    content = files.read_bounded(
+        path, limit=MAX_ATTACHMENT_BYTES, label=f"--attach {path}", hint="; attach files one by one"
+    )
     filename = validation.text(path.name, "attachment filename", max_length=models.NAME_LENGTH)
     media_type = files.media_type(path.name)
     return FileToAttach(filename=filename, content=content, media_type=media_type)
@@ -93,7 +94,9 @@ def add_agency(session: Session, code: str, name: str, *, actor: str) -> Agency:
     return agency
 
 
-def assign_agency(session: Session, ref: str, agency_code: str, role: Role | str, *, actor: str) -> RecommendationAgency:
+def assign_agency(
+    session: Session, ref: str, agency_code: str, role: Role | str, *, actor: str
+) -> RecommendationAgency:
     role = validation.choice(role, Role, "role")
     rec = resolve_ref(session, ref)
     agency = agency_by_code(session, agency_code)
@@ -232,8 +235,15 @@ class EvidenceInput:
 
 
 EVIDENCE_LABELS = {
-    "rec": "--rec", "title": "--title", "date": "--date", "kind": "kind", "stance": "stance", "url": "--url",
-    "summary": "--summary", "source_name": "--source-name", "reliability": "reliability",
+    "rec": "--rec",
+    "title": "--title",
+    "date": "--date",
+    "kind": "kind",
+    "stance": "stance",
+    "url": "--url",
+    "summary": "--summary",
+    "source_name": "--source-name",
+    "reliability": "reliability",
     "sensitivity": "sensitivity",
 }
 
@@ -263,8 +273,7 @@ def check_evidence(
         stance=validation.choice(stance or Stance.PROGRESS, Stance, labels["stance"]),
         url=validation.text(url, labels["url"], required=False, max_length=models.URL_LENGTH),
         summary=validation.long_text(summary, labels["summary"], required=False),
-        source_name=validation.text(source_name, labels["source_name"], required=False,
-                                    max_length=models.NAME_LENGTH),
+        source_name=validation.text(source_name, labels["source_name"], required=False, max_length=models.NAME_LENGTH),
         reliability=validation.choice(reliability or Reliability.CREDIBLE, Reliability, labels["reliability"]),
         sensitivity=validation.choice(sensitivity or Sensitivity.INTERNAL, Sensitivity, labels["sensitivity"]),
     )
@@ -306,7 +315,9 @@ def add_evidence(
         unique.setdefault(file.sha256, file)  # the same content twice: stored once, under its first name
     for file in unique.values():
         if session.get(Attachment, file.sha256) is None:
-            blob = Attachment(sha256=file.sha256, size=len(file.content), media_type=file.media_type, content=file.content)
+            blob = Attachment(
+                sha256=file.sha256, size=len(file.content), media_type=file.media_type, content=file.content
+            )
             session.add(blob)
             stored.append(blob)
         attached.append(EvidenceAttachment(evidence_id=row.id, sha256=file.sha256, filename=file.filename))
@@ -322,9 +333,7 @@ def add_evidence(
 def retract_evidence(session: Session, evidence_id: int | str, reason: str, *, actor: str) -> EvidenceRetraction:
     evidence = evidence_by_id(session, validation.identifier(evidence_id, "evidence id"))
     reason = validation.long_text(reason, "--reason")
-    existing = session.scalars(
-        select(EvidenceRetraction).where(EvidenceRetraction.evidence_id == evidence.id)
-    ).first()
+    existing = session.scalars(select(EvidenceRetraction).where(EvidenceRetraction.evidence_id == evidence.id)).first()
     if existing is not None:
         raise Conflict(f"evidence {evidence.id} was already retracted on {existing.recorded_at:%Y-%m-%d}")
     chain = Chain(session, actor)

@@ -58,7 +58,8 @@ STATUSES = ["not_started", "in_progress", "partially_implemented", "implemented"
 later = {"source": set(), "recommendation": set(), "indicator": set()}
 for (payload,) in query(
     "SELECT payload FROM event WHERE recorded_at > %s AND action IN ('catalog.load', 'recommendation.add', "
-    "'recommendation.assign', 'agency.add', 'indicator.add')", as_of_param,
+    "'recommendation.assign', 'agency.add', 'indicator.add')",
+    as_of_param,
 ):
     rows = json.loads(payload).get("rows", {})
     for table, ids in later.items():
@@ -68,8 +69,13 @@ sources = [s for s in query("SELECT id, slug, published_on FROM source") if s[0]
 sources.sort(key=lambda s: (-date.fromisoformat(iso(s[2])).toordinal(), s[1]))
 issued = [s for s in sources if iso(s[2]) < end.isoformat()]
 order = {s[0]: i for i, s in enumerate(issued)}
-repeated = {code for code, n in Counter(c for i, c in query("SELECT id, code FROM recommendation")
-                                        if i not in later["recommendation"]).items() if n > 1}
+repeated = {
+    code
+    for code, n in Counter(
+        c for i, c in query("SELECT id, code FROM recommendation") if i not in later["recommendation"]
+    ).items()
+    if n > 1
+}
 recs = query(
     "SELECT r.id, r.source_id, s.slug, r.code, r.title, r.pillar, r.due_on FROM recommendation r "
     "JOIN source s ON s.id = r.source_id ORDER BY r.position IS NULL, r.position, r.code"
@@ -81,28 +87,47 @@ updates = defaultdict(list)
 for rec_id, status, effective_on, note, recorded_at in query(
     "SELECT recommendation_id, status, effective_on, note, recorded_at FROM status_update "
     "WHERE effective_on < %s AND recorded_at <= %s ORDER BY effective_on, recorded_at, id",
-    end if postgres else end.isoformat(), as_of_param,
+    end if postgres else end.isoformat(),
+    as_of_param,
 ):
     if rec_id in rec_ids:
         updates[rec_id].append((status, iso(effective_on), note, recorded_at))
 
-in_quarter = ("e.observed_on >= %s AND e.observed_on < %s AND e.recorded_at <= %s AND NOT EXISTS "
-              "(SELECT 1 FROM evidence_retraction x WHERE x.evidence_id = e.id AND x.recorded_at <= %s)")
+in_quarter = (
+    "e.observed_on >= %s AND e.observed_on < %s AND e.recorded_at <= %s AND NOT EXISTS "
+    "(SELECT 1 FROM evidence_retraction x WHERE x.evidence_id = e.id AND x.recorded_at <= %s)"
+)
 bounds = (start, end) if postgres else (start.isoformat(), end.isoformat())
 evidence = defaultdict(list)
 for eid, title, kind, observed_on, url_, sensitivity, rec_id, stance in query(
     "SELECT e.id, e.title, e.kind, e.observed_on, e.url, e.sensitivity, l.recommendation_id, l.stance "
     f"FROM evidence e JOIN evidence_link l ON l.evidence_id = e.id WHERE {in_quarter} "
     "AND e.sensitivity IN ('public', 'internal') ORDER BY e.observed_on, e.id, l.recommendation_id",
-    *bounds, as_of_param, as_of_param,
+    *bounds,
+    as_of_param,
+    as_of_param,
 ):
     if rec_id in rec_ids:
-        evidence[rec_id].append({"id": eid, "title": title, "kind": kind, "observed_on": iso(observed_on),
-                                 "stance": stance, "url": url_, "sensitivity": sensitivity})
+        evidence[rec_id].append(
+            {
+                "id": eid,
+                "title": title,
+                "kind": kind,
+                "observed_on": iso(observed_on),
+                "stance": stance,
+                "url": url_,
+                "sensitivity": sensitivity,
+            }
+        )
 withheld = {
-    eid for eid, rec_id in query(
+    eid
+    for eid, rec_id in query(
         f"SELECT e.id, l.recommendation_id FROM evidence e JOIN evidence_link l ON l.evidence_id = e.id "
-        f"WHERE {in_quarter} AND e.sensitivity NOT IN ('public', 'internal')", *bounds, as_of_param, as_of_param)
+        f"WHERE {in_quarter} AND e.sensitivity NOT IN ('public', 'internal')",
+        *bounds,
+        as_of_param,
+        as_of_param,
+    )
     if rec_id in rec_ids
 }
 
@@ -116,7 +141,8 @@ values = {}
 for ind_id, quarter_start, value in query(
     "SELECT indicator_id, quarter_start, value FROM measurement WHERE recorded_at <= %s "
     "AND quarter_start IN (%s, %s) ORDER BY recorded_at, id",
-    as_of_param, *((start, previous_start) if postgres else (start.isoformat(), previous_start.isoformat())),
+    as_of_param,
+    *((start, previous_start) if postgres else (start.isoformat(), previous_start.isoformat())),
 ):
     values[(ind_id, iso(quarter_start))] = value
 
@@ -138,27 +164,36 @@ for rec_id, _source_id, slug, code, title, pillar, due_on in recs:
     previous = status_before(own, start.isoformat())
     status = status_before(own, end.isoformat())
     rank = STATUSES.index(status) - STATUSES.index(previous)
-    sections.append({
-        "ref": f"{slug}/{code}" if code in repeated else code,
-        "code": code,
-        "title": title,
-        "pillar": pillar,
-        "status": status,
-        "previous_status": previous,
-        "change": "advanced" if rank > 0 else "regressed" if rank < 0 else "unchanged",
-        "due_on": iso(due_on),
-        "overdue": due_on is not None and iso(due_on) < end.isoformat() and status != "implemented",
-        "status_updates": [
-            {"effective_on": effective_on, "status": s, "note": note, "recorded_at": instant(recorded_at)}
-            for s, effective_on, note, recorded_at in own if effective_on >= start.isoformat()
-        ],
-        "evidence": evidence.get(rec_id, []),
-        "indicators": [
-            {"code": c, "name": n, "unit": u, "value": values.get((i, start.isoformat())),
-             "previous_value": values.get((i, previous_start.isoformat())), "target": t}
-            for i, c, n, u, t in indicators.get(rec_id, [])
-        ],
-    })
+    sections.append(
+        {
+            "ref": f"{slug}/{code}" if code in repeated else code,
+            "code": code,
+            "title": title,
+            "pillar": pillar,
+            "status": status,
+            "previous_status": previous,
+            "change": "advanced" if rank > 0 else "regressed" if rank < 0 else "unchanged",
+            "due_on": iso(due_on),
+            "overdue": due_on is not None and iso(due_on) < end.isoformat() and status != "implemented",
+            "status_updates": [
+                {"effective_on": effective_on, "status": s, "note": note, "recorded_at": instant(recorded_at)}
+                for s, effective_on, note, recorded_at in own
+                if effective_on >= start.isoformat()
+            ],
+            "evidence": evidence.get(rec_id, []),
+            "indicators": [
+                {
+                    "code": c,
+                    "name": n,
+                    "unit": u,
+                    "value": values.get((i, start.isoformat())),
+                    "previous_value": values.get((i, previous_start.isoformat())),
+                    "target": t,
+                }
+                for i, c, n, u, t in indicators.get(rec_id, [])
+            ],
+        }
+    )
 
 changes = Counter(s["change"] for s in sections)
 document = {

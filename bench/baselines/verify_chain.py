@@ -20,8 +20,10 @@ for seq, recorded_at, actor, action, payload, prev_hash, stored in connection.ex
     "SELECT seq, recorded_at, actor, action, payload, prev_hash, hash FROM event ORDER BY seq"
 ):
     stamp = recorded_at.replace(" ", "T") + "Z"
-    body = (f'{{"action":{json.dumps(action, ensure_ascii=False)},"actor":{json.dumps(actor, ensure_ascii=False)},'
-            f'"payload":{payload},"recorded_at":"{stamp}","seq":{seq}}}')
+    body = (
+        f'{{"action":{json.dumps(action, ensure_ascii=False)},"actor":{json.dumps(actor, ensure_ascii=False)},'
+        f'"payload":{payload},"recorded_at":"{stamp}","seq":{seq}}}'
+    )
     digest = hashlib.sha256((previous + body).encode("utf-8")).hexdigest()
     if prev_hash != previous or digest != stored:
         sys.exit(f"chain broken at event {seq}")

@@ -19,8 +19,11 @@ from sqlalchemy.orm import Session
 
 from tracker.store.models import DOMAIN_TABLES, TRAITS, Event, structural_actions
 
-_STRUCTURAL = {table.name: [column.name for column in table.primary_key.columns]
-               for table in DOMAIN_TABLES if TRAITS[table.name].structural}
+_STRUCTURAL = {
+    table.name: [column.name for column in table.primary_key.columns]
+    for table in DOMAIN_TABLES
+    if TRAITS[table.name].structural
+}
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,11 @@ def json_value(value: Any) -> Any:
 def canonical(document: Any) -> str:
     """Sorted keys, no spaces, UTF-8 text, dates as ISO strings; NaN and infinities refused."""
     return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_value,
+        document,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=json_value,
         allow_nan=False,
     )
 
@@ -117,7 +121,7 @@ def payload_text(extra: Mapping[str, Any], records: Mapping[str, Sequence[str]])
     Tables without rows are left out; tables come in order of their names.
     """
     head, tail = payload_frame(extra)
-    body = ",".join(f'{canonical(name)}:[{",".join(records[name])}]' for name in sorted(records) if records[name])
+    body = ",".join(f"{canonical(name)}:[{','.join(records[name])}]" for name in sorted(records) if records[name])
     return head + body + tail
 
 
@@ -149,17 +153,29 @@ class TableSpec:
     def as_dict(self) -> dict[str, Any]:
         """As JSON (for the quick pass's second process)."""
         return {
-            "name": self.name, "columns": list(self.columns), "key": list(self.key), "kinds": dict(self.kinds),
-            "nullable": sorted(self.nullable), "choices": {k: list(v) for k, v in self.choices.items()},
-            "refs": dict(self.refs), "unordered": self.unordered, "recorded_at": self.recorded_at,
+            "name": self.name,
+            "columns": list(self.columns),
+            "key": list(self.key),
+            "kinds": dict(self.kinds),
+            "nullable": sorted(self.nullable),
+            "choices": {k: list(v) for k, v in self.choices.items()},
+            "refs": dict(self.refs),
+            "unordered": self.unordered,
+            "recorded_at": self.recorded_at,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TableSpec:
         return cls(
-            name=data["name"], columns=tuple(data["columns"]), key=tuple(data["key"]), kinds=dict(data["kinds"]),
-            nullable=frozenset(data["nullable"]), choices={k: tuple(v) for k, v in data["choices"].items()},
-            refs=dict(data["refs"]), unordered=data["unordered"], recorded_at=data["recorded_at"],
+            name=data["name"],
+            columns=tuple(data["columns"]),
+            key=tuple(data["key"]),
+            kinds=dict(data["kinds"]),
+            nullable=frozenset(data["nullable"]),
+            choices={k: tuple(v) for k, v in data["choices"].items()},
+            refs=dict(data["refs"]),
+            unordered=data["unordered"],
+            recorded_at=data["recorded_at"],
         )
 
 

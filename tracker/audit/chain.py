@@ -61,8 +61,7 @@ def table_spec(table: Table) -> TableSpec:
         key=tuple(column.name for column in table.primary_key.columns),
         kinds={column.name: _kind(table, column) for column in columns},
         nullable=frozenset(column.name for column in columns if column.nullable),
-        choices={column.name: tuple(column.type.enums) for column in columns
-                 if isinstance(column.type, Vocabulary)},
+        choices={column.name: tuple(column.type.enums) for column in columns if isinstance(column.type, Vocabulary)},
         refs={fk.parent.name: fk.column.table.name for fk in table.foreign_keys},
         unordered=TRAITS[table.name].unordered,
         recorded_at=recorded_at_column(table),

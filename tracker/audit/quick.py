@@ -170,6 +170,7 @@ def _choice(allowed: frozenset[str]) -> Callable[[Any], str]:
         if value in allowed:
             return value
         raise Unusual("a stored vocabulary value outside its vocabulary")
+
     return read
 
 
@@ -280,8 +281,12 @@ class _Table:
         were recorded by no event."""
         if self.pending and (self.last is None or self.pending[0][0] < self.last):
             raise Unusual(f"{self.name}: rows no event of this part records")
-        return {"count": self.count, "first": self.first, "last": self.last,
-                "claims": [[list(key), text] for key, text in self.claims.items()]}
+        return {
+            "count": self.count,
+            "first": self.first,
+            "last": self.last,
+            "claims": [[list(key), text] for key, text in self.claims.items()],
+        }
 
 
 # One part of the chain -------------------------------------------------------------------------
@@ -303,8 +308,9 @@ class _Shape:
         # the order predict() reads them: '{"import_batch":7,"rows":{"evidence":[{0}],...}}'
         slots = {name: index for index, name in enumerate(self.order)}
         body = ",".join(f'"{name}":[{{{slots[name]}}}]' for name in self.names)
-        self.template = (self.head.replace("{", "{{").replace("}", "}}") + body
-                         + self.tail.replace("{", "{{").replace("}", "}}"))
+        self.template = (
+            self.head.replace("{", "{{").replace("}", "}}") + body + self.tail.replace("{", "{{").replace("}", "}}")
+        )
 
 
 _VALUES = _Values()  # one per process: the values it has checked
@@ -363,8 +369,11 @@ class _Part:
         """The shape of ``action``'s events, from this one (None if it has no simple shape)."""
         shape = None
         tables = {name: records for name, records in rows.items() if records}
-        singles = [name for name, records in tables.items() if len(records) == 1
-                   and name in self.tables and self.tables[name].single_id and not self.tables[name].keyed]
+        singles = [
+            name
+            for name, records in tables.items()
+            if len(records) == 1 and name in self.tables and self.tables[name].single_id and not self.tables[name].keyed
+        ]
         for parent_name in singles:
             parent = self.tables[parent_name]
             parent_id = tables[parent_name][0].get("id")
@@ -373,8 +382,7 @@ class _Part:
                 if name == parent_name:
                     continue
                 table = self.tables.get(name)
-                column = next((c for c, target in (table.refs.items() if table else ())
-                               if target == parent_name), None)
+                column = next((c for c, target in (table.refs.items() if table else ()) if target == parent_name), None)
                 if table is None or table.keyed or column is None or any(r.get(column) != parent_id for r in records):
                     fits = False
                     break
@@ -384,8 +392,12 @@ class _Part:
                 frame = canonical({**extras, "rows": 0})
                 cut = frame.index('"rows":0')
                 if frame.count('"rows":0') == 1:
-                    shape = _Shape(frame[:cut], frame[cut + 8:-1] + "}", parent,
-                                   sorted(children, key=lambda child: child[0].name))
+                    shape = _Shape(
+                        frame[:cut],
+                        frame[cut + 8 : -1] + "}",
+                        parent,
+                        sorted(children, key=lambda child: child[0].name),
+                    )
                 break
         self.shapes[action] = shape
 
@@ -496,8 +508,13 @@ class _Part:
         if expected != last + 1:
             raise Unusual("events are missing")
         return {
-            "first": first, "last": last, "first_prev": first_prev, "last_hash": previous_hash,
-            "first_at": first_at, "last_at": previous_at, "anchor_seq": anchor_seq,
+            "first": first,
+            "last": last,
+            "first_prev": first_prev,
+            "last_hash": previous_hash,
+            "first_at": first_at,
+            "last_at": previous_at,
+            "anchor_seq": anchor_seq,
             "tables": {name: table.summary() for name, table in self.tables.items()},
         }
 
@@ -557,8 +574,13 @@ def join(connection: sqlite3.Connection, plan: dict[str, Any], parts: list[dict]
 # Running the parts ------------------------------------------------------------------------------
 
 
-def run(connection: sqlite3.Connection, path: str, plan: dict[str, Any], anchor: str | None,
-        progress: Callable[[int, str], Any] = _quietly) -> dict:
+def run(
+    connection: sqlite3.Connection,
+    path: str,
+    plan: dict[str, Any],
+    anchor: str | None,
+    progress: Callable[[int, str], Any] = _quietly,
+) -> dict:
     """The quick pass over the whole chain, shared with a second process when it is long.
 
     ``path`` is the database's ``file:`` URI (read-only: the quick pass writes nothing).
@@ -588,8 +610,12 @@ def run(connection: sqlite3.Connection, path: str, plan: dict[str, Any], anchor:
     finally:
         watcher.close()
     anchors = [p["anchor_seq"] for p in parts if p["anchor_seq"] is not None]
-    return {"events": count, "last_hash": parts[-1]["last_hash"] if parts else GENESIS,
-            "anchor_seq": min(anchors) if anchors else None, "rows": rows}
+    return {
+        "events": count,
+        "last_hash": parts[-1]["last_hash"] if parts else GENESIS,
+        "anchor_seq": min(anchors) if anchors else None,
+        "rows": rows,
+    }
 
 
 def chunks(count: int) -> list[tuple[int, int]]:
@@ -600,9 +626,16 @@ def chunks(count: int) -> list[tuple[int, int]]:
     return [(bounds[k] + 1, bounds[k + 1]) for k in range(number)]
 
 
-def _shared(connection: sqlite3.Connection, watcher: sqlite3.Connection, version: int, path: str,
-            plan: dict[str, Any], count: int, anchor: str | None,
-            advance: Callable[[int], None] = _ignore) -> list[dict] | None:
+def _shared(
+    connection: sqlite3.Connection,
+    watcher: sqlite3.Connection,
+    version: int,
+    path: str,
+    plan: dict[str, Any],
+    count: int,
+    anchor: str | None,
+    advance: Callable[[int], None] = _ignore,
+) -> list[dict] | None:
     """The chunks of the chain shared with a second process: this one takes them from the
     first on, the other from the last back, until they meet; None when the second process
     would not see what this one sees (a write committed meanwhile, or this connection's own
@@ -670,10 +703,18 @@ class _Helper:
     chunk both began (their messages crossed) is checked twice, which does no harm.
     """
 
-    def __init__(self, path: str, plan: dict, runs: list[tuple[int, int]], anchor: str | None,
-                 checked: Callable[[int], None] = _ignore) -> None:
+    def __init__(
+        self,
+        path: str,
+        plan: dict,
+        runs: list[tuple[int, int]],
+        anchor: str | None,
+        checked: Callable[[int], None] = _ignore,
+    ) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tracker.audit.quick"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "tracker.audit.quick"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
         stdin, stdout = self.process.stdin, self.process.stdout
@@ -711,7 +752,7 @@ class _Helper:
 
     def lowest(self) -> int:
         """The lowest chunk the second process has begun, as far as it has said so far."""
-        while (line := self.lines.readline(block=False)):
+        while line := self.lines.readline(block=False):
             self._message(line)
             if self.unusual:
                 raise Unusual(self.unusual)
@@ -731,7 +772,7 @@ class _Helper:
             self.stdin.close()
         except BrokenPipeError:
             pass
-        while (line := self.lines.readline()):
+        while line := self.lines.readline():
             self._message(line)
             if self.unusual:
                 raise Unusual(self.unusual)

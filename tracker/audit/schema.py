@@ -57,17 +57,23 @@ def schema_problems(session: Session) -> list[str]:
 
 
 def _sqlite_columns(session: Session) -> dict[str, set[str]]:
-    names = list(session.execute(text(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")).scalars())
+    names = list(
+        session.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")
+        ).scalars()
+    )
     return {name: {row[1] for row in session.execute(text(f'PRAGMA table_info("{name}")'))} for name in names}
 
 
 def _postgres_columns(session: Session) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
-    for table, column in session.execute(text(
+    for table, column in session.execute(
+        text(
             "SELECT c.table_name, c.column_name FROM information_schema.columns c "
             "JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
-            "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'")):
+            "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'"
+        )
+    ):
         found.setdefault(table, set()).add(column)
     return found
 
@@ -75,25 +81,36 @@ def _postgres_columns(session: Session) -> dict[str, set[str]]:
 def _indexes(session: Session, sqlite: bool) -> dict[str, str]:
     """Indexes made by CREATE INDEX (not those SQLite or PostgreSQL make for keys and UNIQUE), by table."""
     if sqlite:
-        rows = session.execute(text(
-            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+        rows = session.execute(
+            text("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        )
     else:
-        rows = session.execute(text(
-            "SELECT i.indexname, i.tablename FROM pg_indexes i WHERE i.schemaname = current_schema() "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conname = i.indexname)"))
+        rows = session.execute(
+            text(
+                "SELECT i.indexname, i.tablename FROM pg_indexes i WHERE i.schemaname = current_schema() "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conname = i.indexname)"
+            )
+        )
     return {name: table for name, table in rows}
 
 
 def _triggers_and_views(session: Session) -> list[tuple[str, str, str]]:
     """(kind, name, table) of every trigger and view: the tracker's schema has none."""
     if session.get_bind().dialect.name == "sqlite":
-        rows = session.execute(text(
-            "SELECT type, name, tbl_name FROM sqlite_master WHERE type IN ('trigger', 'view') ORDER BY name"))
+        rows = session.execute(
+            text("SELECT type, name, tbl_name FROM sqlite_master WHERE type IN ('trigger', 'view') ORDER BY name")
+        )
         return [(kind, name, table) for kind, name, table in rows]
-    triggers = session.execute(text(
-        "SELECT DISTINCT 'trigger', trigger_name, event_object_table FROM information_schema.triggers "
-        "WHERE trigger_schema = current_schema() ORDER BY 2"))
-    views = session.execute(text(
-        "SELECT 'view', table_name, table_name FROM information_schema.views WHERE table_schema = current_schema() "
-        "ORDER BY 2"))
+    triggers = session.execute(
+        text(
+            "SELECT DISTINCT 'trigger', trigger_name, event_object_table FROM information_schema.triggers "
+            "WHERE trigger_schema = current_schema() ORDER BY 2"
+        )
+    )
+    views = session.execute(
+        text(
+            "SELECT 'view', table_name, table_name FROM information_schema.views WHERE table_schema = current_schema() "
+            "ORDER BY 2"
+        )
+    )
     return [(kind, name, table) for kind, name, table in [*triggers, *views]]

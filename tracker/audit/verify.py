@@ -96,10 +96,7 @@ class VerifyResult:
             "last_hash": self.last_hash,
             "anchor": self.anchor,
             "anchor_seq": self.anchor_seq,
-            "findings": [
-                {"problem": f.problem, "seq": f.seq, "table": f.table, "key": f.key}
-                for f in self.findings
-            ],
+            "findings": [{"problem": f.problem, "seq": f.seq, "table": f.table, "key": f.key} for f in self.findings],
         }
 
 
@@ -156,8 +153,9 @@ def _table_rows(session: Session, table: Table, columns: Sequence[Any]) -> Itera
                 result.close()
         # The row after the last one read could not be read: read it column by column.
         after = (tuple_(*key_columns) > tuple_(*last),) if last is not None else ()
-        raw_keys = [type_coerce(column, String) if not isinstance(column.type, Integer) else column
-                    for column in key_columns]
+        raw_keys = [
+            type_coerce(column, String) if not isinstance(column.type, Integer) else column for column in key_columns
+        ]
         key = session.execute(select(*raw_keys).where(*after).order_by(*key_columns).limit(1)).first()
         if key is None:  # the failure was not a row's: nothing more to read
             return
@@ -174,8 +172,9 @@ def _events(session: Session) -> Iterator[tuple[tuple[Any, ...] | None, str | No
     while True:
         after: tuple[Any, ...] = (Event.seq > last,) if last is not None else ()
         try:
-            for stored in session.execute(select(*columns).where(*after).order_by(Event.seq)
-                                          .execution_options(yield_per=10_000)):
+            for stored in session.execute(
+                select(*columns).where(*after).order_by(Event.seq).execution_options(yield_per=10_000)
+            ):
                 last = stored[0]
                 yield tuple(stored), None, last
             return
@@ -301,16 +300,30 @@ def _quick_verify(session: Session, anchor: str | None, progress: Progress = qui
         return None
     try:
         summary = quick.run(connection, path, quick_plan(), anchor, progress)
-    except (quick.Unusual, sqlite3.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError,
-            RecursionError, OSError):
+    except (
+        quick.Unusual,
+        sqlite3.Error,
+        UnicodeDecodeError,
+        ValueError,
+        TypeError,
+        OverflowError,
+        RecursionError,
+        OSError,
+    ):
         return None
     if anchor is not None and summary["anchor_seq"] is None:
         return None
     attachments, bad = _attachments(session)
     if bad or _structure(session):
         return None
-    return VerifyResult(events=summary["events"], rows=sum(summary["rows"].values()), attachments=attachments,
-                        last_hash=summary["last_hash"], anchor=anchor, anchor_seq=summary["anchor_seq"])
+    return VerifyResult(
+        events=summary["events"],
+        rows=sum(summary["rows"].values()),
+        attachments=attachments,
+        last_hash=summary["last_hash"],
+        anchor=anchor,
+        anchor_seq=summary["anchor_seq"],
+    )
 
 
 def quick_plan() -> dict[str, Any]:
@@ -320,8 +333,9 @@ def quick_plan() -> dict[str, Any]:
 
 def _structure(session: Session) -> list[Finding]:
     """The database file and its schema (see :mod:`tracker.audit.schema`)."""
-    return ([Finding(problem, place="the database file") for problem in storage_problems(session)]
-            + [Finding(problem, place="the schema") for problem in schema_problems(session)])
+    return [Finding(problem, place="the database file") for problem in storage_problems(session)] + [
+        Finding(problem, place="the schema") for problem in schema_problems(session)
+    ]
 
 
 def _differing(spec: TableSpec, values: tuple[Any, ...], recorded: Mapping[str, Any]) -> list[str]:
@@ -330,8 +344,11 @@ def _differing(spec: TableSpec, values: tuple[Any, ...], recorded: Mapping[str, 
     if read is None:
         present = set(recorded)
         return sorted(present.symmetric_difference(spec.columns) or present)
-    return sorted(column for column, mine, theirs in zip(spec.columns, values, read, strict=True)
-                  if _spelled(mine) != _spelled(theirs))
+    return sorted(
+        column
+        for column, mine, theirs in zip(spec.columns, values, read, strict=True)
+        if _spelled(mine) != _spelled(theirs)
+    )
 
 
 def _spelled(value: Any) -> str:
@@ -392,8 +409,10 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
             seq, recorded_at, actor, action, payload, prev_hash, stored_hash = row
             stamp = iso_utc(recorded_at)
             if seq != result.events:
-                broken(f"sequence gap: event {result.events} is missing "
-                       f"(event {result.events - 1} is followed by {seq})", seq)
+                broken(
+                    f"sequence gap: event {result.events} is missing (event {result.events - 1} is followed by {seq})",
+                    seq,
+                )
             elif prev_hash != expected_prev:
                 broken("prev_hash does not match the hash of the event before it", seq)
             elif event_hash(prev_hash, seq, stamp, actor, action, payload) != stored_hash:
@@ -415,8 +434,14 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
             for name, key, record in claims:
                 column = specs[name].recorded_at
                 if column is not None and record.get(column) != stamp:
-                    twice.append(Finding(f"its recorded_at ({record.get(column)}) is not its event's ({stamp})",
-                                         seq=seq, table=name, key=key))
+                    twice.append(
+                        Finding(
+                            f"its recorded_at ({record.get(column)}) is not its event's ({stamp})",
+                            seq=seq,
+                            table=name,
+                            key=key,
+                        )
+                    )
                 first = claimed[name].get(key)
                 if first is not None:
                     twice.append(Finding(f"recorded again (first by event {first[0]})", seq=seq, table=name, key=key))
@@ -446,8 +471,12 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
                     recorded = _recorded(session, tables, entry[0], name, key) or {}
                     fields = _differing(specs[name], values, recorded)
                     row_findings.append(
-                        Finding(f"differs from what its event recorded ({', '.join(fields)})",
-                                seq=entry[0], table=name, key=key)
+                        Finding(
+                            f"differs from what its event recorded ({', '.join(fields)})",
+                            seq=entry[0],
+                            table=name,
+                            key=key,
+                        )
                     )
             for key, (seq, _record) in expected.items():
                 row_findings.append(Finding("recorded by its event but missing", seq=seq, table=name, key=key))
@@ -457,8 +486,10 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
     row_findings.sort(key=lambda f: (f.seq is None, f.seq or 0, f.table or "", f.key or ""))
     result.findings = structure + chain_findings + row_findings
     if anchor is not None and result.anchor_seq is None:
-        result.findings.append(Finding(
-            f"anchor {anchor} is not in the chain: events after it were removed, or the chain "
-            "was rewritten", place=f"the end of the chain (event {result.events})",
-        ))
+        result.findings.append(
+            Finding(
+                f"anchor {anchor} is not in the chain: events after it were removed, or the chain was rewritten",
+                place=f"the end of the chain (event {result.events})",
+            )
+        )
     return result

@@ -92,10 +92,13 @@ class LoadSummary:
         label = _catalog_label(self.catalog)
         if not self.changed:
             return f"Catalog {label}: already loaded, nothing to add"
-        labels = {"agency": ("agency", "agencies"), "source": ("source", "sources"),
-                  "recommendation": ("recommendation", "recommendations"),
-                  "recommendation_agency": ("agency assignment", "agency assignments"),
-                  "indicator": ("indicator", "indicators")}
+        labels = {
+            "agency": ("agency", "agencies"),
+            "source": ("source", "sources"),
+            "recommendation": ("recommendation", "recommendations"),
+            "recommendation_agency": ("agency assignment", "agency assignments"),
+            "indicator": ("indicator", "indicators"),
+        }
         parts = [f"{count} {labels[name][count != 1]}" for name, count in self.added.items() if count]
         return f"Catalog {label}: added {', '.join(parts)}"
 
@@ -110,14 +113,16 @@ def describe_builtins() -> list[dict[str, Any]]:
     for name in builtin_names():
         catalog = read(name)
         for source in catalog.sources:
-            rows.append({
-                "name": name,
-                "title": source.title,
-                "published_on": source.published_on.isoformat(),
-                "rating": source.rating,
-                "recommendations": len(source.recommendations),
-                "complete": source.complete,
-            })
+            rows.append(
+                {
+                    "name": name,
+                    "title": source.title,
+                    "published_on": source.published_on.isoformat(),
+                    "rating": source.rating,
+                    "recommendations": len(source.recommendations),
+                    "complete": source.complete,
+                }
+            )
     return rows
 
 
@@ -135,9 +140,7 @@ def read(name_or_file: str) -> Catalog:
         path = Path(name_or_file)
         if not path.is_file():
             known = ", ".join(builtin_names())
-            raise InputError(
-                f"no catalog {name_or_file!r}: give a file path or a built-in name ({known})"
-            )
+            raise InputError(f"no catalog {name_or_file!r}: give a file path or a built-in name ({known})")
         if path.stat().st_size > MAX_FILE_BYTES:
             raise InputError(f"catalog file {path} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB")
         label, raw = str(path), path.read_bytes()
@@ -150,8 +153,9 @@ def read(name_or_file: str) -> Catalog:
         where = f" at line {mark.line + 1}" if mark else ""
         raise InputError(f"catalog file {label}: invalid YAML{where}") from None
     except RecursionError:
-        raise InputError(f"catalog file {label}: nested too deeply to be a catalog; "
-                         "see the README's 'Catalog files' for the format") from None
+        raise InputError(
+            f"catalog file {label}: nested too deeply to be a catalog; see the README's 'Catalog files' for the format"
+        ) from None
     return parse(document, label)
 
 
@@ -197,9 +201,21 @@ def _agency(entry: Any, label: str, where: str) -> tuple[str, str]:
 def _source(entry: Any, label: str, where: str) -> SourceSpec:
     _only(
         entry,
-        {"slug", "title", "publisher", "country", "published_on", "period_start", "period_end",
-         "rating", "url", "complete", "recommendations"},
-        label, where,
+        {
+            "slug",
+            "title",
+            "publisher",
+            "country",
+            "published_on",
+            "period_start",
+            "period_end",
+            "rating",
+            "url",
+            "complete",
+            "recommendations",
+        },
+        label,
+        where,
     )
     slug = _field(label, where, "slug", lambda: validation.code(entry.get("slug"), "slug"))
     where = f"{where} ({slug})"
@@ -218,10 +234,14 @@ def _source(entry: Any, label: str, where: str) -> SourceSpec:
         publisher=_field(label, where, "publisher", lambda: validation.text(entry.get("publisher"), "publisher")),
         country=country,
         published_on=_field(label, where, "published_on", lambda: _date(entry.get("published_on"), "published_on")),
-        period_start=_field(label, where, "period_start", lambda: _date(entry.get("period_start"), "period_start", False)),
+        period_start=_field(
+            label, where, "period_start", lambda: _date(entry.get("period_start"), "period_start", False)
+        ),
         period_end=_field(label, where, "period_end", lambda: _date(entry.get("period_end"), "period_end", False)),
         rating=_field(label, where, "rating", lambda: validation.text(entry.get("rating"), "rating", required=False)),
-        url=_field(label, where, "url", lambda: validation.text(entry.get("url"), "url", required=False, max_length=2000)),
+        url=_field(
+            label, where, "url", lambda: validation.text(entry.get("url"), "url", required=False, max_length=2000)
+        ),
         complete=complete,
         recommendations=tuple(recommendations),
     )
@@ -231,7 +251,8 @@ def _recommendation(entry: Any, label: str, where: str) -> RecommendationSpec:
     _only(
         entry,
         {"code", "position", "title", "text", "text_status", "note", "pillar", "due_on", "agencies", "indicators"},
-        label, where,
+        label,
+        where,
     )
     code = _field(label, where, "code", lambda: validation.code(entry.get("code")))
     where = f"{where} ({code})"
@@ -254,11 +275,21 @@ def _recommendation(entry: Any, label: str, where: str) -> RecommendationSpec:
         position=position,
         title=_field(label, where, "title", lambda: validation.text(entry.get("title"), "title")),
         text=_field(label, where, "text", lambda: validation.long_text(entry.get("text"), "text")),
-        text_status=_field(label, where, "text_status", lambda: validation.choice(entry.get("text_status", "verbatim"), TextStatus, "text_status")),
+        text_status=_field(
+            label,
+            where,
+            "text_status",
+            lambda: validation.choice(entry.get("text_status", "verbatim"), TextStatus, "text_status"),
+        ),
         note=_field(label, where, "note", lambda: validation.long_text(entry.get("note"), "note", required=False)),
         pillar=_field(label, where, "pillar", lambda: validation.choice(entry.get("pillar"), Pillar, "pillar")),
         due_on=_field(label, where, "due_on", lambda: _date(entry.get("due_on"), "due_on", False, future=True)),
-        lead=_field(label, where, "agencies.lead", lambda: validation.code(owners["lead"], "lead") if owners.get("lead") else None),
+        lead=_field(
+            label,
+            where,
+            "agencies.lead",
+            lambda: validation.code(owners["lead"], "lead") if owners.get("lead") else None,
+        ),
         support=_field(label, where, "agencies.support", lambda: tuple(validation.code(s, "support") for s in support)),
         indicators=tuple(indicators),
     )
@@ -273,9 +304,7 @@ def _indicator(spec: Any, label: str, where: str) -> IndicatorSpec:
         direction=_field(
             label, where, "direction", lambda: validation.choice(spec.get("direction", "up"), Direction, "direction")
         ),
-        target=_field(
-            label, where, "target", lambda: validation.number(spec.get("target"), "target", required=False)
-        ),
+        target=_field(label, where, "target", lambda: validation.number(spec.get("target"), "target", required=False)),
     )
 
 
@@ -312,8 +341,7 @@ def _only(entry: Any, allowed: set[str], label: str, where: str) -> None:
     unknown = sorted(set(map(str, entry)) - allowed)
     if unknown:
         raise InputError(
-            f"catalog file {label}: {where}: unknown field {unknown[0]!r} "
-            f"(allowed: {', '.join(sorted(allowed))})"
+            f"catalog file {label}: {where}: unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
         )
 
 
@@ -323,7 +351,9 @@ def _only(entry: Any, allowed: set[str], label: str, where: str) -> None:
 def load(session: Session, catalog: Catalog, actor: str) -> LoadSummary:
     """Add what the catalog has and the database lacks; refuse any conflicting entry."""
     summary = LoadSummary(catalog=catalog.name)
-    created: dict[str, list] = {name: [] for name in ("agency", "source", "recommendation", "recommendation_agency", "indicator")}
+    created: dict[str, list] = {
+        name: [] for name in ("agency", "source", "recommendation", "recommendation_agency", "indicator")
+    }
 
     def conflict(what: str, field_name: str) -> Conflict:
         return Conflict(
@@ -345,8 +375,21 @@ def load(session: Session, catalog: Catalog, actor: str) -> LoadSummary:
 
     for spec in catalog.sources:
         source = session.scalars(select(Source).where(Source.slug == spec.slug)).first()
-        values = {k: getattr(spec, k) for k in ("slug", "title", "publisher", "country", "published_on",
-                                                 "period_start", "period_end", "rating", "url", "complete")}
+        values = {
+            k: getattr(spec, k)
+            for k in (
+                "slug",
+                "title",
+                "publisher",
+                "country",
+                "published_on",
+                "period_start",
+                "period_end",
+                "rating",
+                "url",
+                "complete",
+            )
+        }
         if source is None:
             source = Source(**values)
             session.add(source)
@@ -362,8 +405,10 @@ def load(session: Session, catalog: Catalog, actor: str) -> LoadSummary:
         }
         for rec_spec in spec.recommendations:
             where = f"recommendation {spec.slug}/{rec_spec.code}"
-            values = {k: getattr(rec_spec, k) for k in ("code", "position", "title", "text", "text_status",
-                                                         "note", "pillar", "due_on")}
+            values = {
+                k: getattr(rec_spec, k)
+                for k in ("code", "position", "title", "text", "text_status", "note", "pillar", "due_on")
+            }
             rec = stored_recs.get(rec_spec.code)
             if rec is None:
                 rec = Recommendation(source_id=source.id, **values)
@@ -419,4 +464,3 @@ def load(session: Session, catalog: Catalog, actor: str) -> LoadSummary:
 
 def _catalog_label(name: str) -> str:
     return name if name in builtin_names() else Path(name).name
-

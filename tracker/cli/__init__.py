@@ -142,11 +142,16 @@ def _print_version(value: bool) -> None:
 def main_options(
     db: Annotated[
         Optional[str],
-        typer.Option("--db", metavar="URL|PATH", help="Database: a SQLite file path or a postgresql:// URL "
-                     "(default: $TRACKER_DATABASE_URL, else ./tracker.db)."),
+        typer.Option(
+            "--db",
+            metavar="URL|PATH",
+            help="Database: a SQLite file path or a postgresql:// URL "
+            "(default: $TRACKER_DATABASE_URL, else ./tracker.db).",
+        ),
     ] = None,
-    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Track the implementation of a report's recommendations."""
     state.db = db
@@ -160,8 +165,11 @@ def main_options(
 def init(
     catalog: Annotated[
         Optional[list[str]],
-        typer.Option("--catalog", metavar="NAME_OR_FILE",
-                     help="Catalog to load: a built-in name or a YAML file (repeatable; default tip-2019-khm)."),
+        typer.Option(
+            "--catalog",
+            metavar="NAME_OR_FILE",
+            help="Catalog to load: a built-in name or a YAML file (repeatable; default tip-2019-khm).",
+        ),
     ] = None,
     no_catalog: Annotated[bool, typer.Option("--no-catalog", help="Create the schema only.")] = False,
     by: By = None,
@@ -181,8 +189,11 @@ def db_upgrade(revision: Annotated[str, typer.Argument(metavar="REVISION", help=
     before, after, backup = database.upgrade(revision)
     if backup:
         say(f"Backed up {database.display} to {backup}")
-    say(f"Schema of {database.display}: {before or 'empty'} -> {after}" if before != after
-        else f"Schema of {database.display} already at {after}")
+    say(
+        f"Schema of {database.display}: {before or 'empty'} -> {after}"
+        if before != after
+        else f"Schema of {database.display} already at {after}"
+    )
 
 
 @db_app.command("downgrade")
@@ -216,14 +227,19 @@ def catalog_list(json_output: Json = False) -> None:
         return dump_json(rows)
     from tracker.render.terminal import table
 
-    out(table(["name", "title", "rating", "recommendations", "complete"],
-              [[r["name"], r["title"], r["rating"], r["recommendations"], r["complete"]] for r in rows]))
+    out(
+        table(
+            ["name", "title", "rating", "recommendations", "complete"],
+            [[r["name"], r["title"], r["rating"], r["recommendations"], r["complete"]] for r in rows],
+        )
+    )
 
 
 @catalog_app.command("load")
 def catalog_load(
-    name_or_file: Annotated[str, typer.Argument(
-        metavar="NAME_OR_FILE", help="A built-in catalog name or a YAML file.")],
+    name_or_file: Annotated[
+        str, typer.Argument(metavar="NAME_OR_FILE", help="A built-in catalog name or a YAML file.")
+    ],
     by: By = None,
 ) -> None:
     """Load a catalog; what is already stored is skipped, a conflicting entry is refused."""
@@ -240,14 +256,22 @@ def catalog_load(
 
 @rec_app.command("list")
 def rec_list(
-    source: Annotated[Optional[list[str]], typer.Option(
-        "--source", metavar="SLUG", help="Only this source (repeatable).")] = None,
-    status: Annotated[Optional[str], typer.Option(
-        "--status", metavar="STATUS", help="not_started, in_progress, partially_implemented or implemented.")] = None,
-    pillar: Annotated[Optional[str], typer.Option(
-        "--pillar", metavar="PILLAR", help="prosecution, protection, prevention or partnership.")] = None,
-    agency: Annotated[Optional[str], typer.Option(
-        "--agency", metavar="AGENCY", help="Only recommendations this agency owns.")] = None,
+    source: Annotated[
+        Optional[list[str]], typer.Option("--source", metavar="SLUG", help="Only this source (repeatable).")
+    ] = None,
+    status: Annotated[
+        Optional[str],
+        typer.Option(
+            "--status", metavar="STATUS", help="not_started, in_progress, partially_implemented or implemented."
+        ),
+    ] = None,
+    pillar: Annotated[
+        Optional[str],
+        typer.Option("--pillar", metavar="PILLAR", help="prosecution, protection, prevention or partnership."),
+    ] = None,
+    agency: Annotated[
+        Optional[str], typer.Option("--agency", metavar="AGENCY", help="Only recommendations this agency owns.")
+    ] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only recommendations past their due date.")] = False,
     json_output: Json = False,
 ) -> None:
@@ -258,8 +282,9 @@ def rec_list(
     status_value = validation.choice(status, Status, "status") if status else None
     pillar_value = validation.choice(pillar, Pillar, "pillar") if pillar else None
     with state.database().reading() as session:
-        views = queries.recommendations(session, sources=source or (), status=status_value,
-                                        pillar=pillar_value, agency=agency, overdue=overdue)
+        views = queries.recommendations(
+            session, sources=source or (), status=status_value, pillar=pillar_value, agency=agency, overdue=overdue
+        )
     if json_output:
         return dump_json([v.as_dict() for v in views])
     from tracker.render.terminal import recommendation_table
@@ -269,8 +294,9 @@ def rec_list(
 
 @rec_app.command("show")
 def rec_show(
-    ref: Annotated[str, typer.Argument(
-        metavar="REF", help="CODE, or SOURCE/CODE when the code is in several sources.")],
+    ref: Annotated[
+        str, typer.Argument(metavar="REF", help="CODE, or SOURCE/CODE when the code is in several sources.")
+    ],
     json_output: Json = False,
 ) -> None:
     """Show one recommendation: text, status, agencies, indicators."""
@@ -291,11 +317,13 @@ def rec_add(
     code: Annotated[str, typer.Option("--code", metavar="CODE", help="A new code, unique within the source.")],
     title: Annotated[str, typer.Option("--title", metavar="TEXT", help="A short title.")],
     text: Annotated[str, typer.Option("--text", metavar="TEXT", help="The recommendation as published.")],
-    pillar: Annotated[str, typer.Option(
-        "--pillar", metavar="PILLAR", help="prosecution, protection, prevention or partnership.")],
+    pillar: Annotated[
+        str, typer.Option("--pillar", metavar="PILLAR", help="prosecution, protection, prevention or partnership.")
+    ],
     due: Annotated[Optional[str], typer.Option("--due", metavar="DATE", help="Due date, YYYY-MM-DD.")] = None,
-    position: Annotated[Optional[int], typer.Option(
-        "--position", metavar="N", min=1, help="Its place in the report's list.")] = None,
+    position: Annotated[
+        Optional[int], typer.Option("--position", metavar="N", min=1, help="Its place in the report's list.")
+    ] = None,
     paraphrase: Annotated[bool, typer.Option("--paraphrase", help="The text is not the report's own words.")] = False,
     by: By = None,
 ) -> None:
@@ -305,9 +333,22 @@ def rec_add(
 
     due_on = parse_date(due, field="--due", allow_future=True) if due else None
     actor = author(by)
-    ref = state.database().write(lambda s: services.add_recommendation(
-        s, source=source, code=code, title=title, text=text, pillar=pillar, due_on=due_on, position=position,
-        text_status="paraphrase" if paraphrase else "verbatim", actor=actor).code)
+    ref = state.database().write(
+        lambda s: (
+            services.add_recommendation(
+                s,
+                source=source,
+                code=code,
+                title=title,
+                text=text,
+                pillar=pillar,
+                due_on=due_on,
+                position=position,
+                text_status="paraphrase" if paraphrase else "verbatim",
+                actor=actor,
+            ).code
+        )
+    )
     say(f"Added recommendation {source}/{ref}")
 
 
@@ -332,26 +373,32 @@ def rec_assign(
 @status_app.command("set")
 def status_set(
     ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")],
-    status: Annotated[str, typer.Argument(
-        metavar="STATUS", help="not_started, in_progress, partially_implemented or implemented.")],
+    status: Annotated[
+        str, typer.Argument(metavar="STATUS", help="not_started, in_progress, partially_implemented or implemented.")
+    ],
     on: Annotated[str, typer.Option("--on", metavar="DATE", help="The date the status took effect, YYYY-MM-DD.")],
     note: Annotated[str, typer.Option("--note", metavar="TEXT", help="The rationale for the assessment.")],
-    evidence: Annotated[Optional[list[int]], typer.Option(
-        "--evidence", metavar="ID", help="Evidence id it rests on (repeatable).")] = None,
+    evidence: Annotated[
+        Optional[list[int]], typer.Option("--evidence", metavar="ID", help="Evidence id it rests on (repeatable).")
+    ] = None,
     by: By = None,
 ) -> None:
     """Append a status assessment; the history keeps every earlier one."""
     from tracker import services
 
     actor = author(by)
-    update_id = state.database().write(lambda s: services.set_status(
-        s, ref, status, effective_on=on, note=note, evidence_ids=evidence or (), actor=actor).id)
+    update_id = state.database().write(
+        lambda s: (
+            services.set_status(s, ref, status, effective_on=on, note=note, evidence_ids=evidence or (), actor=actor).id
+        )
+    )
     out(str(update_id))
 
 
 @status_app.command("history")
 def status_history(
-    ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")], json_output: Json = False,
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")],
+    json_output: Json = False,
 ) -> None:
     """Every assessment of a recommendation, by effective date."""
     from tracker import queries
@@ -364,9 +411,22 @@ def status_history(
 
     if not rows:
         return out(f"No status recorded for {ref}: not_started")
-    out(table(["effective_on", "status", "note", "evidence", "recorded_at", "by"],
-              [[r["effective_on"], r["status"], r["note"], ",".join(map(str, r["evidence"])),
-                r["recorded_at"], r["recorded_by"]] for r in rows]))
+    out(
+        table(
+            ["effective_on", "status", "note", "evidence", "recorded_at", "by"],
+            [
+                [
+                    r["effective_on"],
+                    r["status"],
+                    r["note"],
+                    ",".join(map(str, r["evidence"])),
+                    r["recorded_at"],
+                    r["recorded_by"],
+                ]
+                for r in rows
+            ],
+        )
+    )
 
 
 # Evidence ---------------------------------------------------------------------------------
@@ -377,34 +437,57 @@ def evidence_add(
     rec: Annotated[list[str], typer.Option("--rec", metavar="REF", help="Recommendation it bears on (repeatable).")],
     title: Annotated[str, typer.Option("--title", metavar="TEXT", help="What it is, in a line.")],
     date: Annotated[str, typer.Option("--date", metavar="DATE", help="When it was observed or happened, YYYY-MM-DD.")],
-    kind: Annotated[str, typer.Option(
-        "--kind", metavar="KIND", help="law, regulation, policy, court_case, statistic, inspection, training, "
-        "government_statement, ngo_report, media_report, field_observation or other.")],
-    stance: Annotated[str, typer.Option(
-        "--stance", metavar="STANCE", help="progress, setback or context.")] = "progress",
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            metavar="KIND",
+            help="law, regulation, policy, court_case, statistic, inspection, training, "
+            "government_statement, ngo_report, media_report, field_observation or other.",
+        ),
+    ],
+    stance: Annotated[
+        str, typer.Option("--stance", metavar="STANCE", help="progress, setback or context.")
+    ] = "progress",
     url: Annotated[Optional[str], typer.Option("--url", metavar="URL", help="Where it can be found.")] = None,
     summary: Annotated[Optional[str], typer.Option("--summary", metavar="TEXT", help="A summary.")] = None,
-    source_name: Annotated[Optional[str], typer.Option(
-        "--source-name", metavar="NAME", help="Who published it.")] = None,
-    reliability: Annotated[str, typer.Option(
-        "--reliability", metavar="RELIABILITY", help="confirmed, credible or unverified.")] = "credible",
-    sensitivity: Annotated[str, typer.Option(
-        "--sensitivity", metavar="SENSITIVITY", help="public, internal or confidential (victims' data).")] = "internal",
-    attach: Annotated[Optional[list[Path]], typer.Option(
-        "--attach", metavar="FILE", help="A file to attach (repeatable; 25 MiB each at most).")] = None,
+    source_name: Annotated[
+        Optional[str], typer.Option("--source-name", metavar="NAME", help="Who published it.")
+    ] = None,
+    reliability: Annotated[
+        str, typer.Option("--reliability", metavar="RELIABILITY", help="confirmed, credible or unverified.")
+    ] = "credible",
+    sensitivity: Annotated[
+        str,
+        typer.Option("--sensitivity", metavar="SENSITIVITY", help="public, internal or confidential (victims' data)."),
+    ] = "internal",
+    attach: Annotated[
+        Optional[list[Path]],
+        typer.Option("--attach", metavar="FILE", help="A file to attach (repeatable; 25 MiB each at most)."),
+    ] = None,
     by: By = None,
     json_output: Json = False,
 ) -> None:
     """Log evidence; prints the new evidence id."""
     from tracker import queries, services
 
-    evidence = services.check_evidence(recs=rec, title=title, observed_on=date, kind=kind, stance=stance, url=url,
-                                       summary=summary, source_name=source_name, reliability=reliability,
-                                       sensitivity=sensitivity)
+    evidence = services.check_evidence(
+        recs=rec,
+        title=title,
+        observed_on=date,
+        kind=kind,
+        stance=stance,
+        url=url,
+        summary=summary,
+        source_name=source_name,
+        reliability=reliability,
+        sensitivity=sensitivity,
+    )
     files = [services.read_attachment(path) for path in attach or ()]
     actor = author(by)
-    record = state.database().write(lambda s: queries.evidence_record(
-        s, services.add_evidence(s, evidence, attachments=files, actor=actor).id))
+    record = state.database().write(
+        lambda s: queries.evidence_record(s, services.add_evidence(s, evidence, attachments=files, actor=actor).id)
+    )
     dump_json(record) if json_output else out(str(record["id"]))
 
 
@@ -423,8 +506,9 @@ def evidence_retract(
 
 
 @evidence_app.command("show")
-def evidence_show(evidence_id: Annotated[str, typer.Argument(metavar="ID", help="The evidence id.")],
-                  json_output: Json = False) -> None:
+def evidence_show(
+    evidence_id: Annotated[str, typer.Argument(metavar="ID", help="The evidence id.")], json_output: Json = False
+) -> None:
     """Show one piece of evidence with its links and files."""
     from tracker import queries, validation
 
@@ -440,13 +524,17 @@ def evidence_show(evidence_id: Annotated[str, typer.Argument(metavar="ID", help=
 
 @evidence_app.command("list")
 def evidence_list(
-    rec: Annotated[Optional[str], typer.Option(
-        "--rec", metavar="REF", help="Only evidence on this recommendation.")] = None,
-    quarter: Annotated[Optional[str], typer.Option(
-        "--quarter", metavar="QUARTER", help="Only evidence observed in this quarter, e.g. 2019Q3.")] = None,
+    rec: Annotated[
+        Optional[str], typer.Option("--rec", metavar="REF", help="Only evidence on this recommendation.")
+    ] = None,
+    quarter: Annotated[
+        Optional[str],
+        typer.Option("--quarter", metavar="QUARTER", help="Only evidence observed in this quarter, e.g. 2019Q3."),
+    ] = None,
     kind: Annotated[Optional[str], typer.Option("--kind", metavar="KIND", help="Only this kind of evidence.")] = None,
-    include_retracted: Annotated[bool, typer.Option(
-        "--include-retracted", help="Show retracted evidence too, marked.")] = False,
+    include_retracted: Annotated[
+        bool, typer.Option("--include-retracted", help="Show retracted evidence too, marked.")
+    ] = False,
     json_output: Json = False,
 ) -> None:
     """List evidence by date observed."""
@@ -457,8 +545,9 @@ def evidence_list(
     period = Quarter.parse(quarter) if quarter else None
     kind_value = validation.choice(kind, EvidenceKind, "kind") if kind else None
     with state.database().reading() as session:
-        rows = queries.evidence_list(session, rec=rec, quarter=period, kind=kind_value,
-                                     include_retracted=include_retracted)
+        rows = queries.evidence_list(
+            session, rec=rec, quarter=period, kind=kind_value, include_retracted=include_retracted
+        )
     if json_output:
         return dump_json(rows)
     from tracker.render.terminal import evidence_table
@@ -491,8 +580,9 @@ def indicator_add(
     code: Annotated[str, typer.Option("--code", metavar="CODE", help="A new, unique code.")],
     name: Annotated[str, typer.Option("--name", metavar="NAME", help="What it counts.")],
     unit: Annotated[str, typer.Option("--unit", metavar="UNIT", help="The unit, e.g. cases.")],
-    direction: Annotated[str, typer.Option(
-        "--direction", metavar="up|down", help="up or down: which way is progress.")] = "up",
+    direction: Annotated[
+        str, typer.Option("--direction", metavar="up|down", help="up or down: which way is progress.")
+    ] = "up",
     target: Annotated[Optional[str], typer.Option("--target", metavar="VALUE", help="The value to reach.")] = None,
     by: By = None,
 ) -> None:
@@ -500,8 +590,11 @@ def indicator_add(
     from tracker import services
 
     actor = author(by)
-    state.database().write(lambda s: services.add_indicator(
-        s, ref, code=code, name=name, unit=unit, direction=direction, target=target, actor=actor))
+    state.database().write(
+        lambda s: services.add_indicator(
+            s, ref, code=code, name=name, unit=unit, direction=direction, target=target, actor=actor
+        )
+    )
     say(f"Added indicator {code}")
 
 
@@ -511,16 +604,18 @@ def indicator_record(
     quarter: Annotated[str, typer.Argument(metavar="QUARTER", help="The quarter, e.g. 2019Q3.")],
     value: Annotated[str, typer.Argument(metavar="VALUE", help="The value.")],
     note: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="A note.")] = None,
-    evidence: Annotated[Optional[str], typer.Option(
-        "--evidence", metavar="ID", help="The evidence id it comes from.")] = None,
+    evidence: Annotated[
+        Optional[str], typer.Option("--evidence", metavar="ID", help="The evidence id it comes from.")
+    ] = None,
     by: By = None,
 ) -> None:
     """Record an indicator's value for a quarter (a later value supersedes; both are kept)."""
     from tracker import services
 
     actor = author(by)
-    state.database().write(lambda s: services.record_measurement(
-        s, code, quarter, value, note=note, evidence_id=evidence, actor=actor))
+    state.database().write(
+        lambda s: services.record_measurement(s, code, quarter, value, note=note, evidence_id=evidence, actor=actor)
+    )
     say(f"Recorded {code} {quarter}: {value}")
 
 
@@ -535,14 +630,21 @@ def indicator_list(json_output: Json = False) -> None:
         return dump_json(rows)
     from tracker.render.terminal import table
 
-    out(table(["code", "ref", "name", "unit", "direction", "target", "latest_quarter", "latest_value"],
-              [[r[k] for k in ("code", "ref", "name", "unit", "direction", "target", "latest_quarter",
-                               "latest_value")] for r in rows]))
+    out(
+        table(
+            ["code", "ref", "name", "unit", "direction", "target", "latest_quarter", "latest_value"],
+            [
+                [r[k] for k in ("code", "ref", "name", "unit", "direction", "target", "latest_quarter", "latest_value")]
+                for r in rows
+            ],
+        )
+    )
 
 
 @indicator_app.command("show")
 def indicator_show(
-    code: Annotated[str, typer.Argument(metavar="CODE", help="The indicator code.")], json_output: Json = False,
+    code: Annotated[str, typer.Argument(metavar="CODE", help="The indicator code.")],
+    json_output: Json = False,
 ) -> None:
     """Show an indicator and its values by quarter."""
     from tracker import queries
@@ -589,10 +691,16 @@ def agency_list(json_output: Json = False) -> None:
 
 @app.command("import", rich_help_panel=RECORD)
 def import_file(
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="A CSV file of evidence, status updates or measurements, "
-                                         "or a JSON file made by `tracker export`.")],
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Check everything and say what would be added; write nothing.")] = False,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            help="A CSV file of evidence, status updates or measurements, or a JSON file made by `tracker export`.",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check everything and say what would be added; write nothing.")
+    ] = False,
     again: Annotated[bool, typer.Option("--again", help="Import a file whose content was imported before.")] = False,
     by: By = None,
 ) -> None:
@@ -600,15 +708,17 @@ def import_file(
     from tracker import importing
     from tracker.cli.progress import progress
 
-    summary = importing.import_file(state.database(), file, actor=author(by), dry_run=dry_run, again=again,
-                                    progress=progress())
+    summary = importing.import_file(
+        state.database(), file, actor=author(by), dry_run=dry_run, again=again, progress=progress()
+    )
     out(summary.describe()) if dry_run else say(summary.describe())
 
 
 @app.command(rich_help_panel=REPORT)
 def export(
-    output: Annotated[Optional[Path], typer.Option(
-        "-o", "--output", metavar="FILE", help="Write to this file (default: stdout).")] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Write to this file (default: stdout).")
+    ] = None,
     with_files: Annotated[bool, typer.Option("--with-files", help="Include attached files' content (base64).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
@@ -627,18 +737,37 @@ def export(
 
 # Reports ----------------------------------------------------------------------------------
 
-ReportSources = Annotated[Optional[list[str]], typer.Option(
-    "--source", metavar="SOURCE", help="Only this source's recommendations (repeatable; default: every source).")]
-ReportFormat = Annotated[str, typer.Option(
-    "--format", metavar="FORMAT", help=f"{render.format_help()}.")]
-ReportOutput = Annotated[Optional[Path], typer.Option(
-    "-o", "--output", metavar="FILE", help="Write to this file (replaced if it exists) instead of stdout.")]
-ReportAsOf = Annotated[Optional[str], typer.Option(
-    "--as-of", metavar="T", help="Only what was recorded by then: YYYY-MM-DD (the end of that day, UTC) or an ISO "
-    "8601 timestamp with offset; default now, never later. Same --as-of, same bytes.")]
-ReportAudience = Annotated[str, typer.Option(
-    "--audience", metavar="AUDIENCE", help="public, internal (the default; marked not for publication) or "
-    "confidential: evidence above it is withheld.")]
+ReportSources = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--source", metavar="SOURCE", help="Only this source's recommendations (repeatable; default: every source)."
+    ),
+]
+ReportFormat = Annotated[str, typer.Option("--format", metavar="FORMAT", help=f"{render.format_help()}.")]
+ReportOutput = Annotated[
+    Optional[Path],
+    typer.Option(
+        "-o", "--output", metavar="FILE", help="Write to this file (replaced if it exists) instead of stdout."
+    ),
+]
+ReportAsOf = Annotated[
+    Optional[str],
+    typer.Option(
+        "--as-of",
+        metavar="T",
+        help="Only what was recorded by then: YYYY-MM-DD (the end of that day, UTC) or an ISO "
+        "8601 timestamp with offset; default now, never later. Same --as-of, same bytes.",
+    ),
+]
+ReportAudience = Annotated[
+    str,
+    typer.Option(
+        "--audience",
+        metavar="AUDIENCE",
+        help="public, internal (the default; marked not for publication) or "
+        "confidential: evidence above it is withheld.",
+    ),
+]
 
 
 def check_output(output: Path | None) -> None:
@@ -685,10 +814,15 @@ def report_quarterly(
 @report_app.command("timeline")
 def report_timeline(
     source: ReportSources = None,
-    first: Annotated[Optional[str], typer.Option(
-        "--from", metavar="QUARTER", help="First quarter (default: when the earliest source was published).")] = None,
-    last: Annotated[Optional[str], typer.Option(
-        "--to", metavar="QUARTER", help="Last quarter (default: the quarter of --as-of).")] = None,
+    first: Annotated[
+        Optional[str],
+        typer.Option(
+            "--from", metavar="QUARTER", help="First quarter (default: when the earliest source was published)."
+        ),
+    ] = None,
+    last: Annotated[
+        Optional[str], typer.Option("--to", metavar="QUARTER", help="Last quarter (default: the quarter of --as-of).")
+    ] = None,
     fmt: ReportFormat = "md",
     output: ReportOutput = None,
     as_of: ReportAsOf = None,
@@ -711,7 +845,9 @@ def report_timeline(
 
 @app.command(rich_help_panel=REPORT)
 def log(
-    limit: Annotated[Optional[int], typer.Option("--limit", metavar="N", min=1, max=1_000_000_000, help="Only the last N events.")] = None,
+    limit: Annotated[
+        Optional[int], typer.Option("--limit", metavar="N", min=1, max=1_000_000_000, help="Only the last N events.")
+    ] = None,
     json_output: Json = False,
 ) -> None:
     """The audit log: who recorded what, when (newest first)."""
@@ -723,16 +859,27 @@ def log(
         return dump_json(rows)
     from tracker.render.terminal import event_rows, table
 
-    out(table(["seq", "recorded_at", "actor", "action", "rows", "hash"],
-              [[r["seq"], r["recorded_at"], r["actor"], r["action"], event_rows(r["payload"]), r["hash"][:16]]
-               for r in rows]))
+    out(
+        table(
+            ["seq", "recorded_at", "actor", "action", "rows", "hash"],
+            [
+                [r["seq"], r["recorded_at"], r["actor"], r["action"], event_rows(r["payload"]), r["hash"][:16]]
+                for r in rows
+            ],
+        )
+    )
 
 
 @app.command(rich_help_panel=CHECK)
 def verify(
-    anchor: Annotated[Optional[str], typer.Option(
-        "--anchor", metavar="HASH", help="A fingerprint printed on an earlier report: "
-        "also catches a truncated or recomputed chain.")] = None,
+    anchor: Annotated[
+        Optional[str],
+        typer.Option(
+            "--anchor",
+            metavar="HASH",
+            help="A fingerprint printed on an earlier report: also catches a truncated or recomputed chain.",
+        ),
+    ] = None,
     json_output: Json = False,
 ) -> None:
     """Check the hash chain, every row against its event, and every attachment."""
@@ -745,12 +892,16 @@ def verify(
     if json_output:
         dump_json(result.as_dict())
     if not result.ok:
-        raise IntegrityFailure(f"verify failed at {result.findings[0].describe()}"
-                               + (f" (and {len(result.findings) - 1} more)" if len(result.findings) > 1 else ""))
+        raise IntegrityFailure(
+            f"verify failed at {result.findings[0].describe()}"
+            + (f" (and {len(result.findings) - 1} more)" if len(result.findings) > 1 else "")
+        )
     if not json_output:
         anchored = f"; the anchor is event {result.anchor_seq}" if result.anchor_seq is not None else ""
-        say(f"OK: {counted(result.events, 'event')}, {counted(result.rows, 'row')}, "
-            f"{counted(result.attachments, 'attachment')}; last hash {result.last_hash}{anchored}")
+        say(
+            f"OK: {counted(result.events, 'event')}, {counted(result.rows, 'row')}, "
+            f"{counted(result.attachments, 'attachment')}; last hash {result.last_hash}{anchored}"
+        )
 
 
 @app.command(rich_help_panel=CHECK)
@@ -796,8 +947,7 @@ def _run(args: list[str] | None, prog_name: str) -> int:
     except Exception as error:  # the one place that turns surprises into a line
         if os.environ.get("TRACKER_DEBUG") == "1":
             raise
-        code = _fail(f"unexpected {type(error).__name__}: {_one_line(error)} "
-                     "(run with TRACKER_DEBUG=1 for details)", 1)
+        code = _fail(f"unexpected {type(error).__name__}: {_one_line(error)} (run with TRACKER_DEBUG=1 for details)", 1)
     finally:
         if state._database is not None:
             state._database.dispose()

@@ -54,8 +54,11 @@ class PanelOrder(HelpWhenAlone):
         commands = [(name, command) for name, command in commands if not command.hidden]
         limit = formatter.width - 6 - max(len(name) for name, _ in commands)
         for label in (*self.panels, "Commands"):
-            rows = [(name, command.get_short_help_str(limit)) for name, command in commands
-                    if (getattr(command, "rich_help_panel", None) or "Commands") == label]
+            rows = [
+                (name, command.get_short_help_str(limit))
+                for name, command in commands
+                if (getattr(command, "rich_help_panel", None) or "Commands") == label
+            ]
             if rows:
                 with formatter.section(label):
                     formatter.write_dl(rows)

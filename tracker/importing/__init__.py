@@ -37,14 +37,36 @@ from tracker.progress import Progress, quietly
 from tracker.store.database import Database
 
 __all__ = [
-    "CSV_KINDS", "EVIDENCE", "EXPORT_FORMAT", "EXPORT_TABLES", "EXPORT_VERSION", "MAX_CSV_BYTES", "MAX_EXPORT_BYTES",
-    "MEASUREMENT", "STATUS", "CsvKind", "CsvPlan", "ExportPlan", "ImportSummary", "InputFile", "Lookups", "export",
-    "import_file", "parse_csv", "parse_export", "read_file",
+    "CSV_KINDS",
+    "EVIDENCE",
+    "EXPORT_FORMAT",
+    "EXPORT_TABLES",
+    "EXPORT_VERSION",
+    "MAX_CSV_BYTES",
+    "MAX_EXPORT_BYTES",
+    "MEASUREMENT",
+    "STATUS",
+    "CsvKind",
+    "CsvPlan",
+    "ExportPlan",
+    "ImportSummary",
+    "InputFile",
+    "Lookups",
+    "export",
+    "import_file",
+    "parse_csv",
+    "parse_export",
+    "read_file",
 ]
 
 
 def import_file(
-    database: Database, path: str | Path, *, actor: str, dry_run: bool = False, again: bool = False,
+    database: Database,
+    path: str | Path,
+    *,
+    actor: str,
+    dry_run: bool = False,
+    again: bool = False,
     progress: Progress = quietly,
 ) -> ImportSummary:
     """Import a CSV file or restore an export: check everything, then write it all or nothing.

@@ -68,8 +68,10 @@ def advance_sequences(session: Session, tables: Iterable[Table]) -> None:
         return
     for table in tables:
         session.execute(
-            text(f"SELECT setval(pg_get_serial_sequence(:name, 'id'), MAX(id)) FROM {table.name} "
-                 "HAVING MAX(id) IS NOT NULL"),
+            text(
+                f"SELECT setval(pg_get_serial_sequence(:name, 'id'), MAX(id)) FROM {table.name} "
+                "HAVING MAX(id) IS NOT NULL"
+            ),
             {"name": table.name},
         )
 
@@ -106,9 +108,11 @@ def insert_chunk(session: Session, table: Table, rows: Sequence[Any]) -> None:
         per_statement = max(1, min(SQLITE_ROWS_PER_INSERT, SQLITE_MAX_VARIABLES // width))
         marks = "(" + ", ".join("?" * width) + ")"
         for start in range(0, len(rows), per_statement):
-            part = rows[start:start + per_statement]
-            driver.execute(f"INSERT INTO {quote(table.name)} ({columns}) VALUES {', '.join([marks] * len(part))}",
-                           list(itertools.chain.from_iterable(part)))
+            part = rows[start : start + per_statement]
+            driver.execute(
+                f"INSERT INTO {quote(table.name)} ({columns}) VALUES {', '.join([marks] * len(part))}",
+                list(itertools.chain.from_iterable(part)),
+            )
         return
     with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN") as copy:
         for row in rows:
@@ -222,7 +226,7 @@ class Writer:
                 records.append(codec.record(values))
                 pending.append(codec.stored(values))
             self.counts[table.name] += len(items)
-            tables.append(f'{codec.key}:[{",".join(records)}]')
+            tables.append(f"{codec.key}:[{','.join(records)}]")
         payload = head + ",".join(tables) + tail
         chain = self.chain
         prev_hash = chain.hash

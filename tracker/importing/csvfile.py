@@ -132,20 +132,33 @@ def _check_row(kind: CsvKind, row: Mapping[str, str | None], line: int) -> CsvRo
     labels = kind.labels
     if kind is EVIDENCE:
         evidence = services.check_evidence(
-            recs=_split(row["rec"]), title=row["title"], observed_on=row["date"], kind=row["kind"],
-            stance=row.get("stance"), url=row.get("url"), summary=row.get("summary"),
-            source_name=row.get("source_name"), reliability=row.get("reliability"),
-            sensitivity=row.get("sensitivity"), labels=labels,
+            recs=_split(row["rec"]),
+            title=row["title"],
+            observed_on=row["date"],
+            kind=row["kind"],
+            stance=row.get("stance"),
+            url=row.get("url"),
+            summary=row.get("summary"),
+            source_name=row.get("source_name"),
+            reliability=row.get("reliability"),
+            sensitivity=row.get("sensitivity"),
+            labels=labels,
         )
         return CsvRow(line, evidence.recs, evidence, ())
     if kind is STATUS:
         ref = _name(row["rec"], "rec", max_length=2 * models.CODE_LENGTH + 1)
-        status = services.check_status(status=row["status"], effective_on=row["effective_on"], note=row["note"],
-                                       evidence_ids=_split(row.get("evidence")), labels=labels)
+        status = services.check_status(
+            status=row["status"],
+            effective_on=row["effective_on"],
+            note=row["note"],
+            evidence_ids=_split(row.get("evidence")),
+            labels=labels,
+        )
         return CsvRow(line, (ref,), status, status.evidence_ids)
     code = _name(row["indicator"], "indicator", max_length=models.CODE_LENGTH)
-    measurement = services.check_measurement(quarter=row["quarter"], value=row["value"], note=row.get("note"),
-                                             evidence_id=row.get("evidence"), labels=labels)
+    measurement = services.check_measurement(
+        quarter=row["quarter"], value=row["value"], note=row.get("note"), evidence_id=row.get("evidence"), labels=labels
+    )
     cited = () if measurement.evidence_id is None else (measurement.evidence_id,)
     return CsvRow(line, (code,), measurement, cited)
 
@@ -227,8 +240,9 @@ class CsvPlan:
     rows: list[CsvRow] = field(default_factory=list)
     targets: list[tuple[int, ...]] = field(default_factory=list)
 
-    def apply(self, session: Session, *, actor: str, again: bool, dry_run: bool,
-              progress: Progress = quietly) -> ImportSummary:
+    def apply(
+        self, session: Session, *, actor: str, again: bool, dry_run: bool, progress: Progress = quietly
+    ) -> ImportSummary:
         """Write every row with its event, as one import (or, in a dry run, count what would be)."""
         refuse_repeat(session, self.file, again)
         if not dry_run:  # what the rows name, again, in the write transaction
@@ -240,10 +254,22 @@ class CsvPlan:
             bulk_settings(session)
         writer = Writer(session, chain, dry_run=dry_run)
         batch_id = ids.next(_BATCHES)
-        writer.add("import.file", {_BATCHES: [{
-            "id": batch_id, "sha256": self.file.sha256, "filename": self.file.name, "rows": len(self.rows),
-            "recorded_at": stamp, "recorded_by": actor,
-        }]}, {"kind": self.kind.name})
+        writer.add(
+            "import.file",
+            {
+                _BATCHES: [
+                    {
+                        "id": batch_id,
+                        "sha256": self.file.sha256,
+                        "filename": self.file.name,
+                        "rows": len(self.rows),
+                        "recorded_at": stamp,
+                        "recorded_by": actor,
+                    }
+                ]
+            },
+            {"kind": self.kind.name},
+        )
         build = _ROW_BUILDERS[self.kind.name]
         extra = {"import_batch": batch_id}
         with progress(len(self.rows), f"Importing {self.file.name}") as advance:
@@ -262,9 +288,15 @@ class CsvPlan:
             ids.advance_sequences()
         added = {name: count for name, count in writer.counts.items() if name != _BATCHES.name}
         last = ids.last(self.kind.table)  # one row of this table per line, ids in a run
-        return ImportSummary(self.file.label, self.kind.name, len(self.rows), added, dry_run,
-                             None if dry_run else batch_id,
-                             None if dry_run or last is None else (last - len(self.rows) + 1, last))
+        return ImportSummary(
+            self.file.label,
+            self.kind.name,
+            len(self.rows),
+            added,
+            dry_run,
+            None if dry_run else batch_id,
+            None if dry_run or last is None else (last - len(self.rows) + 1, last),
+        )
 
     def _resolve_again(self, session: Session) -> None:
         lookups = Lookups(session)
@@ -280,48 +312,76 @@ class CsvPlan:
             self.targets[number] = target
 
 
-def _evidence_rows(item: services.EvidenceInput, recs: tuple[int, ...], ids: IdAllocator,
-                   stamp: datetime, actor: str) -> tuple[str, Rows]:
+def _evidence_rows(
+    item: services.EvidenceInput, recs: tuple[int, ...], ids: IdAllocator, stamp: datetime, actor: str
+) -> tuple[str, Rows]:
     evidence_id = ids.next(_EVIDENCE)
     return "evidence.add", {
-        _EVIDENCE: [{
-            "id": evidence_id, "title": item.title, "kind": item.kind.value, "observed_on": item.observed_on,
-            "source_name": item.source_name, "url": item.url, "summary": item.summary,
-            "reliability": item.reliability.value, "sensitivity": item.sensitivity.value,
-            "recorded_at": stamp, "recorded_by": actor,
-        }],
+        _EVIDENCE: [
+            {
+                "id": evidence_id,
+                "title": item.title,
+                "kind": item.kind.value,
+                "observed_on": item.observed_on,
+                "source_name": item.source_name,
+                "url": item.url,
+                "summary": item.summary,
+                "reliability": item.reliability.value,
+                "sensitivity": item.sensitivity.value,
+                "recorded_at": stamp,
+                "recorded_by": actor,
+            }
+        ],
         _EVIDENCE_LINKS: [
             {"evidence_id": evidence_id, "recommendation_id": rec_id, "stance": item.stance.value} for rec_id in recs
         ],
     }
 
 
-def _status_rows(item: services.StatusInput, recs: tuple[int, ...], ids: IdAllocator,
-                 stamp: datetime, actor: str) -> tuple[str, Rows]:
+def _status_rows(
+    item: services.StatusInput, recs: tuple[int, ...], ids: IdAllocator, stamp: datetime, actor: str
+) -> tuple[str, Rows]:
     update_id = ids.next(_STATUS_UPDATES)
     return "status.set", {
-        _STATUS_UPDATES: [{
-            "id": update_id, "recommendation_id": recs[0], "status": item.status.value,
-            "effective_on": item.effective_on, "note": item.note, "recorded_at": stamp, "recorded_by": actor,
-        }],
+        _STATUS_UPDATES: [
+            {
+                "id": update_id,
+                "recommendation_id": recs[0],
+                "status": item.status.value,
+                "effective_on": item.effective_on,
+                "note": item.note,
+                "recorded_at": stamp,
+                "recorded_by": actor,
+            }
+        ],
         _CITED_EVIDENCE: [
             {"status_update_id": update_id, "evidence_id": evidence_id} for evidence_id in item.evidence_ids
         ],
     }
 
 
-def _measurement_rows(item: services.MeasurementInput, indicator: tuple[int, ...], ids: IdAllocator,
-                      stamp: datetime, actor: str) -> tuple[str, Rows]:
+def _measurement_rows(
+    item: services.MeasurementInput, indicator: tuple[int, ...], ids: IdAllocator, stamp: datetime, actor: str
+) -> tuple[str, Rows]:
     return "measurement.record", {
-        _MEASUREMENTS: [{
-            "id": ids.next(_MEASUREMENTS), "indicator_id": indicator[0],
-            "quarter_start": item.quarter.start, "value": item.value, "note": item.note,
-            "evidence_id": item.evidence_id, "recorded_at": stamp, "recorded_by": actor,
-        }],
+        _MEASUREMENTS: [
+            {
+                "id": ids.next(_MEASUREMENTS),
+                "indicator_id": indicator[0],
+                "quarter_start": item.quarter.start,
+                "value": item.value,
+                "note": item.note,
+                "evidence_id": item.evidence_id,
+                "recorded_at": stamp,
+                "recorded_by": actor,
+            }
+        ],
     }
 
 
 # Each row is recorded under the action (and with the rows) its single command records.
 _ROW_BUILDERS: dict[str, Callable[[Any, tuple[int, ...], IdAllocator, datetime, str], tuple[str, Rows]]] = {
-    EVIDENCE.name: _evidence_rows, STATUS.name: _status_rows, MEASUREMENT.name: _measurement_rows,
+    EVIDENCE.name: _evidence_rows,
+    STATUS.name: _status_rows,
+    MEASUREMENT.name: _measurement_rows,
 }

@@ -37,12 +37,13 @@ def read_file(path: str | Path) -> InputFile:
     decoded = _decode(content, label)
     is_json = suffix == ".json" or (suffix != ".csv" and decoded.lstrip().startswith("{"))
     if not is_json and len(content) > MAX_CSV_BYTES:
-        raise InputError(f"{label}: {len(content)} bytes is over the {_mib(MAX_CSV_BYTES)} limit for a CSV file; "
-                         "split it into smaller files")
+        raise InputError(
+            f"{label}: {len(content)} bytes is over the {_mib(MAX_CSV_BYTES)} limit for a CSV file; "
+            "split it into smaller files"
+        )
     name = validation.text(path.name, "file name", max_length=models.NAME_LENGTH)
     assert name is not None  # a required text is never None
-    return InputFile(label=label, name=name, sha256=hashlib.sha256(content).hexdigest(), text=decoded,
-                     is_json=is_json)
+    return InputFile(label=label, name=name, sha256=hashlib.sha256(content).hexdigest(), text=decoded, is_json=is_json)
 
 
 def _decode(content: bytes, label: str) -> str:

@@ -41,13 +41,27 @@ class CsvKind:
         return {column: column for column in self.columns}
 
 
-EVIDENCE = CsvKind("evidence", ("rec", "title", "date", "kind"),
-                   ("stance", "url", "summary", "source_name", "reliability", "sensitivity"),
-                   cast(Table, models.Evidence.__table__), ("evidence", "evidence"))
-STATUS = CsvKind("status update", ("rec", "status", "effective_on", "note"), ("evidence",),
-                 cast(Table, models.StatusUpdate.__table__), ("status update", "status updates"))
-MEASUREMENT = CsvKind("measurement", ("indicator", "quarter", "value"), ("note", "evidence"),
-                      cast(Table, models.Measurement.__table__), ("measurement", "measurements"))
+EVIDENCE = CsvKind(
+    "evidence",
+    ("rec", "title", "date", "kind"),
+    ("stance", "url", "summary", "source_name", "reliability", "sensitivity"),
+    cast(Table, models.Evidence.__table__),
+    ("evidence", "evidence"),
+)
+STATUS = CsvKind(
+    "status update",
+    ("rec", "status", "effective_on", "note"),
+    ("evidence",),
+    cast(Table, models.StatusUpdate.__table__),
+    ("status update", "status updates"),
+)
+MEASUREMENT = CsvKind(
+    "measurement",
+    ("indicator", "quarter", "value"),
+    ("note", "evidence"),
+    cast(Table, models.Measurement.__table__),
+    ("measurement", "measurements"),
+)
 CSV_KINDS = (EVIDENCE, STATUS, MEASUREMENT)
 KINDS_BY_NAME = {kind.name: kind for kind in CSV_KINDS}
 LIST_SEPARATOR = ";"

@@ -47,8 +47,9 @@ class ExportPlan:
     rows: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
     last_hash: str | None = None
 
-    def apply(self, session: Session, *, actor: str, again: bool, dry_run: bool,
-              progress: Progress = quietly) -> ImportSummary:
+    def apply(
+        self, session: Session, *, actor: str, again: bool, dry_run: bool, progress: Progress = quietly
+    ) -> ImportSummary:
         """Insert every row of the export as it was (``actor`` and ``again`` do not apply), then verify."""
         self._refuse_non_empty(session)
         added = {table.name: len(self.rows[table]) for table in EXPORT_TABLES}
@@ -64,8 +65,9 @@ class ExportPlan:
                     session.flush()
                 except IntegrityError as error:
                     reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-                    raise InputError(f"{self.file.label}: its rows do not fit together ({reason}); "
-                                     "nothing was restored") from None
+                    raise InputError(
+                        f"{self.file.label}: its rows do not fit together ({reason}); nothing was restored"
+                    ) from None
             advance_sequences(session, [t for t in DOMAIN_TABLES if "id" in t.c and t.c.id.primary_key])
             self._verify(session, progress)
         return ImportSummary(self.file.label, "export", sum(added.values()), added, dry_run)
@@ -75,8 +77,10 @@ class ExportPlan:
             if session.execute(select(1).select_from(table).limit(1)).first() is not None:
                 last = last_event(session)
                 if last is not None and last.hash == self.last_hash:
-                    raise Conflict(f"{self.file.label} is already restored here: this database ends with "
-                                   "the same event as the export")
+                    raise Conflict(
+                        f"{self.file.label} is already restored here: this database ends with "
+                        "the same event as the export"
+                    )
                 raise Conflict(
                     f"{self.file.label} is an export: it restores into an empty database only, and this one "
                     f"has data (table {table.name}). Create an empty one with `tracker --db NEW init "
@@ -87,8 +91,9 @@ class ExportPlan:
         """The restored rows must be exactly those the restored events recorded."""
         result = verify(session, progress=progress)
         if not result.ok:
-            raise InputError(f"{self.file.label}: does not verify, nothing was restored: "
-                             f"{result.findings[0].describe()}")
+            raise InputError(
+                f"{self.file.label}: does not verify, nothing was restored: {result.findings[0].describe()}"
+            )
 
 
 def parse_export(file: InputFile) -> ExportPlan:
@@ -100,25 +105,32 @@ def parse_export(file: InputFile) -> ExportPlan:
     except RecursionError:
         raise InputError(f"{file.label}: invalid JSON: nested too deeply") from None
     if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
-        raise InputError(f"{file.label}: not a tracker export (no \"format\": \"{EXPORT_FORMAT}\"); import CSV "
-                         "files of evidence, status updates or measurements, or a file made by `tracker export`")
+        raise InputError(
+            f'{file.label}: not a tracker export (no "format": "{EXPORT_FORMAT}"); import CSV '
+            "files of evidence, status updates or measurements, or a file made by `tracker export`"
+        )
     allowed = {"format", "version", "schema_revision", "files", "tables"}
     unknown = sorted(set(document) - allowed)
     if unknown:
-        raise InputError(f"{file.label}: unknown key {unknown[0]!r} at the top level "
-                         f"(allowed: {', '.join(sorted(allowed))})")
+        raise InputError(
+            f"{file.label}: unknown key {unknown[0]!r} at the top level (allowed: {', '.join(sorted(allowed))})"
+        )
     if document.get("version") != EXPORT_VERSION:
-        raise InputError(f"{file.label}: export format version {document.get('version')!r}; "
-                         f"this tracker reads version {EXPORT_VERSION}")
+        raise InputError(
+            f"{file.label}: export format version {document.get('version')!r}; "
+            f"this tracker reads version {EXPORT_VERSION}"
+        )
     if document.get("schema_revision") != SCHEMA_REVISION:
-        raise InputError(f"{file.label}: exported from schema revision {document.get('schema_revision')!r}; this "
-                         f"tracker needs {SCHEMA_REVISION}: export it again with the same tracker version")
+        raise InputError(
+            f"{file.label}: exported from schema revision {document.get('schema_revision')!r}; this "
+            f"tracker needs {SCHEMA_REVISION}: export it again with the same tracker version"
+        )
     files = document.get("files")
     if not isinstance(files, bool):
-        raise InputError(f"{file.label}: \"files\" must be true or false")
+        raise InputError(f'{file.label}: "files" must be true or false')
     tables = document.get("tables")
     if not isinstance(tables, dict):
-        raise InputError(f"{file.label}: \"tables\" must be an object of tables")
+        raise InputError(f'{file.label}: "tables" must be an object of tables')
     known = {table.name: table for table in EXPORT_TABLES}
     unknown = sorted(set(tables) - set(known))
     if unknown:
@@ -130,8 +142,10 @@ def parse_export(file: InputFile) -> ExportPlan:
             raise InputError(f"{file.label}: table {table.name!r} must be a list of rows")
         plan.rows[table] = _check_records(file, table, records, files=files)
     if plan.rows[_ATTACHMENTS] and not files:
-        raise InputError(f"{file.label}: it lists attachments without their content; export with "
-                         "`tracker export --with-files` to make a file that can be restored")
+        raise InputError(
+            f"{file.label}: it lists attachments without their content; export with "
+            "`tracker export --with-files` to make a file that can be restored"
+        )
     events = plan.rows[EVENT_TABLE]
     plan.last_hash = events[-1]["hash"] if events else None
     return plan
@@ -178,6 +192,7 @@ def _value_reader(table: Table, column: Column[Any]) -> Callable[[Any], Any]:
                     return None
                 raise InputError(f"{name} is required")
             return read(value)
+
         return check
 
     if isinstance(kind, models.UTCDateTime):
@@ -201,14 +216,18 @@ def _value_reader(table: Table, column: Column[Any]) -> Callable[[Any], Any]:
         # Verified against their hashes after restoring; any text the chain recorded.
         return nullable(lambda value: _string(value, name))
     if isinstance(kind, Text):
-        return nullable(lambda value: _exact(validation.long_text(_string(value, name), name, required=required),
-                                             value, name))
+        return nullable(
+            lambda value: _exact(validation.long_text(_string(value, name), name, required=required), value, name)
+        )
     if isinstance(kind, String):
         length = kind.length
         if length is None:
             raise AssertionError(f"{table.name}.{name} has no length")
-        return nullable(lambda value: _exact(validation.text(_string(value, name), name, max_length=length,
-                                                             required=required), value, name))
+        return nullable(
+            lambda value: _exact(
+                validation.text(_string(value, name), name, max_length=length, required=required), value, name
+            )
+        )
     raise AssertionError(f"no reader for {table.name}.{name} ({kind!r})")
 
 

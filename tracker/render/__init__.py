@@ -32,8 +32,17 @@ if TYPE_CHECKING:
     from tracker.reports import QuarterlyReport, Timeline
 
 __all__ = [
-    "FORMATS", "REGISTRY", "Format", "attention_text", "changes_text", "check_format", "find_format",
-    "format_help", "format_names", "neutralise", "render",
+    "FORMATS",
+    "REGISTRY",
+    "Format",
+    "attention_text",
+    "changes_text",
+    "check_format",
+    "find_format",
+    "format_help",
+    "format_names",
+    "neutralise",
+    "render",
 ]
 
 

@@ -141,8 +141,16 @@ def _draw_bars(chart: StatusBars) -> str:
         bottoms = [0] * len(chart.quarters)
         for stack in chart.stacks:
             heights = list(stack.counts)
-            axes.bar(positions, heights, bottom=bottoms, color=stack.colour, width=0.7,
-                     label=stack.label, edgecolor="white", linewidth=0.5)
+            axes.bar(
+                positions,
+                heights,
+                bottom=bottoms,
+                color=stack.colour,
+                width=0.7,
+                label=stack.label,
+                edgecolor="white",
+                linewidth=0.5,
+            )
             bottoms = [b + h for b, h in zip(bottoms, heights)]
         many = len(chart.quarters) > 10
         axes.set_xticks(positions, list(chart.quarters), rotation=45 if many else 0, ha="right" if many else "center")
@@ -169,8 +177,9 @@ def _draw_trend(chart: IndicatorTrend) -> str:
             axes.annotate(number(y), (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
         tops = [y for _, y in points]
         if chart.target is not None:
-            axes.axhline(chart.target, color=TARGET_COLOUR, linestyle="--", linewidth=1.2,
-                         label=f"target {number(chart.target)}")
+            axes.axhline(
+                chart.target, color=TARGET_COLOUR, linestyle="--", linewidth=1.2, label=f"target {number(chart.target)}"
+            )
             tops.append(chart.target)
         low = min(0.0, *tops)
         axes.set_ylim(low, max(max(tops), 1.0) * 1.2)

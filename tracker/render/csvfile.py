@@ -50,9 +50,15 @@ def quarterly(report: QuarterlyReport) -> str:
     for r in report.recommendations:
         values = {i.code: i.value for i in r.indicators}
         rows.append(
-            [r.ref, r.title, r.pillar, "" if r.previous_status is None else r.previous_status.value,
-             r.status.value, r.change.value,
-             len({e.id for e in r.evidence})]
+            [
+                r.ref,
+                r.title,
+                r.pillar,
+                "" if r.previous_status is None else r.previous_status.value,
+                r.status.value,
+                r.change.value,
+                len({e.id for e in r.evidence}),
+            ]
             + [_number(values[code]) if code in values else "" for code in codes]
         )
     return _table(header, rows)

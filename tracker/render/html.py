@@ -68,10 +68,19 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(label=label, number=number, iso_utc=iso_utc, web_link=is_web_link, code_spans=code_spans)
     env.globals.update(
-        STATUSES=list(Status), STATUS_COLOURS=STATUS_COLOURS, STATUS_SHORT=STATUS_SHORT, MARKINGS=MARKINGS,
-        period_text=period_text, source_line=source_line, unissued_notice=unissued_notice,
-        agencies_text=agencies_text, due_text=due_text, last_day=last_day, attention_text=attention_text,
-        history_note=history_note, change_text=change_text,
+        STATUSES=list(Status),
+        STATUS_COLOURS=STATUS_COLOURS,
+        STATUS_SHORT=STATUS_SHORT,
+        MARKINGS=MARKINGS,
+        period_text=period_text,
+        source_line=source_line,
+        unissued_notice=unissued_notice,
+        agencies_text=agencies_text,
+        due_text=due_text,
+        last_day=last_day,
+        attention_text=attention_text,
+        history_note=history_note,
+        change_text=change_text,
     )
     return env
 
@@ -80,9 +89,12 @@ def code_spans(text: str) -> Markup:
     """Escaped HTML in which a part between backticks (a command) becomes ``<code>``."""
     from markupsafe import Markup, escape
 
-    return Markup("".join(
-        f"<code>{escape(part)}</code>" if i % 2 else str(escape(part)) for i, part in enumerate(str(text).split("`"))
-    ))
+    return Markup(
+        "".join(
+            f"<code>{escape(part)}</code>" if i % 2 else str(escape(part))
+            for i, part in enumerate(str(text).split("`"))
+        )
+    )
 
 
 # The charts a page shows ----------------------------------------------------------------------
@@ -125,21 +137,25 @@ def quarterly(report: QuarterlyReport) -> str:
     """The quarterly report as an HTML page."""
     from markupsafe import Markup
 
-    return environment().get_template("quarterly.html").render(
-        report=report,
-        header=report.header,
-        q=report.quarter,
-        s=report.summary,
-        previous_counts=dict(report.summary.previous_status_counts),
-        header_lines=quarter_header_lines(report),
-        notes=[n for n in [not_ended_text(report)] if n],
-        empty=empty_text(report),
-        changes_text=changes_text(report),
-        evidence_text=evidence_text(report),
-        overdue_text=overdue_text(report),
-        withheld_text=withheld_text(report),
-        history_chart=Markup(svg(history_chart(report))),
-        indicator_charts={key: Markup(svg(chart)) for key, chart in indicator_charts(report).items()},
+    return (
+        environment()
+        .get_template("quarterly.html")
+        .render(
+            report=report,
+            header=report.header,
+            q=report.quarter,
+            s=report.summary,
+            previous_counts=dict(report.summary.previous_status_counts),
+            header_lines=quarter_header_lines(report),
+            notes=[n for n in [not_ended_text(report)] if n],
+            empty=empty_text(report),
+            changes_text=changes_text(report),
+            evidence_text=evidence_text(report),
+            overdue_text=overdue_text(report),
+            withheld_text=withheld_text(report),
+            history_chart=Markup(svg(history_chart(report))),
+            indicator_charts={key: Markup(svg(chart)) for key, chart in indicator_charts(report).items()},
+        )
     )
 
 
@@ -148,10 +164,14 @@ def timeline(timeline: Timeline) -> str:
     from markupsafe import Markup
 
     chart = timeline_chart(timeline)
-    return environment().get_template("timeline.html").render(
-        timeline=timeline,
-        header=timeline.header,
-        header_lines=timeline_header_lines(timeline),
-        empty=empty_text(timeline),
-        chart=None if chart is None else Markup(svg(chart)),
+    return (
+        environment()
+        .get_template("timeline.html")
+        .render(
+            timeline=timeline,
+            header=timeline.header,
+            header_lines=timeline_header_lines(timeline),
+            empty=empty_text(timeline),
+            chart=None if chart is None else Markup(svg(chart)),
+        )
     )

@@ -122,18 +122,35 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
                 "due_on": _iso(r.due_on),
                 "overdue": r.overdue,
                 "status_updates": [
-                    {"effective_on": c.effective_on.isoformat(), "status": c.status.value, "note": c.note,
-                     "recorded_at": iso_utc(c.recorded_at)}
+                    {
+                        "effective_on": c.effective_on.isoformat(),
+                        "status": c.status.value,
+                        "note": c.note,
+                        "recorded_at": iso_utc(c.recorded_at),
+                    }
                     for c in r.status_updates
                 ],
                 "evidence": [
-                    {"id": e.id, "title": e.title, "kind": e.kind.value, "observed_on": e.observed_on.isoformat(),
-                     "stance": e.stance.value, "url": e.url, "sensitivity": e.sensitivity.value}
+                    {
+                        "id": e.id,
+                        "title": e.title,
+                        "kind": e.kind.value,
+                        "observed_on": e.observed_on.isoformat(),
+                        "stance": e.stance.value,
+                        "url": e.url,
+                        "sensitivity": e.sensitivity.value,
+                    }
                     for e in r.evidence
                 ],
                 "indicators": [
-                    {"code": i.code, "name": i.name, "unit": i.unit, "value": i.value,
-                     "previous_value": i.previous_value, "target": i.target}
+                    {
+                        "code": i.code,
+                        "name": i.name,
+                        "unit": i.unit,
+                        "value": i.value,
+                        "previous_value": i.previous_value,
+                        "target": i.target,
+                    }
                     for i in r.indicators
                 ],
             }
@@ -165,8 +182,11 @@ def timeline_document(timeline: Timeline) -> dict[str, Any]:
                 "title": row.title,
                 "pillar": row.pillar,
                 "statuses": [
-                    {"quarter": str(c.quarter), "status": None if c.status is None else c.status.value,
-                     "changed": c.changed}
+                    {
+                        "quarter": str(c.quarter),
+                        "status": None if c.status is None else c.status.value,
+                        "changed": c.changed,
+                    }
                     for c in row.cells
                 ],
                 "changed_in": [str(q) for q in row.changed_in],

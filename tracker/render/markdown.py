@@ -93,15 +93,23 @@ def quarterly(report: QuarterlyReport) -> str:
         + [["total", str(sum(previous.values())), str(sum(c for _, c in s.status_counts))]],
         "lrr",
     )
-    out += ["", f"- {inline(changes_text(report))}", f"- {inline(evidence_text(report))}",
-            f"- {inline(overdue_text(report))}", f"- {inline(withheld_text(report))}", ""]
+    out += [
+        "",
+        f"- {inline(changes_text(report))}",
+        f"- {inline(evidence_text(report))}",
+        f"- {inline(overdue_text(report))}",
+        f"- {inline(withheld_text(report))}",
+        "",
+    ]
 
     out += ["## Status changes in the quarter", ""]
     if report.changes:
         out += table(
             ["Effective", "Recommendation", "From", "To", "Note"],
-            [[c.effective_on.isoformat(), inline(c.ref), label(c.previous), label(c.status), inline(c.note)]
-             for c in report.changes],
+            [
+                [c.effective_on.isoformat(), inline(c.ref), label(c.previous), label(c.status), inline(c.note)]
+                for c in report.changes
+            ],
         )
     else:
         out.append(f"No status assessment took effect in {q}.")
@@ -109,8 +117,10 @@ def quarterly(report: QuarterlyReport) -> str:
 
     out += ["## Needs attention", ""]
     if report.attention:
-        out += [f"- **{inline(item.ref)}** ({inline(item.title)}): {inline(attention_text(item))}"
-                for item in report.attention]
+        out += [
+            f"- **{inline(item.ref)}** ({inline(item.title)}): {inline(attention_text(item))}"
+            for item in report.attention
+        ]
     elif report.recommendations:
         out.append("Nothing: every recommendation has evidence this quarter, none is overdue and none regressed.")
     else:
@@ -146,16 +156,24 @@ def recommendation(report: QuarterlyReport, position: int, section: Recommendati
     ]
     if section.status_updates:
         out.append("- Assessments in the quarter:")
-        out += [f"  - {c.effective_on.isoformat()}, {label(c.status)}: {inline(c.note)}"
-                for c in section.status_updates]
+        out += [
+            f"  - {c.effective_on.isoformat()}, {label(c.status)}: {inline(c.note)}" for c in section.status_updates
+        ]
     out.append("")
     if section.evidence:
         out += table(
             ["Observed", "Kind", "Title", "Source", "Stance", "Link"],
-            [[e.observed_on.isoformat(), e.kind.value.replace("_", " "), inline(e.title),
-              inline(e.source_name or ""), e.stance.value,
-              "; ".join(filter(None, [link(e.url)] + [f"file {inline(f.filename)}" for f in e.attachments]))]
-             for e in section.evidence],
+            [
+                [
+                    e.observed_on.isoformat(),
+                    e.kind.value.replace("_", " "),
+                    inline(e.title),
+                    inline(e.source_name or ""),
+                    e.stance.value,
+                    "; ".join(filter(None, [link(e.url)] + [f"file {inline(f.filename)}" for f in e.attachments])),
+                ]
+                for e in section.evidence
+            ],
         )
     else:
         out.append(f"No evidence observed in {q}.")
@@ -163,8 +181,10 @@ def recommendation(report: QuarterlyReport, position: int, section: Recommendati
     if section.indicators:
         out += table(
             ["Indicator", "Unit", str(q), str(q.previous()), "Target"],
-            [[inline(i.name), inline(i.unit), number(i.value), number(i.previous_value), number(i.target)]
-             for i in section.indicators],
+            [
+                [inline(i.name), inline(i.unit), number(i.value), number(i.previous_value), number(i.target)]
+                for i in section.indicators
+            ],
             "llrrr",
         )
         out.append("")
@@ -174,33 +194,48 @@ def recommendation(report: QuarterlyReport, position: int, section: Recommendati
 def history_table(history: tuple[StatusCounts, ...]) -> list[str]:
     return table(
         ["Quarter"] + [label(status) for status in Status] + ["total"],
-        [[str(h.quarter)] + [str(count) for _, count in h.counts] + [str(sum(c for _, c in h.counts))]
-         for h in history],
+        [
+            [str(h.quarter)] + [str(count) for _, count in h.counts] + [str(sum(c for _, c in h.counts))]
+            for h in history
+        ],
         "l" + "r" * (len(Status) + 1),
     ) + [""]
 
 
 def timeline(timeline: Timeline) -> str:
     """The timeline in Markdown: a matrix of short status codes, one row per recommendation."""
-    out = header_block(f"Status timeline {timeline.first} to {timeline.last}", timeline.header,
-                       timeline_header_lines(timeline))
-    out += [f"> {inline(unissued_notice(src, str(timeline.last), timeline.last.end))}\n"
-            for src in timeline.header.unissued]
+    out = header_block(
+        f"Status timeline {timeline.first} to {timeline.last}", timeline.header, timeline_header_lines(timeline)
+    )
+    out += [
+        f"> {inline(unissued_notice(src, str(timeline.last), timeline.last.end))}\n" for src in timeline.header.unissued
+    ]
     if empty := empty_text(timeline):
         out += [f"**{inline_with_code(empty)}**", ""]
         return "\n".join(out).rstrip("\n") + "\n"
     legend = ", ".join(f"{STATUS_SHORT[s]} {label(s)}" for s in Status)
-    out += [f"Status at the end of each quarter: {legend}; · not yet issued. "
-            "A star (\\*) marks the quarters in which the status changed.", ""]
+    out += [
+        f"Status at the end of each quarter: {legend}; · not yet issued. "
+        "A star (\\*) marks the quarters in which the status changed.",
+        "",
+    ]
     out += table(
         ["Recommendation"] + [str(q) for q in timeline.quarters],
-        [[inline(row.ref)] + [
-            "·" if cell.status is None else STATUS_SHORT[cell.status] + ("\\*" if cell.changed else "")
-            for cell in row.cells] for row in timeline.rows],
+        [
+            [inline(row.ref)]
+            + [
+                "·" if cell.status is None else STATUS_SHORT[cell.status] + ("\\*" if cell.changed else "")
+                for cell in row.cells
+            ]
+            for row in timeline.rows
+        ],
     )
     out += ["", "## Recommendations", ""]
-    out += [f"- **{inline(row.ref)}**: {inline(row.title)} ({row.pillar}); changed in "
-            f"{', '.join(str(q) for q in row.changed_in) or 'no quarter of the range'}" for row in timeline.rows]
+    out += [
+        f"- **{inline(row.ref)}**: {inline(row.title)} ({row.pillar}); changed in "
+        f"{', '.join(str(q) for q in row.changed_in) or 'no quarter of the range'}"
+        for row in timeline.rows
+    ]
     out += ["", "## Status counts", ""]
     if note := history_note(timeline.header, timeline.history):
         out += [inline(note), ""]

@@ -54,12 +54,20 @@ def recommendation_table(views, *, filtered: bool = False) -> str:
 def recommendation_detail(v) -> str:
     owners = ", ".join(f"{a.code} ({a.role})" for a in v.agencies)
     text_label = "text (verbatim)" if v.text_status == "verbatim" else "text (paraphrase, unconfirmed)"
-    lines = fields([
-        ("ref", v.ref), ("source", v.source), ("position", v.position), ("title", v.title),
-        ("pillar", v.pillar), ("status", v.status), ("due", v.due_on),
-        ("overdue", "yes" if v.overdue else "no"), ("agencies", owners),
-        ("indicators", ", ".join(v.indicators)),
-    ])
+    lines = fields(
+        [
+            ("ref", v.ref),
+            ("source", v.source),
+            ("position", v.position),
+            ("title", v.title),
+            ("pillar", v.pillar),
+            ("status", v.status),
+            ("due", v.due_on),
+            ("overdue", "yes" if v.overdue else "no"),
+            ("agencies", owners),
+            ("indicators", ", ".join(v.indicators)),
+        ]
+    )
     lines += f"\n\n{text_label}:\n{v.text}"
     if v.note:
         lines += f"\n\nnote: {v.note}"
@@ -71,25 +79,41 @@ def evidence_table(rows) -> str:
         return "No evidence matches."
     return table(
         ["id", "observed_on", "kind", "sensitivity", "recommendations", "title"],
-        [[r["id"], r["observed_on"], r["kind"], r["sensitivity"],
-          ", ".join(f"{link['ref']} ({link['stance']})" for link in r["recommendations"]),
-          ("[RETRACTED] " if r["retraction"] else "") + r["title"]] for r in rows],
+        [
+            [
+                r["id"],
+                r["observed_on"],
+                r["kind"],
+                r["sensitivity"],
+                ", ".join(f"{link['ref']} ({link['stance']})" for link in r["recommendations"]),
+                ("[RETRACTED] " if r["retraction"] else "") + r["title"],
+            ]
+            for r in rows
+        ],
     )
 
 
 def evidence_detail(r) -> str:
-    text = fields([
-        ("id", r["id"]), ("title", r["title"]), ("kind", r["kind"]), ("observed_on", r["observed_on"]),
-        ("source", r["source_name"]), ("url", r["url"]), ("reliability", r["reliability"]),
-        ("sensitivity", r["sensitivity"]),
-        ("recommendations", ", ".join(f"{link['ref']} ({link['stance']})" for link in r["recommendations"])),
-        ("recorded", f"{r['recorded_at']} by {r['recorded_by']}"),
-    ])
+    text = fields(
+        [
+            ("id", r["id"]),
+            ("title", r["title"]),
+            ("kind", r["kind"]),
+            ("observed_on", r["observed_on"]),
+            ("source", r["source_name"]),
+            ("url", r["url"]),
+            ("reliability", r["reliability"]),
+            ("sensitivity", r["sensitivity"]),
+            ("recommendations", ", ".join(f"{link['ref']} ({link['stance']})" for link in r["recommendations"])),
+            ("recorded", f"{r['recorded_at']} by {r['recorded_by']}"),
+        ]
+    )
     if r["summary"]:
         text += f"\n\nsummary:\n{r['summary']}"
     if r["attachments"]:
         text += "\n\nattachments:\n" + "\n".join(
-            f"  {a['sha256']}  {a['size']} bytes  {a['media_type']}  {a['filename']}" for a in r["attachments"])
+            f"  {a['sha256']}  {a['size']} bytes  {a['media_type']}  {a['filename']}" for a in r["attachments"]
+        )
     if r["retraction"]:
         x = r["retraction"]
         text += f"\n\nRETRACTED {x['recorded_at']} by {x['recorded_by']}: {x['reason']}"
@@ -97,13 +121,33 @@ def evidence_detail(r) -> str:
 
 
 def indicator_detail(d) -> str:
-    head = fields([("code", d["code"]), ("ref", d["ref"]), ("name", d["name"]), ("unit", d["unit"]),
-                   ("direction", d["direction"]), ("target", d["target"])])
+    head = fields(
+        [
+            ("code", d["code"]),
+            ("ref", d["ref"]),
+            ("name", d["name"]),
+            ("unit", d["unit"]),
+            ("direction", d["direction"]),
+            ("target", d["target"]),
+        ]
+    )
     if not d["measurements"]:
         return head + "\n\nNo values recorded yet."
-    body = table(["quarter", "value", "current", "note", "evidence", "recorded_at", "by"],
-                 [[m["quarter"], m["value"], "yes" if m["current"] else "superseded", m["note"], m["evidence_id"],
-                   m["recorded_at"], m["recorded_by"]] for m in d["measurements"]])
+    body = table(
+        ["quarter", "value", "current", "note", "evidence", "recorded_at", "by"],
+        [
+            [
+                m["quarter"],
+                m["value"],
+                "yes" if m["current"] else "superseded",
+                m["note"],
+                m["evidence_id"],
+                m["recorded_at"],
+                m["recorded_by"],
+            ]
+            for m in d["measurements"]
+        ],
+    )
     return f"{head}\n\n{body}"
 
 

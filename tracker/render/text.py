@@ -168,13 +168,17 @@ def empty_text(report: QuarterlyReport | Timeline) -> str | None:
     header = report.header
     if not header.sources:
         as_of = iso_utc(header.as_of)
-        rule = ("`--as-of` keeps only what had been recorded by that instant, whatever period it is about, so a "
-                "catalog loaded later is left out: give a later `--as-of`, or none.")
+        rule = (
+            "`--as-of` keeps only what had been recorded by that instant, whatever period it is about, so a "
+            "catalog loaded later is left out: give a later `--as-of`, or none."
+        )
         if header.selected:
             names = ", ".join(header.selected)
             return f"Nothing to report: {names} had not been recorded by {as_of}. {rule}"
-        return (f"Nothing to report: no source had been recorded by {as_of}. {rule} "
-                "If no catalog is loaded yet, load one with `tracker catalog load`.")
+        return (
+            f"Nothing to report: no source had been recorded by {as_of}. {rule} "
+            "If no catalog is loaded yet, load one with `tracker catalog load`."
+        )
     if report.header.unissued and len(report.header.unissued) == len(report.header.sources):
         return "None of the selected sources had been published by the end of the period: there is nothing to report."
     return "The selected sources have no recommendations: there is nothing to report."
@@ -202,8 +206,10 @@ def quarter_header_lines(report: QuarterlyReport) -> list[tuple[str, str]]:
 
 
 def timeline_header_lines(timeline: Timeline) -> list[tuple[str, str]]:
-    return header_lines(timeline.header, ("Quarters", f"{timeline.first} to {timeline.last}, "
-                                                      f"{period_text(timeline.first.start, timeline.last.end)}"))
+    return header_lines(
+        timeline.header,
+        ("Quarters", f"{timeline.first} to {timeline.last}, {period_text(timeline.first.start, timeline.last.end)}"),
+    )
 
 
 def attention_text(item: AttentionItem) -> str:

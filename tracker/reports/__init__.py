@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
 from datetime import UTC, date, datetime, timedelta
+from typing import ClassVar
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -292,9 +292,7 @@ def parse_audience(value: str | Sensitivity | None) -> Sensitivity:
     try:
         return Sensitivity(value.strip().lower())
     except ValueError:
-        raise InputError(
-            f"unknown --audience {value!r}: use public, internal (the default) or confidential"
-        ) from None
+        raise InputError(f"unknown --audience {value!r}: use public, internal (the default) or confidential") from None
 
 
 def quarterly(
@@ -352,21 +350,24 @@ def quarterly(
         )
 
     history = tuple(
-        StatusCounts(q, _count_statuses(
-            _status_before(updates.get(rec.id, ()), q.end)
-            for rec, slug in recs
-            if published[slug] < q.end
-        ))
+        StatusCounts(
+            q,
+            _count_statuses(
+                _status_before(updates.get(rec.id, ()), q.end) for rec, slug in recs if published[slug] < q.end
+            ),
+        )
         for q in history_quarters
     )
     return QuarterlyReport(
         header=header,
         quarter=quarter,
         summary=_summary(sections),
-        changes=tuple(sorted(
-            (change for section in sections for change in section.status_updates),
-            key=lambda c: (c.effective_on, c.recorded_at, c.ref),
-        )),
+        changes=tuple(
+            sorted(
+                (change for section in sections for change in section.status_updates),
+                key=lambda c: (c.effective_on, c.recorded_at, c.ref),
+            )
+        ),
         recommendations=tuple(sections),
         attention=_attention(sections),
         history=history,
@@ -422,9 +423,9 @@ def timeline(
             before = status
         rows.append(TimelineRow(refs[rec.id], slug, rec.title, rec.pillar.value, tuple(cells)))
     history = tuple(
-        StatusCounts(q, _count_statuses(
-            status for status in (row.cells[i].status for row in rows) if status is not None
-        ))
+        StatusCounts(
+            q, _count_statuses(status for status in (row.cells[i].status for row in rows) if status is not None)
+        )
         for i, q in enumerate(quarters)
     )
     return Timeline(header=header, quarters=tuple(quarters), rows=tuple(rows), history=history)
@@ -487,9 +488,7 @@ def _header(
     )
 
 
-def _recommendations(
-    session: Session, sources: list[SourceInfo], later: Later
-) -> list[tuple[Recommendation, str]]:
+def _recommendations(session: Session, sources: list[SourceInfo], later: Later) -> list[tuple[Recommendation, str]]:
     """The sources' recommendations known at as_of, in source order then report order."""
     if not sources:
         return []
@@ -507,7 +506,8 @@ def _recommendations(
 def _refs(session: Session, recs: list[tuple[Recommendation, str]], later: Later) -> dict[int, str]:
     """REFs as they were at as_of: a code repeated only by a later source stays unqualified."""
     codes = Counter(
-        code for rec_id, code in session.execute(select(Recommendation.id, Recommendation.code))
+        code
+        for rec_id, code in session.execute(select(Recommendation.id, Recommendation.code))
         if rec_id not in later("recommendation")
     )
     repeated = {code for code, count in codes.items() if count > 1}
@@ -541,8 +541,14 @@ def _status_updates(
     if not ids:
         return {}
     query = (
-        select(StatusUpdate.recommendation_id, StatusUpdate.id, StatusUpdate.status, StatusUpdate.effective_on,
-               StatusUpdate.note, StatusUpdate.recorded_at)
+        select(
+            StatusUpdate.recommendation_id,
+            StatusUpdate.id,
+            StatusUpdate.status,
+            StatusUpdate.effective_on,
+            StatusUpdate.note,
+            StatusUpdate.recorded_at,
+        )
         .where(
             StatusUpdate.recommendation_id.in_(list(ids)),
             StatusUpdate.effective_on < before,
@@ -570,8 +576,9 @@ def _changes_in(ref: str, updates: Iterable[_Update], quarter: Quarter, previous
     changes = []
     for update in updates:
         if quarter.start <= update.effective_on < quarter.end:
-            changes.append(StatusChange(ref, update.effective_on, previous, update.status, update.note,
-                                        update.recorded_at))
+            changes.append(
+                StatusChange(ref, update.effective_on, previous, update.status, update.note, update.recorded_at)
+            )
             previous = update.status
     return tuple(changes)
 
@@ -591,9 +598,7 @@ def _quarter_evidence(
     if not rec_ids:
         return {}, 0
     visible_levels = _visible_levels(audience)
-    retracted = exists().where(
-        EvidenceRetraction.evidence_id == Evidence.id, EvidenceRetraction.recorded_at <= as_of
-    )
+    retracted = exists().where(EvidenceRetraction.evidence_id == Evidence.id, EvidenceRetraction.recorded_at <= as_of)
     in_quarter = (
         Evidence.observed_on >= quarter.start,
         Evidence.observed_on < quarter.end,
@@ -623,8 +628,17 @@ def _quarter_evidence(
     # Tens of thousands of rows in a large quarter: unpacked, and the vocabulary columns come
     # back as their enum members already (see tracker.store.models.vocabulary).
     for evidence_id, title, kind, observed_on, source_name, url, sensitivity, rec_id, stance in session.execute(
-        select(Evidence.id, Evidence.title, Evidence.kind, Evidence.observed_on, Evidence.source_name,
-               Evidence.url, Evidence.sensitivity, EvidenceLink.recommendation_id, EvidenceLink.stance)
+        select(
+            Evidence.id,
+            Evidence.title,
+            Evidence.kind,
+            Evidence.observed_on,
+            Evidence.source_name,
+            Evidence.url,
+            Evidence.sensitivity,
+            EvidenceLink.recommendation_id,
+            EvidenceLink.stance,
+        )
         .join(EvidenceLink, EvidenceLink.evidence_id == Evidence.id)
         .where(*in_quarter, Evidence.sensitivity.in_(visible_levels))
         .order_by(Evidence.observed_on, Evidence.id, EvidenceLink.recommendation_id)
@@ -632,8 +646,17 @@ def _quarter_evidence(
         if rec_id not in rec_ids:
             continue
         items[rec_id].append(
-            EvidenceItem(evidence_id, title, EvidenceKind(kind), observed_on, source_name, url,
-                         Sensitivity(sensitivity), Stance(stance), tuple(files.get(evidence_id, ())))
+            EvidenceItem(
+                evidence_id,
+                title,
+                EvidenceKind(kind),
+                observed_on,
+                source_name,
+                url,
+                Sensitivity(sensitivity),
+                Stance(stance),
+                tuple(files.get(evidence_id, ())),
+            )
         )
     return {rec_id: tuple(found) for rec_id, found in items.items()}, len(withheld)
 
@@ -715,12 +738,14 @@ def _attention(sections: Sequence[RecommendationSection]) -> tuple[AttentionItem
     for section in sections:
         regressed = section.change == Change.REGRESSED
         if regressed or section.overdue or not section.evidence:
-            items.append(AttentionItem(
-                ref=section.ref,
-                title=section.title,
-                regressed_from=section.previous_status if regressed else None,
-                status=section.status,
-                overdue_since=section.due_on if section.overdue else None,
-                no_evidence=not section.evidence,
-            ))
+            items.append(
+                AttentionItem(
+                    ref=section.ref,
+                    title=section.title,
+                    regressed_from=section.previous_status if regressed else None,
+                    status=section.status,
+                    overdue_since=section.due_on if section.overdue else None,
+                    no_evidence=not section.evidence,
+                )
+            )
     return tuple(items)

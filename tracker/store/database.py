@@ -137,8 +137,10 @@ class Database:
 
         notice = self.notice
         limit = engines.BUSY_TIMEOUT_MS // 1000
-        timer = threading.Timer(engines.WAIT_NOTICE_S, lambda: notice(
-            f"waiting for another writer to finish with {self.display} (giving up after {limit} s)..."))
+        timer = threading.Timer(
+            engines.WAIT_NOTICE_S,
+            lambda: notice(f"waiting for another writer to finish with {self.display} (giving up after {limit} s)..."),
+        )
         timer.daemon = True
         timer.start()
         try:
@@ -225,5 +227,3 @@ class Database:
             raise InputError(f"{destination.parent} is not a directory")
         engines.copy_sqlite(self.path, destination)
         return destination
-
-

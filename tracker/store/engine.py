@@ -58,9 +58,7 @@ def resolve_url(given: str | None = None) -> str:
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in ("sqlite", "postgresql"):
-        raise InputError(
-            f"unsupported database {url.get_backend_name()!r}: use a SQLite path or a postgresql:// URL"
-        )
+        raise InputError(f"unsupported database {url.get_backend_name()!r}: use a SQLite path or a postgresql:// URL")
     return url.render_as_string(hide_password=False)
 
 
@@ -95,8 +93,9 @@ def copy_sqlite(source_path: Path, destination: Path) -> None:
     try:
         from urllib.parse import quote
 
-        source = sqlite3.connect(f"file:{quote(str(Path(source_path).absolute()))}?mode=ro", uri=True,
-                                 timeout=BUSY_TIMEOUT_MS / 1000)
+        source = sqlite3.connect(
+            f"file:{quote(str(Path(source_path).absolute()))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
+        )
         try:
             target = sqlite3.connect(temporary)
             try:
@@ -150,7 +149,8 @@ def translate_errors(database: Named, *, retryable: bool = False) -> Iterator[No
         if "database is locked" in message or "lock timeout" in message:
             raise DatabaseUnavailable(
                 f"another writer held {database.display} for over {BUSY_TIMEOUT_MS // 1000} s; nothing was "
-                "written: try again when it is done") from error
+                "written: try again when it is done"
+            ) from error
         raise DatabaseUnavailable(f"cannot use the database {database.display}: {mask(message)}") from error
     except DBAPIError as error:
         message = _first_line(error)

@@ -57,7 +57,6 @@ NAMING_CONVENTION = {
 }
 
 
-
 class UTCDateTime(TypeDecorator[datetime]):
     """A UTC instant, stored without offset (SQLite drops offsets), read back aware."""
 
@@ -139,7 +138,9 @@ class Recommendation(Base):
     """One recommendation of a source, as published."""
 
     __tablename__ = "recommendation"
-    traits: ClassVar[Traits] = Traits("recommendation", "recommendations", structural=True, written_by=("catalog.load", "recommendation.add"))
+    traits: ClassVar[Traits] = Traits(
+        "recommendation", "recommendations", structural=True, written_by=("catalog.load", "recommendation.add")
+    )
     __table_args__ = (UniqueConstraint("source_id", "code"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -169,8 +170,13 @@ class RecommendationAgency(Base):
     """Who owns a recommendation."""
 
     __tablename__ = "recommendation_agency"
-    traits: ClassVar[Traits] = Traits("agency assignment", "agency assignments", structural=True, unordered=True,
-                               written_by=("catalog.load", "recommendation.assign"))
+    traits: ClassVar[Traits] = Traits(
+        "agency assignment",
+        "agency assignments",
+        structural=True,
+        unordered=True,
+        written_by=("catalog.load", "recommendation.assign"),
+    )
 
     recommendation_id: Mapped[int] = mapped_column(ForeignKey("recommendation.id"), primary_key=True)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), primary_key=True)
@@ -278,7 +284,9 @@ class Indicator(Base):
     """A number that shows progress on a recommendation."""
 
     __tablename__ = "indicator"
-    traits: ClassVar[Traits] = Traits("indicator", "indicators", structural=True, written_by=("catalog.load", "indicator.add"))
+    traits: ClassVar[Traits] = Traits(
+        "indicator", "indicators", structural=True, written_by=("catalog.load", "indicator.add")
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recommendation_id: Mapped[int] = mapped_column(ForeignKey("recommendation.id"), index=True)
