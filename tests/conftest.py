@@ -335,9 +335,13 @@ class _PostgresPool:
     def give_back(self, kind: str, name: str) -> None:
         """Restore ``name`` to its template's state and keep it for the next test, or drop it."""
         with _pg_admin().connect() as connection:  # a test may have left connections open
-            connection.execute(text(
-                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
         try:
             restored = self._restore(kind, name)
         except Exception:  # e.g. a role that may not disable triggers: clone afresh instead
@@ -480,8 +484,17 @@ def write(database: Database, service: Callable[..., T], *args: Any, **kwargs: A
     return database.write(lambda session: service(session, *args, **kwargs))
 
 
-def add_evidence(database: Database, recs: Sequence[str], title: str, observed_on: str, kind: str, *,
-                 attach: Sequence[Path] = (), actor: str = "tester", **fields: Any) -> int:
+def add_evidence(
+    database: Database,
+    recs: Sequence[str],
+    title: str,
+    observed_on: str,
+    kind: str,
+    *,
+    attach: Sequence[Path] = (),
+    actor: str = "tester",
+    **fields: Any,
+) -> int:
     """What ``tracker evidence add`` does: check the input, read the files, store; the new id."""
     from tracker import services
 

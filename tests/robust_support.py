@@ -49,8 +49,24 @@ def cli_command(unserialised: bool = False) -> list[str]:
 
 
 def evidence_args(db: str, title: str, attach: Path | None = None) -> list[str]:
-    args = ["--db", db, "evidence", "add", "--rec", REC, "--title", title, "--date", "2019-07-01",
-            "--kind", "inspection", "--summary", f"summary of {title}", "--by", "robust"]
+    args = [
+        "--db",
+        db,
+        "evidence",
+        "add",
+        "--rec",
+        REC,
+        "--title",
+        title,
+        "--date",
+        "2019-07-01",
+        "--kind",
+        "inspection",
+        "--summary",
+        f"summary of {title}",
+        "--by",
+        "robust",
+    ]
     if attach is not None:
         args += ["--attach", str(attach)]
     return args
@@ -71,8 +87,7 @@ def run_in_process(args: list[str]) -> dict[str, Any]:
 
 
 def run_subprocess(args: list[str], unserialised: bool = False) -> dict[str, Any]:
-    done = subprocess.run(cli_command(unserialised) + args, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run(cli_command(unserialised) + args, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     return {"code": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
 
 

@@ -46,13 +46,29 @@ def seed(database: Database, folder: Path) -> None:
     pdf = folder / "inspection.pdf"
     pdf.write_bytes(PDF)
     with clock.frozen(SEEDED_AT):
-        kiln = add_evidence(database, ["labor-inspections"], "MoLVT inspects 12 brick kilns", "2019-07-30",
-                            "inspection", attach=[pdf], actor="sophea")
-        duplicate = add_evidence(database, ["labor-inspections"], "Kandal inspections (news)", "2019-09-02",
-                                 "media_report", actor="sophea")
+        kiln = add_evidence(
+            database,
+            ["labor-inspections"],
+            "MoLVT inspects 12 brick kilns",
+            "2019-07-30",
+            "inspection",
+            attach=[pdf],
+            actor="sophea",
+        )
+        duplicate = add_evidence(
+            database, ["labor-inspections"], "Kandal inspections (news)", "2019-09-02", "media_report", actor="sophea"
+        )
         write(database, services.retract_evidence, duplicate, "Duplicate", actor="sophea")
-        write(database, services.set_status, "labor-inspections", "partially_implemented", effective_on="2019-09-30",
-              note="Inspections in three provinces", evidence_ids=[kiln], actor="sophea")
+        write(
+            database,
+            services.set_status,
+            "labor-inspections",
+            "partially_implemented",
+            effective_on="2019-09-30",
+            note="Inspections in three provinces",
+            evidence_ids=[kiln],
+            actor="sophea",
+        )
         write(database, services.record_measurement, "kiln-inspections", "2019Q3", "12", actor="sophea")
 
 
@@ -82,8 +98,9 @@ def a_number(text: str, _seeded: Seeded) -> bool:
 
 
 def one_error(*fragments: str) -> Check:
-    return lambda text, _seeded: (text.startswith("Error: ") and len(text.splitlines()) == 1
-                                  and all(fragment in text for fragment in fragments))
+    return lambda text, _seeded: (
+        text.startswith("Error: ") and len(text.splitlines()) == 1 and all(fragment in text for fragment in fragments)
+    )
 
 
 def per_backend(sqlite: Check, postgres: Check) -> Check:
@@ -124,67 +141,173 @@ def backed_up_beside(seeded: Seeded, result: Result) -> None:
 
 
 CASES: dict[tuple[str, ...], Case] = {
-    ("init",): Case(lambda s: ["init"], nothing,
-                    lines(f"Created the tracker schema (revision {SCHEMA_REVISION})", "tip-2019-khm"), kind="blank"),
-    ("db", "upgrade"): Case(lambda s: ["db", "upgrade"], nothing,
-                            lambda err, s: lines(f"Schema of {s.display}: 0001 -> {SCHEMA_REVISION}")(err, s),
-                            kind=BEHIND, after=backed_up_beside),
-    ("db", "downgrade"): Case(lambda s: ["db", "downgrade", "0001"], nothing,
-                              lambda err, s: lines(f"Schema of {s.display}: {SCHEMA_REVISION} -> 0001")(err, s),
-                              kind="empty"),
+    ("init",): Case(
+        lambda s: ["init"],
+        nothing,
+        lines(f"Created the tracker schema (revision {SCHEMA_REVISION})", "tip-2019-khm"),
+        kind="blank",
+    ),
+    ("db", "upgrade"): Case(
+        lambda s: ["db", "upgrade"],
+        nothing,
+        lambda err, s: lines(f"Schema of {s.display}: 0001 -> {SCHEMA_REVISION}")(err, s),
+        kind=BEHIND,
+        after=backed_up_beside,
+    ),
+    ("db", "downgrade"): Case(
+        lambda s: ["db", "downgrade", "0001"],
+        nothing,
+        lambda err, s: lines(f"Schema of {s.display}: {SCHEMA_REVISION} -> 0001")(err, s),
+        kind="empty",
+    ),
     ("db", "current"): Case(lambda s: ["db", "current"], exactly(f"{SCHEMA_REVISION}\n"), nothing),
-    ("catalog", "list"): Case(lambda s: ["catalog", "list"],
-                              lambda out, _s: out.splitlines()[0].split()[-1] == "COMPLETE"
-                              and {line.split()[-1] for line in out.splitlines()[1:]} == {"yes", "no"}, nothing),
-    ("catalog", "load"): Case(lambda s: ["catalog", "load", "tip-2018-khm"], nothing,
-                              lines("Catalog tip-2018-khm: added", "1 source")),
+    ("catalog", "list"): Case(
+        lambda s: ["catalog", "list"],
+        lambda out, _s: (
+            out.splitlines()[0].split()[-1] == "COMPLETE"
+            and {line.split()[-1] for line in out.splitlines()[1:]} == {"yes", "no"}
+        ),
+        nothing,
+    ),
+    ("catalog", "load"): Case(
+        lambda s: ["catalog", "load", "tip-2018-khm"], nothing, lines("Catalog tip-2018-khm: added", "1 source")
+    ),
     ("rec", "list"): Case(lambda s: ["rec", "list"], lines("undercover-techniques", "STATUS"), nothing),
-    ("rec", "show"): Case(lambda s: ["rec", "show", "labor-inspections"],
-                          lines("labor-inspections", "partially_implemented"), nothing),
-    ("rec", "add"): Case(lambda s: ["rec", "add", "--source", "tip-2019-khm", "--code", "shelter-funding",
-                                    "--title", "Fund shelters", "--text", "Fund shelters.", "--pillar", "protection",
-                                    "--due", "2020-12-31"],
-                         nothing, exactly("Added recommendation tip-2019-khm/shelter-funding\n")),
-    ("rec", "assign"): Case(lambda s: ["rec", "assign", "victim-identification", "molvt", "--role", "support"],
-                            nothing, exactly("Assigned molvt to victim-identification as support\n")),
-    ("status", "set"): Case(lambda s: ["status", "set", "undercover-techniques", "in_progress", "--on", "2019-08-14",
-                                       "--note", "Draft law tabled", "--evidence", "1"], a_number, nothing),
-    ("status", "history"): Case(lambda s: ["status", "history", "labor-inspections"],
-                                lines("partially_implemented", "Inspections in three provinces"), nothing),
-    ("evidence", "add"): Case(lambda s: ["evidence", "add", "--rec", "prosecute-convict", "--title", "June verdict",
-                                         "--date", "2019-06-10", "--kind", "court_case"], exactly("3\n"), nothing),
-    ("evidence", "retract"): Case(lambda s: ["evidence", "retract", "1", "--reason", "Withdrawn"], nothing,
-                                  exactly("Retracted evidence 1\n")),
-    ("evidence", "show"): Case(lambda s: ["evidence", "show", "1"],
-                               lines("MoLVT inspects 12 brick kilns", "inspection.pdf"), nothing),
-    ("evidence", "list"): Case(lambda s: ["evidence", "list", "--include-retracted"],
-                               lines("[RETRACTED] Kandal inspections (news)", "MoLVT inspects 12 brick kilns"),
-                               nothing),
-    ("evidence", "file"): Case(lambda s: ["evidence", "file", s.sha256, "-o", s.folder / "copy.pdf"], nothing,
-                               lambda err, s: err == f"Wrote {len(PDF)} bytes to {s.folder / 'copy.pdf'}\n",
-                               after=written),
-    ("indicator", "add"): Case(lambda s: ["indicator", "add", "victim-identification", "--code", "shelter-beds",
-                                          "--name", "Shelter beds", "--unit", "beds", "--target", "200"],
-                               nothing, exactly("Added indicator shelter-beds\n")),
-    ("indicator", "record"): Case(lambda s: ["indicator", "record", "kiln-inspections", "2019Q4", "14"], nothing,
-                                  exactly("Recorded kiln-inspections 2019Q4: 14\n")),
+    ("rec", "show"): Case(
+        lambda s: ["rec", "show", "labor-inspections"], lines("labor-inspections", "partially_implemented"), nothing
+    ),
+    ("rec", "add"): Case(
+        lambda s: [
+            "rec",
+            "add",
+            "--source",
+            "tip-2019-khm",
+            "--code",
+            "shelter-funding",
+            "--title",
+            "Fund shelters",
+            "--text",
+            "Fund shelters.",
+            "--pillar",
+            "protection",
+            "--due",
+            "2020-12-31",
+        ],
+        nothing,
+        exactly("Added recommendation tip-2019-khm/shelter-funding\n"),
+    ),
+    ("rec", "assign"): Case(
+        lambda s: ["rec", "assign", "victim-identification", "molvt", "--role", "support"],
+        nothing,
+        exactly("Assigned molvt to victim-identification as support\n"),
+    ),
+    ("status", "set"): Case(
+        lambda s: [
+            "status",
+            "set",
+            "undercover-techniques",
+            "in_progress",
+            "--on",
+            "2019-08-14",
+            "--note",
+            "Draft law tabled",
+            "--evidence",
+            "1",
+        ],
+        a_number,
+        nothing,
+    ),
+    ("status", "history"): Case(
+        lambda s: ["status", "history", "labor-inspections"],
+        lines("partially_implemented", "Inspections in three provinces"),
+        nothing,
+    ),
+    ("evidence", "add"): Case(
+        lambda s: [
+            "evidence",
+            "add",
+            "--rec",
+            "prosecute-convict",
+            "--title",
+            "June verdict",
+            "--date",
+            "2019-06-10",
+            "--kind",
+            "court_case",
+        ],
+        exactly("3\n"),
+        nothing,
+    ),
+    ("evidence", "retract"): Case(
+        lambda s: ["evidence", "retract", "1", "--reason", "Withdrawn"], nothing, exactly("Retracted evidence 1\n")
+    ),
+    ("evidence", "show"): Case(
+        lambda s: ["evidence", "show", "1"], lines("MoLVT inspects 12 brick kilns", "inspection.pdf"), nothing
+    ),
+    ("evidence", "list"): Case(
+        lambda s: ["evidence", "list", "--include-retracted"],
+        lines("[RETRACTED] Kandal inspections (news)", "MoLVT inspects 12 brick kilns"),
+        nothing,
+    ),
+    ("evidence", "file"): Case(
+        lambda s: ["evidence", "file", s.sha256, "-o", s.folder / "copy.pdf"],
+        nothing,
+        lambda err, s: err == f"Wrote {len(PDF)} bytes to {s.folder / 'copy.pdf'}\n",
+        after=written,
+    ),
+    ("indicator", "add"): Case(
+        lambda s: [
+            "indicator",
+            "add",
+            "victim-identification",
+            "--code",
+            "shelter-beds",
+            "--name",
+            "Shelter beds",
+            "--unit",
+            "beds",
+            "--target",
+            "200",
+        ],
+        nothing,
+        exactly("Added indicator shelter-beds\n"),
+    ),
+    ("indicator", "record"): Case(
+        lambda s: ["indicator", "record", "kiln-inspections", "2019Q4", "14"],
+        nothing,
+        exactly("Recorded kiln-inspections 2019Q4: 14\n"),
+    ),
     ("indicator", "list"): Case(lambda s: ["indicator", "list"], lines("LATEST_VALUE", "kiln-inspections"), nothing),
     ("indicator", "show"): Case(lambda s: ["indicator", "show", "kiln-inspections"], lines("2019Q3", "12"), nothing),
-    ("agency", "add"): Case(lambda s: ["agency", "add", "mfaic", "Ministry of Foreign Affairs"], nothing,
-                            exactly("Added agency mfaic\n")),
+    ("agency", "add"): Case(
+        lambda s: ["agency", "add", "mfaic", "Ministry of Foreign Affairs"], nothing, exactly("Added agency mfaic\n")
+    ),
     ("agency", "list"): Case(lambda s: ["agency", "list"], lines("LEAD", "molvt"), nothing),
     ("import",): Case(lambda s: ["import", csv_file(s)], nothing, lines("Imported 1 status update from")),
     ("export",): Case(lambda s: ["export"], lambda out, _s: json.loads(out)["format"] == "tracker-export", nothing),
-    ("report", "quarterly"): Case(lambda s: ["report", "quarterly", "2019Q3", "--as-of", "2019-10-05"],
-                                  lines("2019Q3", "labor-inspections"), nothing),
-    ("report", "timeline"): Case(lambda s: ["report", "timeline", "--as-of", "2019-10-05"],
-                                 lines("2019Q3", "labor-inspections"), nothing),
+    ("report", "quarterly"): Case(
+        lambda s: ["report", "quarterly", "2019Q3", "--as-of", "2019-10-05"],
+        lines("2019Q3", "labor-inspections"),
+        nothing,
+    ),
+    ("report", "timeline"): Case(
+        lambda s: ["report", "timeline", "--as-of", "2019-10-05"], lines("2019Q3", "labor-inspections"), nothing
+    ),
     ("log",): Case(lambda s: ["log"], lines("SEQ", "status.set", "evidence.retract"), nothing),
-    ("verify",): Case(lambda s: ["verify"], nothing,
-                      lambda err, _s: err.startswith("OK: ") and err.endswith("\n") and len(err.splitlines()) == 1),
-    ("backup",): Case(lambda s: ["backup", s.folder / "copy.db"], nothing, per_backend(
-        sqlite=lambda err, s: err == f"Backed up {s.display} to {s.folder / 'copy.db'}\n",
-        postgres=one_error("pg_dump")), after=backed_up),
+    ("verify",): Case(
+        lambda s: ["verify"],
+        nothing,
+        lambda err, _s: err.startswith("OK: ") and err.endswith("\n") and len(err.splitlines()) == 1,
+    ),
+    ("backup",): Case(
+        lambda s: ["backup", s.folder / "copy.db"],
+        nothing,
+        per_backend(
+            sqlite=lambda err, s: err == f"Backed up {s.display} to {s.folder / 'copy.db'}\n",
+            postgres=one_error("pg_dump"),
+        ),
+        after=backed_up,
+    ),
 }
 # The one command whose success depends on the backend: PostgreSQL databases are copied with pg_dump.
 EXIT_CODES = {("backup",): {"sqlite": 0, "postgres": 1}}
@@ -254,16 +377,24 @@ def test_json_output_is_the_library_s_data(prepared):
     database = Database(seeded.url)
     pairs = [
         (["rec", "list", "--json"], [v.as_dict() for v in read(database, queries.recommendations)]),
-        (["rec", "show", "labor-inspections", "--json"],
-         read(database, queries.recommendation, "labor-inspections").as_dict()),
-        (["status", "history", "labor-inspections", "--json"],
-         read(database, queries.status_history, "labor-inspections")),
-        (["evidence", "list", "--include-retracted", "--json"],
-         read(database, queries.evidence_list, include_retracted=True)),
+        (
+            ["rec", "show", "labor-inspections", "--json"],
+            read(database, queries.recommendation, "labor-inspections").as_dict(),
+        ),
+        (
+            ["status", "history", "labor-inspections", "--json"],
+            read(database, queries.status_history, "labor-inspections"),
+        ),
+        (
+            ["evidence", "list", "--include-retracted", "--json"],
+            read(database, queries.evidence_list, include_retracted=True),
+        ),
         (["evidence", "show", "1", "--json"], read(database, queries.evidence_record, 1)),
         (["indicator", "list", "--json"], read(database, queries.indicator_list)),
-        (["indicator", "show", "kiln-inspections", "--json"], read(database, queries.indicator_detail,
-                                                                   "kiln-inspections")),
+        (
+            ["indicator", "show", "kiln-inspections", "--json"],
+            read(database, queries.indicator_detail, "kiln-inspections"),
+        ),
         (["agency", "list", "--json"], read(database, queries.agency_list)),
         (["log", "--json"], read(database, queries.log)),
     ]

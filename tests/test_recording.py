@@ -42,39 +42,99 @@ def log_the_quarter(database: Database, folder: Path) -> None:
     by = {"actor": ANALYST}
     ids = {}
     with clock.frozen(at("2019-08-01")):
-        ids["kiln"] = add_evidence(database, ["labor-inspections"], "MoLVT inspects 12 brick kilns in Kandal",
-                                   "2019-07-30", "inspection", source_name="MoLVT press release",
-                                   reliability="confirmed", sensitivity="public",
-                                   url="https://example.org/molvt/kandal", attach=[pdf], **by)
-        write(database, services.set_status, "labor-inspections", "in_progress", effective_on="2019-08-01",
-              note="First kiln inspections since 2017", evidence_ids=[ids["kiln"]], **by)
-        write(database, services.record_measurement, "kiln-inspections", "2019Q3", "12", evidence_id=ids["kiln"],
-              note="Kandal only", **by)
+        ids["kiln"] = add_evidence(
+            database,
+            ["labor-inspections"],
+            "MoLVT inspects 12 brick kilns in Kandal",
+            "2019-07-30",
+            "inspection",
+            source_name="MoLVT press release",
+            reliability="confirmed",
+            sensitivity="public",
+            url="https://example.org/molvt/kandal",
+            attach=[pdf],
+            **by,
+        )
+        write(
+            database,
+            services.set_status,
+            "labor-inspections",
+            "in_progress",
+            effective_on="2019-08-01",
+            note="First kiln inspections since 2017",
+            evidence_ids=[ids["kiln"]],
+            **by,
+        )
+        write(
+            database,
+            services.record_measurement,
+            "kiln-inspections",
+            "2019Q3",
+            "12",
+            evidence_id=ids["kiln"],
+            note="Kandal only",
+            **by,
+        )
     with clock.frozen(at("2019-08-15")):
-        ids["draft"] = add_evidence(database, ["undercover-techniques", "prosecute-convict"],
-                                    "Draft law on undercover operations tabled", "2019-08-14", "law",
-                                    summary="Article 12 authorises undercover work.", **by)
-        write(database, services.set_status, "undercover-techniques", "in_progress", effective_on="2019-08-14",
-              note="Draft law tabled", evidence_ids=[ids["draft"]], **by)
+        ids["draft"] = add_evidence(
+            database,
+            ["undercover-techniques", "prosecute-convict"],
+            "Draft law on undercover operations tabled",
+            "2019-08-14",
+            "law",
+            summary="Article 12 authorises undercover work.",
+            **by,
+        )
+        write(
+            database,
+            services.set_status,
+            "undercover-techniques",
+            "in_progress",
+            effective_on="2019-08-14",
+            note="Draft law tabled",
+            evidence_ids=[ids["draft"]],
+            **by,
+        )
         ids["june"] = add_evidence(database, ["prosecute-convict"], "June verdict", "2019-06-10", "court_case", **by)
     with clock.frozen(at("2019-09-02")):
-        ids["ngo"] = add_evidence(database, ["victim-identification"], "Shelters report victims turned away",
-                                  "2019-09-01", "ngo_report", stance="setback", sensitivity="confidential",
-                                  reliability="unverified", **by)
-        ids["dup"] = add_evidence(database, ["labor-inspections"], "Kandal inspections (news)", "2019-09-02",
-                                  "media_report", **by)
+        ids["ngo"] = add_evidence(
+            database,
+            ["victim-identification"],
+            "Shelters report victims turned away",
+            "2019-09-01",
+            "ngo_report",
+            stance="setback",
+            sensitivity="confidential",
+            reliability="unverified",
+            **by,
+        )
+        ids["dup"] = add_evidence(
+            database, ["labor-inspections"], "Kandal inspections (news)", "2019-09-02", "media_report", **by
+        )
     with clock.frozen(at("2019-09-03")):
         write(database, services.retract_evidence, ids["dup"], "Duplicate of the MoLVT press release", **by)
     with clock.frozen(at("2019-10-04")):
-        write(database, services.set_status, "labor-inspections", "partially_implemented", effective_on="2019-09-30",
-              note="Inspections in three provinces; no debt bondage cases yet", **by)
+        write(
+            database,
+            services.set_status,
+            "labor-inspections",
+            "partially_implemented",
+            effective_on="2019-09-30",
+            note="Inspections in three provinces; no debt bondage cases yet",
+            **by,
+        )
         write(database, services.record_measurement, "kiln-inspections", "2019Q3", "14", note="All provinces", **by)
         write(database, services.record_measurement, "kiln-inspections", "2019Q2", "0", **by)
 
 
 QUARTER = template("2019Q3-logged", log_the_quarter)
-TITLES = {"kiln": "MoLVT inspects 12 brick kilns in Kandal", "draft": "Draft law on undercover operations tabled",
-          "june": "June verdict", "ngo": "Shelters report victims turned away", "dup": "Kandal inspections (news)"}
+TITLES = {
+    "kiln": "MoLVT inspects 12 brick kilns in Kandal",
+    "draft": "Draft law on undercover operations tabled",
+    "june": "June verdict",
+    "ngo": "Shelters report victims turned away",
+    "dup": "Kandal inspections (news)",
+}
 
 
 @dataclass
@@ -113,66 +173,143 @@ def test_the_quarter_shows_exactly_what_was_logged(quarter):
     assert shown["indicators"] == ["kiln-inspections", "debt-bondage-cases"]  # catalog order
 
     assert history == [
-        {"id": 1, "ref": "labor-inspections", "status": "in_progress", "effective_on": "2019-08-01",
-         "note": "First kiln inspections since 2017", "evidence": [ids["kiln"]],
-         "recorded_at": stamp(at("2019-08-01")), "recorded_by": ANALYST},
-        {"id": 3, "ref": "labor-inspections", "status": "partially_implemented", "effective_on": "2019-09-30",
-         "note": "Inspections in three provinces; no debt bondage cases yet", "evidence": [],
-         "recorded_at": stamp(at("2019-10-04")), "recorded_by": ANALYST},
+        {
+            "id": 1,
+            "ref": "labor-inspections",
+            "status": "in_progress",
+            "effective_on": "2019-08-01",
+            "note": "First kiln inspections since 2017",
+            "evidence": [ids["kiln"]],
+            "recorded_at": stamp(at("2019-08-01")),
+            "recorded_by": ANALYST,
+        },
+        {
+            "id": 3,
+            "ref": "labor-inspections",
+            "status": "partially_implemented",
+            "effective_on": "2019-09-30",
+            "note": "Inspections in three provinces; no debt bondage cases yet",
+            "evidence": [],
+            "recorded_at": stamp(at("2019-10-04")),
+            "recorded_by": ANALYST,
+        },
     ]
 
     kiln = {
-        "id": ids["kiln"], "title": "MoLVT inspects 12 brick kilns in Kandal", "kind": "inspection",
-        "observed_on": "2019-07-30", "source_name": "MoLVT press release", "url": "https://example.org/molvt/kandal",
-        "summary": None, "reliability": "confirmed", "sensitivity": "public",
-        "recorded_at": stamp(at("2019-08-01")), "recorded_by": ANALYST,
+        "id": ids["kiln"],
+        "title": "MoLVT inspects 12 brick kilns in Kandal",
+        "kind": "inspection",
+        "observed_on": "2019-07-30",
+        "source_name": "MoLVT press release",
+        "url": "https://example.org/molvt/kandal",
+        "summary": None,
+        "reliability": "confirmed",
+        "sensitivity": "public",
+        "recorded_at": stamp(at("2019-08-01")),
+        "recorded_by": ANALYST,
         "recommendations": [{"ref": "labor-inspections", "stance": "progress"}],
-        "attachments": [{"sha256": sha, "filename": "kandal-inspections.pdf", "size": len(PDF),
-                         "media_type": "application/pdf"}],
+        "attachments": [
+            {"sha256": sha, "filename": "kandal-inspections.pdf", "size": len(PDF), "media_type": "application/pdf"}
+        ],
         "retraction": None,
     }
     draft = {
-        "id": ids["draft"], "title": "Draft law on undercover operations tabled", "kind": "law",
-        "observed_on": "2019-08-14", "source_name": None, "url": None,
-        "summary": "Article 12 authorises undercover work.", "reliability": "credible", "sensitivity": "internal",
-        "recorded_at": stamp(at("2019-08-15")), "recorded_by": ANALYST,
-        "recommendations": [{"ref": "prosecute-convict", "stance": "progress"},
-                            {"ref": "undercover-techniques", "stance": "progress"}],
-        "attachments": [], "retraction": None,
+        "id": ids["draft"],
+        "title": "Draft law on undercover operations tabled",
+        "kind": "law",
+        "observed_on": "2019-08-14",
+        "source_name": None,
+        "url": None,
+        "summary": "Article 12 authorises undercover work.",
+        "reliability": "credible",
+        "sensitivity": "internal",
+        "recorded_at": stamp(at("2019-08-15")),
+        "recorded_by": ANALYST,
+        "recommendations": [
+            {"ref": "prosecute-convict", "stance": "progress"},
+            {"ref": "undercover-techniques", "stance": "progress"},
+        ],
+        "attachments": [],
+        "retraction": None,
     }
     ngo = {
-        "id": ids["ngo"], "title": "Shelters report victims turned away", "kind": "ngo_report",
-        "observed_on": "2019-09-01", "source_name": None, "url": None, "summary": None,
-        "reliability": "unverified", "sensitivity": "confidential",
-        "recorded_at": stamp(at("2019-09-02")), "recorded_by": ANALYST,
+        "id": ids["ngo"],
+        "title": "Shelters report victims turned away",
+        "kind": "ngo_report",
+        "observed_on": "2019-09-01",
+        "source_name": None,
+        "url": None,
+        "summary": None,
+        "reliability": "unverified",
+        "sensitivity": "confidential",
+        "recorded_at": stamp(at("2019-09-02")),
+        "recorded_by": ANALYST,
         "recommendations": [{"ref": "victim-identification", "stance": "setback"}],
-        "attachments": [], "retraction": None,
+        "attachments": [],
+        "retraction": None,
     }
     dup = {
-        "id": ids["dup"], "title": "Kandal inspections (news)", "kind": "media_report",
-        "observed_on": "2019-09-02", "source_name": None, "url": None, "summary": None,
-        "reliability": "credible", "sensitivity": "internal",
-        "recorded_at": stamp(at("2019-09-02")), "recorded_by": ANALYST,
+        "id": ids["dup"],
+        "title": "Kandal inspections (news)",
+        "kind": "media_report",
+        "observed_on": "2019-09-02",
+        "source_name": None,
+        "url": None,
+        "summary": None,
+        "reliability": "credible",
+        "sensitivity": "internal",
+        "recorded_at": stamp(at("2019-09-02")),
+        "recorded_by": ANALYST,
         "recommendations": [{"ref": "labor-inspections", "stance": "progress"}],
         "attachments": [],
-        "retraction": {"reason": "Duplicate of the MoLVT press release", "recorded_at": stamp(at("2019-09-03")),
-                       "recorded_by": ANALYST},
+        "retraction": {
+            "reason": "Duplicate of the MoLVT press release",
+            "recorded_at": stamp(at("2019-09-03")),
+            "recorded_by": ANALYST,
+        },
     }
     # by date observed; the June verdict is in 2019Q2, the retracted item left out
     assert listed == [kiln, draft, ngo]
     assert with_retracted == [kiln, draft, ngo, dup]
 
     assert indicator == {
-        "code": "kiln-inspections", "ref": "labor-inspections", "name": "Labor inspections at brick kilns",
-        "unit": "inspections", "direction": "up", "target": None,
+        "code": "kiln-inspections",
+        "ref": "labor-inspections",
+        "name": "Labor inspections at brick kilns",
+        "unit": "inspections",
+        "direction": "up",
+        "target": None,
         "measurements": [
-            {"quarter": "2019Q2", "quarter_start": "2019-04-01", "value": 0.0, "note": None, "evidence_id": None,
-             "current": True, "recorded_at": stamp(at("2019-10-04")), "recorded_by": ANALYST},
-            {"quarter": "2019Q3", "quarter_start": "2019-07-01", "value": 12.0, "note": "Kandal only",
-             "evidence_id": ids["kiln"], "current": False, "recorded_at": stamp(at("2019-08-01")),
-             "recorded_by": ANALYST},
-            {"quarter": "2019Q3", "quarter_start": "2019-07-01", "value": 14.0, "note": "All provinces",
-             "evidence_id": None, "current": True, "recorded_at": stamp(at("2019-10-04")), "recorded_by": ANALYST},
+            {
+                "quarter": "2019Q2",
+                "quarter_start": "2019-04-01",
+                "value": 0.0,
+                "note": None,
+                "evidence_id": None,
+                "current": True,
+                "recorded_at": stamp(at("2019-10-04")),
+                "recorded_by": ANALYST,
+            },
+            {
+                "quarter": "2019Q3",
+                "quarter_start": "2019-07-01",
+                "value": 12.0,
+                "note": "Kandal only",
+                "evidence_id": ids["kiln"],
+                "current": False,
+                "recorded_at": stamp(at("2019-08-01")),
+                "recorded_by": ANALYST,
+            },
+            {
+                "quarter": "2019Q3",
+                "quarter_start": "2019-07-01",
+                "value": 14.0,
+                "note": "All provinces",
+                "evidence_id": None,
+                "current": True,
+                "recorded_at": stamp(at("2019-10-04")),
+                "recorded_by": ANALYST,
+            },
         ],
     }
 
@@ -208,10 +345,16 @@ def test_the_same_file_attached_twice_is_stored_once(database, url, tmp_path):
     one, two = tmp_path / "a.pdf", tmp_path / "b.pdf"
     one.write_bytes(PDF)
     two.write_bytes(PDF)
-    first = read(database, queries.evidence_record, add_evidence(
-        database, ["labor-inspections"], "One", "2019-07-01", "inspection", attach=[one, two]))
-    second = read(database, queries.evidence_record, add_evidence(
-        database, ["labor-inspections"], "Two", "2019-07-02", "inspection", attach=[one]))
+    first = read(
+        database,
+        queries.evidence_record,
+        add_evidence(database, ["labor-inspections"], "One", "2019-07-01", "inspection", attach=[one, two]),
+    )
+    second = read(
+        database,
+        queries.evidence_record,
+        add_evidence(database, ["labor-inspections"], "Two", "2019-07-02", "inspection", attach=[one]),
+    )
     assert {a["filename"] for a in first["attachments"]} == {"a.pdf"}  # same content, once per evidence
     assert second["attachments"][0]["sha256"] == first["attachments"][0]["sha256"]
     assert len(dump(url)["attachment"]) == 1
@@ -238,14 +381,35 @@ def test_verify_names_the_event_of_a_note_changed_in_sql(quarter):
 
 def test_verify_passes_after_every_kind_of_write(quarter, tmp_path):
     database, url = quarter.database, quarter.url
-    write(database, services.add_agency, "mfaic", "Ministry of Foreign Affairs and International Cooperation",
-          actor="tester")
+    write(
+        database,
+        services.add_agency,
+        "mfaic",
+        "Ministry of Foreign Affairs and International Cooperation",
+        actor="tester",
+    )
     write(database, services.assign_agency, "victim-identification", "mfaic", "support", actor="tester")
-    write(database, services.add_recommendation, source="tip-2019-khm", code="shelter-funding", title="Fund shelters",
-          text="Increase funding for victim shelters.", pillar="protection",
-          due_on=datetime(2020, 12, 31).date(), actor="tester")
-    write(database, services.add_indicator, "shelter-funding", code="shelter-beds", name="Shelter beds funded",
-          unit="beds", target="200", actor="tester")
+    write(
+        database,
+        services.add_recommendation,
+        source="tip-2019-khm",
+        code="shelter-funding",
+        title="Fund shelters",
+        text="Increase funding for victim shelters.",
+        pillar="protection",
+        due_on=datetime(2020, 12, 31).date(),
+        actor="tester",
+    )
+    write(
+        database,
+        services.add_indicator,
+        "shelter-funding",
+        code="shelter-beds",
+        name="Shelter beds funded",
+        unit="beds",
+        target="200",
+        actor="tester",
+    )
     write(database, services.record_measurement, "shelter-beds", "2019Q3", "40", actor="tester")
     csv_file = tmp_path / "status.csv"
     csv_file.write_text("rec,status,effective_on,note\nshelter-funding,in_progress,2019-09-01,Budget line agreed\n")

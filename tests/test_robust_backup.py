@@ -31,9 +31,25 @@ def last_event(url: str) -> tuple[int, str]:
 
 def backups_while_writing(url: str, folder: Path, writers: int, count: int, copies: int) -> dict[str, int]:
     processes = [
-        subprocess.Popen([sys.executable, str(HERE / "robust_support.py"), "loop", "--db", url, "--tag", f"b{n}",
-                          "--count", str(count), "--attach-bytes", "4096"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "robust_support.py"),
+                "loop",
+                "--db",
+                url,
+                "--tag",
+                f"b{n}",
+                "--count",
+                str(count),
+                "--attach-bytes",
+                "4096",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
         for n in range(writers)
     ]
     taken = []

@@ -22,14 +22,28 @@ from conftest import add_evidence
 HERE = Path(__file__).parent
 
 
-def start_writers(url: str, writers: int, count: int, mode: str, *, unserialised: bool = False,
-                  tag: str = "w") -> list[subprocess.Popen]:
+def start_writers(
+    url: str, writers: int, count: int, mode: str, *, unserialised: bool = False, tag: str = "w"
+) -> list[subprocess.Popen]:
     extra = ["--unserialised"] if unserialised else []
     return [
         subprocess.Popen(
-            [sys.executable, str(HERE / "robust_support.py"), mode, "--db", url, "--tag", f"{tag}{n}",
-             "--count", str(count), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+            [
+                sys.executable,
+                str(HERE / "robust_support.py"),
+                mode,
+                "--db",
+                url,
+                "--tag",
+                f"{tag}{n}",
+                "--count",
+                str(count),
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
         )
         for n in range(writers)
     ]
@@ -90,8 +104,10 @@ def test_negative_control_without_serialisation_the_check_fails(backend, url):
             check(url, records, before)
         except AssertionError as failure:
             errors = [r for r in records if r["code"] != 0]
-            print(f"\n[figures] negative control {backend}: attempt {attempt}, {len(errors)} of "
-                  f"{len(records)} commands failed; e.g. {errors[0]['stderr'].strip() if errors else failure}")
+            print(
+                f"\n[figures] negative control {backend}: attempt {attempt}, {len(errors)} of "
+                f"{len(records)} commands failed; e.g. {errors[0]['stderr'].strip() if errors else failure}"
+            )
             return
     pytest.fail("the concurrency check passed even without serialisation: it cannot detect a race")
 
@@ -104,8 +120,9 @@ def test_the_unserialised_patch_really_removes_the_lock(backend, url):
     calls = []
     original_lock, original_begin = db.lock_chain, db.begin_sqlite
     db.lock_chain = lambda session: calls.append("lock") or original_lock(session)
-    db.begin_sqlite = lambda connection, *, write: calls.append(("begin", write)) or original_begin(
-        connection, write=write)
+    db.begin_sqlite = lambda connection, *, write: (
+        calls.append(("begin", write)) or original_begin(connection, write=write)
+    )
     try:
         with ThreadPoolExecutor(1) as pool:  # a fresh Database, as a command would have
             evidence_id = pool.submit(write_evidence, url, "patched").result()

@@ -31,9 +31,22 @@ WRITERS = 2
 def start_writer(url: str, tag: str, folder: Path) -> tuple[subprocess.Popen, Path]:
     log = folder / f"{tag}.log"
     process = subprocess.Popen(
-        [sys.executable, str(HERE / "robust_support.py"), "loop", "--db", url, "--tag", tag,
-         "--log", str(log), "--attach-bytes", str(64 * 1024)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            str(HERE / "robust_support.py"),
+            "loop",
+            "--db",
+            url,
+            "--tag",
+            tag,
+            "--log",
+            str(log),
+            "--attach-bytes",
+            str(64 * 1024),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     return process, log
 
@@ -114,8 +127,12 @@ def import_kill_rounds(url: str, rounds: int, folder: Path, *, seed: int, rows: 
             f"{support.REC},imp{round_}-{n},2019-07-01,statistic,row {n} of import {round_}" for n in range(rows)
         ]
         csv_file.write_text("\n".join(lines) + "\n")
-        process = subprocess.Popen([sys.executable, "-c", IMPORT_WITH_MARKER, "--db", url, "import", str(csv_file)],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            [sys.executable, "-c", IMPORT_WITH_MARKER, "--db", url, "import", str(csv_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         marker = process.stderr.readline()
         assert marker == b"WRITING\n", marker + process.stderr.read()
         started = time.monotonic()

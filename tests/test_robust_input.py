@@ -36,21 +36,72 @@ from tracker.validation import LONG_TEXT_LENGTH
 import robust_support as support
 from conftest import dump, invoke, read
 
-DEFAULT = settings(max_examples=20, deadline=None, derandomize=False,
-                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                          HealthCheck.data_too_large, HealthCheck.large_base_example])
+DEFAULT = settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 SLOW = settings(DEFAULT, max_examples=200)
 
 # Values ---------------------------------------------------------------------------------------
 
 SQLISH = [
-    "'; DROP TABLE evidence; --", "' OR '1'='1", "Robert'); DELETE FROM event;--", "%' AND 1=1 --",
-    "\\'; SELECT pg_sleep(10); --", "1; UPDATE status_update SET status='implemented'", "${jndi:ldap://x/a}",
-    "{{7*7}}", "<script>alert(1)</script>", "=HYPERLINK(\"http://x\")", "\" OR \"\"=\"", "$1", "%s%s%n", "?",
+    "'; DROP TABLE evidence; --",
+    "' OR '1'='1",
+    "Robert'); DELETE FROM event;--",
+    "%' AND 1=1 --",
+    "\\'; SELECT pg_sleep(10); --",
+    "1; UPDATE status_update SET status='implemented'",
+    "${jndi:ldap://x/a}",
+    "{{7*7}}",
+    "<script>alert(1)</script>",
+    '=HYPERLINK("http://x")',
+    '" OR ""="',
+    "$1",
+    "%s%s%n",
+    "?",
 ]
-SPECIAL = ["\x00", "\t", "\n", "\r", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f", "\x85", "\xa0", "\u2028", "\u202e",
-           "\u202c", "\u200f", "\u0301", "\u0336", "\ufeff", "\u200b", " ", "'", '"', ";", "--", "\\", "%", "_",
-           "ក្រ", "العربية", "עברית", "🧱", "e\u0301", "Z\u0351\u0362\u0340"]
+SPECIAL = [
+    "\x00",
+    "\t",
+    "\n",
+    "\r",
+    "\x0b",
+    "\x0c",
+    "\x1b",
+    "\x1f",
+    "\x7f",
+    "\x85",
+    "\xa0",
+    "\u2028",
+    "\u202e",
+    "\u202c",
+    "\u200f",
+    "\u0301",
+    "\u0336",
+    "\ufeff",
+    "\u200b",
+    " ",
+    "'",
+    '"',
+    ";",
+    "--",
+    "\\",
+    "%",
+    "_",
+    "ក្រ",
+    "العربية",
+    "עברית",
+    "🧱",
+    "e\u0301",
+    "Z\u0351\u0362\u0340",
+]
 WHITESPACE = st.text(st.sampled_from([" ", "\t", "\n", "\r", "\xa0", "\u3000", "\x85", "\x1c"]), max_size=3)
 
 
@@ -144,29 +195,55 @@ EVIDENCE = ["evidence", "add", "--rec", "labor-inspections", "--date", "2019-07-
 
 # (field, required, max length, multiline, build the command, read back what was stored)
 FIELDS = {
-    "evidence --title": (True, models.TITLE_LENGTH, False,
-                         lambda v: [*EVIDENCE, f"--title={v}"],
-                         lambda url, out: stored(url, "SELECT title FROM evidence WHERE id = :i", i=int(out))[0]),
-    "evidence --summary": (False, LONG_TEXT_LENGTH, True,
-                           lambda v: [*EVIDENCE, "--title=T", f"--summary={v}"],
-                           lambda url, out: stored(url, "SELECT summary FROM evidence WHERE id = :i", i=int(out))[0]),
-    "evidence --source-name": (False, models.NAME_LENGTH, False,
-                               lambda v: [*EVIDENCE, "--title=T", f"--source-name={v}"],
-                               lambda url, out: stored(url, "SELECT source_name FROM evidence WHERE id = :i",
-                                                       i=int(out))[0]),
-    "evidence --url": (False, models.URL_LENGTH, False,
-                       lambda v: [*EVIDENCE, "--title=T", f"--url={v}"],
-                       lambda url, out: stored(url, "SELECT url FROM evidence WHERE id = :i", i=int(out))[0]),
-    "evidence --by": (True, models.ACTOR_LENGTH, False,
-                      lambda v: [*EVIDENCE, "--title=T", f"--by={v}"],
-                      lambda url, out: stored(url, "SELECT recorded_by FROM evidence WHERE id = :i", i=int(out))[0]),
-    "status --note": (True, LONG_TEXT_LENGTH, True,
-                      lambda v: ["status", "set", "labor-inspections", "in_progress", "--on", "2019-07-01",
-                                 f"--note={v}"],
-                      lambda url, out: stored(url, "SELECT note FROM status_update WHERE id = :i", i=int(out))[0]),
-    "indicator --note": (False, LONG_TEXT_LENGTH, True,
-                         lambda v: ["indicator", "record", "kiln-inspections", "2019Q3", "7", f"--note={v}"],
-                         lambda url, out: stored(url, "SELECT note FROM measurement ORDER BY id DESC LIMIT 1")[0]),
+    "evidence --title": (
+        True,
+        models.TITLE_LENGTH,
+        False,
+        lambda v: [*EVIDENCE, f"--title={v}"],
+        lambda url, out: stored(url, "SELECT title FROM evidence WHERE id = :i", i=int(out))[0],
+    ),
+    "evidence --summary": (
+        False,
+        LONG_TEXT_LENGTH,
+        True,
+        lambda v: [*EVIDENCE, "--title=T", f"--summary={v}"],
+        lambda url, out: stored(url, "SELECT summary FROM evidence WHERE id = :i", i=int(out))[0],
+    ),
+    "evidence --source-name": (
+        False,
+        models.NAME_LENGTH,
+        False,
+        lambda v: [*EVIDENCE, "--title=T", f"--source-name={v}"],
+        lambda url, out: stored(url, "SELECT source_name FROM evidence WHERE id = :i", i=int(out))[0],
+    ),
+    "evidence --url": (
+        False,
+        models.URL_LENGTH,
+        False,
+        lambda v: [*EVIDENCE, "--title=T", f"--url={v}"],
+        lambda url, out: stored(url, "SELECT url FROM evidence WHERE id = :i", i=int(out))[0],
+    ),
+    "evidence --by": (
+        True,
+        models.ACTOR_LENGTH,
+        False,
+        lambda v: [*EVIDENCE, "--title=T", f"--by={v}"],
+        lambda url, out: stored(url, "SELECT recorded_by FROM evidence WHERE id = :i", i=int(out))[0],
+    ),
+    "status --note": (
+        True,
+        LONG_TEXT_LENGTH,
+        True,
+        lambda v: ["status", "set", "labor-inspections", "in_progress", "--on", "2019-07-01", f"--note={v}"],
+        lambda url, out: stored(url, "SELECT note FROM status_update WHERE id = :i", i=int(out))[0],
+    ),
+    "indicator --note": (
+        False,
+        LONG_TEXT_LENGTH,
+        True,
+        lambda v: ["indicator", "record", "kiln-inspections", "2019Q3", "7", f"--note={v}"],
+        lambda url, out: stored(url, "SELECT note FROM measurement ORDER BY id DESC LIMIT 1")[0],
+    ),
 }
 
 
@@ -181,8 +258,13 @@ def check_text(url: str, name: str, value: str) -> None:
             database = Database(url)
             shown = read(database, queries.evidence_record, int(result.stdout))  # what `evidence show` prints
             database.dispose()
-            key = {"--title": "title", "--summary": "summary", "--source-name": "source_name", "--url": "url",
-                   "--by": "recorded_by"}[name.split()[1]]
+            key = {
+                "--title": "title",
+                "--summary": "summary",
+                "--source-name": "source_name",
+                "--url": "url",
+                "--by": "recorded_by",
+            }[name.split()[1]]
             assert shown[key] == expected
 
 
@@ -192,7 +274,9 @@ def check_date(url: str, value: str) -> None:
     assert result.exit_code == (0 if expected else 2), (value, result.output)
     if expected:
         assert stored(url, "SELECT observed_on FROM evidence WHERE id = :i", i=int(result.stdout))[0] in (
-            expected, expected.isoformat())
+            expected,
+            expected.isoformat(),
+        )
 
 
 def check_quarter(url: str, value: str, number: str) -> None:
@@ -212,28 +296,47 @@ def check_quarter(url: str, value: str, number: str) -> None:
 
 
 quarter_texts = st.one_of(
-    st.builds(lambda y, sep, q, n, pad: f"{pad}{y:04d}{sep}{q}{n}{pad}", st.integers(0, 9999),
-              st.sampled_from(["", "-", " ", "--", "/"]), st.sampled_from(["Q", "q", "K", "Ｑ"]),
-              st.integers(0, 6), st.sampled_from(["", " ", "\t"])),
+    st.builds(
+        lambda y, sep, q, n, pad: f"{pad}{y:04d}{sep}{q}{n}{pad}",
+        st.integers(0, 9999),
+        st.sampled_from(["", "-", " ", "--", "/"]),
+        st.sampled_from(["Q", "q", "K", "Ｑ"]),
+        st.integers(0, 6),
+        st.sampled_from(["", " ", "\t"]),
+    ),
     st.sampled_from(["19Q3", "2019Q", "Q3", "2019Q3\n", "２０１９Q3", "٢٠١٩Q3", "2019Q3;--", "0000Q1", "9999Q4"]),
     st.text(max_size=10),
 )
 number_texts = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.integers(-10**30, 10**30).map(str),
+    st.integers(-(10**30), 10**30).map(str),
     st.sampled_from(["nan", "inf", "-inf", "1e309", "0x10", "1_000", " 5 ", "-0", "", "1,5", "٣", "5\x00"]),
     st.text(max_size=8),
 )
 date_texts = st.one_of(
     st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)).map(date.isoformat),
     st.builds(lambda y, m, d: f"{y:04d}-{m:02d}-{d:02d}", st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32)),
-    st.sampled_from(["2019-02-29", "2020-02-29", "2019-7-1", "20190701", "2019/07/01", " 2019-07-01 ", "2019-07-01\x00",
-                     "２０１９-０７-０１", "2019-07-01T00:00", "tomorrow", ""]),
+    st.sampled_from(
+        [
+            "2019-02-29",
+            "2020-02-29",
+            "2019-7-1",
+            "20190701",
+            "2019/07/01",
+            " 2019-07-01 ",
+            "2019-07-01\x00",
+            "２０１９-０７-０１",
+            "2019-07-01T00:00",
+            "tomorrow",
+            "",
+        ]
+    ),
     st.text(max_size=12),
 )
 
 
 # The tests: short in the default suite, long with -m slow ----------------------------------------
+
 
 @pytest.fixture
 def sqlite_url(sqlite_templates, tmp_path) -> str:
@@ -288,10 +391,38 @@ def test_quarters_and_numbers_long(url, value, number):
     check_quarter(url, value, number)
 
 
-ARGUMENT_LISTS = st.lists(st.one_of(texts(), st.sampled_from(
-    ["evidence", "add", "status", "set", "indicator", "record", "retract", "--rec", "--title", "--date", "--kind",
-     "--note", "--on", "--evidence", "--json", "--db", "-o", "--force", "labor-inspections", "2019Q3", "1", "--"])),
-    max_size=8)
+ARGUMENT_LISTS = st.lists(
+    st.one_of(
+        texts(),
+        st.sampled_from(
+            [
+                "evidence",
+                "add",
+                "status",
+                "set",
+                "indicator",
+                "record",
+                "retract",
+                "--rec",
+                "--title",
+                "--date",
+                "--kind",
+                "--note",
+                "--on",
+                "--evidence",
+                "--json",
+                "--db",
+                "-o",
+                "--force",
+                "labor-inspections",
+                "2019Q3",
+                "1",
+                "--",
+            ]
+        ),
+    ),
+    max_size=8,
+)
 
 
 @DEFAULT
@@ -347,26 +478,52 @@ class RecordingMachine(RuleBasedStateMachine):
         finally:
             self.drop()
 
-    @rule(target=evidence_ids, title=texts(), summary=texts(long=True), day=date_texts,
-          kind=st.sampled_from(KINDS + ["rumour"]), sensitivity=st.sampled_from(SENSITIVITIES + ["secret"]),
-          recs=st.lists(st.sampled_from(REFS + ["no-such-rec"]), min_size=1, max_size=3))
+    @rule(
+        target=evidence_ids,
+        title=texts(),
+        summary=texts(long=True),
+        day=date_texts,
+        kind=st.sampled_from(KINDS + ["rumour"]),
+        sensitivity=st.sampled_from(SENSITIVITIES + ["secret"]),
+        recs=st.lists(st.sampled_from(REFS + ["no-such-rec"]), min_size=1, max_size=3),
+    )
     def add_evidence(self, title, summary, day, kind, sensitivity, recs):
-        args = ["evidence", "add", f"--title={title}", f"--summary={summary}", f"--date={day}", "--kind", kind,
-                "--sensitivity", sensitivity]
+        args = [
+            "evidence",
+            "add",
+            f"--title={title}",
+            f"--summary={summary}",
+            f"--date={day}",
+            "--kind",
+            kind,
+            "--sensitivity",
+            sensitivity,
+        ]
         for ref in recs:
             args += ["--rec", ref]
         result = attempt(self.url, args)
         ok_title, clean_title = expected_text(title, required=True, max_length=models.TITLE_LENGTH, multiline=False)
         ok_summary, clean_summary = expected_text(summary, required=False, max_length=LONG_TEXT_LENGTH, multiline=True)
-        valid = (ok_title and ok_summary and expected_date(day) is not None and kind in KINDS
-                 and sensitivity in SENSITIVITIES and "no-such-rec" not in recs)
+        valid = (
+            ok_title
+            and ok_summary
+            and expected_date(day) is not None
+            and kind in KINDS
+            and sensitivity in SENSITIVITIES
+            and "no-such-rec" not in recs
+        )
         assert result.exit_code == (0 if valid else 2), (args[:8], result.output[:300])
         if not valid:
             return -1
         new_id = int(result.stdout)
-        self.model.evidence[new_id] = {"title": clean_title, "summary": clean_summary, "kind": kind,
-                                       "observed_on": expected_date(day).isoformat(), "sensitivity": sensitivity,
-                                       "recs": sorted(set(recs))}
+        self.model.evidence[new_id] = {
+            "title": clean_title,
+            "summary": clean_summary,
+            "kind": kind,
+            "observed_on": expected_date(day).isoformat(),
+            "sensitivity": sensitivity,
+            "recs": sorted(set(recs)),
+        }
         return new_id
 
     @rule(evidence_id=st.one_of(evidence_ids, st.integers(-1, 10**6).map(int)), reason=texts(long=True))
@@ -381,8 +538,13 @@ class RecordingMachine(RuleBasedStateMachine):
             assert result.exit_code == 0, result.output[:300]
             self.model.retracted[evidence_id] = clean
 
-    @rule(ref=st.sampled_from(REFS + ["nope"]), status=st.sampled_from(STATUSES + ["done"]), day=date_texts,
-          note=texts(long=True), cited=st.lists(st.one_of(evidence_ids, st.integers(1, 500)), max_size=2))
+    @rule(
+        ref=st.sampled_from(REFS + ["nope"]),
+        status=st.sampled_from(STATUSES + ["done"]),
+        day=date_texts,
+        note=texts(long=True),
+        cited=st.lists(st.one_of(evidence_ids, st.integers(1, 500)), max_size=2),
+    )
     def set_status(self, ref, status, day, note, cited):
         args = ["status", "set", ref, status, f"--on={day}", f"--note={note}"]
         for evidence_id in cited:
@@ -393,22 +555,39 @@ class RecordingMachine(RuleBasedStateMachine):
         valid = ok and ref in REFS and status in STATUSES and expected_date(day) is not None and cited_ok
         assert result.exit_code == (0 if valid else 2), (args[:6], result.output[:300])
         if valid:
-            self.model.statuses.append({"id": int(result.stdout), "ref": ref, "status": status,
-                                        "effective_on": expected_date(day).isoformat(), "note": clean,
-                                        "cited": sorted(set(cited))})
+            self.model.statuses.append(
+                {
+                    "id": int(result.stdout),
+                    "ref": ref,
+                    "status": status,
+                    "effective_on": expected_date(day).isoformat(),
+                    "note": clean,
+                    "cited": sorted(set(cited)),
+                }
+            )
 
-    @rule(code=st.sampled_from(INDICATORS + ["no-such-indicator"]), quarter=quarter_texts, value=number_texts,
-          note=texts(long=True))
+    @rule(
+        code=st.sampled_from(INDICATORS + ["no-such-indicator"]),
+        quarter=quarter_texts,
+        value=number_texts,
+        note=texts(long=True),
+    )
     def record_measurement(self, code, quarter, value, note):
         result = attempt(self.url, ["indicator", "record", code, f"--note={note}", "--", quarter, value])
         start = expected_quarter(quarter)
         ok, clean = expected_text(note, required=False, max_length=LONG_TEXT_LENGTH, multiline=True)
-        valid = (code in INDICATORS and start is not None and start <= clock.today()
-                 and expected_number(value) is not None and ok)
+        valid = (
+            code in INDICATORS
+            and start is not None
+            and start <= clock.today()
+            and expected_number(value) is not None
+            and ok
+        )
         assert result.exit_code == (0 if valid else 2), (code, quarter, value, result.output[:300])
         if valid:
-            self.model.measurements.append({"code": code, "quarter_start": start.isoformat(),
-                                            "value": expected_number(value), "note": clean})
+            self.model.measurements.append(
+                {"code": code, "quarter_start": start.isoformat(), "value": expected_number(value), "note": clean}
+            )
 
     @invariant()
     def database_matches_the_model(self):
@@ -423,22 +602,29 @@ class RecordingMachine(RuleBasedStateMachine):
         for item in shown:
             expected = self.model.evidence[item["id"]]
             assert {k: item[k] for k in ("title", "summary", "kind", "observed_on", "sensitivity")} == {
-                k: expected[k] for k in ("title", "summary", "kind", "observed_on", "sensitivity")}
+                k: expected[k] for k in ("title", "summary", "kind", "observed_on", "sensitivity")
+            }
             assert sorted(link["ref"] for link in item["recommendations"]) == expected["recs"]
             retraction = item["retraction"]
             assert (retraction["reason"] if retraction else None) == self.model.retracted.get(item["id"])
         rows = support.sql_rows(
-            self.url, "SELECT s.id, r.code, s.status, s.effective_on, s.note FROM status_update s "
-                      "JOIN recommendation r ON r.id = s.recommendation_id ORDER BY s.id")
+            self.url,
+            "SELECT s.id, r.code, s.status, s.effective_on, s.note FROM status_update s "
+            "JOIN recommendation r ON r.id = s.recommendation_id ORDER BY s.id",
+        )
         assert [(i, ref, status, str(day), note) for i, ref, status, day, note in rows] == [
-            (s["id"], s["ref"], s["status"], s["effective_on"], s["note"]) for s in self.model.statuses]
+            (s["id"], s["ref"], s["status"], s["effective_on"], s["note"]) for s in self.model.statuses
+        ]
         cited = support.sql_rows(self.url, "SELECT status_update_id, evidence_id FROM status_update_evidence")
         assert sorted(cited) == sorted((s["id"], e) for s in self.model.statuses for e in s["cited"])
         measured = support.sql_rows(
-            self.url, "SELECT i.code, m.quarter_start, m.value, m.note FROM measurement m "
-                      "JOIN indicator i ON i.id = m.indicator_id ORDER BY m.id")
+            self.url,
+            "SELECT i.code, m.quarter_start, m.value, m.note FROM measurement m "
+            "JOIN indicator i ON i.id = m.indicator_id ORDER BY m.id",
+        )
         assert [(c, str(q), v, n) for c, q, v, n in measured] == [
-            (m["code"], m["quarter_start"], m["value"], m["note"]) for m in self.model.measurements]
+            (m["code"], m["quarter_start"], m["value"], m["note"]) for m in self.model.measurements
+        ]
 
     @precondition(lambda self: True)
     @rule()
@@ -474,11 +660,13 @@ def _run_machine(backend: str, request, tmp_path, examples: int, steps: int) -> 
             def drop():
                 with admin.connect() as connection:
                     connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
             return _pg_url(name), drop
 
     RecordingMachine.fresh_database = staticmethod(fresh_database)
-    run_state_machine_as_test(RecordingMachine, settings=settings(
-        DEFAULT, max_examples=examples, stateful_step_count=steps))
+    run_state_machine_as_test(
+        RecordingMachine, settings=settings(DEFAULT, max_examples=examples, stateful_step_count=steps)
+    )
 
 
 def test_random_sequences_of_record_commands_match_the_model(request, tmp_path):

@@ -40,8 +40,20 @@ NOTES = [
     "Line one\nLine two\ttabbed\r\nand 'quotes' \"double\" ; DROP TABLE evidence; --",
     "Emoji 🧱 and a very long note " + "x" * 5000,
 ]
-KINDS = ["law", "regulation", "policy", "court_case", "statistic", "inspection", "training",
-         "government_statement", "ngo_report", "media_report", "field_observation", "other"]
+KINDS = [
+    "law",
+    "regulation",
+    "policy",
+    "court_case",
+    "statistic",
+    "inspection",
+    "training",
+    "government_statement",
+    "ngo_report",
+    "media_report",
+    "field_observation",
+    "other",
+]
 STATUSES = ["not_started", "in_progress", "partially_implemented", "implemented"]
 
 
@@ -75,15 +87,30 @@ class Writer:
         for table, items in rows.items():
             for row in items:
                 self.insert(table, row)
-        payload = integrity.canonical({"rows": {
-            table: [{k: v for k, v in row.items() if k != "content"} for row in items]
-            for table, items in rows.items() if items
-        }})
+        payload = integrity.canonical(
+            {
+                "rows": {
+                    table: [{k: v for k, v in row.items() if k != "content"} for row in items]
+                    for table, items in rows.items()
+                    if items
+                }
+            }
+        )
         self.seq += 1
         stamp = iso_utc(self.moment)
         digest = integrity.event_hash(self.hash, self.seq, stamp, actor, action, payload)
-        self.insert("event", {"seq": self.seq, "recorded_at": self.moment, "actor": actor, "action": action,
-                              "payload": payload, "prev_hash": self.hash, "hash": digest})
+        self.insert(
+            "event",
+            {
+                "seq": self.seq,
+                "recorded_at": self.moment,
+                "actor": actor,
+                "action": action,
+                "payload": payload,
+                "prev_hash": self.hash,
+                "hash": digest,
+            },
+        )
         self.hash = digest
         self.moment += timedelta(minutes=37, microseconds=123_457)
 
@@ -94,82 +121,179 @@ def populate_0001(url: str, evidence_count: int) -> dict[str, int]:
     database = Database(url)
     with database.engine.begin() as connection:
         writer = Writer(connection, datetime(2019, 6, 21, 9, 30, 0, 250_001, tzinfo=UTC))
-        source = {"id": 1, "slug": "tip-2019-khm", "title": "2019 Trafficking in Persons Report: Cambodia",
-                  "publisher": "U.S. Department of State", "country": "KH", "published_on": date(2019, 6, 20),
-                  "period_start": date(2018, 4, 1), "period_end": date(2019, 3, 31), "rating": "Tier 2 Watch List",
-                  "url": "https://www.state.gov/reports/2019-trafficking-in-persons-report/cambodia/",
-                  "complete": False}
+        source = {
+            "id": 1,
+            "slug": "tip-2019-khm",
+            "title": "2019 Trafficking in Persons Report: Cambodia",
+            "publisher": "U.S. Department of State",
+            "country": "KH",
+            "published_on": date(2019, 6, 20),
+            "period_start": date(2018, 4, 1),
+            "period_end": date(2019, 3, 31),
+            "rating": "Tier 2 Watch List",
+            "url": "https://www.state.gov/reports/2019-trafficking-in-persons-report/cambodia/",
+            "complete": False,
+        }
         recs = [
-            {"id": n, "source_id": 1, "code": code, "position": n if n < 4 else None, "title": title,
-             "text": f"{title}, as published.", "text_status": "verbatim" if n < 3 else "paraphrase",
-             "note": None if n != 2 else "Text shortened", "pillar": pillar,
-             "due_on": date(2020, 3, 31) if n == 1 else None}
-            for n, (code, title, pillar) in enumerate([
-                ("prosecute-convict", "Prosecute and convict traffickers", "prosecution"),
-                ("undercover-techniques", "Authorize undercover investigative techniques", "prosecution"),
-                ("victim-identification", "Implement the victim identification protocol", "protection"),
-                ("labor-inspections", "Increase labor inspections at brick kilns", "prevention"),
-            ], start=1)
+            {
+                "id": n,
+                "source_id": 1,
+                "code": code,
+                "position": n if n < 4 else None,
+                "title": title,
+                "text": f"{title}, as published.",
+                "text_status": "verbatim" if n < 3 else "paraphrase",
+                "note": None if n != 2 else "Text shortened",
+                "pillar": pillar,
+                "due_on": date(2020, 3, 31) if n == 1 else None,
+            }
+            for n, (code, title, pillar) in enumerate(
+                [
+                    ("prosecute-convict", "Prosecute and convict traffickers", "prosecution"),
+                    ("undercover-techniques", "Authorize undercover investigative techniques", "prosecution"),
+                    ("victim-identification", "Implement the victim identification protocol", "protection"),
+                    ("labor-inspections", "Increase labor inspections at brick kilns", "prevention"),
+                ],
+                start=1,
+            )
         ]
-        agencies = [{"id": n, "code": code, "name": name} for n, (code, name) in enumerate([
-            ("ncct", "National Committee for Counter Trafficking"), ("moi", "Ministry of Interior"),
-            ("moj", "Ministry of Justice"), ("molvt", "Ministry of Labour and Vocational Training"),
-        ], start=1)]
-        assignments = [{"recommendation_id": r, "agency_id": a, "role": "lead" if a == r else "support"}
-                       for r in range(1, 5) for a in range(1, 5) if a == r or (r + a) % 3 == 0]
+        agencies = [
+            {"id": n, "code": code, "name": name}
+            for n, (code, name) in enumerate(
+                [
+                    ("ncct", "National Committee for Counter Trafficking"),
+                    ("moi", "Ministry of Interior"),
+                    ("moj", "Ministry of Justice"),
+                    ("molvt", "Ministry of Labour and Vocational Training"),
+                ],
+                start=1,
+            )
+        ]
+        assignments = [
+            {"recommendation_id": r, "agency_id": a, "role": "lead" if a == r else "support"}
+            for r in range(1, 5)
+            for a in range(1, 5)
+            if a == r or (r + a) % 3 == 0
+        ]
         indicators = [
-            {"id": 1, "recommendation_id": 4, "code": "kiln-inspections", "name": "Labor inspections at brick kilns",
-             "unit": "inspections", "direction": "up", "target": 120.5},
-            {"id": 2, "recommendation_id": 1, "code": "convictions", "name": "Traffickers convicted",
-             "unit": "persons", "direction": "up", "target": None},
+            {
+                "id": 1,
+                "recommendation_id": 4,
+                "code": "kiln-inspections",
+                "name": "Labor inspections at brick kilns",
+                "unit": "inspections",
+                "direction": "up",
+                "target": 120.5,
+            },
+            {
+                "id": 2,
+                "recommendation_id": 1,
+                "code": "convictions",
+                "name": "Traffickers convicted",
+                "unit": "persons",
+                "direction": "up",
+                "target": None,
+            },
         ]
-        writer.write("catalog.load", {"source": [source], "recommendation": recs, "agency": agencies,
-                                      "recommendation_agency": assignments, "indicator": indicators}, actor="catalog")
+        writer.write(
+            "catalog.load",
+            {
+                "source": [source],
+                "recommendation": recs,
+                "agency": agencies,
+                "recommendation_agency": assignments,
+                "indicator": indicators,
+            },
+            actor="catalog",
+        )
         attachments: list[str] = []
         status_id = measurement_id = retraction_id = 0
         for n in range(1, evidence_count + 1):
             observed = date(2019, 7, 1) + timedelta(days=n * 1000 // evidence_count)
-            evidence = {"id": n, "title": f"{KINDS[n % len(KINDS)]} #{n}: {NOTES[n % 3][:40]}",
-                        "kind": KINDS[n % len(KINDS)], "observed_on": observed,
-                        "source_name": None if n % 4 == 0 else "Ministry of Labour",
-                        "url": None if n % 5 == 0 else f"https://example.org/{n}?q=a&b=%20",
-                        "summary": None if n % 6 == 0 else NOTES[n % len(NOTES)],
-                        "reliability": ["confirmed", "credible", "unverified"][n % 3],
-                        "sensitivity": ["public", "internal", "confidential"][n % 3],
-                        "recorded_at": writer.moment, "recorded_by": "analyst"}
-            links = [{"evidence_id": n, "recommendation_id": r,
-                      "stance": ["progress", "setback", "context"][(n + r) % 3]}
-                     for r in sorted({1 + n % 4, 1 + (n * 7) % 4})]
+            evidence = {
+                "id": n,
+                "title": f"{KINDS[n % len(KINDS)]} #{n}: {NOTES[n % 3][:40]}",
+                "kind": KINDS[n % len(KINDS)],
+                "observed_on": observed,
+                "source_name": None if n % 4 == 0 else "Ministry of Labour",
+                "url": None if n % 5 == 0 else f"https://example.org/{n}?q=a&b=%20",
+                "summary": None if n % 6 == 0 else NOTES[n % len(NOTES)],
+                "reliability": ["confirmed", "credible", "unverified"][n % 3],
+                "sensitivity": ["public", "internal", "confidential"][n % 3],
+                "recorded_at": writer.moment,
+                "recorded_by": "analyst",
+            }
+            links = [
+                {"evidence_id": n, "recommendation_id": r, "stance": ["progress", "setback", "context"][(n + r) % 3]}
+                for r in sorted({1 + n % 4, 1 + (n * 7) % 4})
+            ]
             stored, attached = [], []
             if n % 7 == 0:
                 content = bytes(chance.randrange(256) for _ in range(2048)) + bytes(range(256))
                 sha256 = hashlib.sha256(content).hexdigest()
                 if sha256 not in attachments:
                     attachments.append(sha256)
-                    stored.append({"sha256": sha256, "size": len(content), "media_type": "application/pdf",
-                                   "content": content})
+                    stored.append(
+                        {"sha256": sha256, "size": len(content), "media_type": "application/pdf", "content": content}
+                    )
                 attached.append({"evidence_id": n, "sha256": sha256, "filename": f"rapport-{n}-ល.pdf"})
-            writer.write("evidence.add", {"evidence": [evidence], "evidence_link": links,
-                                          "attachment": stored, "evidence_attachment": attached})
+            writer.write(
+                "evidence.add",
+                {"evidence": [evidence], "evidence_link": links, "attachment": stored, "evidence_attachment": attached},
+            )
             if n % 3 == 0:
                 status_id += 1
-                writer.write("status.set", {"status_update": [{
-                    "id": status_id, "recommendation_id": 1 + n % 4, "status": STATUSES[n % 4],
-                    "effective_on": observed, "note": NOTES[(n + 1) % len(NOTES)],
-                    "recorded_at": writer.moment, "recorded_by": "analyst"}]})
+                writer.write(
+                    "status.set",
+                    {
+                        "status_update": [
+                            {
+                                "id": status_id,
+                                "recommendation_id": 1 + n % 4,
+                                "status": STATUSES[n % 4],
+                                "effective_on": observed,
+                                "note": NOTES[(n + 1) % len(NOTES)],
+                                "recorded_at": writer.moment,
+                                "recorded_by": "analyst",
+                            }
+                        ]
+                    },
+                )
             if n % 5 == 0:
                 measurement_id += 1
-                writer.write("measurement.record", {"measurement": [{
-                    "id": measurement_id, "indicator_id": 1 + n % 2,
-                    "quarter_start": date(observed.year, 3 * ((observed.month - 1) // 3) + 1, 1),
-                    "value": [0.1, 12.0, 1e-300, -3.5, 2**53 + 1.0][n % 5], "note": None if n % 2 else NOTES[0],
-                    "evidence_id": n if n % 10 == 0 else None, "recorded_at": writer.moment,
-                    "recorded_by": "analyst"}]})
+                writer.write(
+                    "measurement.record",
+                    {
+                        "measurement": [
+                            {
+                                "id": measurement_id,
+                                "indicator_id": 1 + n % 2,
+                                "quarter_start": date(observed.year, 3 * ((observed.month - 1) // 3) + 1, 1),
+                                "value": [0.1, 12.0, 1e-300, -3.5, 2**53 + 1.0][n % 5],
+                                "note": None if n % 2 else NOTES[0],
+                                "evidence_id": n if n % 10 == 0 else None,
+                                "recorded_at": writer.moment,
+                                "recorded_by": "analyst",
+                            }
+                        ]
+                    },
+                )
             if n % 11 == 0:
                 retraction_id += 1
-                writer.write("evidence.retract", {"evidence_retraction": [{
-                    "id": retraction_id, "evidence_id": n, "reason": "Duplicate of an earlier report",
-                    "recorded_at": writer.moment, "recorded_by": "analyst"}]})
+                writer.write(
+                    "evidence.retract",
+                    {
+                        "evidence_retraction": [
+                            {
+                                "id": retraction_id,
+                                "evidence_id": n,
+                                "reason": "Duplicate of an earlier report",
+                                "recorded_at": writer.moment,
+                                "recorded_by": "analyst",
+                            }
+                        ]
+                    },
+                )
     database.dispose()
     return {"events": writer.seq}
 
@@ -240,8 +364,10 @@ def test_a_populated_database_reaches_head_and_round_trips_unchanged(backend, ma
 def test_three_years_of_data_reach_head_and_round_trip_unchanged(backend, make_url_for, revision):
     url = make_url_for("blank")
     figures = check_upgrade_and_round_trip(backend, url, revision, evidence_count=3000)
-    print(f"\n[figures] migrations {backend} from {revision}: {figures['rows']} rows in {figures['tables']} tables "
-          "identical after upgrade and after down-one-and-up")
+    print(
+        f"\n[figures] migrations {backend} from {revision}: {figures['rows']} rows in {figures['tables']} tables "
+        "identical after upgrade and after down-one-and-up"
+    )
 
 
 def test_db_upgrade_on_sqlite_writes_a_backup_next_to_the_file(tmp_path):
@@ -273,8 +399,16 @@ def test_db_upgrade_on_sqlite_writes_a_backup_next_to_the_file(tmp_path):
 def test_a_downgrade_that_would_delete_rows_is_refused_and_changes_nothing(backend, database, url):
     """status_update_evidence exists only at head: going down with rows in it would lose them."""
     evidence_id = add_evidence(database, ["undercover-techniques"], "Draft law", "2019-07-01", "law")
-    write(database, services.set_status, "undercover-techniques", "in_progress", effective_on="2019-07-02",
-          note="Tabled", evidence_ids=[evidence_id], actor="tester")
+    write(
+        database,
+        services.set_status,
+        "undercover-techniques",
+        "in_progress",
+        effective_on="2019-07-02",
+        note="Tabled",
+        evidence_ids=[evidence_id],
+        actor="tester",
+    )
     before = dump(url)
     with pytest.raises(TrackerError) as refused:
         database.downgrade("0001")

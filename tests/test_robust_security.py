@@ -28,8 +28,9 @@ def stored(database, tmp_path) -> tuple[Database, str]:
     """A database holding one attachment; returns (the database, its sha256)."""
     source = tmp_path / "inspection.pdf"
     source.write_bytes(CONTENT)
-    evidence_id = add_evidence(database, ["labor-inspections"], "Inspection", "2019-07-03", "inspection",
-                               attach=[source])
+    evidence_id = add_evidence(
+        database, ["labor-inspections"], "Inspection", "2019-07-03", "inspection", attach=[source]
+    )
     return database, read(database, queries.evidence_record, evidence_id)["attachments"][0]["sha256"]
 
 
@@ -129,10 +130,17 @@ def test_attachment_names_from_the_database_are_never_used_as_paths(database, ur
     names = [name.format(tag=tag) for name in HOSTILE_NAMES]
 
     def add(session):
-        evidence = services.check_evidence(recs=["labor-inspections"], title="Hostile names", observed_on="2019-07-04",
-                                           kind="other", sensitivity="public")
-        files = [services.FileToAttach(filename=name, content=f"file {n}".encode(), media_type="text/plain")
-                 for n, name in enumerate(names)]
+        evidence = services.check_evidence(
+            recs=["labor-inspections"],
+            title="Hostile names",
+            observed_on="2019-07-04",
+            kind="other",
+            sensitivity="public",
+        )
+        files = [
+            services.FileToAttach(filename=name, content=f"file {n}".encode(), media_type="text/plain")
+            for n, name in enumerate(names)
+        ]
         return services.add_evidence(session, evidence, attachments=files, actor="intruder").id
 
     evidence_id = database.write(add)
@@ -190,16 +198,19 @@ def assert_no_password(result, *secrets: str) -> None:
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("url", [
-    f"postgresql://tracker:{SECRET}@127.0.0.1:1/tracker",
-    f"postgresql+psycopg://tracker:{SECRET}@127.0.0.1:1/tracker?connect_timeout=2",
-    f"postgres://tracker:{SECRET}@127.0.0.1:1/tracker",
-    f"postgresql://tracker:{SECRET}@127.0.0.1:notaport/tracker",
-    f"postgresql://tracker:{SECRET}",
-    f"postgresql://tracker:p@ss{SECRET}@127.0.0.1:1/tracker",
-    f"postgresql://tracker:{SECRET}@127.0.0.1:1/tracker%2Fx",
-    f"mysql://tracker:{SECRET}@127.0.0.1:1/tracker",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://tracker:{SECRET}@127.0.0.1:1/tracker",
+        f"postgresql+psycopg://tracker:{SECRET}@127.0.0.1:1/tracker?connect_timeout=2",
+        f"postgres://tracker:{SECRET}@127.0.0.1:1/tracker",
+        f"postgresql://tracker:{SECRET}@127.0.0.1:notaport/tracker",
+        f"postgresql://tracker:{SECRET}",
+        f"postgresql://tracker:p@ss{SECRET}@127.0.0.1:1/tracker",
+        f"postgresql://tracker:{SECRET}@127.0.0.1:1/tracker%2Fx",
+        f"mysql://tracker:{SECRET}@127.0.0.1:1/tracker",
+    ],
+)
 def test_passwords_never_appear_in_any_message(url, tmp_path):
     for args in commands_for(url, tmp_path):
         assert_no_password(invoke(args), SECRET)
@@ -240,8 +251,20 @@ def test_an_attachment_over_25_mib_is_refused_and_nothing_is_written(run, url, t
     with big.open("wb") as stream:  # sparse: costs no disk
         stream.truncate(services.MAX_ATTACHMENT_BYTES + 1)
     before = dump(url)
-    result = run("evidence", "add", "--rec", "labor-inspections", "--title", "Big", "--date", "2019-07-01",
-                 "--kind", "other", "--attach", str(big))
+    result = run(
+        "evidence",
+        "add",
+        "--rec",
+        "labor-inspections",
+        "--title",
+        "Big",
+        "--date",
+        "2019-07-01",
+        "--kind",
+        "other",
+        "--attach",
+        str(big),
+    )
     assert result.exit_code == 2, result.output
     assert "25 MiB" in result.stderr and str(big) in result.stderr
     assert dump(url) == before
@@ -277,8 +300,23 @@ def test_nothing_is_read_from_a_file_that_is_not_a_regular_file(run, tmp_path):
     """A directory cannot be attached or imported (exit 2, not a crash)."""
     folder = tmp_path / "folder"
     folder.mkdir()
-    assert run("evidence", "add", "--rec", "labor-inspections", "--title", "D", "--date", "2019-07-01",
-               "--kind", "other", "--attach", str(folder)).exit_code == 2
+    assert (
+        run(
+            "evidence",
+            "add",
+            "--rec",
+            "labor-inspections",
+            "--title",
+            "D",
+            "--date",
+            "2019-07-01",
+            "--kind",
+            "other",
+            "--attach",
+            str(folder),
+        ).exit_code
+        == 2
+    )
     assert run("import", str(folder)).exit_code == 2
 
 
@@ -286,7 +324,9 @@ def test_database_display_masks_the_password():
     database = Database(f"postgresql://tracker:{SECRET}@db.example.org/tracker")
     assert SECRET not in repr(database) and SECRET not in database.display
     assert database.display == "postgresql+psycopg://tracker:***@db.example.org/tracker"
-    assert mask(f"see postgresql://u:{SECRET}@h/d and sqlite:///x.db") == "see postgresql://u:***@h/d and sqlite:///x.db"
+    assert (
+        mask(f"see postgresql://u:{SECRET}@h/d and sqlite:///x.db") == "see postgresql://u:***@h/d and sqlite:///x.db"
+    )
     assert os.environ.get("TRACKER_DEBUG") != "1"
 
 
@@ -318,8 +358,22 @@ def test_a_fifo_is_refused_not_read_forever(sqlite_templates, tmp_path):
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)
     commands = [
-        ["--db", str(database), "evidence", "add", "--rec", "labor-inspections", "--title", "F", "--date",
-         "2019-07-01", "--kind", "other", "--attach", str(fifo)],
+        [
+            "--db",
+            str(database),
+            "evidence",
+            "add",
+            "--rec",
+            "labor-inspections",
+            "--title",
+            "F",
+            "--date",
+            "2019-07-01",
+            "--kind",
+            "other",
+            "--attach",
+            str(fifo),
+        ],
         ["--db", str(database), "import", str(fifo)],
     ]
     for args in commands:

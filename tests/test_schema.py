@@ -36,39 +36,65 @@ NOW = datetime(2020, 1, 1, tzinfo=UTC)
 
 def _insert_every_value(connection) -> None:
     source_id = connection.execute(
-        insert(Source).values(slug="s", title="S", publisher="P", country="KH", published_on=date(2019, 6, 20),
-                              complete=True).returning(Source.id)
+        insert(Source)
+        .values(slug="s", title="S", publisher="P", country="KH", published_on=date(2019, 6, 20), complete=True)
+        .returning(Source.id)
     ).scalar_one()
     rec_ids = []
     for n, (pillar, text_status) in enumerate(
         [(p, TextStatus.VERBATIM) for p in Pillar] + [(Pillar.PROTECTION, t) for t in TextStatus]
     ):
-        rec_ids.append(connection.execute(
-            insert(Recommendation).values(source_id=source_id, code=f"r{n}", title="T", text="X",
-                                          text_status=text_status, pillar=pillar).returning(Recommendation.id)
-        ).scalar_one())
+        rec_ids.append(
+            connection.execute(
+                insert(Recommendation)
+                .values(source_id=source_id, code=f"r{n}", title="T", text="X", text_status=text_status, pillar=pillar)
+                .returning(Recommendation.id)
+            ).scalar_one()
+        )
     for n, role in enumerate(Role):
         agency_id = connection.execute(insert(Agency).values(code=f"a{n}", name="A").returning(Agency.id)).scalar_one()
-        connection.execute(insert(RecommendationAgency).values(recommendation_id=rec_ids[0], agency_id=agency_id,
-                                                               role=role))
+        connection.execute(
+            insert(RecommendationAgency).values(recommendation_id=rec_ids[0], agency_id=agency_id, role=role)
+        )
     for status in Status:
-        connection.execute(insert(StatusUpdate).values(recommendation_id=rec_ids[0], status=status,
-                                                       effective_on=date(2019, 7, 1), note="n", recorded_at=NOW,
-                                                       recorded_by="t"))
-    evidence_values = dict(title="E", observed_on=date(2019, 7, 1), recorded_at=NOW, recorded_by="t",
-                           kind=EvidenceKind.OTHER, reliability=Reliability.CREDIBLE, sensitivity=Sensitivity.PUBLIC)
-    combos = [dict(kind=k) for k in EvidenceKind] + [dict(reliability=r) for r in Reliability] + [
-        dict(sensitivity=s) for s in Sensitivity]
+        connection.execute(
+            insert(StatusUpdate).values(
+                recommendation_id=rec_ids[0],
+                status=status,
+                effective_on=date(2019, 7, 1),
+                note="n",
+                recorded_at=NOW,
+                recorded_by="t",
+            )
+        )
+    evidence_values = dict(
+        title="E",
+        observed_on=date(2019, 7, 1),
+        recorded_at=NOW,
+        recorded_by="t",
+        kind=EvidenceKind.OTHER,
+        reliability=Reliability.CREDIBLE,
+        sensitivity=Sensitivity.PUBLIC,
+    )
+    combos = (
+        [dict(kind=k) for k in EvidenceKind]
+        + [dict(reliability=r) for r in Reliability]
+        + [dict(sensitivity=s) for s in Sensitivity]
+    )
     for n, combo in enumerate(combos):
         evidence_id = connection.execute(
             insert(Evidence).values(**{**evidence_values, **combo}).returning(Evidence.id)
         ).scalar_one()
         stance = list(Stance)[n % len(Stance)]
-        connection.execute(insert(EvidenceLink).values(evidence_id=evidence_id, recommendation_id=rec_ids[0],
-                                                       stance=stance))
+        connection.execute(
+            insert(EvidenceLink).values(evidence_id=evidence_id, recommendation_id=rec_ids[0], stance=stance)
+        )
     for direction in Direction:
-        connection.execute(insert(Indicator).values(recommendation_id=rec_ids[0], code=f"i-{direction}", name="I",
-                                                    unit="u", direction=direction))
+        connection.execute(
+            insert(Indicator).values(
+                recommendation_id=rec_ids[0], code=f"i-{direction}", name="I", unit="u", direction=direction
+            )
+        )
 
 
 def test_every_vocabulary_value_fits_the_migrated_schema(empty_url):
@@ -84,8 +110,15 @@ def test_every_vocabulary_value_fits_the_migrated_schema(empty_url):
 
 @pytest.mark.parametrize(
     "table, column",
-    [("status_update", "status"), ("evidence", "kind"), ("evidence", "sensitivity"), ("evidence_link", "stance"),
-     ("recommendation", "pillar"), ("recommendation_agency", "role"), ("indicator", "direction")],
+    [
+        ("status_update", "status"),
+        ("evidence", "kind"),
+        ("evidence", "sensitivity"),
+        ("evidence_link", "stance"),
+        ("recommendation", "pillar"),
+        ("recommendation_agency", "role"),
+        ("indicator", "direction"),
+    ],
 )
 def test_a_value_outside_the_vocabulary_is_refused_by_the_database(empty_url, table, column):
     database = Database(empty_url)
@@ -115,6 +148,9 @@ def test_sqlite_refuses_a_dangling_foreign_key(sqlite_templates, tmp_path):
     database = Database(str(path))
     with pytest.raises(IntegrityError):
         with database.engine.begin() as connection:
-            connection.execute(insert(Recommendation).values(source_id=999, code="x", title="T", text="X",
-                                                             text_status="verbatim", pillar="prevention"))
+            connection.execute(
+                insert(Recommendation).values(
+                    source_id=999, code="x", title="T", text="X", text_status="verbatim", pillar="prevention"
+                )
+            )
     database.dispose()

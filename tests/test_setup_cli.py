@@ -88,12 +88,17 @@ def test_rec_show_reports_text_status_note_and_owners(database):
     assert rec["pillar"] == "protection"
     assert rec["indicators"] == ["victims-identified"]
     assert {(a["code"], a["role"]) for a in rec["agencies"]} == {
-        ("mosvy", "lead"), ("ncct", "support"), ("moi", "support")}
+        ("mosvy", "lead"),
+        ("ncct", "support"),
+        ("moi", "support"),
+    }
 
 
 def test_rec_list_filters(database):
-    assert [r["code"] for r in recs(database, pillar=Pillar.PROSECUTION)] == ["prosecute-convict",
-                                                                           "undercover-techniques"]
+    assert [r["code"] for r in recs(database, pillar=Pillar.PROSECUTION)] == [
+        "prosecute-convict",
+        "undercover-techniques",
+    ]
     assert [r["code"] for r in recs(database, agency="molvt")] == ["labor-inspections"]
     assert recs(database, status=Status.IMPLEMENTED) == []
     human = recommendation_table(read(database, queries.recommendations))
@@ -106,24 +111,24 @@ def test_rec_list_on_an_empty_database_says_how_to_fill_it(empty_url):
     database = Database(empty_url)
     listed = read(database, queries.recommendations)
     database.dispose()
-    assert recommendation_table(listed).startswith(
-        "No recommendations yet: load a catalog with `tracker catalog load`")
+    assert recommendation_table(listed).startswith("No recommendations yet: load a catalog with `tracker catalog load`")
 
 
 def test_tables_show_whole_numbers_and_yes_or_no():
     from tracker.render.terminal import table
 
-    assert table(["value", "complete"], [[12.0, True], [2.5, False]]).splitlines()[1:] == \
-        ["12     yes", "2.5    no"]
+    assert table(["value", "complete"], [[12.0, True], [2.5, False]]).splitlines()[1:] == ["12     yes", "2.5    no"]
 
 
 def test_a_user_catalog_loads_once_and_a_conflict_is_refused(database, tmp_path):
     path = tmp_path / "extra.yaml"
-    body = ("agencies:\n  - code: mfa\n    name: Ministry of Foreign Affairs\n"
-            "sources:\n  - slug: ngo-2020-khm\n    title: NGO shadow report\n    publisher: Coalition\n"
-            "    country: KH\n    published_on: 2020-01-15\n    recommendations:\n"
-            "      - code: shelter-funding\n        title: Fund shelters\n        text: Fund shelters.\n"
-            "        pillar: protection\n        agencies: {lead: mosvy, support: [mfa]}\n")
+    body = (
+        "agencies:\n  - code: mfa\n    name: Ministry of Foreign Affairs\n"
+        "sources:\n  - slug: ngo-2020-khm\n    title: NGO shadow report\n    publisher: Coalition\n"
+        "    country: KH\n    published_on: 2020-01-15\n    recommendations:\n"
+        "      - code: shelter-funding\n        title: Fund shelters\n        text: Fund shelters.\n"
+        "        pillar: protection\n        agencies: {lead: mosvy, support: [mfa]}\n"
+    )
     path.write_text(body)
     assert "1 source" in write(database, catalogs.load, catalogs.read(str(path)), "tester").describe()
     assert "nothing to add" in write(database, catalogs.load, catalogs.read(str(path)), "tester").describe()
@@ -202,7 +207,8 @@ def test_init_does_not_create_a_missing_folder(tmp_path):
 def test_init_creates_a_new_database_in_a_folder_that_exists(tmp_path):
     database = Database(str(tmp_path / "new.db"))
     assert f"Created the tracker schema (revision {SCHEMA_REVISION})" in "\n".join(
-        operations.init(database, [], actor="tester"))
+        operations.init(database, [], actor="tester")
+    )
     assert database.current_revision() == SCHEMA_REVISION
     database.dispose()
 
@@ -211,7 +217,8 @@ def test_what_to_run_before_a_database_can_be_used(tmp_path, sqlite_templates):
     """``db current`` and every other command say the same: init where there is no schema yet."""
     missing = Database(str(tmp_path / "none.db"))
     assert missing.schema_problem(None) == (
-        f"no tracker database at {missing.display}: run `tracker init` to create one, or pass --db")
+        f"no tracker database at {missing.display}: run `tracker init` to create one, or pass --db"
+    )
     (tmp_path / "blank.db").write_bytes(b"")
     blank = Database(str(tmp_path / "blank.db"))
     assert blank.schema_problem(None) == f"{blank.display} has no tracker schema: run `tracker init` to create it"
@@ -227,10 +234,14 @@ def test_what_to_run_before_a_database_can_be_used(tmp_path, sqlite_templates):
 def test_the_log_says_what_each_event_wrote():
     from tracker.render.terminal import event_rows
 
-    assert event_rows('{"rows":{"evidence":[{"id":12}],"evidence_link":[{"evidence_id":12},{"evidence_id":12}]}}') \
+    assert (
+        event_rows('{"rows":{"evidence":[{"id":12}],"evidence_link":[{"evidence_id":12},{"evidence_id":12}]}}')
         == "evidence 12, evidence_link x2"
-    assert event_rows('{"rows":{"evidence_retraction":[{"id":3,"evidence_id":7}]}}') \
+    )
+    assert (
+        event_rows('{"rows":{"evidence_retraction":[{"id":3,"evidence_id":7}]}}')
         == "evidence_retraction 3 (evidence 7)"
+    )
     assert event_rows("not json") == "?"
 
 
@@ -255,24 +266,36 @@ def test_unknown_ref_exits_2_with_one_error_line(run):
 
 
 def test_unknown_status_filter_lists_the_allowed_statuses(run):
-    assert_one_error(run("rec", "list", "--status", "done"), 2, "done", "not_started", "in_progress",
-                     "partially_implemented", "implemented")
+    assert_one_error(
+        run("rec", "list", "--status", "done"),
+        2,
+        "done",
+        "not_started",
+        "in_progress",
+        "partially_implemented",
+        "implemented",
+    )
 
 
 @pytest.mark.parametrize(
     "content, fragments",
     [
-        ("sources:\n  - slug: x-1\n    title: T\n    publisher: P\n    country: KH\n    published_on: 2019-06-20\n"
-         "    recommendations:\n      - code: a\n        title: A\n        text: X\n        pillar: bogus\n",
-         ["sources[0] (x-1).recommendations[0] (a)", "'pillar'", "bogus"]),
-        ("sources:\n  - slug: x-1\n    title: T\n    publisher: P\n    country: KH\n    published_on: 2019-13-01\n",
-         ["sources[0] (x-1)", "'published_on'"]),
+        (
+            "sources:\n  - slug: x-1\n    title: T\n    publisher: P\n    country: KH\n    published_on: 2019-06-20\n"
+            "    recommendations:\n      - code: a\n        title: A\n        text: X\n        pillar: bogus\n",
+            ["sources[0] (x-1).recommendations[0] (a)", "'pillar'", "bogus"],
+        ),
+        (
+            "sources:\n  - slug: x-1\n    title: T\n    publisher: P\n    country: KH\n    published_on: 2019-13-01\n",
+            ["sources[0] (x-1)", "'published_on'"],
+        ),
         ("sources: [1, 2", ["invalid YAML"]),
         ("agencies:\n  - code: A B\n    name: n\n", ["agencies[0]", "'code'"]),
     ],
 )
-def test_an_invalid_catalog_file_exits_2_naming_file_entry_field_and_loads_nothing(run, database, tmp_path,
-                                                                                   content, fragments):
+def test_an_invalid_catalog_file_exits_2_naming_file_entry_field_and_loads_nothing(
+    run, database, tmp_path, content, fragments
+):
     path = tmp_path / "mine.yaml"
     path.write_text(content)
     before = row_counts(database)
@@ -291,8 +314,9 @@ def test_reads_before_init_or_upgrade_exit_1_saying_what_to_run(tmp_path, empty_
     assert_one_error(invoke(["--db", str(tmp_path / "none.db"), "rec", "list"]), 1, "tracker init")
     assert not (tmp_path / "none.db").exists()
     (tmp_path / "blank.db").write_bytes(b"")
-    assert_one_error(invoke(["--db", str(tmp_path / "blank.db"), "rec", "list"]), 1,
-                     "has no tracker schema: run `tracker init`")
+    assert_one_error(
+        invoke(["--db", str(tmp_path / "blank.db"), "rec", "list"]), 1, "has no tracker schema: run `tracker init`"
+    )
     database = Database(empty_url)
     database.downgrade("0001")
     database.dispose()
@@ -327,8 +351,9 @@ def test_help_groups_the_commands():
     assert positions == sorted(positions), "panels appear in the order Setup, Record, Report, Check"
 
 
-@pytest.mark.parametrize("path, command", list(cli_commands()),
-                         ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+@pytest.mark.parametrize(
+    "path, command", list(cli_commands()), ids=lambda v: " ".join(v) if isinstance(v, tuple) else ""
+)
 def test_every_command_has_help(path, command):
     assert (command.help or "").strip(), f"tracker {' '.join(path)} has no help text"
     result = invoke([*path, "--help"])
@@ -336,8 +361,9 @@ def test_every_command_has_help(path, command):
     # every argument and option that takes a value is named in capitals (REF, QUARTER...) or by its choices
     for param in command.params:
         if not getattr(param, "is_flag", False) and param.name != "help":
-            assert param.metavar and (param.metavar.isupper() or "|" in param.metavar), \
+            assert param.metavar and (param.metavar.isupper() or "|" in param.metavar), (
                 f"tracker {' '.join(path)}: {param.name} has no metavar"
+            )
 
 
 def test_version_needs_no_command():
