@@ -384,7 +384,8 @@ class _PostgresPool:
         return True
 
     def close(self) -> None:
-        _pg_drop(self.created)
+        """Drop every database made here, and the templates, at once."""
+        _pg_drop(self.created + list(self.templates.values()))
 
 
 @pytest.fixture(scope="session")

@@ -160,12 +160,17 @@ def expected_quarter(value: str) -> date | None:
     return date(int(match.group(1)), 3 * int(match.group(2)) - 2, 1)
 
 
+# Numbers as people write them (documented): ASCII digits with an optional sign, decimal point
+# and exponent ("1_000", "0x10", "inf" and full-width digits are refused), at most 1e100 either way.
+_DIGITS = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
 def expected_number(value: str) -> float | None:
-    try:
-        number = float(value.strip())
-    except ValueError:
+    clean = value.strip()
+    if not _DIGITS.fullmatch(clean):
         return None
-    return number if math.isfinite(number) else None
+    number = float(clean)
+    return number if math.isfinite(number) and abs(number) <= 1e100 else None
 
 
 # Running a command ------------------------------------------------------------------------------

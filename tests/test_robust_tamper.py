@@ -476,7 +476,8 @@ def add_a_column(url: str) -> str:
 
 
 def corrupt_an_index_page(url: str) -> str | None:
-    """A flipped byte in an index b-tree: no row changes, SQLite's own check fails."""
+    """A flipped byte in an index b-tree (the first cell pointer of the event hashes' index):
+    no row changes, the page no longer holds together."""
     if not Database(url).is_sqlite:
         return None
     connection = sqlite3.connect(url)
@@ -485,8 +486,8 @@ def corrupt_an_index_page(url: str) -> str | None:
         0
     ]
     connection.close()
-    with open(url, "r+b") as file:  # a byte of the last cell of the index's first page (cells fill it from its end)
-        file.seek((root - 1) * page_size + page_size - 40)
+    with open(url, "r+b") as file:
+        file.seek((root - 1) * page_size + 8)  # past the leaf page's 8-byte header
         byte = file.read(1)
         file.seek(-1, 1)
         file.write(bytes([byte[0] ^ 0x55]))

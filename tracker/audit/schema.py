@@ -4,8 +4,9 @@ A dropped index, an extra column, a trigger that copies new rows somewhere else,
 damaged page of the file change no row and no event, so the chain cannot show them. Here
 the live schema's tables, columns and indexes are compared with the models' (which the
 migrations produce: a test keeps them equal), the tracker's schema has no trigger and no view, and on SQLite the file
-passes ``PRAGMA integrity_check`` (``quick_check`` would not see an index whose content no
-longer matches its table: a flipped byte in a key).
+passes ``PRAGMA quick_check``: every page of every table and index is well formed. (It
+does not compare each index entry with its row, as ``PRAGMA integrity_check`` does, which
+on a database of a million events takes minutes rather than seconds.)
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ _VALUE_PROBLEM = re.compile(r"(CHECK|NOT NULL) constraint failed|NULL value in "
 
 
 def storage_problems(session: Session) -> list[str]:
-    """What is wrong with the database file (SQLite's ``PRAGMA integrity_check``), one line each."""
+    """What is wrong with the database file (SQLite's ``PRAGMA quick_check``), one line each."""
     if session.get_bind().dialect.name != "sqlite":
         return []
-    lines = [str(row[0]) for row in session.execute(text("PRAGMA integrity_check(100)")).all()]
+    lines = [str(row[0]) for row in session.execute(text("PRAGMA quick_check(100)")).all()]
     # a value its column's CHECK or NOT NULL refuses is a row's problem: the row checks name it
     damage = [" ".join(line.split()) for line in lines if line != "ok" and not _VALUE_PROBLEM.match(line)]
     return [f"the database file is damaged: {line}" for line in damage[:5]]
