@@ -214,7 +214,7 @@ class _Table:
         self.width = len(self.columns)
         self.positions = {column: index for index, column in enumerate(self.columns)}
         self.key_positions = [self.positions[k] for k in self.key]
-        self.single_id = self.key == ["id"]
+        self.single_id = self.key == ("id",)
         self.record = _speller(spec, values).record  # a stored row's raw values
         self.recorded = _speller(spec, None).record  # a parsed record's values (see read_recorded)
         self.select = ", ".join(_quote(c) for c in self.columns)
