@@ -24,6 +24,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from tracker import services
+from tracker.audit import canonical as audit_record
 from tracker.audit import verify as integrity
 from tracker.clock import iso_utc
 from tracker.errors import TrackerError
@@ -87,7 +88,7 @@ class Writer:
         for table, items in rows.items():
             for row in items:
                 self.insert(table, row)
-        payload = integrity.canonical(
+        payload = audit_record.canonical(
             {
                 "rows": {
                     table: [{k: v for k, v in row.items() if k != "content"} for row in items]

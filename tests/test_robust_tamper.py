@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from tracker.audit import canonical as audit_record
 from tracker.audit import verify as integrity
 from tracker.audit.chain import Chain
 from tracker.clock import iso_utc
@@ -550,7 +551,7 @@ def recompute_after_edit(url: str) -> None:
             for record in document["rows"].get("status_update", []):
                 if record["id"] == 1:
                     record["status"] = "implemented"
-                    event.payload = integrity.canonical(document)
+                    event.payload = audit_record.canonical(document)
 
     rewrite_chain(url, edit)
 

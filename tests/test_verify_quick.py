@@ -22,6 +22,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tracker import clock
+from tracker.audit import canonical as audit_record
 from tracker.audit import quick as quickcheck
 from tracker.audit import verify as integrity
 from tracker.clock import iso_utc
@@ -276,7 +277,7 @@ def edit_payload(url: str, seq: int, edit) -> None:
     payload = connection.execute("SELECT payload FROM event WHERE seq = ?", (seq,)).fetchone()[0]
     document = json.loads(payload)
     edit(document)
-    connection.execute("UPDATE event SET payload = ? WHERE seq = ?", (integrity.canonical(document), seq))
+    connection.execute("UPDATE event SET payload = ? WHERE seq = ?", (audit_record.canonical(document), seq))
     connection.commit()
     connection.close()
 
@@ -432,7 +433,7 @@ def test_a_record_and_its_row_are_spelled_alike_exactly_when_their_values_are_eq
         "recorded_by": "ana",
     }
     assert spell(row) == spell(read_recorded(spec, record))
-    assert spell(row) == integrity.canonical({**record, "value": 100.0})
+    assert spell(row) == audit_record.canonical({**record, "value": 100.0})
     for column, other in [
         ("value", "100"),
         ("value", 100.5),

@@ -22,14 +22,12 @@ from sqlalchemy import Integer, LargeBinary, String, Table, and_, func, select, 
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from tracker.audit.canonical import (  # noqa: F401  TEMPORARY re-export
+from tracker.audit.canonical import (
     GENESIS,
     INVARIANTS,
     TableSpec,
-    canonical,
     event_hash,
     iso_utc,
-    json_value,
     read_recorded,
     spell,
 )
