@@ -43,7 +43,7 @@ from tracker.store.database import Database
 from tracker.store.models import Event
 from tracker.vocab import Sensitivity, Status
 
-from conftest import invoke
+from conftest import invoke, template
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("TRACKER_UPDATE_GOLDEN") == "1"
@@ -256,9 +256,28 @@ def record_later(url: str, ids: dict[str, int]) -> None:
     write(url, later, lambda s: services.retract_evidence(s, ids["verdict"], "Wrong court", actor=ACTOR))
 
 
+def _fill_dataset(database: Database, _folder: Path) -> None:
+    ids = build_dataset(database.url)
+    known = DATASET_IDS.setdefault("ids", ids)
+    assert known == ids, "the dataset got other ids on another backend"
+
+
+# The dataset is built once per backend and session; each test gets a fresh copy of it.
+DATASET = template("reports-2019", _fill_dataset)
+DATASET_IDS: dict[str, dict[str, int]] = {}
+
+
+@pytest.fixture
+def url(make_url_for, request) -> str:
+    """The test's database: a copy of the 2019 dataset when the test asks for ``dataset``,
+    else the built-in catalog alone (the conftest's ``url``)."""
+    return make_url_for(DATASET if "dataset" in request.fixturenames else "loaded")
+
+
 @pytest.fixture
 def dataset(url) -> dict[str, int]:
-    return build_dataset(url)
+    """The ids of the dataset's evidence, by name; ``url`` is a copy of the dataset."""
+    return DATASET_IDS["ids"]
 
 
 def library_quarterly(url: str, quarter: str, as_of: str | None = AS_OF, audience: str | None = None, sources=()):
