@@ -488,3 +488,18 @@ def _same_on_postgres(base: Path, template: str, folder: Path, case: tuple) -> N
 @given(case=tamperings.filter(lambda case: case[0] != "update" or not isinstance(case[4], str)))
 def test_on_postgresql_the_full_check_answers_the_same_cases(base, pg_base, tmp_path, case):
     _same_on_postgres(base, pg_base, tmp_path, case)
+
+
+def test_a_remembered_spelling_is_given_only_for_the_same_stored_text():
+    """The quick pass remembers how a stored value is spelled; ``1``, ``1.0`` and ``True`` are one
+    dict key, so only text is remembered, and a value that failed to read fails every time."""
+    spec = canonical.TableSpec(
+        name="t", columns=("flag", "day", "size"), key=("flag",), kinds={"flag": "bool", "day": "date", "size": "float"}
+    )
+    record = canonical.Speller(spec, prepare=quick._Values().readers(spec)).record
+    assert record((1, "2019-07-01", 1)) == '{"day":"2019-07-01","flag":true,"size":1.0}'
+    assert record((0, "2019-07-01", 2.5)) == '{"day":"2019-07-01","flag":false,"size":2.5}'
+    for row in [(1.0, "2019-07-01", 1), (True, "2019-07-01", 1), ("1", "2019-07-01", 1), (1, "2019-02-30", 1)]:
+        for _ in range(2):
+            with pytest.raises(quick.Unusual):
+                record(row)

@@ -225,9 +225,10 @@ class Speller:
         for name in sorted(spec.columns):
             value = f"v[{spec.columns.index(name)}]"
             if prepare and name in prepare:
-                namespace[f"p_{name}"] = prepare[name]
-                value = f"p_{name}({value})"
-                fields.append(f'"{name}":{{spell({value})}}')
+                # a stored value's spelling, looked up by the stored value once it is known
+                memo, slow = _memoized(prepare[name])
+                namespace[f"m_{name}"], namespace[f"s_{name}"] = memo, slow
+                fields.append(f'"{name}":{{m_{name}.get({value}) or s_{name}({value})}}')
                 continue
             kind = spec.kinds[name]
             if kind in ("text", "choice"):
@@ -243,6 +244,26 @@ class Speller:
 
     def records(self, rows: Iterable[Sequence[Any]]) -> list[str]:
         return [self.record(row) for row in rows]
+
+
+# Distinct stored values remembered per column (a column of instants has nearly as many as rows).
+_MEMO_LIMIT = 4096
+
+
+def _memoized(prepare: Callable[[Any], Any]) -> tuple[dict[Any, str], Callable[[Any], str]]:
+    """``spell(prepare(stored))``, remembered for the first distinct stored values: the dict
+    to look a stored value up in, and the function that spells it (and remembers it) when it
+    is not there. Only text is remembered: ``1``, ``1.0`` and ``True`` are one key to a dict,
+    and ``prepare`` may read them differently. ``prepare`` may raise; nothing is remembered then."""
+    memo: dict[Any, str] = {}
+
+    def slow(stored: Any) -> str:
+        text = spell(prepare(stored))
+        if stored.__class__ is str and len(memo) < _MEMO_LIMIT:
+            memo[stored] = text
+        return text
+
+    return memo, slow
 
 
 # Reading recorded values back ---------------------------------------------------------------------

@@ -119,13 +119,13 @@ class _Values:
     def instant(self, value: Any) -> datetime:
         found = self.instants.get(value)
         if found is None:
-            spelling = "%Y-%m-%d %H:%M:%S.%f"
-            try:
-                found = datetime.strptime(value, spelling).replace(tzinfo=UTC) if type(value) is str else None
+            try:  # as SQLAlchemy stores an instant on SQLite: "2019-10-05 12:00:00.000000", in UTC
+                found = datetime.fromisoformat(value) if type(value) is str else None
             except ValueError:
                 found = None
-            if found is None or found.strftime(spelling) != value:
+            if found is None or found.tzinfo is not None or found.isoformat(" ", "microseconds") != value:
                 raise Unusual("a stored instant SQLAlchemy would not read back as recorded")
+            found = found.replace(tzinfo=UTC)
             if len(self.instants) < 100_000:
                 self.instants[value] = found
         return found
