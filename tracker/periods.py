@@ -1,4 +1,8 @@
-"""Calendar quarters, strict dates and as-of instants."""
+"""Calendar quarters, strict dates and as-of instants.
+
+Dates are UTC dates, whatever the machine's time zone: "today" is :func:`clock.today`,
+today's date in UTC, and ``--as-of DATE`` is the end of that date in UTC.
+"""
 
 from __future__ import annotations
 
@@ -62,7 +66,7 @@ def quarter_range(first: Quarter, last: Quarter) -> list[Quarter]:
 
 
 def parse_date(text: str, *, field: str = "date", allow_future: bool = False) -> date:
-    """A strict ``YYYY-MM-DD`` date that exists, and (by default) is not after today."""
+    """A strict ``YYYY-MM-DD`` date that exists, and (by default) is not after today in UTC."""
     value = text.strip() if isinstance(text, str) else text
     if not isinstance(value, str) or not _DATE.match(value):
         raise InputError(f"invalid {field} {text!r}: write it as YYYY-MM-DD, e.g. 2019-12-31")
@@ -71,7 +75,7 @@ def parse_date(text: str, *, field: str = "date", allow_future: bool = False) ->
     except ValueError:
         raise InputError(f"invalid {field} {text!r}: no such day in the calendar") from None
     if not allow_future and day > clock.today():
-        raise InputError(f"invalid {field} {text!r}: it is in the future (today is {clock.today()})")
+        raise InputError(f"invalid {field} {text!r}: it is in the future (today is {clock.today()} in UTC)")
     return day
 
 
@@ -79,8 +83,9 @@ def parse_as_of(text: str | None) -> datetime:
     """``YYYY-MM-DD`` means the end of that day, UTC; else an ISO 8601 timestamp with offset.
 
     Not in the future: a report as of a later instant could still change as more is
-    recorded. A date may be today (the user's, as for every date); a timestamp may not be
-    after now.
+    recorded. A date may be today in UTC (:func:`clock.today`, as for every date) at the
+    latest, never the machine's local date; a timestamp may not be after now. So the same
+    text means the same instant, and is accepted or refused alike, in every time zone.
     """
     if text is None:
         return clock.now()
@@ -89,7 +94,7 @@ def parse_as_of(text: str | None) -> datetime:
         day = parse_date(value, field="--as-of", allow_future=True)
         if day > clock.today():
             raise InputError(
-                f"invalid --as-of {text!r}: it is in the future (today is {clock.today()}); --as-of is the "
+                f"invalid --as-of {text!r}: it is in the future (today is {clock.today()} in UTC); --as-of is the "
                 "moment things had been recorded by: give today or an earlier date, or leave it out for now"
             )
         return datetime.combine(day, time.max, tzinfo=UTC)

@@ -121,8 +121,10 @@ def day(value: str | date | None, field: str = "date", *, required: bool = True)
             raise InputError(f"{field} is required: write it as YYYY-MM-DD")
         return None
     if isinstance(value, date):
-        if value > clock.today():
-            raise InputError(f"invalid {field} {value.isoformat()!r}: it is in the future")
+        if value > clock.today():  # a UTC date, as in parse_date
+            raise InputError(
+                f"invalid {field} {value.isoformat()!r}: it is in the future (today is {clock.today()} in UTC)"
+            )
         return value
     return periods.parse_date(value, field=field)
 
@@ -157,6 +159,7 @@ def number(value: str | float | int | None, field: str, *, required: bool = True
 # axis around it stays finite.
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 MAX_NUMBER = 1e100
+_WHOLE_NUMBER = re.compile(r"\d+", re.ASCII)  # ids and counts: "12", not "1_2", "+12" or "１２"
 
 
 def identifier(value: str | int | None, field: str) -> int:
@@ -164,6 +167,8 @@ def identifier(value: str | int | None, field: str) -> int:
         raise InputError(f"invalid {field} {value!r}: give a whole number")
     if value is None:
         raise InputError(f"invalid {field} {value!r}: give a whole number, e.g. 12")
+    if isinstance(value, str) and not _WHOLE_NUMBER.fullmatch(value.strip()):
+        raise InputError(f"invalid {field} {value!r}: give a whole number in digits, e.g. 12")
     try:
         result = int(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
@@ -171,6 +176,17 @@ def identifier(value: str | int | None, field: str) -> int:
     if result <= 0 or result > 2**62:
         raise InputError(f"invalid {field} {value!r}: give a positive whole number")
     return result
+
+
+def count(value: str, field: str, *, maximum: int) -> int:
+    """A whole number from 1 to ``maximum`` written in digits (``--limit``): not "1_000", "+5" or "1e3"."""
+    digits = value.strip()
+    if not _WHOLE_NUMBER.fullmatch(digits):
+        raise InputError(f"invalid {field} {value!r}: give a whole number in digits, e.g. 50")
+    # Compared by length first: int() refuses a string of over 4300 digits.
+    if len(digits.lstrip("0")) > len(str(maximum)) or not 1 <= int(digits) <= maximum:
+        raise InputError(f"invalid {field} {value!r}: give a whole number from 1 to {maximum}")
+    return int(digits)
 
 
 def actor(value: str | None) -> str:

@@ -7,6 +7,7 @@ already stored identically is skipped, what differs is refused, naming the entry
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -160,7 +161,8 @@ def read(name_or_file: str) -> Catalog:
 
 
 def _loader():
-    """YAML's safe loader, with dates left as text so that our strict parser checks them."""
+    """YAML's safe loader, with dates left as text so that our strict parser checks them, and
+    numbers only as people write them (see :func:`_as_written`)."""
     import yaml
 
     class Loader(yaml.SafeLoader):
@@ -170,7 +172,27 @@ def _loader():
         first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+    Loader.add_constructor("tag:yaml.org,2002:int", _as_written(_YAML_INT, yaml.SafeLoader.construct_yaml_int))
+    Loader.add_constructor("tag:yaml.org,2002:float", _as_written(_YAML_FLOAT, yaml.SafeLoader.construct_yaml_float))
     return Loader
+
+
+# YAML 1.1 reads 1_000 as 1000, 0x10 as 16, 010 as 8 and 1:30 as 90; a catalog reads numbers in
+# the digits validation.number takes (and .inf and .nan, which it refuses by name).
+_YAML_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_YAML_FLOAT = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+
+
+def _as_written(spelling: re.Pattern[str], construct):
+    """A YAML constructor of numbers that leaves any other spelling (or a wrong ``!!int``) as the
+    text it is, for the field's own check to refuse by name: "invalid target '1_000': give a number"."""
+
+    def construct_number(loader, node):
+        if isinstance(node.value, str) and spelling.fullmatch(node.value):
+            return construct(loader, node)
+        return loader.construct_scalar(node)
+
+    return construct_number
 
 
 def parse(document: Any, label: str) -> Catalog:

@@ -21,7 +21,7 @@ from sqlalchemy import Boolean, Column, Date, Enum, Float, Integer, LargeBinary,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tracker import periods, validation
+from tracker import clock, periods, validation
 from tracker.audit.canonical import INSTANT_FORMAT, iso_utc
 from tracker.audit.chain import last_event
 from tracker.audit.verify import verify
@@ -104,6 +104,8 @@ def parse_export(file: InputFile) -> ExportPlan:
         raise InputError(f"{file.label} line {error.lineno}, column {error.colno}: invalid JSON: {error.msg}") from None
     except RecursionError:
         raise InputError(f"{file.label}: invalid JSON: nested too deeply") from None
+    except ValueError:  # a whole number of more digits than Python reads (4300)
+        raise InputError(f"{file.label}: invalid JSON: a number in it has thousands of digits") from None
     if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
         raise InputError(
             f'{file.label}: not a tracker export (no "format": "{EXPORT_FORMAT}"); import CSV '
@@ -141,6 +143,7 @@ def parse_export(file: InputFile) -> ExportPlan:
         if not isinstance(records, list):
             raise InputError(f"{file.label}: table {table.name!r} must be a list of rows")
         plan.rows[table] = _check_records(file, table, records, files=files)
+    _check_dates(file, plan)
     if plan.rows[_ATTACHMENTS] and not files:
         raise InputError(
             f"{file.label}: it lists attachments without their content; export with "
@@ -200,9 +203,8 @@ def _value_reader(table: Table, column: Column[Any]) -> Callable[[Any], Any]:
     if isinstance(kind, Enum):
         vocabulary = cast("type[StrEnum]", kind.enum_class)  # every vocabulary is a StrEnum
         return nullable(lambda value: validation.choice(_string(value, name), vocabulary, name).value)
-    if isinstance(kind, Date):
-        future = name == "due_on"
-        return nullable(lambda value: periods.parse_date(_string(value, name), field=name, allow_future=future))
+    if isinstance(kind, Date):  # checked against when the row was recorded by _check_dates
+        return nullable(lambda value: periods.parse_date(_string(value, name), field=name, allow_future=True))
     if isinstance(kind, Boolean):
         return nullable(lambda value: _typed(value, bool, name, "true or false"))
     if isinstance(kind, Float):
@@ -231,6 +233,34 @@ def _value_reader(table: Table, column: Column[Any]) -> Callable[[Any], Any]:
     raise AssertionError(f"no reader for {table.name}.{name} ({kind!r})")
 
 
+def _check_dates(file: InputFile, plan: ExportPlan) -> None:
+    """No date after the day its row was recorded (a due date excepted), wherever it was recorded.
+
+    Not against this machine's clock, which may be in another zone or behind: a row's dates
+    against its own ``recorded_at``; a catalog source's (it has none) against the last event
+    of the export, which recorded it at the latest. The bound is the latest date on Earth at
+    that instant (:func:`clock.latest_date`): every date that a tracker accepted as not in
+    the future when recording it, in any zone, is restored.
+    """
+    last = max((event["recorded_at"] for event in plan.rows[EVENT_TABLE]), default=None)
+    for table, rows in plan.rows.items():
+        dated = [c.name for c in table.columns if isinstance(c.type, Date) and c.name != "due_on"]
+        if not dated:
+            continue
+        for number, row in enumerate(rows, start=1):
+            recorded = row.get("recorded_at", last)
+            if recorded is None:  # a source in an export without events: verifying refuses it
+                continue
+            for name in dated:
+                if row[name] is not None and row[name] > clock.latest_date(recorded):
+                    keys = ", ".join(f"{c.name} {row[c.name]}" for c in table.primary_key.columns)
+                    raise InputError(
+                        f"{file.label}: {table.name} row {number} ({keys}): field {name!r}: invalid {name} "
+                        f"{row[name].isoformat()!r}: it is after the day it was recorded ({iso_utc(recorded)}), "
+                        "in every time zone"
+                    )
+
+
 def _string(value: Any, name: str) -> str:
     _typed(value, str, name, "a string")
     try:
@@ -246,13 +276,27 @@ def _typed(value: Any, expected: type, name: str, what: str) -> Any:
     return value
 
 
+# An Integer column holds 32 bits on PostgreSQL (SQLite's hold 64): every id, count and seq
+# tracker writes fits in it, and a restore must not depend on the database it restores into.
+_INTEGER_RANGE = range(-(2**31), 2**31)
+
+
 def _integer(value: Any, name: str) -> int:
-    return cast(int, _typed(value, int, name, "a whole number"))
+    whole = cast(int, _typed(value, int, name, "a whole number"))
+    if whole not in _INTEGER_RANGE:
+        raise InputError(
+            f"{name} {json.dumps(value)[:40]} is out of range: give a whole number between {_INTEGER_RANGE.start} "
+            f"and {_INTEGER_RANGE.stop - 1}"
+        )
+    return whole
 
 
 def _number(value: Any, name: str) -> float:
-    if type(value) not in (int, float) or not math.isfinite(value):
+    if type(value) not in (int, float) or (type(value) is float and not math.isfinite(value)):
         raise InputError(f"{name} must be a finite number, not {json.dumps(value)[:40]}")
+    # The range of every value tracker records; a JSON whole number may have any number of digits.
+    if abs(value) > validation.MAX_NUMBER:
+        raise InputError(f"{name} {json.dumps(value)[:40]} is out of range: give a number between -1e100 and 1e100")
     return float(value)
 
 

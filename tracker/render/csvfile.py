@@ -15,14 +15,31 @@ if TYPE_CHECKING:
     from tracker.reports import QuarterlyReport, Timeline
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+_FORMULA_SIGNS = ("=", "+", "-", "@")
+_FORMULA_START = (*_FORMULA_SIGNS, "\t", "\r", "\n")
 
 
 def neutralise(cell: Any) -> Any:
-    """OWASP's CSV injection advice: a text cell that a spreadsheet could run as a formula gets a ``'``."""
-    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+    """OWASP's CSV injection advice: a text cell that a spreadsheet could run as a formula gets a ``'``.
+
+    A formula can hide behind what spreadsheets skip or read alike: leading spaces (any
+    Unicode space, and invisible format characters such as a zero-width space or a
+    byte-order mark) and the full-width or small forms of the starters (``＝1+1``, ``﹢1``),
+    which NFKC folds into ``=`` and ``+``. Numbers are not text: they stay numbers.
+    """
+    if isinstance(cell, str) and (cell.startswith(_FORMULA_START) or _first_visible(cell) in _FORMULA_SIGNS):
         return "'" + cell
     return cell
+
+
+def _first_visible(text: str) -> str:
+    """The first character of ``text`` after any spaces and format characters, as NFKC folds it ("" if none)."""
+    import unicodedata
+
+    for character in text:
+        if not character.isspace() and unicodedata.category(character) != "Cf":
+            return unicodedata.normalize("NFKC", character)[:1]
+    return ""
 
 
 def _table(header: list[str], rows: Iterable[list[Any]]) -> str:
