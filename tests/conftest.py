@@ -322,8 +322,9 @@ class _PostgresPool:
         """The template database of ``kind``; a registered one is built the first time."""
         if kind not in self.templates:
             spec = TEMPLATES[kind]
+            base = self._template(spec.base)  # first: it may be built now, and named
             name = f"tracker_tpl_{len(self.templates)}_{os.getpid()}"
-            self._create(name, self._template(spec.base))
+            self._create(name, base)
             folder = self.folder / f"{kind}-files"
             folder.mkdir()
             database = Database(_pg_url(name))

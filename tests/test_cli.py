@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,6 +75,25 @@ def seed(database: Database, folder: Path) -> None:
 # Each command runs on a copy of one of these (or of "blank" or "empty").
 SEEDED = template("cli-seeded", seed)
 BEHIND = template("cli-at-0001", lambda database, _folder: database.downgrade("0001"), base="empty")
+
+
+def stamped_a_year_ahead(database: Database, _folder: Path) -> None:
+    """An assessment stamped by a clock a year ahead (on SQLite: PostgreSQL's server clock refuses it)."""
+    if database.url.startswith("postgresql"):
+        return
+    with clock.frozen(datetime.now(UTC) + timedelta(days=365)):
+        write(
+            database,
+            services.set_status,
+            "undercover-techniques",
+            "in_progress",
+            effective_on="2019-09-30",
+            note="Stamped a year ahead",
+            actor="sophea",
+        )
+
+
+AHEAD = template("cli-clock-ahead", stamped_a_year_ahead, base="cli-seeded")
 
 
 # What must be on stdout and on stderr: a check of the text, given the database it ran on.
@@ -308,9 +327,19 @@ CASES: dict[tuple[str, ...], Case] = {
         ),
         after=backed_up,
     ),
+    ("correct-clock",): Case(
+        lambda s: ["correct-clock", "--reason", "The laptop's clock was a year ahead"],
+        nothing,
+        per_backend(
+            sqlite=lines("Recorded: events up to 7, stamped up to", "count as known at"),
+            postgres=one_error("no clock ran ahead"),
+        ),
+        kind=AHEAD,
+    ),
 }
-# The one command whose success depends on the backend: PostgreSQL databases are copied with pg_dump.
-EXIT_CODES = {("backup",): {"sqlite": 0, "postgres": 1}}
+# The commands whose success depends on the backend: PostgreSQL databases are copied with
+# pg_dump, and their server's clock keeps any event from being stamped ahead.
+EXIT_CODES = {("backup",): {"sqlite": 0, "postgres": 1}, ("correct-clock",): {"sqlite": 0, "postgres": 1}}
 
 
 def test_every_command_is_run_here():

@@ -299,9 +299,68 @@ def populate_0001(url: str, evidence_count: int) -> dict[str, int]:
     return {"events": writer.seq}
 
 
+def populate_0002(url: str, evidence_count: int) -> dict[str, int]:
+    """Revision 0002 added the evidence an assessment cites and the record of imported files:
+    the history of :func:`populate_0001`, then assessments citing evidence and two imports."""
+    figures = populate_0001(url, evidence_count)
+    database = Database(url)
+    with database.engine.begin() as connection:
+        seq, last_hash, last_at = connection.execute(
+            text("SELECT seq, hash, recorded_at FROM event ORDER BY seq DESC LIMIT 1")
+        ).one()
+        moment = datetime.fromisoformat(str(last_at)).replace(tzinfo=UTC) + timedelta(days=1)
+        writer = Writer(connection, moment)
+        writer.seq, writer.hash = seq, last_hash
+        status_id = connection.execute(text("SELECT max(id) FROM status_update")).scalar() or 0
+        standing = [
+            row[0]
+            for row in connection.execute(
+                text(
+                    "SELECT id FROM evidence WHERE id NOT IN (SELECT evidence_id FROM evidence_retraction) ORDER BY id"
+                )
+            )
+        ]
+        for n, evidence_id in enumerate(standing[:12], start=1):
+            writer.write(
+                "status.set",
+                {
+                    "status_update": [
+                        {
+                            "id": status_id + n,
+                            "recommendation_id": 1 + n % 4,
+                            "status": STATUSES[n % 4],
+                            "effective_on": date(2022, 1, 1) + timedelta(days=n),
+                            "note": NOTES[n % len(NOTES)],
+                            "recorded_at": writer.moment,
+                            "recorded_by": "analyst",
+                        }
+                    ],
+                    "status_update_evidence": [{"status_update_id": status_id + n, "evidence_id": evidence_id}],
+                },
+            )
+        for n in (1, 2):
+            writer.write(
+                "import.file",
+                {
+                    "import_batch": [
+                        {
+                            "id": n,
+                            "sha256": hashlib.sha256(f"file {n}".encode()).hexdigest(),
+                            "filename": f"evidence-{n}.csv",
+                            "rows": 0,
+                            "recorded_at": writer.moment,
+                            "recorded_by": "analyst",
+                        }
+                    ]
+                },
+            )
+    database.dispose()
+    return {"events": writer.seq, "earlier": figures["events"]}
+
+
 # Every revision before head needs a populator here: a new migration makes this fail
 # until the revision it supersedes gets one.
-POPULATE = {"0001": populate_0001}
+POPULATE = {"0001": populate_0001, "0002": populate_0002}
 
 
 def test_every_earlier_revision_has_a_populated_fixture():

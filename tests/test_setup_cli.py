@@ -165,9 +165,9 @@ def test_a_database_one_revision_behind_must_be_upgraded(empty_url):
         read(database, queries.recommendations)
     assert behind.value.exit_code == 1 and "tracker db upgrade" in str(behind.value)
     before, after, _backup = database.upgrade()
-    assert (before, after) == ("0001", "0002")
+    assert (before, after) == ("0001", SCHEMA_REVISION)
     assert read(database, queries.recommendations) == []
-    assert database.current_revision() == "0002"
+    assert database.current_revision() == SCHEMA_REVISION
     database.dispose()
 
 

@@ -33,3 +33,7 @@ class IntegrityFailure(TrackerError):
 
 class DatabaseUnavailable(TrackerError):
     """The database cannot be opened or reached."""
+
+
+class ClockError(TrackerError):
+    """This machine's clock disagrees with the record (or the database server): nothing is written."""

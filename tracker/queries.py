@@ -8,14 +8,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tracker import clock
+from tracker.audit import asof
 from tracker.errors import InputError, NotFound
 from tracker.store.models import (
     Agency,
     Attachment,
+    Event,
     Evidence,
     EvidenceAttachment,
     EvidenceLink,
@@ -173,6 +175,14 @@ def evidence_ids(session: Session) -> set[int]:
     return set(session.scalars(select(Evidence.id)))
 
 
+def stamped_after(session: Session, instant: datetime) -> tuple[int, datetime | None]:
+    """How many events the record knows only after ``instant``, and the last one's stamp: a report
+    as of now leaves them out (a clock that ran ahead stamped them; see ``tracker correct-clock``)."""
+    known = asof.known_at(session, Event)
+    count, last = session.execute(select(func.count(), func.max(Event.recorded_at)).where(known > instant)).one()
+    return count, last
+
+
 # Status over time -----------------------------------------------------------------------
 
 
@@ -188,11 +198,12 @@ def statuses_at(
     known_at``, by effective_on, then recorded_at, then id. Missing means not_started.
     """
     query = select(StatusUpdate.recommendation_id, StatusUpdate.status).where(StatusUpdate.effective_on < before)
+    known = asof.known_at(session, StatusUpdate)
     if known_at is not None:
-        query = query.where(StatusUpdate.recorded_at <= known_at)
+        query = query.where(known <= known_at)
     if recommendation_ids is not None:
         query = query.where(StatusUpdate.recommendation_id.in_(list(recommendation_ids)))
-    query = query.order_by(StatusUpdate.effective_on, StatusUpdate.recorded_at, StatusUpdate.id)
+    query = query.order_by(StatusUpdate.effective_on, known, StatusUpdate.id)
     return {rec_id: Status(status) for rec_id, status in session.execute(query)}
 
 
@@ -358,7 +369,7 @@ def status_history(session: Session, ref: str) -> list[dict[str, Any]]:
     updates = session.scalars(
         select(StatusUpdate)
         .where(StatusUpdate.recommendation_id == rec.id)
-        .order_by(StatusUpdate.effective_on, StatusUpdate.recorded_at, StatusUpdate.id)
+        .order_by(StatusUpdate.effective_on, asof.known_at(session, StatusUpdate), StatusUpdate.id)
     ).all()
     cited: dict[int, list[int]] = defaultdict(list)
     for update_id, evidence_id in session.execute(
@@ -541,13 +552,14 @@ def measurement_values(
 ) -> dict[tuple[int, date], float]:
     """(indicator, quarter start) -> value: for each, the latest recorded at or before known_at."""
     query = select(Measurement.indicator_id, Measurement.quarter_start, Measurement.value)
+    known = asof.known_at(session, Measurement)
     if known_at is not None:
-        query = query.where(Measurement.recorded_at <= known_at)
+        query = query.where(known <= known_at)
     if indicator_ids is not None:
         query = query.where(Measurement.indicator_id.in_(list(indicator_ids)))
     if quarter_starts is not None:
         query = query.where(Measurement.quarter_start.in_(list(quarter_starts)))
-    query = query.order_by(Measurement.recorded_at, Measurement.id)
+    query = query.order_by(known, Measurement.id)
     return {(i, q): v for i, q, v in session.execute(query)}
 
 
@@ -559,7 +571,7 @@ def indicator_detail(session: Session, code: str) -> dict[str, Any]:
     measurements = session.scalars(
         select(Measurement)
         .where(Measurement.indicator_id == indicator.id)
-        .order_by(Measurement.quarter_start, Measurement.recorded_at, Measurement.id)
+        .order_by(Measurement.quarter_start, asof.known_at(session, Measurement), Measurement.id)
     ).all()
     current = {m.quarter_start: m.id for m in measurements}
     return {

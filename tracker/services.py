@@ -13,7 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker import clock, files, validation
-from tracker.audit.chain import Chain
+from tracker.audit.asof import rows_before
+from tracker.audit.canonical import canonical
+from tracker.audit.chain import CLOCK_CORRECTION, CLOCK_TOLERANCE, Chain
 from tracker.errors import Conflict, InputError
 from tracker.periods import Quarter
 from tracker.queries import (
@@ -346,6 +348,37 @@ def retract_evidence(session: Session, evidence_id: int | str, reason: str, *, a
     return retraction
 
 
+# The clock -------------------------------------------------------------------------------
+
+
+def correct_clock(session: Session, reason: str, *, actor: str) -> models.ClockCorrection:
+    """Record that the chain's last events were stamped by a clock that ran ahead.
+
+    Nothing stored changes: from now on they count as known at this correction's instant
+    (this machine's clock, which must be right: on PostgreSQL it is checked against the
+    server's), and later events are stamped from then on again. Refused when the last
+    event is not ahead of the clock by more than :data:`tracker.audit.chain.CLOCK_TOLERANCE`.
+    """
+    reason = validation.long_text(reason, "--reason")
+    chain = Chain(session, actor, correcting_clock=True)
+    last = chain.last_recorded_at
+    if last is None or last <= chain.recorded_at + CLOCK_TOLERANCE:
+        shown = "nothing is recorded yet" if last is None else f"the last event was recorded at {clock.iso_utc(last)}"
+        raise Conflict(f"no clock ran ahead: {shown}, and this machine's clock says {clock.iso_utc(chain.recorded_at)}")
+    correction = models.ClockCorrection(
+        stamped_until=last,
+        last_seq=chain.seq,
+        rows_before=canonical(rows_before(session)),
+        reason=reason,
+        recorded_at=chain.recorded_at,
+        recorded_by=actor,
+    )
+    session.add(correction)
+    session.flush()
+    chain.append(CLOCK_CORRECTION, {"clock_correction": [correction]})
+    return correction
+
+
 # Indicators -----------------------------------------------------------------------------
 
 
@@ -406,8 +439,10 @@ def check_measurement(
         quarter = Quarter.parse(quarter)
     number = validation.number(value, labels["value"])
     note = validation.long_text(note, labels["note"], required=False)
-    if quarter.start > clock.today():
-        raise InputError(f"quarter {quarter} has not started yet: record values for past quarters")
+    if quarter.start > clock.today():  # a UTC date, as every "not in the future" check
+        raise InputError(
+            f"quarter {quarter} has not started yet (today is {clock.today()} in UTC): record values for past quarters"
+        )
     return MeasurementInput(
         quarter=quarter,
         value=number,

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, Integer, String, Table, Text, select
+from sqlalchemy import Boolean, Date, Float, Integer, String, Table, Text, func, select
 from sqlalchemy import Enum as Vocabulary
 from sqlalchemy.orm import Session
 
 from tracker import clock
+from tracker.audit.asof import known_at
 from tracker.audit.canonical import (
     GENESIS,
     Speller,
@@ -27,9 +28,20 @@ from tracker.audit.canonical import (
     link_hash,
     payload_text,
 )
+from tracker.errors import ClockError
 from tracker.store.models import DOMAIN_TABLES, TRAITS, Event, UTCDateTime, recorded_at_column
 
-__all__ = ["GENESIS", "Chain", "last_event", "row_values", "speller", "table_spec", "table_specs"]
+__all__ = [
+    "CLOCK_TOLERANCE",
+    "GENESIS",
+    "Chain",
+    "checked_clock",
+    "last_event",
+    "row_values",
+    "speller",
+    "table_spec",
+    "table_specs",
+]
 
 
 def _kind(table: Table, column: Any) -> str:
@@ -94,11 +106,59 @@ def row_values(table: Table, row: Any) -> tuple[Any, ...]:
 
 _TABLES = {table.name: table for table in DOMAIN_TABLES}
 
+CLOCK_CORRECTION = "clock.correct"
+"""The action of the one event that may be stamped before the event it follows."""
+
+CLOCK_TOLERANCE = timedelta(minutes=2)
+"""How far this machine's clock may be behind the chain's last event, or ahead of the
+PostgreSQL server's clock, before a write is refused: two machines' clocks rarely agree to
+the second, but a clock minutes off is wrong and would stamp the record with a wrong time."""
+
+
+def checked_clock(session: Session, last_recorded_at: datetime | None) -> datetime:
+    """The clock's instant, for a new event after one recorded at ``last_recorded_at``.
+
+    Refused (:class:`ClockError`) when the clock is behind that event by more than
+    :data:`CLOCK_TOLERANCE` (it would stamp the new event in the past, or, clamped, pin it
+    to a wrong future instant), and, on PostgreSQL, when it is ahead of the server's clock
+    by as much (every later writer with a right clock would then be refused).
+    """
+    moment = clock.now()
+    if last_recorded_at is not None and moment < last_recorded_at - CLOCK_TOLERANCE:
+        raise ClockError(
+            f"this machine's clock says {_shown(moment)} but the database's last event was recorded at "
+            f"{_shown(last_recorded_at)}, {_span(last_recorded_at - moment)} later: set the clock right, or, "
+            "if it is right, record that a clock ran ahead with `tracker correct-clock --reason TEXT`"
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        server = session.execute(select(func.statement_timestamp())).scalar_one()
+        if moment > server + CLOCK_TOLERANCE:
+            raise ClockError(
+                f"this machine's clock says {_shown(moment)}, {_span(moment - server)} ahead of the database "
+                f"server's ({_shown(server)}): set this machine's clock right before writing"
+            )
+    return moment
+
+
+def _shown(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _span(delta: timedelta) -> str:
+    seconds = round(delta.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
 
 class Chain:
     """Appends events for one write transaction, in order, after the last stored one."""
 
-    def __init__(self, session: Session, actor: str) -> None:
+    def __init__(self, session: Session, actor: str, *, correcting_clock: bool = False) -> None:
+        """``correcting_clock``: this transaction records a clock correction, the one event
+        stamped before the one it follows (see :class:`tracker.store.models.ClockCorrection`)."""
         self.session = session
         self.actor = actor
         last = session.execute(
@@ -106,9 +166,11 @@ class Chain:
         ).first()
         self.seq: int = last.seq if last else 0
         self.hash: str = last.hash if last else GENESIS
-        moment = clock.now()
-        # recorded_at never goes backwards along the chain, even if the clock does.
-        self.recorded_at: datetime = max(moment, last.recorded_at) if last else moment
+        self.last_recorded_at: datetime | None = last.recorded_at if last else None
+        moment = checked_clock(session, None if correcting_clock else self.last_recorded_at)
+        # recorded_at never goes backwards along the chain: a clock a little behind (within
+        # CLOCK_TOLERANCE) records at the last event's instant.
+        self.recorded_at: datetime = max(moment, last.recorded_at) if last and not correcting_clock else moment
         self._stamp = iso_utc(self.recorded_at)
         self._heads: dict[str, str] = {}
 
@@ -148,8 +210,8 @@ class Chain:
 
 
 def last_event(session: Session, as_of: datetime | None = None) -> Event | None:
-    """The last event of the chain (recorded at or before ``as_of``, if given)."""
+    """The last event of the chain (known at ``as_of``, if given: see :func:`tracker.audit.asof.known_at`)."""
     query = select(Event).order_by(Event.seq.desc()).limit(1)
     if as_of is not None:
-        query = query.where(Event.recorded_at <= as_of)
+        query = query.where(known_at(session, Event) <= as_of)
     return session.scalars(query).first()

@@ -311,6 +311,20 @@ def rec_show(
     out(recommendation_detail(view))
 
 
+def _position(value: str) -> int:
+    """--position N: a place in the list, in digits (not 1_0: Click's int would read it as 10)."""
+    from tracker import validation
+
+    return validation.count(value, "--position", maximum=2**31 - 1)
+
+
+def _evidence_id(value: str) -> int:
+    """--evidence ID, in digits."""
+    from tracker import validation
+
+    return validation.identifier(value, "evidence id")
+
+
 @rec_app.command("add")
 def rec_add(
     source: Annotated[str, typer.Option("--source", metavar="SLUG", help="Source slug, e.g. tip-2019-khm.")],
@@ -322,7 +336,8 @@ def rec_add(
     ],
     due: Annotated[Optional[str], typer.Option("--due", metavar="DATE", help="Due date, YYYY-MM-DD.")] = None,
     position: Annotated[
-        Optional[int], typer.Option("--position", metavar="N", min=1, help="Its place in the report's list.")
+        Optional[int],
+        typer.Option("--position", metavar="N", parser=_position, help="Its place in the report's list."),
     ] = None,
     paraphrase: Annotated[bool, typer.Option("--paraphrase", help="The text is not the report's own words.")] = False,
     by: By = None,
@@ -379,7 +394,8 @@ def status_set(
     on: Annotated[str, typer.Option("--on", metavar="DATE", help="The date the status took effect, YYYY-MM-DD.")],
     note: Annotated[str, typer.Option("--note", metavar="TEXT", help="The rationale for the assessment.")],
     evidence: Annotated[
-        Optional[list[int]], typer.Option("--evidence", metavar="ID", help="Evidence id it rests on (repeatable).")
+        Optional[list[int]],
+        typer.Option("--evidence", metavar="ID", parser=_evidence_id, help="Evidence id it rests on (repeatable)."),
     ] = None,
     by: By = None,
 ) -> None:
@@ -778,6 +794,19 @@ def check_output(output: Path | None) -> None:
         files.check_destination(output, force=True)
 
 
+def warn_of_later_stamps(session: Any, now: Any) -> None:
+    """A report as of now leaves out events stamped later by a clock that ran ahead: say so."""
+    from tracker import clock, queries
+
+    count, last = queries.stamped_after(session, now)
+    if count and last is not None:
+        say(
+            f"Warning: {counted(count, 'event')} stamped after now (up to {clock.iso_utc(last)}) left out of "
+            "this report: a clock ran ahead; with this machine's clock right, `tracker correct-clock "
+            "--reason TEXT` records it and later reports include them"
+        )
+
+
 def emit_report(text: str, output: Path | None, *, confidential: bool) -> None:
     """A report to stdout, or atomically to the -o file: readable by its owner only when it is
     for the confidential audience, else with the usual permissions (it is made to be shared)."""
@@ -808,6 +837,8 @@ def report_quarterly(
     check_output(output)
     with state.database().reading() as session:
         report = reports.quarterly(session, period, sources=source or (), as_of=moment, audience=level)
+        if as_of is None:
+            warn_of_later_stamps(session, moment)
     emit_report(render.render(report, fmt), output, confidential=level.value == "confidential")
 
 
@@ -837,16 +868,25 @@ def report_timeline(
     check_output(output)
     with state.database().reading() as session:
         report = reports.timeline(session, sources=source or (), first=start, last=end, as_of=moment, audience=level)
+        if as_of is None:
+            warn_of_later_stamps(session, moment)
     emit_report(render.render(report, fmt), output, confidential=level.value == "confidential")
 
 
 # Check ------------------------------------------------------------------------------------
 
 
+def _limit(value: str) -> int:
+    """--limit N: from 1 to a billion, in digits (not 1_000: Click's int would read it as 1000)."""
+    from tracker import validation
+
+    return validation.count(value, "--limit", maximum=1_000_000_000)
+
+
 @app.command(rich_help_panel=REPORT)
 def log(
     limit: Annotated[
-        Optional[int], typer.Option("--limit", metavar="N", min=1, max=1_000_000_000, help="Only the last N events.")
+        Optional[int], typer.Option("--limit", metavar="N", parser=_limit, help="Only the last N events.")
     ] = None,
     json_output: Json = False,
 ) -> None:
@@ -911,6 +951,27 @@ def backup(
     """A consistent copy of a SQLite database, safe while others write."""
     written = state.database().backup(path)
     say(f"Backed up {state.database().display} to {written}")
+
+
+@app.command("correct-clock", rich_help_panel=CHECK)
+def correct_clock(
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="What happened to the clock, and when (required).")
+    ],
+    by: By = None,
+) -> None:
+    """Record that the last events were stamped by a clock that ran ahead: they count as known
+    from now on, and writing goes on. Run it with this machine's clock right."""
+    from tracker import clock, services
+
+    actor = author(by)
+
+    def work(session: Any) -> tuple[int, str, str]:
+        correction = services.correct_clock(session, reason, actor=actor)
+        return correction.last_seq, clock.iso_utc(correction.stamped_until), clock.iso_utc(correction.recorded_at)
+
+    last_seq, stamped_until, known = state.database().write(work)
+    say(f"Recorded: events up to {last_seq}, stamped up to {stamped_until}, count as known at {known}")
 
 
 # Entry point ------------------------------------------------------------------------------

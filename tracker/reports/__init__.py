@@ -30,7 +30,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from tracker import __version__
-from tracker.audit.asof import Later, recorded_after
+from tracker.audit.asof import Later, known_at, recorded_after
 from tracker.audit.chain import last_event
 from tracker.errors import InputError
 from tracker.periods import Quarter, quarter_range
@@ -540,6 +540,7 @@ def _status_updates(
     """Each recommendation's updates effective before ``before`` and known at ``as_of``, in order."""
     if not ids:
         return {}
+    known = known_at(session, StatusUpdate)
     query = (
         select(
             StatusUpdate.recommendation_id,
@@ -547,14 +548,14 @@ def _status_updates(
             StatusUpdate.status,
             StatusUpdate.effective_on,
             StatusUpdate.note,
-            StatusUpdate.recorded_at,
+            known,
         )
         .where(
             StatusUpdate.recommendation_id.in_(list(ids)),
             StatusUpdate.effective_on < before,
-            StatusUpdate.recorded_at <= as_of,
+            known <= as_of,
         )
-        .order_by(StatusUpdate.effective_on, StatusUpdate.recorded_at, StatusUpdate.id)
+        .order_by(StatusUpdate.effective_on, known, StatusUpdate.id)
     )
     updates: dict[int, list[_Update]] = defaultdict(list)
     for rec_id, update_id, status, effective_on, note, recorded_at in session.execute(query):
@@ -598,11 +599,13 @@ def _quarter_evidence(
     if not rec_ids:
         return {}, 0
     visible_levels = _visible_levels(audience)
-    retracted = exists().where(EvidenceRetraction.evidence_id == Evidence.id, EvidenceRetraction.recorded_at <= as_of)
+    retracted = exists().where(
+        EvidenceRetraction.evidence_id == Evidence.id, known_at(session, EvidenceRetraction) <= as_of
+    )
     in_quarter = (
         Evidence.observed_on >= quarter.start,
         Evidence.observed_on < quarter.end,
-        Evidence.recorded_at <= as_of,
+        known_at(session, Evidence) <= as_of,
         ~retracted,
     )
     # Links are filtered by recommendation here, not in SQL, so that the planner always

@@ -328,6 +328,29 @@ class ImportBatch(Base):
     recorded_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
 
 
+class ClockCorrection(Base):
+    """The record that the chain's last events were stamped by a clock that ran ahead.
+
+    Events up to ``last_seq`` stamped after this row's ``recorded_at`` (the right time, when
+    it was recorded) are known from then on, as are the rows they recorded (``rows_before``:
+    each table's highest id at that moment, as canonical JSON); later events are stamped from
+    ``recorded_at`` on again. Nothing stored is changed: see :mod:`tracker.audit.asof`.
+    """
+
+    __tablename__ = "clock_correction"
+    traits: ClassVar[Traits] = Traits(
+        "clock correction", "clock corrections", written_by=("clock.correct",)
+    )  # chain.CLOCK_CORRECTION
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stamped_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    rows_before: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+
+
 class Event(Base):
     """The audit log: one row per write, hash-chained."""
 
@@ -359,6 +382,7 @@ DOMAIN_MODELS: tuple[type[Base], ...] = (
     Indicator,
     Measurement,
     ImportBatch,
+    ClockCorrection,
 )
 DOMAIN_TABLES: list[Table] = [model.__table__ for model in DOMAIN_MODELS]  # type: ignore[misc]
 TRAITS: dict[str, Traits] = {model.__tablename__: model.traits for model in DOMAIN_MODELS}  # type: ignore[attr-defined]
