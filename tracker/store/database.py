@@ -24,9 +24,9 @@ from tracker.store import engine as engines
 from tracker.store.engine import resolve_url
 
 # The revision this version of tracker needs; a test keeps it equal to Alembic's head.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 # Every revision of migrations/, oldest first (a test keeps this in step with Alembic's list).
-KNOWN_REVISIONS = ("0001", "0002")
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 
 T = TypeVar("T")
 
@@ -51,7 +51,7 @@ class Database:
     def display(self) -> str:
         if self.is_sqlite and self.path:
             return self.path.as_posix()
-        return self._url.render_as_string(hide_password=True)
+        return engines.mask(self._url.render_as_string(hide_password=True))
 
     @property
     def path(self) -> Path | None:
