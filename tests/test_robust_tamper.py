@@ -495,11 +495,109 @@ def corrupt_an_index_page(url: str) -> str | None:
     return "the database file: the database file is damaged"
 
 
+def add_a_trigger_alone(url: str) -> str:
+    """A trigger that makes every new piece of evidence public, on a table of the tracker's."""
+    if Database(url).is_sqlite:
+        sql(
+            url,
+            "CREATE TRIGGER publish_all AFTER INSERT ON evidence "
+            "BEGIN UPDATE evidence SET sensitivity = 'public' WHERE id = NEW.id; END",
+        )
+    else:
+        sql(
+            url,
+            "CREATE FUNCTION publish() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN NEW.sensitivity := 'public'; RETURN NEW; END $$",
+            "CREATE TRIGGER publish_all BEFORE INSERT ON evidence FOR EACH ROW EXECUTE FUNCTION publish()",
+        )
+    return "the schema: a trigger 'publish_all' on evidence that the tracker's schema does not have"
+
+
+def add_a_view(url: str) -> str:
+    sql(url, "CREATE VIEW summaries AS SELECT id, summary FROM evidence")
+    return "the schema: a view 'summaries' that the tracker's schema does not have"
+
+
+def add_an_index(url: str) -> str:
+    sql(url, "CREATE INDEX ix_evidence_title ON evidence (title)")
+    return "the schema: an extra index ix_evidence_title on evidence"
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """The SQLite varint at ``at``: (value, where the next field starts)."""
+    value = 0
+    for n in range(9):
+        byte = data[at + n]
+        if n == 8:
+            return (value << 8) | byte, at + 9
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            return value, at + n + 1
+    raise AssertionError("unreachable")
+
+
+def flip_a_byte_in_an_index_key(path: str, index: str) -> int:
+    """Flip the lowest bit of a byte inside the key of an entry of ``index`` (in its first
+    column, of the middle cell of a leaf page found with the ``dbstat`` virtual table): every
+    page still holds together, so ``PRAGMA quick_check`` passes, but the entry no longer
+    matches its row. Returns the page changed."""
+    connection = sqlite3.connect(path)
+    page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    leaves = connection.execute(
+        "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno", (index,)
+    ).fetchall()
+    connection.close()
+    page = leaves[len(leaves) // 2][0]
+    with open(path, "r+b") as file:
+        file.seek((page - 1) * page_size)
+        data = file.read(page_size)
+        header = 100 if page == 1 else 0
+        assert data[header] == 0x0A, "an index leaf page"
+        cells = int.from_bytes(data[header + 3 : header + 5], "big")
+        assert cells, f"{index} holds entries"
+        pointer = header + 8 + 2 * (cells // 2)
+        cell = int.from_bytes(data[pointer : pointer + 2], "big")
+        _size, record = _varint(data, cell)  # the cell: its payload's size, then the record
+        header_size, types = _varint(data, record)  # the record: its header's size, its columns' types...
+        serial_type, _next = _varint(data, types)
+        body = record + header_size  # ... then their values
+        if serial_type >= 13:  # a text: a byte in its middle
+            at = body + (serial_type - 13) // 4
+        elif serial_type in (8, 9):  # the integer 0 or 1, held by the type alone: 1 or 0 instead
+            at = types
+        else:  # an integer of 1 to 4 bytes: its last byte
+            at = body + {1: 0, 2: 1, 3: 2, 4: 3}[serial_type]
+        file.seek((page - 1) * page_size + at)
+        file.write(bytes([data[at] ^ 0x01]))
+    return page
+
+
+def flip_a_byte_in_the_event_hashes_index(url: str) -> str | None:
+    """A flipped byte inside a key of the index of the events' hashes (which looks events up by hash)."""
+    if not Database(url).is_sqlite:
+        return None
+    flip_a_byte_in_an_index_key(url, "sqlite_autoindex_event_1")
+    return "the database file: the database file is damaged: row "
+
+
+def flip_a_byte_in_an_evidence_links_index(url: str) -> str | None:
+    """A flipped byte inside a key of the index that finds a recommendation's evidence."""
+    if not Database(url).is_sqlite:
+        return None
+    flip_a_byte_in_an_index_key(url, "ix_evidence_link_recommendation_id_evidence_id")
+    return "missing from index ix_evidence_link_recommendation_id_evidence_id"
+
+
 CAUGHT = {
     "a trigger copying new rows": add_a_trigger,
+    "a trigger alone": add_a_trigger_alone,
+    "a view": add_a_view,
     "a dropped index": drop_an_index,
+    "an extra index": add_an_index,
     "an extra column": add_a_column,
     "a flipped byte in an index": corrupt_an_index_page,
+    "a flipped byte inside a key of the event hashes' index": flip_a_byte_in_the_event_hashes_index,
+    "a flipped byte inside a key of an evidence links' index": flip_a_byte_in_an_evidence_links_index,
     "row edited, then recorded again by a new event": re_record_an_edited_row,
     "backdated row recorded by an event appended today": backdated_row_recorded_today,
     "payload byte": change_payload_byte,
@@ -629,4 +727,4 @@ def test_a_malformed_anchor_is_an_input_error(backend, copy, anchor):
 
 def test_every_case_is_counted():
     """How many cases the suite holds: caught without an anchor, and caught only with one."""
-    assert len(CAUGHT) == 20 and len(NEEDS_ANCHOR) == 2
+    assert len(CAUGHT) == 25 and len(NEEDS_ANCHOR) == 2

@@ -299,7 +299,12 @@ def read_recorded(spec: TableSpec, record: Mapping[str, Any]) -> tuple[Any, ...]
 
 
 def _instant(text: str) -> datetime:
-    return datetime.strptime(text, INSTANT_FORMAT).replace(tzinfo=UTC)
+    """An instant's text as :func:`iso_utc` spells it (``_read`` checks that it is): fromisoformat
+    reads it quicker than strptime, and a trailing ``Z`` as UTC."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError("an instant without its Z")
+    return moment
 
 
 def _read(text: str, parse: Callable[[str], Any], spelled: Callable[[Any], str]) -> Any:

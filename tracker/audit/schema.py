@@ -4,14 +4,20 @@ A dropped index, an extra column, a trigger that copies new rows somewhere else,
 damaged page of the file change no row and no event, so the chain cannot show them. Here
 the live schema's tables, columns and indexes are compared with the models' (which the
 migrations produce: a test keeps them equal), the tracker's schema has no trigger and no view, and on SQLite the file
-passes ``PRAGMA quick_check``: every page of every table and index is well formed. (It
-does not compare each index entry with its row, as ``PRAGMA integrity_check`` does, which
-on a database of a million events takes minutes rather than seconds.)
+passes ``PRAGMA quick_check`` (every page of every table and index is well formed) and every
+index holds exactly its table's rows (:func:`index_problems`). ``quick_check`` alone does not
+compare index entries with rows: a flipped byte inside an index key passes it. ``PRAGMA
+integrity_check`` does, by looking every row up in every index, which costs several times
+``quick_check`` and grows faster than the database (on 400,000 events, 7 s of CPU against
+``quick_check``'s 1 s); :func:`index_problems` compares fingerprints instead, in one pass
+over each table and each index (3 s there), and leaves naming the problem to
+``integrity_check`` of that one table.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -22,13 +28,120 @@ _VALUE_PROBLEM = re.compile(r"(CHECK|NOT NULL) constraint failed|NULL value in "
 
 
 def storage_problems(session: Session) -> list[str]:
-    """What is wrong with the database file (SQLite's ``PRAGMA quick_check``), one line each."""
+    """What is wrong with the database file (SQLite's ``PRAGMA quick_check``, then every index
+    against its table: :func:`index_problems`), one line each."""
     if session.get_bind().dialect.name != "sqlite":
         return []
     lines = [str(row[0]) for row in session.execute(text("PRAGMA quick_check(100)")).all()]
-    # a value its column's CHECK or NOT NULL refuses is a row's problem: the row checks name it
-    damage = [" ".join(line.split()) for line in lines if line != "ok" and not _VALUE_PROBLEM.match(line)]
+    damage = _damage(lines)
+    if not damage:
+        connection = session.connection().connection.driver_connection
+        if isinstance(connection, sqlite3.Connection):
+            damage = index_problems(connection)
     return [f"the database file is damaged: {line}" for line in damage[:5]]
+
+
+def _damage(lines: list[str]) -> list[str]:
+    """The lines of a ``quick_check`` or ``integrity_check`` that tell of damage."""
+    # a value its column's CHECK or NOT NULL refuses is a row's problem: the row checks name it
+    return [" ".join(line.split()) for line in lines if line != "ok" and not _VALUE_PROBLEM.match(line)]
+
+
+_FINGERPRINT = "tracker_fingerprint"
+# Each text (or other non-integer) value counts as its keyed hash modulo this: sums of them
+# stay exact in SQLite's 64-bit integers for tables of up to 2**31 rows.
+_MODULUS = 1 << 32
+
+
+def index_problems(connection: sqlite3.Connection) -> list[str]:
+    """Every index of every table against the table's rows, in time linear in the database.
+
+    Per index, a fingerprint of its entries read through it (``INDEXED BY``: the entries
+    themselves) is compared with the fingerprint of the same columns read from the table's
+    rows (``NOT INDEXED``, one pass over each table for all its indexes): how many, and the
+    sums of every column's values (integers as they are, other values as Python's ``hash()``
+    of their bytes modulo 2**32, keyed afresh in each process unless ``PYTHONHASHSEED`` is
+    set) and of the rowids. A flipped byte in an entry changes a value, a rowid or the count.
+    Where the fingerprints differ, or an index cannot be read, ``PRAGMA integrity_check`` of
+    that table names the problem (and has the last word: it finding nothing, there is
+    nothing to report). Partial and expression indexes and tables without rowid, which the
+    tracker's schema does not have, are left to it too. This finds damage, not a forgery:
+    someone who rewrites an index page to fit these sums is not what it is for.
+    """
+    connection.create_function(_FINGERPRINT, 1, hash, deterministic=True)
+    try:
+        problems: list[str] = []
+        for table, indexes, whole in _index_plan(connection):
+            if whole and _fingerprints_agree(connection, table, indexes):
+                continue
+            lines = [str(row[0]) for row in connection.execute(f"PRAGMA integrity_check({_quote(table)})")]
+            problems.extend(_damage(lines))
+        return problems
+    finally:
+        connection.create_function(_FINGERPRINT, 1, None)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _index_plan(connection: sqlite3.Connection) -> list[tuple[str, dict[str, list[str]], bool]]:
+    """(table, {index: the SQL of its columns' fingerprints}, whether every index has one) for
+    each table with indexes."""
+    plan = []
+    tables = connection.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name"
+    ).fetchall()
+    for table, sql in tables:
+        listed = connection.execute(f"PRAGMA index_list({_quote(table)})").fetchall()
+        if not listed:
+            continue
+        integers = {
+            cid
+            for cid, _name, kind, *_rest in connection.execute(f"PRAGMA table_xinfo({_quote(table)})")
+            if "INT" in str(kind).upper()
+        }
+        whole = "WITHOUT ROWID" not in " ".join(str(sql).upper().split())
+        indexes: dict[str, list[str]] = {}
+        for _seq, index, _unique, _origin, partial in listed:
+            columns = [
+                (cid, name) for _n, cid, name, *_rest in connection.execute(f"PRAGMA index_xinfo({_quote(index)})")
+            ]
+            if partial or any(cid < -1 for cid, _name in columns):  # a WHERE clause or an expression
+                whole = False
+                continue
+            indexes[index] = [_term(name, integer=cid in integers) for cid, name in columns]
+        plan.append((table, indexes, whole))
+    return plan
+
+
+def _term(column: str | None, *, integer: bool) -> str:
+    """The SQL summing one column of an index (``None``: the rowid) into a fingerprint."""
+    if column is None:
+        return "sum(rowid)"
+    if integer:  # (a value of another type in it counts as SQLite's sum() reads it)
+        return f"sum({_quote(column)})"
+    return f"sum({_FINGERPRINT}(CAST({_quote(column)} AS BLOB)) % {_MODULUS})"
+
+
+def _fingerprints_agree(connection: sqlite3.Connection, table: str, indexes: dict[str, list[str]]) -> bool:
+    """Whether each index's entries and the table's rows have the same fingerprint."""
+    try:
+        terms = [term for index_terms in indexes.values() for term in index_terms]
+        count, *rows = connection.execute(
+            f"SELECT count(*), {', '.join(terms)} FROM {_quote(table)} NOT INDEXED"
+        ).fetchone()
+        start = 0
+        for index, index_terms in indexes.items():
+            entries = connection.execute(
+                f"SELECT count(*), {', '.join(index_terms)} FROM {_quote(table)} INDEXED BY {_quote(index)}"
+            ).fetchone()
+            if tuple(entries) != (count, *rows[start : start + len(index_terms)]):
+                return False
+            start += len(index_terms)
+    except sqlite3.Error:  # an index (or the table) that cannot be read, or a sum too large
+        return False
+    return True
 
 
 def schema_problems(session: Session) -> list[str]:

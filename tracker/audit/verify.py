@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Integer, LargeBinary, String, Table, and_, func, select, tuple_, type_coerce
@@ -31,7 +32,7 @@ from tracker.audit.canonical import (
     read_recorded,
     spell,
 )
-from tracker.audit.chain import Chain, last_event, speller, table_spec, table_specs
+from tracker.audit.chain import CLOCK_CORRECTION, CLOCK_TOLERANCE, Chain, last_event, speller, table_spec, table_specs
 from tracker.audit.schema import schema_problems, storage_problems
 from tracker.errors import InputError
 from tracker.progress import Progress, quietly
@@ -125,62 +126,82 @@ def _read(session: Session, columns: Sequence[Any], where: Any) -> tuple[dict[st
     return values, None
 
 
+# Rows are streamed in batches of this many (see :func:`_readable_rows`).
+_BATCH = 10_000
+
+
+def _readable_rows(
+    session: Session, columns: Sequence[Any], keys: Sequence[Any]
+) -> Iterator[tuple[Any, str | None, tuple[Any, ...] | None]]:
+    """Yield (row, None, None) for every row, streamed in the order of ``keys`` (columns of
+    ``columns``); a row that cannot be read (a stored value its column cannot hold) comes as
+    (its values read column by column, or None; the problem; its key as stored), and the
+    stream goes on after it.
+
+    Such a value fails the whole batch it is fetched in. The rows after the last one read are
+    then read again in batches of half the size, halved again while they fail, down to the
+    one row that fails: finding it costs about two batches' worth of rows wherever it is (not
+    a batch for each row before it in its batch), and streaming goes on after it.
+    """
+    names = [column.name for column in columns]
+    positions = [names.index(key.name) for key in keys]
+    raw_keys = [key if isinstance(key.type, Integer) else type_coerce(key, String) for key in keys]
+    last: tuple[Any, ...] | None = None
+    size: int | None = None  # None: stream every row left; else read the next ``size`` rows
+    while True:
+        after = (tuple_(*keys) > tuple_(*last),) if last is not None else ()
+        query = select(*columns).where(*after).order_by(*keys)
+        try:
+            if size is None:
+                result = session.execute(query.execution_options(yield_per=_BATCH))
+                try:
+                    for stored in result:
+                        last = tuple(stored[position] for position in positions)
+                        yield stored, None, None
+                finally:
+                    result.close()
+                return
+            batch = session.execute(query.limit(size)).all()
+        except _UNREADABLE:
+            if size != 1:
+                size = _BATCH if size is None else size // 2
+                continue
+            # The next row is the one that cannot be read: read it column by column.
+            key = session.execute(select(*raw_keys).where(*after).order_by(*keys).limit(1)).first()
+            if key is None:  # the failure was not a row's: nothing more to read
+                return
+            last = tuple(key)
+            row, problem = _read(session, columns, and_(*(column == value for column, value in zip(keys, key))))
+            yield row, problem, last
+            size = None
+            continue
+        for stored in batch:
+            last = tuple(stored[position] for position in positions)
+            yield stored, None, None
+        if len(batch) < size:
+            return
+
+
 def _table_rows(session: Session, table: Table, columns: Sequence[Any]) -> Iterator[tuple[Any, str | None, Any]]:
     """Yield (row, problem, raw key) for every row, streamed in key order.
 
     A row that cannot be read (a stored value its column cannot hold) is read again column
-    by column and comes with a problem and its key as stored; the stream goes on after it.
+    by column and comes with a problem and its key as stored; the stream goes on after it
+    (see :func:`_readable_rows`).
     """
-    key_columns = list(table.primary_key.columns)
-    last: tuple[Any, ...] | None = None
-    while True:
-        after: tuple[Any, ...] = (tuple_(*key_columns) > tuple_(*last),) if last is not None else ()
-        query = select(*columns).where(*after).order_by(*key_columns).execution_options(yield_per=10_000)
-        result = None
-        try:
-            result = session.execute(query)
-            for stored in result:
-                mapping = stored._mapping
-                last = tuple(mapping[column.name] for column in key_columns)
-                yield stored, None, None
-            return
-        except _UNREADABLE:
-            pass
-        finally:
-            if result is not None:
-                result.close()
-        # The row after the last one read could not be read: read it column by column.
-        after = (tuple_(*key_columns) > tuple_(*last),) if last is not None else ()
-        raw_keys = [
-            type_coerce(column, String) if not isinstance(column.type, Integer) else column for column in key_columns
-        ]
-        key = session.execute(select(*raw_keys).where(*after).order_by(*key_columns).limit(1)).first()
-        if key is None:  # the failure was not a row's: nothing more to read
-            return
-        last = tuple(key)
-        where = and_(*(column == value for column, value in zip(key_columns, key)))
-        row, problem = _read(session, columns, where)
-        yield row, problem, "/".join(map(str, key))
+    for row, problem, key in _readable_rows(session, columns, list(table.primary_key.columns)):
+        yield row, problem, "/".join(map(str, key)) if key is not None else None
 
 
 def _events(session: Session) -> Iterator[tuple[tuple[Any, ...] | None, str | None, Any]]:
     """Yield (row, problem, seq) for every event by seq, streamed; an unreadable one comes with a problem."""
-    columns = [Event.seq, Event.recorded_at, Event.actor, Event.action, Event.payload, Event.prev_hash, Event.hash]
-    last = None
-    while True:
-        after: tuple[Any, ...] = (Event.seq > last,) if last is not None else ()
-        try:
-            for stored in session.execute(
-                select(*columns).where(*after).order_by(Event.seq).execution_options(yield_per=10_000)
-            ):
-                last = stored[0]
-                yield tuple(stored), None, last
-            return
-        except _UNREADABLE:
-            # Read the next event column by column, then go on streaming after it.
-            last = session.execute(select(Event.seq).where(*after).order_by(Event.seq).limit(1)).scalar()
-            row, problem = _read(session, columns, Event.seq == last)
-            yield (tuple(row.values()) if row else None), problem, last
+    event = EVENT.c
+    columns = [event.seq, event.recorded_at, event.actor, event.action, event.payload, event.prev_hash, event.hash]
+    for row, problem, key in _readable_rows(session, columns, [event.seq]):
+        if key is None:
+            yield tuple(row), None, row[0]
+        else:
+            yield (tuple(row.values()) if row else None), problem, key[0]
 
 
 def _claims(document: Any, tables: Mapping[str, Table]) -> Iterator[tuple[str, str, dict[str, Any]]] | None:
@@ -368,6 +389,37 @@ def _attachments(session: Session) -> tuple[int, list[Finding]]:
     return count, findings
 
 
+def _corrects_clock(
+    action: str,
+    payload: str,
+    seq: int,
+    recorded_at: datetime,
+    previous_at: datetime,
+    claimed: Mapping[str, Mapping[str, Any]],
+) -> bool:
+    """Whether event ``seq``, stamped before the event it follows, is the one event that may
+    be: a clock correction of the events before it (it names the last one's stamp and seq, and
+    each table's highest id recorded by them; see :class:`tracker.store.models.ClockCorrection`),
+    made because they were stamped ahead of it by more than the writer tolerates."""
+    if action != CLOCK_CORRECTION or previous_at - recorded_at <= CLOCK_TOLERANCE:
+        return False
+    try:
+        records = json.loads(payload)["rows"]["clock_correction"]
+        (record,) = records
+        before = json.loads(record["rows_before"])
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return False
+    if record.get("stamped_until") != iso_utc(previous_at) or record.get("last_seq") != seq - 1:
+        return False
+    if not isinstance(before, dict):
+        return False
+    for name, highest in before.items():
+        keys = claimed.get(name)
+        if keys is None or highest != max((int(key) for key in keys), default=0):
+            return False
+    return True
+
+
 def full_verify(session: Session, anchor: str | None = None, progress: Progress = quietly) -> VerifyResult:
     """Recompute the chain, match every domain row to its event, check attachments.
 
@@ -415,7 +467,11 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
                 broken("prev_hash does not match the hash of the event before it", seq)
             elif event_hash(prev_hash, seq, stamp, actor, action, payload) != stored_hash:
                 broken("hash does not match the event's content", seq)
-            elif previous_at is not None and recorded_at < previous_at:
+            elif (
+                previous_at is not None
+                and recorded_at < previous_at
+                and not _corrects_clock(action, payload, seq, recorded_at, previous_at, claimed)
+            ):
                 broken("recorded_at goes backwards along the chain", seq)
             expected_prev = stored_hash
             previous_at = recorded_at

@@ -55,6 +55,12 @@ def resolve_url(given: str | None = None) -> str:
         raise InputError(f"invalid database URL: {_URL_FORM}") from None
     if "@" in (url.host or ""):
         raise InputError(f"invalid database URL (its host contains '@'): {_URL_FORM}")
+    try:
+        (url.host or "").encode("idna")
+    except UnicodeError:
+        raise InputError(f"invalid database URL (its host is not a host name): {_URL_FORM}") from None
+    if url.get_backend_name() != "sqlite" and "@" in (url.database or ""):  # a password's unencoded '@' and '/'
+        raise InputError(f"invalid database URL (its database name contains '@'): {_URL_FORM}")
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in ("sqlite", "postgresql"):
@@ -66,9 +72,13 @@ _URL_FORM = (
     "write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE, with any '@', ':', '/' or '%' "
     "in the user name or password written as %40, %3A, %2F or %25"
 )
-# scheme://user:PASSWORD@ : the password runs to the first '@' (a rendered URL encodes any '@'
-# in it, not spaces); masking a little too much is better than too little.
-_PASSWORD_IN_URL = re.compile(r"(\w[\w+.-]*://[^:/@\s]*):[^@]*?@")
+# scheme://user:PASSWORD@host: a password given unencoded may hold any character ('@', '/',
+# ':', '#', spaces, line breaks), and a URL parses at its first '@' (the rest of the password
+# becoming host and database, where a rendered URL writes any '@' as %40). So the password is
+# taken to run to the text's last '@' or '%40': masking a little too much (text after the URL,
+# up to another '@') is better than too little. The user name, as SQLAlchemy reads it, holds no
+# ':' or '/'.
+_PASSWORD_IN_URL = re.compile(r"(\w[\w+.-]*://[^:/]*):.*(?:@|%40)", re.DOTALL)
 
 
 def mask(text: str) -> str:
@@ -185,11 +195,111 @@ def read_only_url(path: Path) -> URL:
     return URL.create("sqlite", database=f"file:{quote(str(absolute))}", query=query)
 
 
+_WAL_HEADER = 32  # bytes: magic, version, page size, checkpoint sequence, salt-1, salt-2, checksum
+_WAL_MAGIC = (0x377F0682, 0x377F0683)
+_DAMAGED = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def check_wal(path: Path) -> None:
+    """Refuse a ``-wal`` file beside the SQLite database at ``path`` that does not belong to it.
+
+    On opening a database SQLite applies every frame of the write-ahead log beside it that
+    passes its own check: a frame carries the salts of its log's header (new ones each time
+    the log starts over) and a checksum running through the frames before it. That ties the
+    frames to their log, not the log to the database: the log of another database, or an
+    older log of this one (copied, or left by a writer killed before its checkpoint), passes
+    it, and its pages silently replace the file's own (rows vanish; even a log of another
+    page size is applied). The chain ties them: the file holds what was checkpointed, the log
+    what was written since, and events are only ever appended. So the last event the file
+    alone holds must still be there, unchanged, with the log applied, and the events after it
+    must follow it without a gap; and the log's pages must be the file's size. This reads a
+    few pages, and only when a log with frames is there. Raises
+    :class:`tracker.errors.DatabaseUnavailable` (nothing read, nothing written: the log is
+    not applied, so no checkpoint folds it into the file); a file the check cannot read
+    alone (no tracker schema yet, a checkpoint cut short) is left to SQLite.
+    """
+    wal = path.with_name(path.name + "-wal")
+    try:
+        # (the log only: closing a descriptor of the database file itself would drop every lock
+        # this process's SQLite connections hold on it)
+        with open(wal, "rb") as file:
+            head = file.read(_WAL_HEADER + 24)
+    except OSError:
+        return
+    # No frame SQLite would apply: an empty log, or one started over (the salts of its first
+    # frame, 8 bytes into it, are not the header's).
+    if len(head) < _WAL_HEADER + 24 or int.from_bytes(head[0:4], "big") not in _WAL_MAGIC:
+        return
+    if head[16:24] != head[_WAL_HEADER + 8 : _WAL_HEADER + 16]:
+        return
+    problem = _wal_breaks_the_chain(path, int.from_bytes(head[8:12], "big"))
+    if problem is not None:
+        raise DatabaseUnavailable(
+            f"the write-ahead log {wal} does not belong to {path} ({problem}): it is another database's log "
+            f"or an older one of this database, whose pages would replace the file's; nothing was read or "
+            f"written: move {wal.name} away to use the file as it is, or restore a backup"
+        )
+
+
+def _wal_breaks_the_chain(path: Path, page_size: int) -> str | None:
+    """What the log beside ``path``, of pages of ``page_size`` bytes, does to the chain the file
+    alone holds (see :func:`check_wal`)."""
+    from urllib.parse import quote
+
+    uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+    try:
+        alone = sqlite3.connect(f"{uri}&immutable=1", uri=True)  # immutable: the file, without its log
+        try:
+            last = alone.execute("SELECT seq, hash FROM event ORDER BY seq DESC LIMIT 1").fetchone()
+            file_page_size = alone.execute("PRAGMA page_size").fetchone()[0]
+        finally:
+            alone.close()
+    except sqlite3.Error:
+        return None
+    if last is None:
+        return None
+    if page_size != file_page_size:
+        return f"its pages are of {page_size} bytes, the database's of {file_page_size}"
+    seq, digest = last
+    try:
+        applied = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            applied.execute("BEGIN")  # one snapshot for the three reads
+            found = applied.execute("SELECT hash FROM event WHERE seq = ?", (seq,)).fetchone()
+            count, highest = applied.execute("SELECT count(*), max(seq) FROM event WHERE seq > ?", (seq,)).fetchone()
+            following = applied.execute("SELECT prev_hash FROM event WHERE seq = ?", (seq + 1,)).fetchone()
+        finally:
+            applied.close()
+    except sqlite3.DatabaseError as error:
+        if error.sqlite_errorcode & 0xFF not in _DAMAGED:
+            return None  # (locked, cannot open...): SQLite will say so
+        return f"with it the database cannot be read: {error}; without it, it holds events 1 to {seq}"
+    if found is None or found[0] != digest:
+        state = "is missing" if found is None else "is another event"
+        return f"the database file holds events 1 to {seq}, and with the log applied event {seq} {state}"
+    if count and (highest - seq != count or following is None or following[0] != digest):
+        return f"with the log applied, the events after event {seq} (the file's last) do not follow it"
+    return None
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL whose ``-wal`` SQLite would apply (not an immutable or in-memory one)."""
+    database = url.database
+    if not database or database == ":memory:" or url.query.get("immutable") or url.query.get("mode") == "memory":
+        return None
+    if database.startswith("file:"):
+        from urllib.parse import unquote
+
+        return Path(unquote(database[len("file:") :]))
+    return Path(database)
+
+
 def make_engine(url: URL, *, migrating: bool = False, read_only: bool = False) -> Engine:
     """The engine for ``url``; on SQLite every connection gets the tracker's settings.
 
-    SQLite: the driver in autocommit (the tracker emits ``BEGIN`` itself, see
-    :func:`begin_sqlite`), a busy timeout, WAL, full synchronisation and foreign keys on.
+    SQLite: before each connection, :func:`check_wal`; the driver in autocommit (the tracker
+    emits ``BEGIN`` itself, see :func:`begin_sqlite`), a busy timeout, WAL, full
+    synchronisation and foreign keys on.
     A ``read_only`` engine (see :func:`read_only_url`) sets nothing that writes. For a
     migration (``migrating``) foreign keys are off, since ``PRAGMA foreign_keys`` is
     a no-op inside a transaction and batch table rebuilds would cascade-delete child rows
@@ -198,6 +308,12 @@ def make_engine(url: URL, *, migrating: bool = False, read_only: bool = False) -
     """
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        path = _sqlite_file(url)
+
+        @event.listens_for(engine, "do_connect")
+        def _before_connecting(_dialect, _record, _arguments, _options) -> None:
+            if path is not None:  # before SQLite applies a log that is not the file's
+                check_wal(path)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection, _record) -> None:
