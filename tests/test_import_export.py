@@ -903,3 +903,46 @@ def test_the_quick_verification_shows_its_progress_on_a_terminal(backend, databa
     assert lines[-1].startswith("OK: 1502 events"), shown
     if backend == "sqlite":
         assert "Checking the chain" in shown and "100%" in shown and "Checking the rows" not in shown
+
+
+@pytest.mark.parametrize("forgery", ["row edited and recorded again", "backdated row recorded today"])
+def test_an_export_forged_with_a_valid_chain_is_refused(database, empty_database, empty_url, tmp_path, forgery):
+    """The two forgeries of a record that a valid hash chain hid, made in an export: a row edited
+    (sensitivity lowered) and recorded again by one new event with a valid hash; a status update
+    stamped last quarter recorded by an event appended now. The restore verifies and refuses both."""
+    from tracker.audit.canonical import canonical, event_hash
+
+    populate(database, tmp_path)
+    document = json.loads(importing.export(database, with_files=True))
+    tables, events = document["tables"], document["tables"]["event"]
+    if forgery == "row edited and recorded again":
+        row = tables["evidence"][0]
+        row["sensitivity"] = "public" if row["sensitivity"] != "public" else "confidential"
+        rows, action = {"evidence": [row]}, "evidence.add"
+    else:
+        update = dict(tables["status_update"][0])
+        update["id"] = max(u["id"] for u in tables["status_update"]) + 1
+        update["note"] = "Backdated: as if known when the first assessment was"  # stamped as that one
+        tables["status_update"].append(update)
+        rows, action = {"status_update": [update]}, "status.set"
+    last = events[-1]
+    payload = canonical({"rows": rows})
+    seq, stamp = last["seq"] + 1, last["recorded_at"]
+    events.append(
+        {
+            "seq": seq,
+            "recorded_at": stamp,
+            "actor": "intruder",
+            "action": action,
+            "payload": payload,
+            "prev_hash": last["hash"],
+            "hash": event_hash(last["hash"], seq, stamp, "intruder", action, payload),
+        }
+    )
+    export = tmp_path / "forged.json"
+    export.write_text(json.dumps(document))
+    before = dump(empty_url)
+    with pytest.raises(InputError) as refused:
+        importing.import_file(empty_database, export, actor=ACTOR)
+    assert "does not verify" in str(refused.value), str(refused.value)
+    assert dump(empty_url) == before
