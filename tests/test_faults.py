@@ -444,41 +444,16 @@ def test_no_command_shows_a_password_of_any_characters(password):
     assert "A7xQ" not in result.output and "Z9wK" not in result.output, result.output
 
 
+ASSESS = ["status", "set", "undercover-techniques", "in_progress", "--on", "2019-09-30", "--note", "n"]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["rec", "add", "--position", "1_0"], "invalid --position '1_0'"),
         (["rec", "add", "--position", "99999999999999999999"], "give a whole number from 1 to"),
-        (
-            [
-                "status",
-                "set",
-                "undercover-techniques",
-                "in_progress",
-                "--on",
-                "2019-09-30",
-                "--note",
-                "n",
-                "--evidence",
-                "1_0",
-            ],
-            "invalid evidence id '1_0'",
-        ),
-        (
-            [
-                "status",
-                "set",
-                "undercover-techniques",
-                "in_progress",
-                "--on",
-                "2019-09-30",
-                "--note",
-                "n",
-                "--evidence",
-                "99999999999999999999999",
-            ],
-            "invalid evidence id",
-        ),
+        ([*ASSESS, "--evidence", "1_0"], "invalid evidence id '1_0'"),
+        ([*ASSESS, "--evidence", "99999999999999999999999"], "invalid evidence id"),
     ],
 )
 def test_whole_number_options_take_plain_digits_only(run, url, args, message):
