@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker import clock, files, validation
-from tracker.audit.asof import rows_before
+from tracker.audit.asof import forget_corrections, rows_before
 from tracker.audit.canonical import canonical
 from tracker.audit.chain import CLOCK_CORRECTION, CLOCK_TOLERANCE, Chain
 from tracker.errors import Conflict, InputError
@@ -376,6 +376,7 @@ def correct_clock(session: Session, reason: str, *, actor: str) -> models.ClockC
     session.add(correction)
     session.flush()
     chain.append(CLOCK_CORRECTION, {"clock_correction": [correction]})
+    forget_corrections(session)
     return correction
 
 

@@ -60,9 +60,35 @@ def recorded_after(session: Session, as_of: datetime) -> Later:
     return Later({name: frozenset(keys) for name, keys in found.items() if keys})
 
 
-def corrections(session: Session) -> list[ClockCorrection]:
-    """The clock corrections recorded, in order (usually none)."""
-    return list(session.scalars(select(ClockCorrection).order_by(ClockCorrection.id)))
+@dataclass(frozen=True)
+class Correction:
+    """What :func:`known_at` needs of a clock correction."""
+
+    last_seq: int
+    at: datetime  # its recorded_at: when the events and rows before it are known
+    rows_before: Mapping[str, int]
+
+
+_CORRECTIONS = "tracker.audit.asof.corrections"
+
+
+def corrections(session: Session) -> tuple[Correction, ...]:
+    """The clock corrections recorded, in order (usually none): read once per session, as every
+    as-of cut of a report asks (:func:`forget_corrections` when one is recorded in it)."""
+    found = session.info.get(_CORRECTIONS)
+    if found is None:
+        rows = session.execute(
+            select(ClockCorrection.last_seq, ClockCorrection.recorded_at, ClockCorrection.rows_before).order_by(
+                ClockCorrection.id
+            )
+        )
+        found = session.info[_CORRECTIONS] = tuple(Correction(seq, at, json.loads(before)) for seq, at, before in rows)
+    return found
+
+
+def forget_corrections(session: Session) -> None:
+    """A clock correction was recorded in ``session``: the next as-of cut reads them again."""
+    session.info.pop(_CORRECTIONS, None)
 
 
 def rows_before(session: Session) -> dict[str, int]:
@@ -86,10 +112,10 @@ def known_at(session: Session, model: Any) -> ColumnElement[datetime]:
         if model is Event:
             before = model.seq <= correction.last_seq
         else:
-            highest = json.loads(correction.rows_before).get(model.__tablename__)
+            highest = correction.rows_before.get(model.__tablename__)
             if highest is None:
                 continue
             before = model.id <= highest
-        moment = literal(correction.recorded_at, UTCDateTime())
+        moment = literal(correction.at, UTCDateTime())
         whens.append((and_(before, column > moment), moment))
     return case(*whens, else_=column) if whens else column
