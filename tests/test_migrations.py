@@ -104,7 +104,7 @@ def assert_one_error(result, exit_code: int, *fragments: str) -> None:
 @pytest.mark.parametrize(
     "command_line, fragments",
     [
-        (["db", "upgrade", "9999"], ["cannot migrate to '9999'", "give one of 0001, 0002, 0003, head or base"]),
+        (["db", "upgrade", "9999"], ["cannot migrate to '9999'", "give one of 0001, 0002, 0003, 0004, head or base"]),
         (["db", "upgrade", "+5"], ["cannot migrate to '+5'"]),
         (["db", "upgrade", ""], ["cannot migrate to ''", "give one of"]),
         (["db", "upgrade", "0001:0002"], ["cannot migrate to '0001:0002'"]),

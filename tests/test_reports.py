@@ -730,8 +730,9 @@ def test_json_has_exactly_the_designed_keys(url, dataset):
         "summary",
         "recommendations",
         "withheld",
+        "corrections",
     ]
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
     assert document["period"] == {"start": "2019-07-01", "end": "2019-10-01"}
     assert document["as_of"] == "2019-12-31T23:59:59.999999Z"
     assert set(document["summary"]) == {
@@ -754,12 +755,22 @@ def test_json_has_exactly_the_designed_keys(url, dataset):
         "change",
         "due_on",
         "overdue",
+        "corrected",
         "status_updates",
         "evidence",
         "indicators",
     }
-    assert set(rec["evidence"][0]) == {"id", "title", "kind", "observed_on", "stance", "url", "sensitivity"}
-    assert set(rec["indicators"][0]) == {"code", "name", "unit", "value", "previous_value", "target"}
+    assert set(rec["evidence"][0]) == {
+        "id",
+        "title",
+        "kind",
+        "observed_on",
+        "stance",
+        "url",
+        "sensitivity",
+        "corrected",
+    }
+    assert set(rec["indicators"][0]) == {"code", "name", "unit", "value", "previous_value", "target", "corrected"}
 
 
 # Audience -----------------------------------------------------------------------------------------------

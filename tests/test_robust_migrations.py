@@ -358,9 +358,66 @@ def populate_0002(url: str, evidence_count: int) -> dict[str, int]:
     return {"events": writer.seq, "earlier": figures["events"]}
 
 
+def populate_0003(url: str, evidence_count: int) -> dict[str, int]:
+    """Revision 0003 added clock corrections: the history of :func:`populate_0002`, then an
+    assessment stamped by a clock a year ahead, and the clock correction that follows it."""
+    figures = populate_0002(url, evidence_count)
+    database = Database(url)
+    with database.engine.begin() as connection:
+        seq, last_hash, last_at = connection.execute(
+            text("SELECT seq, hash, recorded_at FROM event ORDER BY seq DESC LIMIT 1")
+        ).one()
+        right = datetime.fromisoformat(str(last_at)).replace(tzinfo=UTC) + timedelta(days=1)
+        writer = Writer(connection, right + timedelta(days=365))
+        writer.seq, writer.hash = seq, last_hash
+        status_id = connection.execute(text("SELECT max(id) FROM status_update")).scalar() or 0
+        ahead = writer.moment
+        writer.write(
+            "status.set",
+            {
+                "status_update": [
+                    {
+                        "id": status_id + 1,
+                        "recommendation_id": 1,
+                        "status": "in_progress",
+                        "effective_on": date(2022, 6, 1),
+                        "note": "Stamped by a clock a year ahead.",
+                        "recorded_at": ahead,
+                        "recorded_by": "analyst",
+                    }
+                ],
+                "status_update_evidence": [],
+            },
+        )
+        before = {
+            table: connection.execute(text(f'SELECT coalesce(max(id), 0) FROM "{table}"')).scalar()
+            for table in ("evidence", "evidence_retraction", "status_update", "measurement", "import_batch")
+        }
+        before["clock_correction"] = 0
+        writer.moment = right
+        writer.write(
+            "clock.correct",
+            {
+                "clock_correction": [
+                    {
+                        "id": 1,
+                        "stamped_until": ahead,
+                        "last_seq": writer.seq,
+                        "rows_before": audit_record.canonical(before),
+                        "reason": "The laptop's clock ran a year ahead.",
+                        "recorded_at": right,
+                        "recorded_by": "analyst",
+                    }
+                ]
+            },
+        )
+    database.dispose()
+    return {"events": writer.seq, "earlier": figures["events"]}
+
+
 # Every revision before head needs a populator here: a new migration makes this fail
 # until the revision it supersedes gets one.
-POPULATE = {"0001": populate_0001, "0002": populate_0002}
+POPULATE = {"0001": populate_0001, "0002": populate_0002, "0003": populate_0003}
 
 
 def test_every_earlier_revision_has_a_populated_fixture():

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from tracker import clock
+from tracker import clock, corrections
 from tracker.audit import asof
 from tracker.errors import InputError, NotFound
 from tracker.store.models import (
@@ -30,7 +30,7 @@ from tracker.store.models import (
     StatusUpdate,
     StatusUpdateEvidence,
 )
-from tracker.vocab import Pillar, Status
+from tracker.vocab import Pillar, Role, Status
 
 # References -----------------------------------------------------------------------------
 
@@ -201,10 +201,18 @@ def statuses_at(
     known = asof.known_at(session, StatusUpdate)
     if known_at is not None:
         query = query.where(known <= known_at)
+    withdrawn = withdrawn_ids(session, "status_update", known_at)
+    if withdrawn:
+        query = query.where(StatusUpdate.id.not_in(sorted(withdrawn)))
     if recommendation_ids is not None:
         query = query.where(StatusUpdate.recommendation_id.in_(list(recommendation_ids)))
     query = query.order_by(StatusUpdate.effective_on, known, StatusUpdate.id)
     return {rec_id: Status(status) for rec_id, status in session.execute(query)}
+
+
+def withdrawn_ids(session: Session, target: str, known_at: datetime | None = None) -> set[int]:
+    """The ids of ``target``'s records (status updates, measurements) withdrawn as known at ``known_at``."""
+    return {key[0] for key in corrections.as_of(session, known_at).withdrawn(target)}
 
 
 def current_statuses(session: Session) -> dict[int, Status]:
@@ -279,23 +287,14 @@ def recommendations(
     query = select(Recommendation, Source.slug).join(Source)
     if sources:
         query = query.where(Source.slug.in_(list(sources)))
-    if pillar is not None:
-        query = query.where(Recommendation.pillar == pillar)
-    if agency is not None:
-        query = query.where(
-            Recommendation.id.in_(
-                select(RecommendationAgency.recommendation_id).join(Agency).where(Agency.code == agency)
-            )
-        )
-    query = query.order_by(
-        Source.published_on.desc(),
-        Source.slug,
-        Recommendation.position.is_(None),
-        Recommendation.position,
-        Recommendation.code,
-    )
+    query = query.order_by(Source.published_on.desc(), Source.slug)
     rows = session.execute(query).all()
     views = _views(session, rows)
+    # Filters on what a correction may change are applied to the corrected values.
+    if pillar is not None:
+        views = [view for view in views if view.pillar == pillar]
+    if agency is not None:
+        views = [view for view in views if any(a.code == agency for a in view.agencies)]
     if status is not None:
         views = [view for view in views if view.status == status]
     if overdue:
@@ -309,11 +308,33 @@ def recommendation(session: Session, ref: str) -> RecommendationView:
     return _views(session, [(rec, slug)])[0]
 
 
+def corrected_recommendation(fixes: corrections.Corrections, rec: Recommendation) -> dict[str, Any]:
+    """A recommendation's correctable attributes with ``fixes`` applied."""
+    return fixes.apply("recommendation", (rec.id,), corrections.values_of(rec, "recommendation"))
+
+
+def report_order(rec_id_code: tuple[int | None, str]) -> tuple[bool, int, str]:
+    """The order of a source's recommendations: by position (unpositioned last), then code."""
+    position, code = rec_id_code
+    return (position is None, position or 0, code)
+
+
 def _views(session: Session, rows: Sequence[tuple[Recommendation, str]]) -> list[RecommendationView]:
     ids = [rec.id for rec, _ in rows]
     statuses = current_statuses(session)
     today = clock.today()
-    owners = agencies_of(session, ids)
+    fixes = corrections.load(session)
+    owners = agencies_of(session, ids, fixes)
+    fixed = {rec.id: corrected_recommendation(fixes, rec) for rec, _ in rows}
+    # Grouped by source as given, then in report order by the corrected positions.
+    groups: dict[str, list[Recommendation]] = defaultdict(list)
+    for rec, slug in rows:
+        groups[slug].append(rec)
+    rows = [
+        (rec, slug)
+        for slug, recs in groups.items()
+        for rec in sorted(recs, key=lambda r: report_order((fixed[r.id]["position"], r.code)))
+    ]
     indicators: dict[int, list[str]] = defaultdict(list)
     for rec_id, code in session.execute(
         select(Indicator.recommendation_id, Indicator.code)
@@ -325,21 +346,22 @@ def _views(session: Session, rows: Sequence[tuple[Recommendation, str]]) -> list
     views = []
     for rec, slug in rows:
         status = statuses.get(rec.id, Status.NOT_STARTED)
+        values = fixed[rec.id]
         views.append(
             RecommendationView(
                 id=rec.id,
                 ref=ref_of(slug, rec.code, repeated),
                 source=slug,
                 code=rec.code,
-                position=rec.position,
-                title=rec.title,
-                text=rec.text,
-                text_status=rec.text_status.value,
+                position=values["position"],
+                title=values["title"],
+                text=values["text"],
+                text_status=values["text_status"].value,
                 note=rec.note,
-                pillar=rec.pillar.value,
-                due_on=rec.due_on,
+                pillar=values["pillar"].value,
+                due_on=values["due_on"],
                 status=status.value,
-                overdue=is_overdue(rec.due_on, status, today),
+                overdue=is_overdue(values["due_on"], status, today),
                 agencies=tuple(owners.get(rec.id, ())),
                 indicators=tuple(indicators.get(rec.id, ())),
             )
@@ -347,16 +369,27 @@ def _views(session: Session, rows: Sequence[tuple[Recommendation, str]]) -> list
     return views
 
 
-def agencies_of(session: Session, recommendation_ids: Sequence[int]) -> dict[int, list[AgencyRole]]:
+def agencies_of(
+    session: Session, recommendation_ids: Sequence[int], fixes: corrections.Corrections | None = None
+) -> dict[int, list[AgencyRole]]:
+    """Each recommendation's agencies, leads first, with ``fixes`` (default: every correction) applied."""
+    fixes = corrections.load(session) if fixes is None else fixes
     owners: dict[int, list[AgencyRole]] = defaultdict(list)
-    query = (
-        select(RecommendationAgency.recommendation_id, Agency.code, Agency.name, RecommendationAgency.role)
-        .join(Agency)
-        .where(RecommendationAgency.recommendation_id.in_(list(recommendation_ids)))
-        .order_by(RecommendationAgency.role, Agency.code)
-    )
-    for rec_id, code, name, role in session.execute(query):
+    query = select(
+        RecommendationAgency.recommendation_id, Agency.id, Agency.code, Agency.name, RecommendationAgency.role
+    ).join(Agency)
+    if len(recommendation_ids) < 1000:
+        query = query.where(RecommendationAgency.recommendation_id.in_(list(recommendation_ids)))
+    wanted = set(recommendation_ids)
+    for rec_id, agency_id, code, name, role in session.execute(query):
+        key = (rec_id, agency_id)
+        if rec_id not in wanted or not fixes.present("recommendation_agency", key):
+            continue
+        role = fixes.apply("recommendation_agency", key, {"role": role})["role"]
+        name = fixes.apply("agency", (agency_id,), {"name": name})["name"]
         owners[rec_id].append(AgencyRole(code, name, role.value))
+    for roles in owners.values():
+        roles.sort(key=lambda a: (a.role != Role.LEAD.value, a.code))
     return owners
 
 
@@ -379,6 +412,8 @@ def status_history(session: Session, ref: str) -> list[dict[str, Any]]:
     ):
         cited[update_id].append(evidence_id)
     ref_text = recommendation_ref(session, rec)
+    fixes = corrections.load(session)
+    retracted = retractions(session)
     return [
         {
             "id": u.id,
@@ -387,11 +422,50 @@ def status_history(session: Session, ref: str) -> list[dict[str, Any]]:
             "effective_on": u.effective_on.isoformat(),
             "note": u.note,
             "evidence": cited.get(u.id, []),
+            "retracted_evidence": [i for i in cited.get(u.id, []) if i in retracted],
             "recorded_at": clock.iso_utc(u.recorded_at),
             "recorded_by": u.recorded_by,
+            "withdrawn": withdrawal(fixes, "status_update", u.id),
         }
         for u in updates
     ]
+
+
+def withdrawal(fixes: corrections.Corrections, target: str, record_id: int) -> dict[str, str] | None:
+    """How a withdrawn status update or measurement was withdrawn (None: it stands)."""
+    if fixes.present(target, (record_id,)):
+        return None
+    last = [item for item in fixes.of(target, (record_id,)) if item.withdrawn][-1]
+    return {"reason": last.reason, "recorded_at": clock.iso_utc(last.recorded_at), "recorded_by": last.recorded_by}
+
+
+def citations_of(session: Session, evidence_id: int) -> list[str]:
+    """What cites a piece of evidence and still counts: 'status 3 (REF)', 'measurement 7 (CODE 2019Q3)'."""
+    from tracker.periods import Quarter
+
+    fixes = corrections.load(session)
+    refs = refs_by_id(session)
+    found = [
+        f"status {update_id} ({refs[rec_id]})"
+        for update_id, rec_id in session.execute(
+            select(StatusUpdate.id, StatusUpdate.recommendation_id)
+            .join(StatusUpdateEvidence, StatusUpdateEvidence.status_update_id == StatusUpdate.id)
+            .where(StatusUpdateEvidence.evidence_id == evidence_id)
+            .order_by(StatusUpdate.id)
+        )
+        if fixes.present("status_update", (update_id,))
+    ]
+    found += [
+        f"measurement {measurement_id} ({code} {Quarter.containing(start)})"
+        for measurement_id, code, start in session.execute(
+            select(Measurement.id, Indicator.code, Measurement.quarter_start)
+            .join(Indicator)
+            .where(Measurement.evidence_id == evidence_id)
+            .order_by(Measurement.id)
+        )
+        if fixes.present("measurement", (measurement_id,))
+    ]
+    return found
 
 
 def recommendation_ref(session: Session, rec: Recommendation) -> str:
@@ -420,13 +494,11 @@ def evidence_record(session: Session, evidence_id: int) -> dict[str, Any]:
 def evidence_records(session: Session, items: Sequence[Evidence]) -> list[dict[str, Any]]:
     ids = [e.id for e in items]
     refs = refs_by_id(session)
+    fixes = corrections.load(session)
     links: dict[int, list[dict[str, str]]] = defaultdict(list)
-    for evidence_id, rec_id, stance in session.execute(
-        select(EvidenceLink.evidence_id, EvidenceLink.recommendation_id, EvidenceLink.stance)
-        .where(EvidenceLink.evidence_id.in_(ids))
-        .order_by(EvidenceLink.recommendation_id)
-    ):
-        links[evidence_id].append({"ref": refs[rec_id], "stance": stance.value})
+    for evidence_id, by_rec in evidence_links(session, ids, fixes).items():
+        for rec_id, stance in sorted(by_rec.items()):
+            links[evidence_id].append({"ref": refs[rec_id], "stance": stance.value})
     files: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for evidence_id, sha256, filename, size, media_type in session.execute(
         select(
@@ -448,17 +520,20 @@ def evidence_records(session: Session, items: Sequence[Evidence]) -> list[dict[s
     records = []
     for e in items:
         retraction = retractions.get(e.id)
+        values = fixes.apply("evidence", (e.id,), corrections.values_of(e, "evidence"))
         records.append(
             {
                 "id": e.id,
-                "title": e.title,
-                "kind": e.kind.value,
-                "observed_on": e.observed_on.isoformat(),
-                "source_name": e.source_name,
-                "url": e.url,
-                "summary": e.summary,
-                "reliability": e.reliability.value,
-                "sensitivity": e.sensitivity.value,
+                "title": values["title"],
+                "kind": values["kind"].value,
+                "observed_on": values["observed_on"].isoformat(),
+                "source_name": values["source_name"],
+                "url": values["url"],
+                "summary": values["summary"],
+                "reliability": values["reliability"].value,
+                "sensitivity": values["sensitivity"].value,
+                "corrected": fixes.corrected("evidence", (e.id,))
+                or any(key[0] == e.id for key in fixes.keys("evidence_link")),
                 "recorded_at": clock.iso_utc(e.recorded_at),
                 "recorded_by": e.recorded_by,
                 "recommendations": links.get(e.id, []),
@@ -475,6 +550,40 @@ def evidence_records(session: Session, items: Sequence[Evidence]) -> list[dict[s
     return records
 
 
+def evidence_links(
+    session: Session, evidence_ids: Sequence[int], fixes: corrections.Corrections
+) -> dict[int, dict[int, Any]]:
+    """Each piece of evidence's links as ``fixes`` leave them: {evidence id: {recommendation id: stance}}."""
+    found: dict[int, dict[int, Any]] = defaultdict(dict)
+    wanted = set(evidence_ids)
+    for start in range(0, len(evidence_ids), 500):
+        chunk = list(evidence_ids[start : start + 500])
+        for evidence_id, rec_id, stance in session.execute(
+            select(EvidenceLink.evidence_id, EvidenceLink.recommendation_id, EvidenceLink.stance).where(
+                EvidenceLink.evidence_id.in_(chunk)
+            )
+        ):
+            found[evidence_id][rec_id] = stance
+    return corrected_links(found, fixes, wanted)
+
+
+def corrected_links(
+    stored: dict[int, dict[int, Any]], fixes: corrections.Corrections, wanted: set[int] | None = None
+) -> dict[int, dict[int, Any]]:
+    """Stored links ({evidence id: {recommendation id: stance}}) with ``fixes`` applied: links
+    withdrawn left out, links added by a correction put in, stances corrected."""
+    for evidence_id, rec_id in fixes.keys("evidence_link"):
+        if wanted is not None and evidence_id not in wanted:
+            continue
+        by_rec = stored.setdefault(evidence_id, {})
+        key = (evidence_id, rec_id)
+        if fixes.present("evidence_link", key, rec_id in by_rec):
+            by_rec[rec_id] = fixes.apply("evidence_link", key, {"stance": by_rec.get(rec_id)})["stance"]
+        else:
+            by_rec.pop(rec_id, None)
+    return stored
+
+
 def evidence_list(
     session: Session,
     *,
@@ -483,21 +592,43 @@ def evidence_list(
     kind=None,
     include_retracted: bool = False,
 ) -> list[dict[str, Any]]:
-    """Evidence by date observed (then id), retracted items left out unless asked for."""
+    """Evidence by date observed (then id), retracted items left out unless asked for.
+
+    The filters read the corrected values: SQL selects what the stored values match, and
+    the corrected evidence (few) is read too, then every record is filtered as corrected."""
     query = select(Evidence)
+    conditions = []
+    recommendation_id = None
     if rec is not None:
         recommendation_id = resolve_ref(session, rec).id
-        query = query.where(
+        conditions.append(
             Evidence.id.in_(select(EvidenceLink.evidence_id).where(EvidenceLink.recommendation_id == recommendation_id))
         )
     if quarter is not None:
-        query = query.where(Evidence.observed_on >= quarter.start, Evidence.observed_on < quarter.end)
+        conditions += [Evidence.observed_on >= quarter.start, Evidence.observed_on < quarter.end]
     if kind is not None:
-        query = query.where(Evidence.kind == kind)
+        conditions.append(Evidence.kind == kind)
+    fixes = corrections.load(session)
+    corrected = fixes.ids("evidence") | fixes.ids("evidence_link")
+    if conditions:
+        matched = and_(*conditions)
+        query = query.where(or_(matched, Evidence.id.in_(sorted(corrected))) if corrected else matched)
     if not include_retracted:
         query = query.where(Evidence.id.not_in(select(EvidenceRetraction.evidence_id)))
     items = session.scalars(query.order_by(Evidence.observed_on, Evidence.id)).all()
-    return evidence_records(session, items)
+    records = evidence_records(session, items)
+    if corrected and conditions:
+        ref = refs_by_id(session).get(recommendation_id) if recommendation_id is not None else None
+        records = [
+            r
+            for r in records
+            if (ref is None or any(link["ref"] == ref for link in r["recommendations"]))
+            and (quarter is None or quarter.start.isoformat() <= r["observed_on"] < quarter.end.isoformat())
+            and (kind is None or r["kind"] == kind.value)
+        ]
+    if corrected:
+        records.sort(key=lambda r: (r["observed_on"], r["id"]))
+    return records
 
 
 def attachment_content(session: Session, sha256: str) -> bytes:
@@ -515,16 +646,18 @@ def indicator_list(session: Session) -> list[dict[str, Any]]:
     refs = refs_by_id(session)
     latest = latest_measurements(session)
     rows = []
+    fixes = corrections.load(session)
     for indicator in session.scalars(select(Indicator).order_by(Indicator.code)):
         last = latest.get(indicator.id)
+        values = fixes.apply("indicator", (indicator.id,), corrections.values_of(indicator, "indicator"))
         rows.append(
             {
                 "code": indicator.code,
                 "ref": refs[indicator.recommendation_id],
-                "name": indicator.name,
-                "unit": indicator.unit,
-                "direction": indicator.direction.value,
-                "target": indicator.target,
+                "name": values["name"],
+                "unit": values["unit"],
+                "direction": values["direction"].value,
+                "target": values["target"],
                 "latest_quarter": str(last[0]) if last else None,
                 "latest_value": last[1] if last else None,
             }
@@ -550,11 +683,15 @@ def measurement_values(
     indicator_ids: Iterable[int] | None = None,
     quarter_starts: Iterable[date] | None = None,
 ) -> dict[tuple[int, date], float]:
-    """(indicator, quarter start) -> value: for each, the latest recorded at or before known_at."""
+    """(indicator, quarter start) -> value: for each, the latest recorded at or before known_at
+    and not withdrawn at known_at."""
     query = select(Measurement.indicator_id, Measurement.quarter_start, Measurement.value)
     known = asof.known_at(session, Measurement)
     if known_at is not None:
         query = query.where(known <= known_at)
+    withdrawn = withdrawn_ids(session, "measurement", known_at)
+    if withdrawn:
+        query = query.where(Measurement.id.not_in(sorted(withdrawn)))
     if indicator_ids is not None:
         query = query.where(Measurement.indicator_id.in_(list(indicator_ids)))
     if quarter_starts is not None:
@@ -573,24 +710,30 @@ def indicator_detail(session: Session, code: str) -> dict[str, Any]:
         .where(Measurement.indicator_id == indicator.id)
         .order_by(Measurement.quarter_start, asof.known_at(session, Measurement), Measurement.id)
     ).all()
-    current = {m.quarter_start: m.id for m in measurements}
+    fixes = corrections.load(session)
+    retracted = retractions(session)
+    current = {m.quarter_start: m.id for m in measurements if fixes.present("measurement", (m.id,))}
+    values = fixes.apply("indicator", (indicator.id,), corrections.values_of(indicator, "indicator"))
     return {
         "code": indicator.code,
         "ref": recommendation_ref(session, session.get_one(Recommendation, indicator.recommendation_id)),
-        "name": indicator.name,
-        "unit": indicator.unit,
-        "direction": indicator.direction.value,
-        "target": indicator.target,
+        "name": values["name"],
+        "unit": values["unit"],
+        "direction": values["direction"].value,
+        "target": values["target"],
         "measurements": [
             {
+                "id": m.id,
                 "quarter": str(Quarter.containing(m.quarter_start)),
                 "quarter_start": m.quarter_start.isoformat(),
                 "value": m.value,
                 "note": m.note,
                 "evidence_id": m.evidence_id,
-                "current": current[m.quarter_start] == m.id,
+                "evidence_retracted": m.evidence_id is not None and m.evidence_id in retracted,
+                "current": current.get(m.quarter_start) == m.id,
                 "recorded_at": clock.iso_utc(m.recorded_at),
                 "recorded_by": m.recorded_by,
+                "withdrawn": withdrawal(fixes, "measurement", m.id),
             }
             for m in measurements
         ],
@@ -598,11 +741,21 @@ def indicator_detail(session: Session, code: str) -> dict[str, Any]:
 
 
 def agency_list(session: Session) -> list[dict[str, Any]]:
+    fixes = corrections.load(session)
     counts: dict[int, dict[str, int]] = defaultdict(lambda: {"lead": 0, "support": 0})
-    for agency_id, role in session.execute(select(RecommendationAgency.agency_id, RecommendationAgency.role)):
-        counts[agency_id][role.value] += 1
+    for rec_id, agency_id, role in session.execute(
+        select(RecommendationAgency.recommendation_id, RecommendationAgency.agency_id, RecommendationAgency.role)
+    ):
+        key = (rec_id, agency_id)
+        if fixes.present("recommendation_agency", key):
+            counts[agency_id][fixes.apply("recommendation_agency", key, {"role": role})["role"].value] += 1
     return [
-        {"code": a.code, "name": a.name, "lead": counts[a.id]["lead"], "support": counts[a.id]["support"]}
+        {
+            "code": a.code,
+            "name": fixes.apply("agency", (a.id,), {"name": a.name})["name"],
+            "lead": counts[a.id]["lead"],
+            "support": counts[a.id]["support"],
+        }
         for a in session.scalars(select(Agency).order_by(Agency.code))
     ]
 
@@ -633,3 +786,151 @@ def log(session: Session, limit: int | None = None) -> list[dict[str, Any]]:
         }
         for e in session.scalars(query)
     ]
+
+
+# The history of a record ------------------------------------------------------------------
+
+HISTORY_KINDS = {
+    "evidence": "evidence",
+    "rec": "recommendation",
+    "status": "status_update",
+    "indicator": "indicator",
+    "measurement": "measurement",
+    "agency": "agency",
+}
+
+
+def _history_target(session: Session, record: str) -> tuple[str, Any, str]:
+    """RECORD (``kind/ident``) -> (table, the stored row, its name as given back)."""
+    from tracker import validation
+
+    kind, _, ident = (record or "").strip().partition("/")
+    if kind not in HISTORY_KINDS or not ident.strip():
+        raise InputError(
+            f"unknown record {record!r}: write it as evidence/ID, rec/REF, status/ID, indicator/CODE, "
+            "measurement/ID or agency/CODE"
+        )
+    target = HISTORY_KINDS[kind]
+    if kind == "evidence":
+        row: Any = evidence_by_id(session, validation.identifier(ident, "evidence id"))
+    elif kind == "rec":
+        row = resolve_ref(session, ident)
+    elif kind == "indicator":
+        row = indicator_by_code(session, ident)
+    elif kind == "agency":
+        row = agency_by_code(session, ident)
+    else:
+        model = StatusUpdate if kind == "status" else Measurement
+        number = validation.identifier(ident, f"{kind} id")
+        row = session.get(model, number)
+        if row is None:
+            raise NotFound(f"no {kind} with id {number}")
+    return target, row, f"{kind}/{ident.strip()}"
+
+
+def _event_of(session: Session, table: str, key: dict[str, Any], actions: Sequence[str], at: datetime | None) -> Event:
+    """The event that recorded a row (by the row's key among its rows)."""
+    import json
+
+    query = select(Event).where(Event.action.in_(list(actions))).order_by(Event.seq)
+    if at is not None:
+        query = query.where(Event.recorded_at == at)
+    for event in session.scalars(query):
+        for row in json.loads(event.payload).get("rows", {}).get(table, ()):
+            if all(row.get(name) == value for name, value in key.items()):
+                return event
+    raise AssertionError(f"no event records {table} {key}")  # verify would have said so
+
+
+def _stored_values(target: str, row: Any) -> dict[str, Any]:
+    if target == "status_update":
+        names = ["status", "effective_on", "note"]
+    elif target == "measurement":
+        names = ["quarter_start", "value", "note", "evidence_id"]
+    else:
+        names = list(corrections.TARGETS[target].fields)
+    return {name: corrections.encode(target, name, getattr(row, name)) for name in names}
+
+
+def record_history(session: Session, record: str) -> dict[str, Any]:
+    """Every version of a record, oldest first: as first stored, then after each correction
+    (with its changes, old -> new), each with who, when, why and its event's hash. A
+    recommendation's history includes its assignments' corrections; evidence's, its links'."""
+    from tracker.store.models import TRAITS
+
+    target, row, name = _history_target(session, record)
+    fixes = corrections.load(session)
+    key_columns = corrections.TARGETS[target].key_columns
+    at = getattr(row, "recorded_at", None)
+    first = _event_of(session, target, {c: getattr(row, c) for c in key_columns}, TRAITS[target].written_by, at)
+    values = _stored_values(target, row)
+    versions: list[dict[str, Any]] = [
+        {
+            "version": 1,
+            "values": dict(values),
+            "changes": [],
+            "reason": None,
+            "recorded_at": clock.iso_utc(first.recorded_at),
+            "recorded_by": first.actor,
+            "event": first.hash,
+        }
+    ]
+    own: list[tuple[corrections.Amendment, str | None]] = [(item, None) for item in fixes.of(target, (row.id,))]
+    if target == "evidence":
+        refs = refs_by_id(session)
+        own += [
+            (item, f"link to {refs[item.key[1]]}")
+            for key in fixes.keys("evidence_link")
+            if key[0] == row.id
+            for item in fixes.of("evidence_link", key)
+        ]
+    if target == "recommendation":
+        codes = dict(session.execute(select(Agency.id, Agency.code)).all())
+        own += [
+            (item, f"agency {codes[item.key[1]]}")
+            for key in fixes.keys("recommendation_agency")
+            if key[0] == row.id
+            for item in fixes.of("recommendation_agency", key)
+        ]
+    own.sort(key=lambda pair: (pair[0].known, pair[0].id))
+    events = _correction_events(session, [item.id for item, _ in own])
+    for item, part in own:
+        changes = []
+        for field, new in item.changes.items():
+            label = field if part is None else f"{part}: {field}"
+            old = values.get(label)
+            values[label] = corrections.encode(item.target, field, new)
+            changes.append({"field": label, "old": old, "new": values[label]})
+        if item.withdrawn is not None:
+            label = "withdrawn" if part is None else f"{part}: withdrawn"
+            old = values.get(label, False)
+            values[label] = item.withdrawn
+            changes.append({"field": label, "old": old, "new": item.withdrawn})
+        versions.append(
+            {
+                "version": len(versions) + 1,
+                "values": dict(values),
+                "changes": changes,
+                "reason": item.reason,
+                "recorded_at": clock.iso_utc(item.recorded_at),
+                "recorded_by": item.recorded_by,
+                "event": events[item.id],
+            }
+        )
+    return {"record": name, "versions": versions}
+
+
+def _correction_events(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """The hash of the event that recorded each correction."""
+    import json
+
+    wanted, found = set(ids), {}
+    if not wanted:
+        return {}
+    for payload, digest in session.execute(
+        select(Event.payload, Event.hash).where(Event.action == corrections.ACTION).order_by(Event.seq)
+    ):
+        for row in json.loads(payload).get("rows", {}).get("correction", ()):
+            if row.get("id") in wanted:
+                found[row["id"]] = digest
+    return found

@@ -8,15 +8,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import clock, files, validation
+from tracker import clock, corrections, files, validation
 from tracker.audit.asof import forget_corrections, rows_before
 from tracker.audit.canonical import canonical
 from tracker.audit.chain import CLOCK_CORRECTION, CLOCK_TOLERANCE, Chain
-from tracker.errors import Conflict, InputError
+from tracker.errors import Conflict, InputError, NotFound
 from tracker.periods import Quarter
 from tracker.queries import (
     agency_by_code,
@@ -97,20 +98,67 @@ def add_agency(session: Session, code: str, name: str, *, actor: str) -> Agency:
 
 
 def assign_agency(
-    session: Session, ref: str, agency_code: str, role: Role | str, *, actor: str
-) -> RecommendationAgency:
-    role = validation.choice(role, Role, "role")
+    session: Session,
+    ref: str,
+    agency_code: str,
+    role: Role | str,
+    *,
+    reason: str | None = None,
+    co_lead: bool = False,
+    actor: str,
+) -> list[FieldChange]:
+    """Make an agency responsible for a recommendation, or (with a ``reason``, a correction)
+    change the role of one already assigned, or assign again one that was unassigned.
+
+    A second lead is refused unless ``co_lead`` says it is meant.
+    """
+    role = validation.choice(role, Role, "--role")
     rec = resolve_ref(session, ref)
     agency = agency_by_code(session, agency_code)
-    existing = session.get(RecommendationAgency, (rec.id, agency.id))
-    if existing is not None:
-        raise Conflict(f"agency {agency.code!r} is already assigned to {ref!r} as {existing.role.value}")
-    chain = Chain(session, actor)
-    link = RecommendationAgency(recommendation_id=rec.id, agency_id=agency.id, role=role)
-    session.add(link)
-    session.flush()
-    chain.append("recommendation.assign", {"recommendation_agency": [link]})
-    return link
+    known = corrections.load(session)
+    if role == Role.LEAD and not co_lead:
+        leads = [
+            code
+            for code, link in _assignments(session, rec.id, known)
+            if link["role"] == Role.LEAD and code != agency.code
+        ]
+        if leads:
+            raise InputError(
+                f"{ref} already has a lead agency ({', '.join(leads)}): add --co-lead if both lead, "
+                f"or make one support with `tracker rec assign {ref} AGENCY --role support --reason TEXT`"
+            )
+    key = (rec.id, agency.id)
+    existing = session.get(RecommendationAgency, key)
+    record = f"{agency.code} on {ref}"
+    if existing is None:
+        chain = Chain(session, actor)
+        link = RecommendationAgency(recommendation_id=rec.id, agency_id=agency.id, role=role)
+        session.add(link)
+        session.flush()
+        chain.append("recommendation.assign", {"recommendation_agency": [link]})
+        return [FieldChange(record, "role", None, role)]
+    if reason is None:
+        current = known.apply("recommendation_agency", key, {"role": existing.role})["role"]
+        shown = current.value if known.present("recommendation_agency", key) else "unassigned"
+        raise InputError(
+            f"agency {agency.code!r} is already assigned to {ref} ({shown}): changing that is a correction, "
+            "give --reason TEXT"
+        )
+    corrector = Corrector(session, reason, actor=actor)
+    corrector.change("recommendation_agency", key, record, {"role": existing.role}, {"role": role}, withdrawn=False)
+    return corrector.write(f"{agency.code} is already assigned to {ref} as {role.value}")
+
+
+def _assignments(session: Session, rec_id: int, known: corrections.Corrections) -> list[tuple[str, dict[str, Any]]]:
+    """A recommendation's assignments now, corrections applied: (agency code, {"role": ...})."""
+    found = []
+    for link, code in session.execute(
+        select(RecommendationAgency, Agency.code).join(Agency).where(RecommendationAgency.recommendation_id == rec_id)
+    ):
+        key = (rec_id, link.agency_id)
+        if known.present("recommendation_agency", key):
+            found.append((code, known.apply("recommendation_agency", key, {"role": link.role})))
+    return found
 
 
 def add_recommendation(
@@ -480,3 +528,295 @@ def record_measurement(
     session.flush()
     chain.append("measurement.record", {"measurement": [measurement]})
     return measurement
+
+
+# Corrections ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One attribute a correction changes, for the message that says what changed."""
+
+    record: str
+    field: str
+    old: Any
+    new: Any
+
+    def describe(self) -> str:
+        return f"{self.record}: {self.field} {corrections.shown(self.old)} -> {corrections.shown(self.new)}"
+
+
+class Corrector:
+    """Collects one command's corrections, writes them as one event, says what changed.
+
+    The values a correction is measured against are the record's now: as first stored with
+    every correction recorded so far applied. Nothing is written when nothing would change.
+    """
+
+    def __init__(self, session: Session, reason: str | None, *, actor: str) -> None:
+        self.session = session
+        self.reason = validation.long_text(reason, "--reason")
+        self.actor = actor
+        self.known = corrections.load(session)
+        self.rows: list[dict[str, Any]] = []
+        self.changes: list[FieldChange] = []
+
+    def current(self, target: str, key: Sequence[int], stored: Mapping[str, Any]) -> dict[str, Any]:
+        return self.known.apply(target, key, stored)
+
+    def present(self, target: str, key: Sequence[int], stored: bool = True) -> bool:
+        return self.known.present(target, key, stored)
+
+    def change(
+        self,
+        target: str,
+        key: Sequence[int],
+        record: str,
+        stored: Mapping[str, Any],
+        new: Mapping[str, Any],
+        *,
+        withdrawn: bool | None = None,
+        exists: bool = True,
+    ) -> None:
+        """Correct ``new``'s attributes of one record (``stored``: its stored values), and
+        withdraw it (``withdrawn=True``) or put it back (False); what would not change is dropped."""
+        spec = corrections.TARGETS[target]
+        unknown = set(new) - set(spec.fields)
+        if unknown:
+            raise AssertionError(f"{target} has no correctable {sorted(unknown)}")
+        current = self.current(target, key, stored)
+        changed = {name: value for name, value in new.items() if current.get(name) != value}
+        presence = None
+        if withdrawn is not None and self.present(target, key, exists) == withdrawn:
+            presence = withdrawn
+        if not changed and presence is None:
+            return
+        for name, value in changed.items():
+            self.changes.append(FieldChange(record, name, current.get(name), value))
+        if presence is not None:
+            self.changes.append(FieldChange(record, "withdrawn" if presence else "linked", "no", "yes"))
+        self.rows.append(
+            {
+                "target": target,
+                "record_id": key[0],
+                "record_part": key[1] if len(key) > 1 else None,
+                "changes": corrections.stored_changes(target, changed),
+                "withdrawn": presence,
+            }
+        )
+
+    def write(self, nothing: str) -> list[FieldChange]:
+        """Record the corrections collected; ``nothing`` says why none would change anything."""
+        if not self.rows:
+            raise InputError(f"nothing would change: {nothing}")
+        chain = Chain(self.session, self.actor)
+        rows = [
+            models.Correction(**row, reason=self.reason, recorded_at=chain.recorded_at, recorded_by=self.actor)
+            for row in self.rows
+        ]
+        self.session.add_all(rows)
+        self.session.flush()
+        chain.append(corrections.ACTION, {"correction": rows})
+        corrections.forget(self.session)
+        return self.changes
+
+
+EVIDENCE_FIELDS = {
+    "title": lambda v: validation.text(v, "--title"),
+    "summary": lambda v: validation.long_text(v, "--summary", required=False),
+    "kind": lambda v: validation.choice(v, EvidenceKind, "--kind"),
+    "observed_on": lambda v: validation.day(v, "--date"),
+    "source_name": lambda v: validation.text(v, "--source-name", required=False, max_length=models.NAME_LENGTH),
+    "url": lambda v: validation.text(v, "--url", required=False, max_length=models.URL_LENGTH),
+    "reliability": lambda v: validation.choice(v, Reliability, "--reliability"),
+    "sensitivity": lambda v: validation.choice(v, Sensitivity, "--sensitivity"),
+}
+
+
+def amend_evidence(
+    session: Session,
+    evidence_id: int | str,
+    fields: Mapping[str, str | None],
+    *,
+    links: Sequence[tuple[str, str]] = (),
+    unlinks: Sequence[str] = (),
+    reason: str | None,
+    actor: str,
+) -> list[FieldChange]:
+    """Correct evidence: its attributes (``fields``: the given ones, as typed), the stance of
+    its links or new links (``links``: REF, stance), links removed (``unlinks``)."""
+    new = {name: EVIDENCE_FIELDS[name](value) for name, value in fields.items() if value is not None}
+    stances = [(ref, validation.choice(stance, Stance, "--stance")) for ref, stance in links]
+    evidence = evidence_by_id(session, validation.identifier(evidence_id, "evidence id"))
+    corrector = Corrector(session, reason, actor=actor)
+    record = f"evidence {evidence.id}"
+    corrector.change("evidence", (evidence.id,), record, corrections.values_of(evidence, "evidence"), new)
+    stored = {
+        link.recommendation_id: link
+        for link in session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id))
+    }
+    linked = {rec_id for rec_id in stored if corrector.present("evidence_link", (evidence.id, rec_id))}
+    linked |= {
+        key[1]
+        for key in corrector.known.keys("evidence_link")
+        if key[0] == evidence.id and corrector.present("evidence_link", key, key[1] in stored)
+    }
+    touched: dict[int, str] = {}
+    for ref, stance in stances:
+        rec = resolve_ref(session, ref)
+        if rec.id in touched:
+            raise InputError(f"--rec {ref} is given twice: name each recommendation once")
+        touched[rec.id] = ref
+        key = (evidence.id, rec.id)
+        link = stored.get(rec.id)
+        values: dict[str, Any] = {"stance": link.stance if link is not None else None}
+        corrector.change(
+            "evidence_link",
+            key,
+            f"{record} on {ref}",
+            values,
+            {"stance": stance},
+            withdrawn=False,
+            exists=link is not None,
+        )
+        linked.add(rec.id)
+    for ref in unlinks:
+        rec = resolve_ref(session, ref)
+        if rec.id in touched:
+            raise InputError(f"{ref} is both linked (--rec) and unlinked (--unlink): give one")
+        touched[rec.id] = ref
+        if rec.id not in linked:
+            raise InputError(
+                f"evidence {evidence.id} does not bear on {ref}: see `tracker evidence show {evidence.id}`"
+            )
+        link = stored.get(rec.id)
+        values = {"stance": link.stance if link is not None else None}
+        corrector.change(
+            "evidence_link",
+            (evidence.id, rec.id),
+            f"{record} on {ref}",
+            values,
+            {},
+            withdrawn=True,
+            exists=link is not None,
+        )
+        linked.discard(rec.id)
+    if not linked:
+        raise InputError(
+            f"evidence {evidence.id} would bear on no recommendation: link another with --rec REF --stance S first"
+        )
+    return corrector.write(f"evidence {evidence.id} already says so")
+
+
+def withdraw_status(session: Session, update_id: int | str, reason: str | None, *, actor: str) -> list[FieldChange]:
+    """Withdraw an assessment: it no longer counts from now on (reports as of earlier keep it)."""
+    number = validation.identifier(update_id, "status id")
+    update = session.get(StatusUpdate, number)
+    if update is None:
+        raise NotFound(f"no status assessment with id {number}: `tracker status history REF` lists their ids")
+    corrector = Corrector(session, reason, actor=actor)
+    corrector.change("status_update", (update.id,), f"status {update.id}", {}, {}, withdrawn=True)
+    return corrector.write(f"status {update.id} is already withdrawn")
+
+
+def withdraw_measurement(
+    session: Session, measurement_id: int | str, reason: str | None, *, actor: str
+) -> list[FieldChange]:
+    """Withdraw an indicator value: the quarter's earlier value, if any, counts again."""
+    number = validation.identifier(measurement_id, "measurement id")
+    measurement = session.get(Measurement, number)
+    if measurement is None:
+        raise NotFound(f"no measurement with id {number}: `tracker indicator show CODE` lists their ids")
+    corrector = Corrector(session, reason, actor=actor)
+    corrector.change("measurement", (measurement.id,), f"measurement {measurement.id}", {}, {}, withdrawn=True)
+    return corrector.write(f"measurement {measurement.id} is already withdrawn")
+
+
+def amend_indicator(
+    session: Session,
+    code: str,
+    *,
+    name: str | None = None,
+    unit: str | None = None,
+    direction: str | None = None,
+    target: str | float | None = None,
+    no_target: bool = False,
+    reason: str | None,
+    actor: str,
+) -> list[FieldChange]:
+    if target is not None and no_target:
+        raise InputError("give --target V or --no-target, not both")
+    new: dict[str, Any] = {}
+    if name is not None:
+        new["name"] = validation.text(name, "--name")
+    if unit is not None:
+        new["unit"] = validation.text(unit, "--unit", max_length=models.NAME_LENGTH)
+    if direction is not None:
+        new["direction"] = validation.choice(direction, Direction, "--direction")
+    if target is not None:
+        new["target"] = validation.number(target, "--target")
+    if no_target:
+        new["target"] = None
+    indicator = indicator_by_code(session, code)
+    corrector = Corrector(session, reason, actor=actor)
+    corrector.change(
+        "indicator", (indicator.id,), f"indicator {indicator.code}", corrections.values_of(indicator, "indicator"), new
+    )
+    return corrector.write(f"indicator {indicator.code} already says so")
+
+
+def amend_recommendation(
+    session: Session,
+    ref: str,
+    *,
+    title: str | None = None,
+    text: str | None = None,
+    pillar: str | None = None,
+    due_on: date | None = None,
+    no_due: bool = False,
+    position: int | None = None,
+    text_status: str | None = None,
+    reason: str | None,
+    actor: str,
+) -> list[FieldChange]:
+    if due_on is not None and no_due:
+        raise InputError("give --due DATE or --no-due, not both")
+    new: dict[str, Any] = {}
+    if title is not None:
+        new["title"] = validation.text(title, "--title")
+    if text is not None:
+        new["text"] = validation.long_text(text, "--text")
+    if pillar is not None:
+        new["pillar"] = validation.choice(pillar, Pillar, "--pillar")
+    if due_on is not None or no_due:
+        new["due_on"] = due_on
+    if position is not None:
+        new["position"] = position
+    if text_status is not None:
+        new["text_status"] = validation.choice(text_status, TextStatus, "text_status")
+    rec = resolve_ref(session, ref)
+    corrector = Corrector(session, reason, actor=actor)
+    corrector.change("recommendation", (rec.id,), f"rec {ref}", corrections.values_of(rec, "recommendation"), new)
+    return corrector.write(f"{ref} already says so")
+
+
+def amend_agency(session: Session, code: str, *, name: str | None, reason: str | None, actor: str) -> list[FieldChange]:
+    new = {} if name is None else {"name": validation.text(name, "--name")}
+    agency = agency_by_code(session, code)
+    corrector = Corrector(session, reason, actor=actor)
+    corrector.change("agency", (agency.id,), f"agency {agency.code}", corrections.values_of(agency, "agency"), new)
+    return corrector.write(f"agency {agency.code} already says so")
+
+
+def unassign_agency(
+    session: Session, ref: str, agency_code: str, reason: str | None, *, actor: str
+) -> list[FieldChange]:
+    rec = resolve_ref(session, ref)
+    agency = agency_by_code(session, agency_code)
+    corrector = Corrector(session, reason, actor=actor)
+    key = (rec.id, agency.id)
+    link = session.get(RecommendationAgency, key)
+    if link is None or not corrector.present("recommendation_agency", key):
+        raise InputError(f"agency {agency.code!r} is not assigned to {ref}: see `tracker rec show {ref}`")
+    corrector.change("recommendation_agency", key, f"{agency.code} on {ref}", {}, {}, withdrawn=True)
+    return corrector.write(f"{agency.code} is not assigned to {ref}")

@@ -94,6 +94,25 @@ By = Annotated[
     typer.Option("--by", metavar="NAME", help="Who is recording (default: $TRACKER_USER, else your login name)."),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+Reason = Annotated[
+    Optional[str],
+    typer.Option("--reason", metavar="TEXT", help="Why it is corrected (required): kept with the correction."),
+]
+
+
+def given(value: str | None, option: str) -> str | None:
+    """A filter option's value: None when not given; an empty one is refused, not read as no filter."""
+    if value is not None and not value.strip():
+        from tracker.errors import InputError
+
+        raise InputError(f"{option} is empty: give a value, or leave the option out")
+    return value
+
+
+def said(changes: Any) -> None:
+    """What a correction changed, one line each: old -> new."""
+    for change in changes:
+        say(change.describe())
 
 
 def author(by: str | None) -> str:
@@ -279,8 +298,11 @@ def rec_list(
     from tracker import queries, validation
     from tracker.vocab import Pillar, Status
 
-    status_value = validation.choice(status, Status, "status") if status else None
-    pillar_value = validation.choice(pillar, Pillar, "pillar") if pillar else None
+    status_value = validation.choice(status, Status, "status") if given(status, "--status") else None
+    pillar_value = validation.choice(pillar, Pillar, "pillar") if given(pillar, "--pillar") else None
+    given(agency, "--agency")
+    for slug in source or ():
+        given(slug, "--source")
     with state.database().reading() as session:
         views = queries.recommendations(
             session, sources=source or (), status=status_value, pillar=pillar_value, agency=agency, overdue=overdue
@@ -372,14 +394,90 @@ def rec_assign(
     ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")],
     agency: Annotated[str, typer.Argument(metavar="AGENCY", help="The agency code.")],
     role: Annotated[str, typer.Option("--role", metavar="ROLE", help="lead or support.")] = "lead",
+    co_lead: Annotated[
+        bool, typer.Option("--co-lead", help="A second lead is meant: both agencies lead (else refused).")
+    ] = False,
+    reason: Annotated[
+        Optional[str],
+        typer.Option(
+            "--reason",
+            metavar="TEXT",
+            help="Why, when the agency is already assigned (a role changed) or was unassigned: a correction.",
+        ),
+    ] = None,
     by: By = None,
 ) -> None:
-    """Make an agency responsible for a recommendation."""
+    """Make an agency responsible for a recommendation, or change its role (with --reason)."""
     from tracker import services
 
     actor = author(by)
-    state.database().write(lambda s: services.assign_agency(s, ref, agency, role, actor=actor))
-    say(f"Assigned {agency} to {ref} as {role}")
+    changes = state.database().write(
+        lambda s: services.assign_agency(s, ref, agency, role, reason=reason, co_lead=co_lead, actor=actor)
+    )
+    if len(changes) == 1 and changes[0].old is None:  # a new assignment, not a correction
+        return say(f"Assigned {agency} to {ref} as {role}")
+    said(changes)
+
+
+@rec_app.command("unassign")
+def rec_unassign(
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")],
+    agency: Annotated[str, typer.Argument(metavar="AGENCY", help="The agency code.")],
+    reason: Reason = None,
+    by: By = None,
+) -> None:
+    """Remove an agency from a recommendation (a correction: the history keeps the assignment)."""
+    from tracker import services
+
+    actor = author(by)
+    said(state.database().write(lambda s: services.unassign_agency(s, ref, agency, reason, actor=actor)))
+
+
+@rec_app.command("amend")
+def rec_amend(
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")],
+    title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="A new title.")] = None,
+    text: Annotated[Optional[str], typer.Option("--text", metavar="TEXT", help="The text as published.")] = None,
+    pillar: Annotated[
+        Optional[str],
+        typer.Option("--pillar", metavar="PILLAR", help="prosecution, protection, prevention or partnership."),
+    ] = None,
+    due: Annotated[Optional[str], typer.Option("--due", metavar="DATE", help="A due date, YYYY-MM-DD.")] = None,
+    no_due: Annotated[bool, typer.Option("--no-due", help="Remove the due date.")] = False,
+    position: Annotated[
+        Optional[int],
+        typer.Option("--position", metavar="N", parser=_position, help="Its place in the report's list."),
+    ] = None,
+    verbatim: Annotated[bool, typer.Option("--verbatim", help="The text is the report's own words.")] = False,
+    paraphrase: Annotated[bool, typer.Option("--paraphrase", help="The text is not the report's own words.")] = False,
+    reason: Reason = None,
+    by: By = None,
+) -> None:
+    """Correct a recommendation: title, text, pillar, due date, position; the history keeps the old values."""
+    from tracker import services
+    from tracker.errors import InputError
+    from tracker.periods import parse_date
+
+    if verbatim and paraphrase:
+        raise InputError("give --verbatim or --paraphrase, not both")
+    due_on = parse_date(due, field="--due", allow_future=True) if due is not None else None
+    actor = author(by)
+    changes = state.database().write(
+        lambda s: services.amend_recommendation(
+            s,
+            ref,
+            title=title,
+            text=text,
+            pillar=pillar,
+            due_on=due_on,
+            no_due=no_due,
+            position=position,
+            text_status="verbatim" if verbatim else "paraphrase" if paraphrase else None,
+            reason=reason,
+            actor=actor,
+        )
+    )
+    said(changes)
 
 
 # Status -----------------------------------------------------------------------------------
@@ -411,6 +509,19 @@ def status_set(
     out(str(update_id))
 
 
+@status_app.command("withdraw")
+def status_withdraw(
+    update_id: Annotated[str, typer.Argument(metavar="ID", help="The assessment's id (printed by `status set`).")],
+    reason: Reason = None,
+    by: By = None,
+) -> None:
+    """Withdraw an assessment: it no longer counts from now on; reports as of earlier keep it."""
+    from tracker import services
+
+    actor = author(by)
+    said(state.database().write(lambda s: services.withdraw_status(s, update_id, reason, actor=actor)))
+
+
 @status_app.command("history")
 def status_history(
     ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")],
@@ -423,26 +534,11 @@ def status_history(
         rows = queries.status_history(session, ref)
     if json_output:
         return dump_json(rows)
-    from tracker.render.terminal import table
+    from tracker.render import terminal
 
     if not rows:
         return out(f"No status recorded for {ref}: not_started")
-    out(
-        table(
-            ["effective_on", "status", "note", "evidence", "recorded_at", "by"],
-            [
-                [
-                    r["effective_on"],
-                    r["status"],
-                    r["note"],
-                    ",".join(map(str, r["evidence"])),
-                    r["recorded_at"],
-                    r["recorded_by"],
-                ]
-                for r in rows
-            ],
-        )
-    )
+    out(terminal.status_history(rows))
 
 
 # Evidence ---------------------------------------------------------------------------------
@@ -514,11 +610,82 @@ def evidence_retract(
     by: By = None,
 ) -> None:
     """Withdraw evidence: it stays in the history; lists and reports leave it out from now on."""
-    from tracker import services
+    from tracker import queries, services
 
     actor = author(by)
-    state.database().write(lambda s: services.retract_evidence(s, evidence_id, reason, actor=actor))
+    citing = state.database().write(
+        lambda s: queries.citations_of(s, services.retract_evidence(s, evidence_id, reason, actor=actor).evidence_id)
+    )
     say(f"Retracted evidence {evidence_id}")
+    if citing:
+        say(
+            f"Warning: it is cited by {', '.join(citing)}: review them (`tracker status withdraw`, "
+            "`tracker indicator withdraw`)"
+        )
+
+
+@evidence_app.command("amend")
+def evidence_amend(
+    evidence_id: Annotated[str, typer.Argument(metavar="ID", help="The evidence id.")],
+    title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="A new title.")] = None,
+    summary: Annotated[
+        Optional[str], typer.Option("--summary", metavar="TEXT", help="A new summary ('' removes it).")
+    ] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", metavar="KIND", help="A new kind.")] = None,
+    date: Annotated[Optional[str], typer.Option("--date", metavar="DATE", help="When observed, YYYY-MM-DD.")] = None,
+    source_name: Annotated[
+        Optional[str], typer.Option("--source-name", metavar="NAME", help="Who published it ('' removes it).")
+    ] = None,
+    url: Annotated[Optional[str], typer.Option("--url", metavar="URL", help="Where it is ('' removes it).")] = None,
+    reliability: Annotated[
+        Optional[str], typer.Option("--reliability", metavar="RELIABILITY", help="confirmed, credible or unverified.")
+    ] = None,
+    sensitivity: Annotated[
+        Optional[str],
+        typer.Option(
+            "--sensitivity",
+            metavar="SENSITIVITY",
+            help="public, internal or confidential; raised, it is withheld from every later report below it.",
+        ),
+    ] = None,
+    rec: Annotated[
+        Optional[list[str]],
+        typer.Option("--rec", metavar="REF", help="Link it to REF, or change that link's stance (with --stance)."),
+    ] = None,
+    stance: Annotated[
+        Optional[list[str]],
+        typer.Option("--stance", metavar="STANCE", help="progress, setback or context: one per --rec, in order."),
+    ] = None,
+    unlink: Annotated[
+        Optional[list[str]], typer.Option("--unlink", metavar="REF", help="It no longer bears on REF (repeatable).")
+    ] = None,
+    reason: Reason = None,
+    by: By = None,
+) -> None:
+    """Correct evidence: any attribute, its links and their stance; the history keeps the old values."""
+    from tracker import services
+    from tracker.errors import InputError
+
+    recs, stances = rec or [], stance or []
+    if len(recs) != len(stances):
+        raise InputError(f"give one --stance for each --rec ({len(recs)} --rec, {len(stances)} --stance)")
+    fields = {
+        "title": title,
+        "summary": summary,
+        "kind": kind,
+        "observed_on": date,
+        "source_name": source_name,
+        "url": url,
+        "reliability": reliability,
+        "sensitivity": sensitivity,
+    }
+    actor = author(by)
+    changes = state.database().write(
+        lambda s: services.amend_evidence(
+            s, evidence_id, fields, links=list(zip(recs, stances)), unlinks=unlink or (), reason=reason, actor=actor
+        )
+    )
+    said(changes)
 
 
 @evidence_app.command("show")
@@ -558,8 +725,9 @@ def evidence_list(
     from tracker.periods import Quarter
     from tracker.vocab import EvidenceKind
 
-    period = Quarter.parse(quarter) if quarter else None
-    kind_value = validation.choice(kind, EvidenceKind, "kind") if kind else None
+    period = Quarter.parse(quarter) if quarter is not None and given(quarter, "--quarter") else None
+    kind_value = validation.choice(kind, EvidenceKind, "kind") if given(kind, "--kind") else None
+    given(rec, "--rec")
     with state.database().reading() as session:
         rows = queries.evidence_list(
             session, rec=rec, quarter=period, kind=kind_value, include_retracted=include_retracted
@@ -635,6 +803,54 @@ def indicator_record(
     say(f"Recorded {code} {quarter}: {value}")
 
 
+@indicator_app.command("withdraw")
+def indicator_withdraw(
+    measurement_id: Annotated[
+        str, typer.Argument(metavar="MEASUREMENT_ID", help="The value's id (see `tracker indicator show CODE`).")
+    ],
+    reason: Reason = None,
+    by: By = None,
+) -> None:
+    """Withdraw a recorded value: the quarter's earlier value, if any, counts again."""
+    from tracker import services
+
+    actor = author(by)
+    said(state.database().write(lambda s: services.withdraw_measurement(s, measurement_id, reason, actor=actor)))
+
+
+@indicator_app.command("amend")
+def indicator_amend(
+    code: Annotated[str, typer.Argument(metavar="CODE", help="The indicator code.")],
+    name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="What it counts.")] = None,
+    unit: Annotated[Optional[str], typer.Option("--unit", metavar="UNIT", help="The unit.")] = None,
+    direction: Annotated[
+        Optional[str], typer.Option("--direction", metavar="up|down", help="Which way is progress.")
+    ] = None,
+    target: Annotated[Optional[str], typer.Option("--target", metavar="VALUE", help="The value to reach.")] = None,
+    no_target: Annotated[bool, typer.Option("--no-target", help="Remove the target.")] = False,
+    reason: Reason = None,
+    by: By = None,
+) -> None:
+    """Correct an indicator: name, unit, direction, target; the history keeps the old values."""
+    from tracker import services
+
+    actor = author(by)
+    changes = state.database().write(
+        lambda s: services.amend_indicator(
+            s,
+            code,
+            name=name,
+            unit=unit,
+            direction=direction,
+            target=target,
+            no_target=no_target,
+            reason=reason,
+            actor=actor,
+        )
+    )
+    said(changes)
+
+
 @indicator_app.command("list")
 def indicator_list(json_output: Json = False) -> None:
     """List indicators with their latest value."""
@@ -686,6 +902,20 @@ def agency_add(
     actor = author(by)
     state.database().write(lambda s: services.add_agency(s, code, name, actor=actor))
     say(f"Added agency {code}")
+
+
+@agency_app.command("amend")
+def agency_amend(
+    code: Annotated[str, typer.Argument(metavar="CODE", help="The agency code.")],
+    name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="The agency's name.")] = None,
+    reason: Reason = None,
+    by: By = None,
+) -> None:
+    """Correct an agency's name; the history keeps the old one."""
+    from tracker import services
+
+    actor = author(by)
+    said(state.database().write(lambda s: services.amend_agency(s, code, name=name, reason=reason, actor=actor)))
 
 
 @agency_app.command("list")
@@ -884,6 +1114,29 @@ def _limit(value: str) -> int:
 
 
 @app.command(rich_help_panel=REPORT)
+def history(
+    record: Annotated[
+        str,
+        typer.Argument(
+            metavar="RECORD",
+            help="evidence/ID, rec/REF, status/ID, indicator/CODE, measurement/ID or agency/CODE.",
+        ),
+    ],
+    json_output: Json = False,
+) -> None:
+    """Every version of a record, oldest first: who, when, why, and the event that recorded it."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        versions = queries.record_history(session, record)
+    if json_output:
+        return dump_json(versions)
+    from tracker.render.terminal import record_history
+
+    out(record_history(versions))
+
+
+@app.command(rich_help_panel=REPORT)
 def log(
     limit: Annotated[
         Optional[int], typer.Option("--limit", metavar="N", parser=_limit, help="Only the last N events.")
@@ -998,6 +1251,8 @@ def _run(args: list[str] | None, prog_name: str) -> int:
         message = error.format_message()
         if re.fullmatch(r"No such option: -[0-9.]+", message):
             message += " (a negative value goes after --, e.g. `tracker indicator record CODE 2019Q3 -- -5`)"
+        elif re.match(r"No such option: --db\b", message):
+            message = "--db is a global option: put it before the command, e.g. `tracker --db FILE rec list`"
         code = _fail(message, error.exit_code)
     except TrackerError as error:
         code = _fail(str(error), error.exit_code)

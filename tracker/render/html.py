@@ -27,6 +27,8 @@ from tracker.render.text import (
     attention_text,
     change_text,
     changes_text,
+    corrected_mark,
+    correction_text,
     due_text,
     empty_text,
     evidence_text,
@@ -81,6 +83,8 @@ def environment() -> jinja2.Environment:
         attention_text=attention_text,
         history_note=history_note,
         change_text=change_text,
+        corrected_mark=corrected_mark,
+        correction_text=correction_text,
     )
     return env
 

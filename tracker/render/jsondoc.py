@@ -95,7 +95,7 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
     """The JSON report: exactly the keys of DESIGN.md's "The quarterly report"."""
     s = report.summary
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "quarter": str(report.quarter),
         "period": {"start": report.start.isoformat(), "end": report.end.isoformat()},
         "as_of": iso_utc(report.header.as_of),
@@ -121,6 +121,7 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
                 "change": r.change.value,
                 "due_on": _iso(r.due_on),
                 "overdue": r.overdue,
+                "corrected": r.corrected,
                 "status_updates": [
                     {
                         "effective_on": c.effective_on.isoformat(),
@@ -139,6 +140,7 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
                         "stance": e.stance.value,
                         "url": e.url,
                         "sensitivity": e.sensitivity.value,
+                        "corrected": e.corrected,
                     }
                     for e in r.evidence
                 ],
@@ -150,6 +152,7 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
                         "value": i.value,
                         "previous_value": i.previous_value,
                         "target": i.target,
+                        "corrected": i.corrected,
                     }
                     for i in r.indicators
                 ],
@@ -157,6 +160,16 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
             for r in report.recommendations
         ],
         "withheld": report.withheld,
+        "corrections": [
+            {
+                "record": c.record,
+                "changes": [{"field": f.field, "old": f.old, "new": f.new} for f in c.changes],
+                "reason": c.reason,
+                "recorded_at": iso_utc(c.recorded_at),
+                "recorded_by": c.recorded_by,
+            }
+            for c in report.corrections
+        ],
     }
 
 

@@ -18,6 +18,8 @@ from tracker.render.text import (
     attention_text,
     change_text,
     changes_text,
+    corrected_mark,
+    correction_text,
     due_text,
     empty_text,
     evidence_text,
@@ -127,6 +129,11 @@ def quarterly(report: QuarterlyReport) -> str:
         out.append("Nothing: the report covers no recommendation.")
     out.append("")
 
+    if report.corrections:
+        out += [f"## Corrections recorded in {q}", ""]
+        out += [f"- {inline(correction_text(line))}" for line in report.corrections]
+        out.append("")
+
     if report.recommendations:
         out += ["## Recommendations", ""]
     for position, section in enumerate(report.recommendations, 1):
@@ -143,7 +150,7 @@ def recommendation(report: QuarterlyReport, position: int, section: Recommendati
     """One recommendation's part of the quarterly report, numbered ``position``."""
     q = report.quarter
     text_label = "verbatim" if section.text_status == "verbatim" else "paraphrase"
-    out = [f"### {position}. {inline(section.ref)}: {inline(section.title)}", ""]
+    out = [f"### {position}. {inline(section.ref)}: {inline(section.title)}{corrected_mark(section)}", ""]
     out += [f"> {inline(line)}" for line in section.text.splitlines() if line.strip()]
     out += [
         "",
@@ -167,7 +174,7 @@ def recommendation(report: QuarterlyReport, position: int, section: Recommendati
                 [
                     e.observed_on.isoformat(),
                     e.kind.value.replace("_", " "),
-                    inline(e.title),
+                    inline(e.title) + corrected_mark(e),
                     inline(e.source_name or ""),
                     e.stance.value,
                     "; ".join(filter(None, [link(e.url)] + [f"file {inline(f.filename)}" for f in e.attachments])),
@@ -182,7 +189,13 @@ def recommendation(report: QuarterlyReport, position: int, section: Recommendati
         out += table(
             ["Indicator", "Unit", str(q), str(q.previous()), "Target"],
             [
-                [inline(i.name), inline(i.unit), number(i.value), number(i.previous_value), number(i.target)]
+                [
+                    inline(i.name) + corrected_mark(i),
+                    inline(i.unit),
+                    number(i.value),
+                    number(i.previous_value),
+                    number(i.target),
+                ]
                 for i in section.indicators
             ],
             "llrrr",

@@ -134,21 +134,88 @@ def indicator_detail(d) -> str:
     if not d["measurements"]:
         return head + "\n\nNo values recorded yet."
     body = table(
-        ["quarter", "value", "current", "note", "evidence", "recorded_at", "by"],
+        ["id", "quarter", "value", "current", "note", "evidence", "recorded_at", "by"],
         [
             [
+                m["id"],
                 m["quarter"],
                 m["value"],
-                "yes" if m["current"] else "superseded",
+                "withdrawn" if m["withdrawn"] else "yes" if m["current"] else "superseded",
                 m["note"],
-                m["evidence_id"],
+                cited(m["evidence_id"], m["evidence_retracted"]),
                 m["recorded_at"],
                 m["recorded_by"],
             ]
             for m in d["measurements"]
         ],
     )
-    return f"{head}\n\n{body}"
+    return f"{head}\n\n{body}{withdrawals(d['measurements'], 'measurement')}"
+
+
+def cited(evidence_id: int | None, retracted: bool) -> str:
+    """A cited evidence id, marked when the evidence was retracted since."""
+    if evidence_id is None:
+        return ""
+    return f"{evidence_id} (retracted)" if retracted else str(evidence_id)
+
+
+def withdrawals(rows, noun: str) -> str:
+    """Lines saying why each withdrawn row was withdrawn."""
+    lines = [
+        f"{noun} {r['id']} withdrawn {r['withdrawn']['recorded_at']} by {r['withdrawn']['recorded_by']}: "
+        f"{r['withdrawn']['reason']}"
+        for r in rows
+        if r["withdrawn"]
+    ]
+    return "\n\n" + "\n".join(lines) if lines else ""
+
+
+def status_history(rows) -> str:
+    """Every assessment of a recommendation; withdrawn ones and citations of retracted evidence marked."""
+    body = table(
+        ["id", "effective_on", "status", "note", "evidence", "recorded_at", "by"],
+        [
+            [
+                r["id"],
+                r["effective_on"],
+                f"{r['status']} (withdrawn)" if r["withdrawn"] else r["status"],
+                r["note"],
+                ",".join(cited(i, i in r["retracted_evidence"]) for i in r["evidence"]),
+                r["recorded_at"],
+                r["recorded_by"],
+            ]
+            for r in rows
+        ],
+    )
+    return body + withdrawals(rows, "status")
+
+
+def record_history(history) -> str:
+    """Every version of a record, oldest first."""
+    blocks = []
+    for version in history["versions"]:
+        head = f"version {version['version']}  {version['recorded_at']}  by {version['recorded_by']}"
+        lines = [head, f"  event {version['event']}"]
+        if version["reason"] is None:
+            lines.append("  as first recorded:")
+            lines += [f"    {name}: {shown(value)}" for name, value in version["values"].items()]
+        else:
+            lines.append(f"  why: {version['reason']}")
+            lines += [f"    {c['field']}: {shown(c['old'])} -> {shown(c['new'])}" for c in version["changes"]]
+        blocks.append("\n".join(lines))
+    return f"{history['record']}\n\n" + "\n\n".join(blocks)
+
+
+def shown(value) -> str:
+    if value is None:
+        return "(none)"
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def event_rows(payload: str) -> str:

@@ -237,3 +237,14 @@ def due_text(section: RecommendationSection) -> str:
     if section.due_on is None:
         return "no due date"
     return section.due_on.isoformat() + (", overdue" if section.overdue else "")
+
+
+def corrected_mark(item) -> str:
+    """' (corrected)' after an item a correction changed (internal and confidential reports)."""
+    return " (corrected)" if getattr(item, "corrected", False) else ""
+
+
+def correction_text(line) -> str:
+    """One correction of the quarter: what, old -> new, why, who and when."""
+    changes = "; ".join(f"{c.field} {c.old} -> {c.new}" for c in line.changes)
+    return f"{line.record}: {changes}. Why: {line.reason} ({line.recorded_by}, {line.recorded_at:%Y-%m-%d})"

@@ -22,23 +22,26 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from tracker import __version__
+from tracker import __version__, corrections
 from tracker.audit.asof import Later, known_at, recorded_after
 from tracker.audit.chain import last_event
 from tracker.errors import InputError
 from tracker.periods import Quarter, quarter_range
 from tracker.queries import (
     agencies_of,
+    corrected_links,
+    corrected_recommendation,
     is_overdue,
     measurement_values,
     ref_of,
+    report_order,
     source_by_slug,
 )
 from tracker.store.models import Agency as AgencyRow
@@ -48,13 +51,15 @@ from tracker.store.models import (
     EvidenceLink,
     EvidenceRetraction,
     Indicator,
+    Measurement,
     Recommendation,
+    RecommendationAgency,
     Source,
     StatusUpdate,
 )
 from tracker.vocab import Change, EvidenceKind, Sensitivity, Stance, Status, change_between
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # How many quarters (ending with the report's) the status and indicator charts cover.
 HISTORY_QUARTERS = 8
 # The longest timeline accepted: 100 years of quarters.
@@ -128,6 +133,7 @@ class EvidenceItem:
     sensitivity: Sensitivity
     stance: Stance
     attachments: tuple[AttachedFile, ...] = ()
+    corrected: bool = False  # a correction changed it (marked in internal and confidential reports)
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ class IndicatorLine:
     value: float | None
     previous_value: float | None
     series: tuple[QuarterValue, ...]
+    corrected: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +187,25 @@ class RecommendationSection:
     status_updates: tuple[StatusChange, ...]
     evidence: tuple[EvidenceItem, ...]
     indicators: tuple[IndicatorLine, ...]
+    corrected: bool = False  # it, or who owns it, was corrected (marked in internal and confidential reports)
+
+
+@dataclass(frozen=True)
+class FieldCorrection:
+    field: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class CorrectionLine:
+    """A correction recorded during the quarter, of something the report shows."""
+
+    record: str
+    changes: tuple[FieldCorrection, ...]
+    reason: str
+    recorded_at: datetime
+    recorded_by: str
 
 
 @dataclass(frozen=True)
@@ -228,6 +254,8 @@ class QuarterlyReport:
     attention: tuple[AttentionItem, ...]
     history: tuple[StatusCounts, ...]
     withheld: int
+    # Internal and confidential reports only: the corrections recorded during the quarter.
+    corrections: tuple[CorrectionLine, ...] = ()
 
     @property
     def start(self) -> date:
@@ -307,19 +335,23 @@ def quarterly(
     audience = parse_audience(audience)
     as_of = _utc(as_of)
     later = recorded_after(session, as_of)
+    fixes = corrections.as_of(session, as_of)
+    marked = audience != Sensitivity.PUBLIC
     selected = _sources(session, sources, quarter.end, later)
     header = _header(session, selected, sources, as_of, audience)
-    recs = _recommendations(session, [s for s in selected if s.issued], later)
+    recs = _recommendations(session, [s for s in selected if s.issued], later, fixes)
     ids = [rec.id for rec, _ in recs]
     refs = _refs(session, recs, later)
 
     history_quarters = quarter_range(_back(quarter, HISTORY_QUARTERS - 1), quarter)
-    updates = _status_updates(session, ids, quarter.end, as_of)
+    updates = _status_updates(session, ids, quarter.end, as_of, fixes)
     published = {s.slug: s.published_on for s in selected}
 
-    visible, withheld = _quarter_evidence(session, quarter, set(ids), as_of, audience)
-    indicators = _indicators(session, ids, history_quarters, as_of, later)
-    owners = _owners(session, ids, later)
+    visible, withheld = _quarter_evidence(session, quarter, set(ids), as_of, audience, fixes)
+    indicators = _indicators(session, ids, history_quarters, as_of, later, fixes, marked)
+    owners = _owners(session, ids, later, fixes)
+    if not marked:
+        visible = {rec_id: tuple(replace(item, corrected=False) for item in items) for rec_id, items in visible.items()}
 
     sections = []
     for rec, slug in recs:
@@ -346,6 +378,11 @@ def quarterly(
                 status_updates=changes,
                 evidence=visible.get(rec.id, ()),
                 indicators=indicators.get(rec.id, ()),
+                corrected=marked
+                and (
+                    fixes.corrected("recommendation", (rec.id,))
+                    or any(key[0] == rec.id for key in fixes.keys("recommendation_agency"))
+                ),
             )
         )
 
@@ -372,6 +409,7 @@ def quarterly(
         attention=_attention(sections),
         history=history,
         withheld=withheld,
+        corrections=_corrections_in(session, quarter, fixes, refs, visible, audience) if marked else (),
     )
 
 
@@ -405,10 +443,11 @@ def timeline(
         )
     selected = _sources(session, sources, last.end, later)
     header = _header(session, selected, sources, as_of, audience)
-    recs = _recommendations(session, [s for s in selected if s.issued], later)
+    fixes = corrections.as_of(session, as_of)
+    recs = _recommendations(session, [s for s in selected if s.issued], later, fixes)
     ids = [rec.id for rec, _ in recs]
     refs = _refs(session, recs, later)
-    updates = _status_updates(session, ids, last.end, as_of)
+    updates = _status_updates(session, ids, last.end, as_of, fixes)
     published = {s.slug: s.published_on for s in selected}
 
     rows = []
@@ -488,22 +527,37 @@ def _header(
     )
 
 
-def _recommendations(session: Session, sources: list[SourceInfo], later: Later) -> list[tuple[Recommendation, str]]:
+@dataclass(frozen=True)
+class _Rec:
+    """A recommendation as known at as_of: as stored, corrections applied."""
+
+    id: int
+    code: str
+    title: str
+    text: str
+    text_status: Any
+    pillar: Any
+    due_on: date | None
+    position: int | None
+
+
+def _recommendations(
+    session: Session, sources: list[SourceInfo], later: Later, fixes: corrections.Corrections
+) -> list[tuple[_Rec, str]]:
     """The sources' recommendations known at as_of, in source order then report order."""
     if not sources:
         return []
     order = {s.slug: i for i, s in enumerate(sources)}
-    rows = session.execute(
-        select(Recommendation, Source.slug)
-        .join(Source)
-        .where(Source.slug.in_(list(order)))
-        .order_by(Recommendation.position.is_(None), Recommendation.position, Recommendation.code)
-    ).all()
-    known = ((rec, slug) for rec, slug in rows if rec.id not in later("recommendation"))
-    return sorted(known, key=lambda row: order[row[1]])
+    rows = session.execute(select(Recommendation, Source.slug).join(Source).where(Source.slug.in_(list(order)))).all()
+    known = [
+        (_Rec(id=rec.id, code=rec.code, **corrected_recommendation(fixes, rec)), slug)
+        for rec, slug in rows
+        if rec.id not in later("recommendation")
+    ]
+    return sorted(known, key=lambda row: (order[row[1]], *report_order((row[0].position, row[0].code))))
 
 
-def _refs(session: Session, recs: list[tuple[Recommendation, str]], later: Later) -> dict[int, str]:
+def _refs(session: Session, recs: list[tuple[_Rec, str]], later: Later) -> dict[int, str]:
     """REFs as they were at as_of: a code repeated only by a later source stays unqualified."""
     codes = Counter(
         code
@@ -514,8 +568,8 @@ def _refs(session: Session, recs: list[tuple[Recommendation, str]], later: Later
     return {rec.id: ref_of(slug, rec.code, repeated) for rec, slug in recs}
 
 
-def _owners(session: Session, ids: Sequence[int], later: Later) -> dict[int, list]:
-    owners = agencies_of(session, ids) if ids else {}
+def _owners(session: Session, ids: Sequence[int], later: Later, fixes: corrections.Corrections) -> dict[int, list]:
+    owners = agencies_of(session, ids, fixes) if ids else {}
     if not later("recommendation_agency"):
         return owners
     agency_ids = dict(session.execute(select(AgencyRow.code, AgencyRow.id)).all())
@@ -535,9 +589,9 @@ class _Update:
 
 
 def _status_updates(
-    session: Session, ids: Sequence[int], before: date, as_of: datetime
+    session: Session, ids: Sequence[int], before: date, as_of: datetime, fixes: corrections.Corrections
 ) -> dict[int, tuple[_Update, ...]]:
-    """Each recommendation's updates effective before ``before`` and known at ``as_of``, in order."""
+    """Each recommendation's updates effective before ``before``, known and not withdrawn at ``as_of``, in order."""
     if not ids:
         return {}
     known = known_at(session, StatusUpdate)
@@ -558,7 +612,10 @@ def _status_updates(
         .order_by(StatusUpdate.effective_on, known, StatusUpdate.id)
     )
     updates: dict[int, list[_Update]] = defaultdict(list)
+    withdrawn = fixes.withdrawn("status_update")
     for rec_id, update_id, status, effective_on, note, recorded_at in session.execute(query):
+        if (update_id,) in withdrawn:
+            continue
         updates[rec_id].append(_Update(update_id, Status(status), effective_on, note, recorded_at))
     return {rec_id: tuple(items) for rec_id, items in updates.items()}
 
@@ -589,12 +646,18 @@ def _visible_levels(audience: Sensitivity) -> list[Sensitivity]:
 
 
 def _quarter_evidence(
-    session: Session, quarter: Quarter, rec_ids: set[int], as_of: datetime, audience: Sensitivity
+    session: Session,
+    quarter: Quarter,
+    rec_ids: set[int],
+    as_of: datetime,
+    audience: Sensitivity,
+    fixes: corrections.Corrections,
 ) -> tuple[dict[int, tuple[EvidenceItem, ...]], int]:
     """The quarter's evidence the audience may see, by recommendation; and how many were withheld.
 
     Evidence counts when observed in the quarter, recorded at or before ``as_of`` and
-    not retracted at ``as_of``. Withheld evidence is counted by id only.
+    not retracted at ``as_of``. Withheld evidence is counted by id only. Evidence that a
+    correction changed (few) is read apart and judged by its corrected values.
     """
     if not rec_ids:
         return {}, 0
@@ -602,11 +665,13 @@ def _quarter_evidence(
     retracted = exists().where(
         EvidenceRetraction.evidence_id == Evidence.id, known_at(session, EvidenceRetraction) <= as_of
     )
+    standing = (known_at(session, Evidence) <= as_of, ~retracted)
+    corrected = sorted(fixes.ids("evidence") | fixes.ids("evidence_link") | fixes.raised_later())
     in_quarter = (
         Evidence.observed_on >= quarter.start,
         Evidence.observed_on < quarter.end,
-        known_at(session, Evidence) <= as_of,
-        ~retracted,
+        *standing,
+        *((Evidence.id.not_in(corrected),) if corrected else ()),
     )
     # Links are filtered by recommendation here, not in SQL, so that the planner always
     # drives the query from the observed_on index (cost follows the quarter's size).
@@ -661,11 +726,78 @@ def _quarter_evidence(
                 tuple(files.get(evidence_id, ())),
             )
         )
+    if corrected:
+        _corrected_evidence(session, corrected, standing, quarter, rec_ids, audience, fixes, items, withheld)
     return {rec_id: tuple(found) for rec_id, found in items.items()}, len(withheld)
 
 
+def _corrected_evidence(
+    session: Session,
+    ids: list[int],
+    standing: tuple[Any, ...],
+    quarter: Quarter,
+    rec_ids: set[int],
+    audience: Sensitivity,
+    fixes: corrections.Corrections,
+    items: dict[int, list[EvidenceItem]],
+    withheld: set[int],
+) -> None:
+    """Add the corrected evidence to ``items`` (or ``withheld``), judged by its corrected values."""
+    rows = session.scalars(select(Evidence).where(Evidence.id.in_(ids), *standing)).all()
+    stored: dict[int, dict[int, Any]] = defaultdict(dict)
+    for evidence_id, rec_id, stance in session.execute(
+        select(EvidenceLink.evidence_id, EvidenceLink.recommendation_id, EvidenceLink.stance).where(
+            EvidenceLink.evidence_id.in_(ids)
+        )
+    ):
+        stored[evidence_id][rec_id] = stance
+    links = corrected_links(stored, fixes, set(ids))
+    files: dict[int, list[AttachedFile]] = defaultdict(list)
+    for evidence_id, filename, sha256 in session.execute(
+        select(EvidenceAttachment.evidence_id, EvidenceAttachment.filename, EvidenceAttachment.sha256)
+        .where(EvidenceAttachment.evidence_id.in_(ids))
+        .order_by(EvidenceAttachment.evidence_id, EvidenceAttachment.filename, EvidenceAttachment.sha256)
+    ):
+        files[evidence_id].append(AttachedFile(filename, sha256))
+    touched = set()
+    for row in rows:
+        values = fixes.apply("evidence", (row.id,), corrections.values_of(row, "evidence"))
+        if not quarter.start <= values["observed_on"] < quarter.end:
+            continue
+        level = fixes.sensitivity(row.id, values["sensitivity"])
+        for rec_id, stance in sorted(links.get(row.id, {}).items()):
+            if rec_id not in rec_ids:
+                continue
+            if level.rank > audience.rank:
+                withheld.add(row.id)
+                continue
+            touched.add(rec_id)
+            items[rec_id].append(
+                EvidenceItem(
+                    row.id,
+                    values["title"],
+                    values["kind"],
+                    values["observed_on"],
+                    values["source_name"],
+                    values["url"],
+                    level,
+                    stance,
+                    tuple(files.get(row.id, ())),
+                    corrected=bool(fixes.of("evidence", (row.id,)) or fixes.of("evidence_link", (row.id, rec_id))),
+                )
+            )
+    for rec_id in touched:
+        items[rec_id].sort(key=lambda item: (item.observed_on, item.id))
+
+
 def _indicators(
-    session: Session, ids: Sequence[int], quarters: Sequence[Quarter], as_of: datetime, later: Later
+    session: Session,
+    ids: Sequence[int],
+    quarters: Sequence[Quarter],
+    as_of: datetime,
+    later: Later,
+    fixes: corrections.Corrections,
+    marked: bool,
 ) -> dict[int, tuple[IndicatorLine, ...]]:
     """Each recommendation's indicators with their values over ``quarters`` (the last is the report's)."""
     if not ids:
@@ -688,19 +820,123 @@ def _indicators(
     lines: dict[int, list[IndicatorLine]] = defaultdict(list)
     current, previous = quarters[-1], quarters[-1].previous()
     for indicator in indicators:
+        fixed = fixes.apply("indicator", (indicator.id,), corrections.values_of(indicator, "indicator"))
         lines[indicator.recommendation_id].append(
             IndicatorLine(
                 code=indicator.code,
-                name=indicator.name,
-                unit=indicator.unit,
-                direction=indicator.direction.value,
-                target=indicator.target,
+                name=fixed["name"],
+                unit=fixed["unit"],
+                direction=fixed["direction"].value,
+                target=fixed["target"],
                 value=values.get((indicator.id, current.start)),
                 previous_value=values.get((indicator.id, previous.start)),
                 series=tuple(QuarterValue(q, values.get((indicator.id, q.start))) for q in quarters),
+                corrected=marked and fixes.corrected("indicator", (indicator.id,)),
             )
         )
     return {rec_id: tuple(items) for rec_id, items in lines.items()}
+
+
+def _corrections_in(
+    session: Session,
+    quarter: Quarter,
+    fixes: corrections.Corrections,
+    refs: dict[int, str],
+    visible: dict[int, tuple[EvidenceItem, ...]],
+    audience: Sensitivity,
+) -> tuple[CorrectionLine, ...]:
+    """The corrections recorded during the quarter (and known at as_of) of what the report
+    covers: its recommendations, their assignments, agencies, status updates, indicators and
+    values, and evidence on them that the audience may see (corrected values)."""
+    during = fixes.during(_day_start(quarter.start), _day_start(quarter.end))
+    if not during:
+        return ()
+    lines = []
+    for item in during:
+        record = _corrected_record(session, item, fixes, refs, audience)
+        if record is None:
+            continue
+        name, stored = record
+        changes = []
+        for amendment, before, after in fixes.versions(item.target, item.key, stored):
+            if amendment.id != item.id:
+                continue
+            for field in amendment.changes:
+                changes.append(
+                    FieldCorrection(field, corrections.shown(before.get(field)), corrections.shown(after.get(field)))
+                )
+        if item.withdrawn is not None:
+            changes.append(FieldCorrection("withdrawn" if item.withdrawn else "restored", "no", "yes"))
+        lines.append(CorrectionLine(name, tuple(changes), item.reason, item.recorded_at, item.recorded_by))
+    return tuple(lines)
+
+
+def _corrected_record(
+    session: Session,
+    item: corrections.Amendment,
+    fixes: corrections.Corrections,
+    refs: dict[int, str],
+    audience: Sensitivity,
+) -> tuple[str, dict[str, Any]] | None:
+    """How the report names a corrected record and its stored values; None when the report does
+    not cover it (another source's, or evidence above the audience)."""
+    target, key = item.target, item.key
+    if target == "recommendation":
+        row = session.get(Recommendation, key[0])
+        if row is None or row.id not in refs:
+            return None
+        return f"rec {refs[row.id]}", corrections.values_of(row, target)
+    if target == "recommendation_agency":
+        link = session.get(RecommendationAgency, key)
+        agency = session.get(AgencyRow, key[1])
+        if key[0] not in refs or agency is None:
+            return None
+        return f"rec {refs[key[0]]} agency {agency.code}", {"role": link.role if link else None}
+    if target == "agency":
+        agency = session.get(AgencyRow, key[0])
+        return (f"agency {agency.code}", corrections.values_of(agency, target)) if agency is not None else None
+    if target == "status_update":
+        update = session.get(StatusUpdate, key[0])
+        if update is None or update.recommendation_id not in refs:
+            return None
+        return f"status {update.id} ({refs[update.recommendation_id]}, {update.effective_on})", {}
+    if target in ("indicator", "measurement"):
+        if target == "measurement":
+            measurement = session.get(Measurement, key[0])
+            indicator = session.get(Indicator, measurement.indicator_id) if measurement is not None else None
+        else:
+            measurement, indicator = None, session.get(Indicator, key[0])
+        if indicator is None or indicator.recommendation_id not in refs:
+            return None
+        if measurement is not None:
+            return (
+                f"measurement {measurement.id} ({indicator.code} {Quarter.containing(measurement.quarter_start)})",
+                {},
+            )
+        return f"indicator {indicator.code}", corrections.values_of(indicator, target)
+    if target in ("evidence", "evidence_link"):
+        evidence = session.get(Evidence, key[0])
+        if evidence is None:
+            return None
+        values = fixes.apply("evidence", (evidence.id,), corrections.values_of(evidence, "evidence"))
+        if fixes.sensitivity(evidence.id, values["sensitivity"]).rank > audience.rank:
+            return None
+        linked = set(
+            session.scalars(select(EvidenceLink.recommendation_id).where(EvidenceLink.evidence_id == evidence.id))
+        ) | {k[1] for k in fixes.keys("evidence_link") if k[0] == evidence.id}
+        if not linked & set(refs):
+            return None
+        if target == "evidence":
+            return f"evidence {evidence.id}", corrections.values_of(evidence, target)
+        if key[1] not in refs:
+            return None
+        stance = session.scalar(
+            select(EvidenceLink.stance).where(
+                EvidenceLink.evidence_id == key[0], EvidenceLink.recommendation_id == key[1]
+            )
+        )
+        return f"evidence {evidence.id} on {refs[key[1]]}", {"stance": stance}
+    return None
 
 
 # Summaries ----------------------------------------------------------------------------------

@@ -351,6 +351,34 @@ class ClockCorrection(Base):
     recorded_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
 
 
+class Correction(Base):
+    """A correction of a stored record: a new row, never an update (see :mod:`tracker.corrections`).
+
+    ``target`` names the kind of record (its table), ``record_id`` and ``record_part`` its
+    key (the second part for records keyed by two ids: an assignment, an evidence link).
+    ``changes`` holds the new values of the attributes it changes, as canonical JSON;
+    ``withdrawn`` says whether it withdraws the record (True), puts it back or adds it
+    (False), or leaves its presence as it was (NULL).
+    """
+
+    __tablename__ = "correction"
+    traits: ClassVar[Traits] = Traits("correction", "corrections", written_by=("correction.record",))
+    __table_args__ = (
+        Index(None, "target", "record_id"),
+        CheckConstraint("length(reason) > 0", name="reason_not_blank"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    record_id: Mapped[int] = mapped_column(Integer)
+    record_part: Mapped[int | None] = mapped_column(Integer)
+    changes: Mapped[str] = mapped_column(Text)
+    withdrawn: Mapped[bool | None] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+
+
 class Event(Base):
     """The audit log: one row per write, hash-chained."""
 
@@ -383,6 +411,7 @@ DOMAIN_MODELS: tuple[type[Base], ...] = (
     Measurement,
     ImportBatch,
     ClockCorrection,
+    Correction,
 )
 DOMAIN_TABLES: list[Table] = [model.__table__ for model in DOMAIN_MODELS]  # type: ignore[misc]
 TRAITS: dict[str, Traits] = {model.__tablename__: model.traits for model in DOMAIN_MODELS}  # type: ignore[attr-defined]
