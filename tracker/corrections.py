@@ -63,6 +63,8 @@ class Target:
     fields: tuple[str, ...] = ()
     withdrawable: bool = False
     restorable: bool = False
+    withdrawn_as: str = "withdrawn"  # how messages and reports name a withdrawal
+    restored_as: str = "restored"  # and putting it back (or adding it)
 
     @property
     def name(self) -> str:
@@ -81,12 +83,12 @@ TARGETS: dict[str, Target] = {
             "evidence",
             ("title", "summary", "kind", "observed_on", "source_name", "url", "reliability", "sensitivity"),
         ),
-        Target(EvidenceLink, "evidence link", ("stance",), withdrawable=True, restorable=True),
+        Target(EvidenceLink, "evidence link", ("stance",), True, True, "unlinked", "linked"),
         Target(StatusUpdate, "status", withdrawable=True),
         Target(Measurement, "measurement", withdrawable=True),
         Target(Indicator, "indicator", ("name", "unit", "direction", "target")),
         Target(Recommendation, "rec", ("title", "text", "pillar", "due_on", "position", "text_status")),
-        Target(RecommendationAgency, "assignment", ("role",), withdrawable=True, restorable=True),
+        Target(RecommendationAgency, "assignment", ("role",), True, True, "unassigned", "assigned"),
         Target(Agency, "agency", ("name",)),
     )
 }

@@ -902,10 +902,11 @@ def record_history(session: Session, record: str) -> dict[str, Any]:
             values[label] = corrections.encode(item.target, field, new)
             changes.append({"field": label, "old": old, "new": values[label]})
         if item.withdrawn is not None:
-            label = "withdrawn" if part is None else f"{part}: withdrawn"
-            old = values.get(label, False)
-            values[label] = item.withdrawn
-            changes.append({"field": label, "old": old, "new": item.withdrawn})
+            spec = corrections.TARGETS[item.target]
+            named = spec.withdrawn_as if item.withdrawn else spec.restored_as
+            label = named if part is None else f"{part}: {named}"
+            values[label] = True
+            changes.append({"field": label, "old": False, "new": True})
         versions.append(
             {
                 "version": len(versions) + 1,

@@ -594,7 +594,7 @@ class Corrector:
         for name, value in changed.items():
             self.changes.append(FieldChange(record, name, current.get(name), value))
         if presence is not None:
-            self.changes.append(FieldChange(record, "withdrawn" if presence else "linked", "no", "yes"))
+            self.changes.append(FieldChange(record, spec.withdrawn_as if presence else spec.restored_as, "no", "yes"))
         self.rows.append(
             {
                 "target": target,

@@ -866,7 +866,8 @@ def _corrections_in(
                     FieldCorrection(field, corrections.shown(before.get(field)), corrections.shown(after.get(field)))
                 )
         if item.withdrawn is not None:
-            changes.append(FieldCorrection("withdrawn" if item.withdrawn else "restored", "no", "yes"))
+            spec = corrections.TARGETS[item.target]
+            changes.append(FieldCorrection(spec.withdrawn_as if item.withdrawn else spec.restored_as, "no", "yes"))
         lines.append(CorrectionLine(name, tuple(changes), item.reason, item.recorded_at, item.recorded_by))
     return tuple(lines)
 
