@@ -124,6 +124,22 @@ def _history(database: Database) -> None:
     )
     write(lambda s: services.record_measurement(s, "kiln-inspections", "2019Q3", 0.1, note="tenth", actor="bo"))
     write(lambda s: services.retract_evidence(s, first, "wrong", actor="ana"))
+    write(
+        lambda s: services.amend_evidence(
+            s,
+            first,
+            {"title": "Draft law", "sensitivity": "internal"},
+            links=[("prosecute-convict", "context")],
+            reason="typo",
+            actor="bo",
+        )
+    )
+    write(lambda s: services.withdraw_status(s, 1, "wrong date", actor="ana"))
+    write(
+        lambda s: services.assign_agency(
+            s, "undercover-techniques", "mowa", "lead", co_lead=True, reason="co-leads", actor="ana"
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +174,7 @@ tamperings = st.one_of(
     st.tuples(st.just("payload"), st.integers(1, 60), st.integers(0, 20), st.sampled_from(ODD)),
     st.tuples(
         st.just("re-record"),
-        st.sampled_from(["evidence", "status_update", "measurement", "agency"]),
+        st.sampled_from(["evidence", "status_update", "measurement", "agency", "correction"]),
         st.integers(0, 50),
         st.sampled_from([None, "public", "x", 0]),
     ),
@@ -173,7 +189,7 @@ tamperings = st.one_of(
     st.tuples(st.just("nothing")),
     st.tuples(st.just("drop-event"), st.integers(1, 60)),
 )
-extras = st.lists(st.sampled_from(["evidence", "status", "measurement", "agency"]), max_size=3)
+extras = st.lists(st.sampled_from(["evidence", "status", "measurement", "agency", "correction"]), max_size=3)
 
 
 def _add(database: Database, what: str, n: int) -> None:
@@ -196,6 +212,10 @@ def _add(database: Database, what: str, n: int) -> None:
             )
         elif what == "measurement":
             database.write(lambda s: services.record_measurement(s, "kiln-inspections", "2019Q2", float(n), actor="cy"))
+        elif what == "correction":
+            database.write(
+                lambda s: services.amend_agency(s, "mowa", name=f"Ministry {n}", reason=f"Renamed {n}", actor="cy")
+            )
         else:
             database.write(lambda s: services.add_agency(s, f"extra-{n}", f"Extra {n}", actor="cy"))
 
@@ -271,15 +291,18 @@ def _apply(database: Database, case: tuple) -> bool:
                         "status_update": "note",
                         "measurement": "note",
                         "agency": "name",
+                        "correction": "reason",
                     }[name]
                     value = case[3] if case[3] is not None or column == "note" else "public"
+                    value = "forged" if column == "reason" and not value else value
                     connection.execute(text(f'UPDATE "{name}" SET "{column}" = :v WHERE {where}'), {"v": value, **keys})
                     changed = _rows(connection, name)[index % len(rows)]
                     from sqlalchemy.orm import Session
 
                     with Session(bind=connection) as session:
                         event = Chain(session, "intruder").append(
-                            "evidence.add" if name == "evidence" else f"{name}.add", {name: [changed]}
+                            {"evidence": "evidence.add", "correction": "correction.record"}.get(name, f"{name}.add"),
+                            {name: [changed]},
                         )
                         session.flush()
                         assert event["seq"] > 1
