@@ -1,11 +1,13 @@
 """Bulk import and export.
 
-``tracker import FILE`` takes a CSV file of one kind (evidence, status updates or
-measurements, recognised by its header) or a JSON export. It is all rows or none: the
-file is read, parsed and validated completely, with the same checks as the single
-commands (:mod:`tracker.services`), then written in one transaction, each row with its
-own event in the audit chain; the first bad row stops it, naming the file, the line and
-the field, and nothing is written.
+``tracker import FILE`` takes a CSV file of one kind (evidence, status updates,
+measurements or corrections, recognised by its header) or a JSON export. It is all rows
+or none: the file is read, parsed and validated completely, with the same checks as the
+single commands (:mod:`tracker.services`), then written in one transaction, each row with
+its own event in the audit chain; the first bad row stops it, naming the file, the line and
+the field, and nothing is written. A correction file (``record,field,value,reason``) is
+written row by row, in order, by the service functions of the single commands, which
+check each row as they write it.
 
 ``tracker export`` writes everything, the audit chain included, as one JSON document in
 a stable order. Importing it into an empty database restores that database exactly (ids,
@@ -23,20 +25,24 @@ the terminal.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tracker.importing.csvfile import CsvPlan, Lookups, parse_csv, refuse_repeat
+from sqlalchemy.orm import Session
+
+from tracker.importing.csvfile import CorrectionPlan, CsvPlan, Lookups, parse_csv, refuse_repeat
 from tracker.importing.export import EXPORT_FORMAT, EXPORT_TABLES, EXPORT_VERSION, export
 from tracker.importing.files import MAX_CSV_BYTES, MAX_EXPORT_BYTES, InputFile, read_file
-from tracker.importing.kinds import CSV_KINDS, EVIDENCE, MEASUREMENT, STATUS, CsvKind
+from tracker.importing.kinds import CORRECTION, CSV_KINDS, EVIDENCE, MEASUREMENT, STATUS, CsvKind
 from tracker.importing.restore import ExportPlan, parse_export
 from tracker.importing.summary import ImportSummary
 from tracker.progress import Progress, quietly
 from tracker.store.database import Database
 
 __all__ = [
+    "CORRECTION",
     "CSV_KINDS",
     "EVIDENCE",
     "EXPORT_FORMAT",
@@ -46,6 +52,7 @@ __all__ = [
     "MAX_EXPORT_BYTES",
     "MEASUREMENT",
     "STATUS",
+    "CorrectionPlan",
     "CsvKind",
     "CsvPlan",
     "ExportPlan",
@@ -72,21 +79,43 @@ def import_file(
     """Import a CSV file or restore an export: check everything, then write it all or nothing.
 
     ``progress`` is shown while the file is checked and while it is written (see
-    :mod:`tracker.progress`; the default shows nothing).
+    :mod:`tracker.progress`; the default shows nothing). A dry run of a correction file
+    writes it all in a write transaction that it then rolls back: only writing each
+    correction checks it.
     """
     file = read_file(path)
     with _collector_paused():
         with database.reading() as session:
             if file.is_json:
-                plan: CsvPlan | ExportPlan = parse_export(file)
+                plan: CsvPlan | CorrectionPlan | ExportPlan = parse_export(file)
             else:
                 refuse_repeat(session, file, again)
                 plan = parse_csv(file, Lookups(session), progress=progress)
-            if dry_run:
+            if dry_run and not isinstance(plan, CorrectionPlan):
                 return plan.apply(session, actor=actor, again=again, dry_run=True, progress=progress)
-        return database.write(
-            lambda session: plan.apply(session, actor=actor, again=again, dry_run=False, progress=progress)
-        )
+        work = functools.partial(plan.apply, actor=actor, again=again, dry_run=dry_run, progress=progress)
+        return _rehearse(database, work) if dry_run else database.write(work)
+
+
+class _Rehearsed(Exception):
+    """Ends a rehearsal, its transaction rolled back, with what it would have done."""
+
+    def __init__(self, summary: ImportSummary) -> None:
+        super().__init__("rehearsed")
+        self.summary = summary
+
+
+def _rehearse(database: Database, work: Callable[[Session], ImportSummary]) -> ImportSummary:
+    """``work`` done in a write transaction, then rolled back: its summary."""
+
+    def rehearse(session: Session) -> ImportSummary:
+        raise _Rehearsed(work(session))
+
+    try:
+        database.write(rehearse)
+    except _Rehearsed as done:
+        return done.summary
+    raise AssertionError("a rehearsal always ends rolled back")
 
 
 @contextlib.contextmanager

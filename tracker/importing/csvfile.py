@@ -1,31 +1,46 @@
 """A CSV file of one kind: parsed and checked row by row, then written as one import.
 
-Each row is checked by the same functions as its single command (:mod:`tracker.services`)
-and written with the rows, and under the action, its single command would write.
+Each row of evidence, status updates or measurements is checked by the same functions as
+its single command (:mod:`tracker.services`) and written with the rows, and under the
+action, its single command would write. Each row of a correction file is written by the
+service function of its single command (``tracker evidence amend``, ``tracker status
+withdraw``...), which checks it: row by row, in order, in the import's one transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
-from tracker import queries, services, validation
+from tracker import periods, queries, services, validation
 from tracker.audit.chain import Chain
 from tracker.errors import Conflict, InputError
 from tracker.importing.bulk import CHUNK_ROWS, IdAllocator, Rows, Writer, bulk_settings
 from tracker.importing.files import InputFile
-from tracker.importing.kinds import CSV_KINDS, EVIDENCE, LIST_SEPARATOR, MEASUREMENT, STATUS, CsvKind
+from tracker.importing.kinds import (
+    ATTRIBUTES,
+    CORRECTABLE,
+    CORRECTION,
+    CSV_KINDS,
+    EVIDENCE,
+    LIST_SEPARATOR,
+    MEASUREMENT,
+    STATUS,
+    WITHDRAWN,
+    CsvKind,
+)
 from tracker.importing.summary import ImportSummary
 from tracker.progress import Progress, quietly
 from tracker.store import models
-from tracker.store.models import ImportBatch
+from tracker.store.models import Correction, Event, ImportBatch
 
 _BATCHES = cast(Table, ImportBatch.__table__)
 _EVIDENCE = cast(Table, models.Evidence.__table__)
@@ -33,6 +48,7 @@ _EVIDENCE_LINKS = cast(Table, models.EvidenceLink.__table__)
 _STATUS_UPDATES = cast(Table, models.StatusUpdate.__table__)
 _CITED_EVIDENCE = cast(Table, models.StatusUpdateEvidence.__table__)
 _MEASUREMENTS = cast(Table, models.Measurement.__table__)
+_CORRECTIONS = cast(Table, Correction.__table__)
 
 
 @dataclass(frozen=True)
@@ -163,6 +179,20 @@ def _check_row(kind: CsvKind, row: Mapping[str, str | None], line: int) -> CsvRo
     return CsvRow(line, (code,), measurement, cited)
 
 
+class _CellError(InputError):
+    """An error in one cell of a row: ``column`` names its column."""
+
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+def _at(label: str, line: int, error: InputError) -> InputError:
+    """``error`` said of a file's line (and of its column, when it is one cell's)."""
+    column = f", column {error.column}" if isinstance(error, _CellError) else ""
+    return InputError(f"{label} line {line}{column}: {error}")
+
+
 def _recognise(header: list[str], label: str) -> CsvKind:
     columns = set(header)
     for kind in CSV_KINDS:
@@ -181,7 +211,7 @@ def _recognise(header: list[str], label: str) -> CsvKind:
     raise InputError(f"{label} line 1: header not recognised: {hint}name the columns of one kind ({expected})")
 
 
-def parse_csv(file: InputFile, lookups: Lookups, *, progress: Progress = quietly) -> CsvPlan:
+def parse_csv(file: InputFile, lookups: Lookups, *, progress: Progress = quietly) -> CsvPlan | CorrectionPlan:
     """Parse and check every row of a CSV file, REFs included; the first bad row stops it."""
     reader = csv.reader(io.StringIO(file.text, newline=""), strict=True)
     try:
@@ -195,7 +225,7 @@ def parse_csv(file: InputFile, lookups: Lookups, *, progress: Progress = quietly
     if repeated:
         raise InputError(f"{file.label} line 1: the column {repeated[0]!r} appears twice")
     kind = _recognise(header, file.label)
-    plan = CsvPlan(file=file, kind=kind)
+    plan: CsvPlan | CorrectionPlan = CorrectionPlan(file) if kind is CORRECTION else CsvPlan(file=file, kind=kind)
     ended = reader.line_num
     with progress(file.text.count("\n"), f"Checking {file.name}") as advance:
         advance(ended)
@@ -218,11 +248,9 @@ def parse_csv(file: InputFile, lookups: Lookups, *, progress: Progress = quietly
                 )
             values = {column: cell if cell.strip() else None for column, cell in zip(header, record)}
             try:
-                row = _check_row(kind, values, line)
-                plan.targets.append(lookups.targets(kind, row))
+                plan.add(values, line, lookups)
             except InputError as error:
-                raise InputError(f"{file.label} line {line}: {error}") from None
-            plan.rows.append(row)
+                raise _at(file.label, line, error) from None
     if not plan.rows:
         raise InputError(f"{file.label}: has a header but no rows; nothing to import")
     return plan
@@ -240,6 +268,12 @@ class CsvPlan:
     rows: list[CsvRow] = field(default_factory=list)
     targets: list[tuple[int, ...]] = field(default_factory=list)
 
+    def add(self, values: Mapping[str, str | None], line: int, lookups: Lookups) -> None:
+        """Check one data row (``values``: blank cells None) and what it names."""
+        row = _check_row(self.kind, values, line)
+        self.targets.append(lookups.targets(self.kind, row))
+        self.rows.append(row)
+
     def apply(
         self, session: Session, *, actor: str, again: bool, dry_run: bool, progress: Progress = quietly
     ) -> ImportSummary:
@@ -255,19 +289,8 @@ class CsvPlan:
         writer = Writer(session, chain, dry_run=dry_run)
         batch_id = ids.next(_BATCHES)
         writer.add(
-            "import.file",
-            {
-                _BATCHES: [
-                    {
-                        "id": batch_id,
-                        "sha256": self.file.sha256,
-                        "filename": self.file.name,
-                        "rows": len(self.rows),
-                        "recorded_at": stamp,
-                        "recorded_by": actor,
-                    }
-                ]
-            },
+            IMPORT_ACTION,
+            {_BATCHES: [{"id": batch_id, **_batch(self.file, len(self.rows), stamp, actor)}]},
             {"kind": self.kind.name},
         )
         build = _ROW_BUILDERS[self.kind.name]
@@ -310,6 +333,14 @@ class CsvPlan:
                 except InputError as error:
                     raise InputError(f"{self.file.label} line {row.line}: {error}") from None
             self.targets[number] = target
+
+
+IMPORT_ACTION = "import.file"
+
+
+def _batch(file: InputFile, rows: int, stamp: datetime, actor: str) -> dict[str, Any]:
+    """The import record of a file (but its id)."""
+    return {"sha256": file.sha256, "filename": file.name, "rows": rows, "recorded_at": stamp, "recorded_by": actor}
 
 
 def _evidence_rows(
@@ -385,3 +416,190 @@ _ROW_BUILDERS: dict[str, Callable[[Any, tuple[int, ...], IdAllocator, datetime, 
     STATUS.name: _status_rows,
     MEASUREMENT.name: _measurement_rows,
 }
+
+
+# Correction files -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CorrectionRow:
+    """One row of a correction file, its record found and its reason given.
+
+    ``value`` is the cell as written (None when blank), but a due date (a date) and a
+    position (a number): the service function that corrects the record checks it.
+    """
+
+    line: int
+    kind: str  # the record's kind as ``tracker history`` spells it: evidence, rec, status...
+    ident: str  # its id, REF or code
+    field: str  # as the file names it: the command's option
+    attribute: str  # the attribute it corrects (the service function's keyword)
+    value: Any
+    reason: str
+
+
+@contextlib.contextmanager
+def _column(name: str) -> Iterator[None]:
+    """What goes wrong inside is said of the column ``name``."""
+    try:
+        yield
+    except InputError as error:
+        raise _CellError(name, str(error)) from None
+
+
+def _check_correction(values: Mapping[str, str | None], line: int, session: Session) -> CorrectionRow:
+    """The checks a row of a correction file needs before its service function sees it: the
+    record exists (spelled as for ``tracker history RECORD``), the field is one of its
+    correctable ones, a reason is given, ``withdrawn`` says yes."""
+    with _column("record"):
+        record = _name(values["record"], "record", max_length=models.NAME_LENGTH)
+        queries._history_target(session, record)  # as `tracker history RECORD` finds it (NotFound if not stored)
+    kind, _, ident = record.partition("/")
+    with _column("field"):
+        name = _name(values["field"], "field", max_length=models.CODE_LENGTH)
+        if name not in CORRECTABLE[kind]:
+            raise InputError(f"{kind} has no field {name!r} to correct: give one of {', '.join(CORRECTABLE[kind])}")
+    with _column("reason"):
+        reason = validation.long_text(values["reason"], "reason")
+    value: Any = values["value"]
+    with _column("value"):
+        if name == WITHDRAWN:
+            if (value or "").strip() != "yes":
+                raise InputError(f"{kind} withdrawn takes the value yes (to withdraw {record}), not {value!r}")
+        elif kind == "rec" and name == "due":
+            value = None if value is None else periods.parse_date(value, field="due", allow_future=True)
+        elif kind == "rec" and name == "position":
+            value = validation.count(value or "", "position", maximum=MAX_POSITION)
+    return CorrectionRow(line, kind, ident.strip(), name, ATTRIBUTES.get(name, name), value, reason)
+
+
+MAX_POSITION = 2**31 - 1  # as `tracker rec amend --position N` takes it
+
+
+# A blank value is given as "": the service function clears what may be cleared (a summary, a
+# url) and refuses it where a value is required; a blank due date or target is --no-due, --no-target.
+
+
+def _correct_evidence(session: Session, row: CorrectionRow, actor: str) -> list[services.FieldChange]:
+    fields = {row.attribute: row.value or ""}
+    return services.amend_evidence(session, row.ident, fields, reason=row.reason, actor=actor)
+
+
+def _correct_recommendation(session: Session, row: CorrectionRow, actor: str) -> list[services.FieldChange]:
+    if row.attribute == "due_on":
+        return services.amend_recommendation(
+            session, row.ident, due_on=row.value, no_due=row.value is None, reason=row.reason, actor=actor
+        )
+    given: dict[str, Any] = {row.attribute: row.value if row.attribute == "position" else row.value or ""}
+    return services.amend_recommendation(session, row.ident, **given, reason=row.reason, actor=actor)
+
+
+def _correct_indicator(session: Session, row: CorrectionRow, actor: str) -> list[services.FieldChange]:
+    if row.attribute == "target" and row.value is None:
+        return services.amend_indicator(session, row.ident, no_target=True, reason=row.reason, actor=actor)
+    given: dict[str, Any] = {row.attribute: row.value or ""}
+    return services.amend_indicator(session, row.ident, **given, reason=row.reason, actor=actor)
+
+
+def _correct_agency(session: Session, row: CorrectionRow, actor: str) -> list[services.FieldChange]:
+    return services.amend_agency(session, row.ident, name=row.value or "", reason=row.reason, actor=actor)
+
+
+def _withdraw_status(session: Session, row: CorrectionRow, actor: str) -> list[services.FieldChange]:
+    return services.withdraw_status(session, row.ident, row.reason, actor=actor)
+
+
+def _withdraw_measurement(session: Session, row: CorrectionRow, actor: str) -> list[services.FieldChange]:
+    return services.withdraw_measurement(session, row.ident, row.reason, actor=actor)
+
+
+# Each row is corrected by the service function of its single command, with the options it would be given.
+_CORRECTORS: dict[str, Callable[[Session, CorrectionRow, str], list[services.FieldChange]]] = {
+    "evidence": _correct_evidence,
+    "rec": _correct_recommendation,
+    "indicator": _correct_indicator,
+    "agency": _correct_agency,
+    "status": _withdraw_status,
+    "measurement": _withdraw_measurement,
+}
+
+
+@dataclass
+class CorrectionPlan:
+    """A correction file whose rows' records, fields and reasons are checked, ready to write.
+
+    Only writing a correction checks it all (its value, that it changes something, given
+    the rows before it): a dry run writes it too, in a transaction it rolls back
+    (see :func:`tracker.importing.import_file`).
+    """
+
+    file: InputFile
+    rows: list[CorrectionRow] = field(default_factory=list)
+    kind: CsvKind = CORRECTION
+
+    def add(self, values: Mapping[str, str | None], line: int, lookups: Lookups) -> None:
+        self.rows.append(_check_correction(values, line, lookups.session))
+
+    def apply(
+        self, session: Session, *, actor: str, again: bool, dry_run: bool, progress: Progress = quietly
+    ) -> ImportSummary:
+        """Record the file's import, then each row's correction with its own event, in order.
+
+        A row its service function refuses stops it, naming the line: the caller rolls back.
+        A dry run writes the same, for the caller to roll back. Either leaves PostgreSQL's id
+        sequences as they were (see :func:`_give_back_ids`).
+        """
+        refuse_repeat(session, self.file, again)
+        highest = {table: _highest(session, table.c.id) for table in (_BATCHES, _CORRECTIONS)}
+        corrected_before = highest[_CORRECTIONS]
+        events_before = _highest(session, Event.seq)
+        chain = Chain(session, actor)
+        batch = ImportBatch(**_batch(self.file, len(self.rows), chain.recorded_at, actor))
+        session.add(batch)
+        session.flush()
+        chain.append(IMPORT_ACTION, {_BATCHES.name: [batch]}, kind=self.kind.name)
+        session.flush()
+        with progress(len(self.rows), f"Importing {self.file.name}") as advance:
+            for row in self.rows:
+                try:
+                    _CORRECTORS[row.kind](session, row, actor)
+                except InputError as error:
+                    _give_back_ids(session, highest)
+                    raise _at(self.file.label, row.line, _CellError("value", str(error))) from None
+                advance(1)
+        added, first, last = session.execute(
+            select(func.count(), func.min(Correction.id), func.max(Correction.id)).where(
+                Correction.id > corrected_before
+            )
+        ).one()
+        events = _highest(session, Event.seq) - events_before
+        if dry_run:
+            _give_back_ids(session, highest)
+        return ImportSummary(
+            self.file.label,
+            self.kind.name,
+            len(self.rows),
+            {Correction.__tablename__: added, Event.__tablename__: events},
+            dry_run,
+            None if dry_run else batch.id,
+            None if dry_run or not added else (first, last),
+        )
+
+
+def _highest(session: Session, column: Any) -> int:
+    return session.scalar(select(func.max(column))) or 0
+
+
+def _give_back_ids(session: Session, highest: Mapping[Table, int]) -> None:
+    """PostgreSQL: each table's id sequence put back after its ``highest`` id, in a transaction
+    about to be rolled back (``setval`` is not): a dry run or a refused file leaves the next
+    ids as they were, as the other kinds' imports do (they count ids from the largest stored
+    one, :class:`tracker.importing.bulk.IdAllocator`). Writers are serialised (see
+    :meth:`Database.write`): no other took an id meanwhile."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table, value in highest.items():
+        session.execute(
+            text("SELECT setval(pg_get_serial_sequence(:name, 'id'), :next, false)"),
+            {"name": table.name, "next": value + 1},
+        )

@@ -8,6 +8,7 @@ from typing import cast
 
 from sqlalchemy import Table
 
+from tracker import corrections, queries
 from tracker.store import models
 
 
@@ -62,6 +63,31 @@ MEASUREMENT = CsvKind(
     cast(Table, models.Measurement.__table__),
     ("measurement", "measurements"),
 )
-CSV_KINDS = (EVIDENCE, STATUS, MEASUREMENT)
+CORRECTION = CsvKind(
+    "correction",
+    ("record", "field", "value", "reason"),
+    (),
+    cast(Table, models.Correction.__table__),
+    ("correction", "corrections"),
+)
+CSV_KINDS = (EVIDENCE, STATUS, MEASUREMENT, CORRECTION)
 KINDS_BY_NAME = {kind.name: kind for kind in CSV_KINDS}
 LIST_SEPARATOR = ";"
+
+# A correction file's ``field`` names an attribute as the command-line options name it.
+_OPTION_NAMES = {"observed_on": "date", "due_on": "due"}
+ATTRIBUTES = {option: attribute for attribute, option in _OPTION_NAMES.items()}
+"""The attribute a field names, where its name is not the attribute's (``date``: ``observed_on``)."""
+WITHDRAWN = "withdrawn"
+
+
+def _correctable(kind: str) -> tuple[str, ...]:
+    target = corrections.TARGETS[queries.HISTORY_KINDS[kind]]
+    fields = tuple(_OPTION_NAMES.get(name, name) for name in target.fields)
+    return fields + ((WITHDRAWN,) if target.withdrawable else ())
+
+
+CORRECTABLE: dict[str, tuple[str, ...]] = {kind: _correctable(kind) for kind in queries.HISTORY_KINDS}
+"""The fields a correction file may name, by the kind of its ``record`` (``evidence/ID``, ``rec/REF``...):
+the attributes :data:`tracker.corrections.TARGETS` declares correctable, and ``withdrawn``
+for the records a correction may withdraw."""
