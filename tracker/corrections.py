@@ -279,6 +279,30 @@ def load(session: Session) -> Corrections:
     return found
 
 
+def remember(session: Session, rows: Sequence[Correction]) -> None:
+    """Corrections just recorded in ``session`` (flushed): added to what :func:`load` read, if it
+    did, rather than read again (an import records one per row). Their ``recorded_at`` is when
+    they are known: they follow every clock correction."""
+    found = session.info.get(_CACHE)
+    if found is None:
+        return
+    added = [
+        Amendment(
+            id=row.id,
+            target=row.target,
+            key=key_of(row.target, row.record_id, row.record_part),
+            changes={name: decode(row.target, name, value) for name, value in json.loads(row.changes).items()},
+            withdrawn=row.withdrawn,
+            reason=row.reason,
+            known=row.recorded_at,
+            recorded_at=row.recorded_at,
+            recorded_by=row.recorded_by,
+        )
+        for row in rows
+    ]
+    session.info[_CACHE] = Corrections([*found.items, *added])
+
+
 def forget(session: Session) -> None:
     """A correction was recorded in ``session``: the next read loads them again."""
     session.info.pop(_CACHE, None)

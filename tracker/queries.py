@@ -800,7 +800,7 @@ HISTORY_KINDS = {
 }
 
 
-def _history_target(session: Session, record: str) -> tuple[str, Any, str]:
+def history_target(session: Session, record: str) -> tuple[str, Any, str]:
     """RECORD (``kind/ident``) -> (table, the stored row, its name as given back)."""
     from tracker import validation
 
@@ -858,7 +858,7 @@ def record_history(session: Session, record: str) -> dict[str, Any]:
     recommendation's history includes its assignments' corrections; evidence's, its links'."""
     from tracker.store.models import TRAITS
 
-    target, row, name = _history_target(session, record)
+    target, row, name = history_target(session, record)
     fixes = corrections.load(session)
     key_columns = corrections.TARGETS[target].key_columns
     at = getattr(row, "recorded_at", None)

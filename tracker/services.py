@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import clock, corrections, files, validation
+from tracker import clock, corrections, files, periods, validation
 from tracker.audit.asof import forget_corrections, rows_before
 from tracker.audit.canonical import canonical
 from tracker.audit.chain import CLOCK_CORRECTION, CLOCK_TOLERANCE, Chain
@@ -138,11 +138,15 @@ def assign_agency(
         chain.append("recommendation.assign", {"recommendation_agency": [link]})
         return [FieldChange(record, "role", None, role)]
     if reason is None:
+        if not known.present("recommendation_agency", key):
+            raise InputError(
+                f"agency {agency.code!r} was unassigned from {ref}: assigning it again is a correction, "
+                "give --reason TEXT"
+            )
         current = known.apply("recommendation_agency", key, {"role": existing.role})["role"]
-        shown = current.value if known.present("recommendation_agency", key) else "unassigned"
         raise InputError(
-            f"agency {agency.code!r} is already assigned to {ref} ({shown}): changing that is a correction, "
-            "give --reason TEXT"
+            f"agency {agency.code!r} is already assigned to {ref} as {current.value}: changing that is a "
+            "correction, give --reason TEXT"
         )
     corrector = Corrector(session, reason, actor=actor)
     corrector.change("recommendation_agency", key, record, {"role": existing.role}, {"role": role}, withdrawn=False)
@@ -617,7 +621,7 @@ class Corrector:
         self.session.add_all(rows)
         self.session.flush()
         chain.append(corrections.ACTION, {"correction": rows})
-        corrections.forget(self.session)
+        corrections.remember(self.session, rows)
         return self.changes
 
 
@@ -772,15 +776,20 @@ def amend_recommendation(
     title: str | None = None,
     text: str | None = None,
     pillar: str | None = None,
-    due_on: date | None = None,
+    due_on: date | str | None = None,
     no_due: bool = False,
-    position: int | None = None,
+    position: int | str | None = None,
     text_status: str | None = None,
     reason: str | None,
     actor: str,
 ) -> list[FieldChange]:
+    """Correct a recommendation; ``due_on`` and ``position`` as given (text, or already parsed)."""
     if due_on is not None and no_due:
         raise InputError("give --due DATE or --no-due, not both")
+    if isinstance(due_on, str):
+        due_on = periods.parse_date(due_on, field="--due", allow_future=True)
+    if position is not None:
+        position = validation.position(position)
     new: dict[str, Any] = {}
     if title is not None:
         new["title"] = validation.text(title, "--title")

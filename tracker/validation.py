@@ -189,5 +189,14 @@ def count(value: str, field: str, *, maximum: int) -> int:
     return int(digits)
 
 
+MAX_POSITION = 2**31 - 1
+"""The highest place a recommendation may have in its report's list (the column is a 32-bit integer)."""
+
+
+def position(value: str | int, field: str = "--position") -> int:
+    """A recommendation's place in its report's list: a whole number in digits from 1."""
+    return count(str(value), field, maximum=MAX_POSITION)
+
+
 def actor(value: str | None) -> str:
     return text(value, "author (--by / TRACKER_USER)", max_length=vocab.ACTOR_LENGTH)

@@ -337,7 +337,7 @@ def _position(value: str) -> int:
     """--position N: a place in the list, in digits (not 1_0: Click's int would read it as 10)."""
     from tracker import validation
 
-    return validation.count(value, "--position", maximum=2**31 - 1)
+    return validation.position(value)
 
 
 def _evidence_id(value: str) -> int:
@@ -456,11 +456,9 @@ def rec_amend(
     """Correct a recommendation: title, text, pillar, due date, position; the history keeps the old values."""
     from tracker import services
     from tracker.errors import InputError
-    from tracker.periods import parse_date
 
     if verbatim and paraphrase:
         raise InputError("give --verbatim or --paraphrase, not both")
-    due_on = parse_date(due, field="--due", allow_future=True) if due is not None else None
     actor = author(by)
     changes = state.database().write(
         lambda s: services.amend_recommendation(
@@ -469,7 +467,7 @@ def rec_amend(
             title=title,
             text=text,
             pillar=pillar,
-            due_on=due_on,
+            due_on=due,
             no_due=no_due,
             position=position,
             text_status="verbatim" if verbatim else "paraphrase" if paraphrase else None,
@@ -941,7 +939,8 @@ def import_file(
         Path,
         typer.Argument(
             metavar="FILE",
-            help="A CSV file of evidence, status updates or measurements, or a JSON file made by `tracker export`.",
+            help="A CSV file of evidence, status updates, measurements or corrections, "
+            "or a JSON file made by `tracker export`.",
         ),
     ],
     dry_run: Annotated[

@@ -20,7 +20,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
-from tracker import periods, queries, services, validation
+from tracker import queries, services, validation
 from tracker.audit.chain import Chain
 from tracker.errors import Conflict, InputError
 from tracker.importing.bulk import CHUNK_ROWS, IdAllocator, Rows, Writer, bulk_settings
@@ -453,7 +453,7 @@ def _check_correction(values: Mapping[str, str | None], line: int, session: Sess
     correctable ones, a reason is given, ``withdrawn`` says yes."""
     with _column("record"):
         record = _name(values["record"], "record", max_length=models.NAME_LENGTH)
-        queries._history_target(session, record)  # as `tracker history RECORD` finds it (NotFound if not stored)
+        queries.history_target(session, record)  # as `tracker history RECORD` finds it (NotFound if not stored)
     kind, _, ident = record.partition("/")
     with _column("field"):
         name = _name(values["field"], "field", max_length=models.CODE_LENGTH)
@@ -466,14 +466,7 @@ def _check_correction(values: Mapping[str, str | None], line: int, session: Sess
         if name == WITHDRAWN:
             if (value or "").strip() != "yes":
                 raise InputError(f"{kind} withdrawn takes the value yes (to withdraw {record}), not {value!r}")
-        elif kind == "rec" and name == "due":
-            value = None if value is None else periods.parse_date(value, field="due", allow_future=True)
-        elif kind == "rec" and name == "position":
-            value = validation.count(value or "", "position", maximum=MAX_POSITION)
     return CorrectionRow(line, kind, ident.strip(), name, ATTRIBUTES.get(name, name), value, reason)
-
-
-MAX_POSITION = 2**31 - 1  # as `tracker rec amend --position N` takes it
 
 
 # A blank value is given as "": the service function clears what may be cleared (a summary, a
@@ -490,7 +483,7 @@ def _correct_recommendation(session: Session, row: CorrectionRow, actor: str) ->
         return services.amend_recommendation(
             session, row.ident, due_on=row.value, no_due=row.value is None, reason=row.reason, actor=actor
         )
-    given: dict[str, Any] = {row.attribute: row.value if row.attribute == "position" else row.value or ""}
+    given: dict[str, Any] = {row.attribute: row.value or ""}
     return services.amend_recommendation(session, row.ident, **given, reason=row.reason, actor=actor)
 
 
