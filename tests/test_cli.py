@@ -94,6 +94,23 @@ def stamped_a_year_ahead(database: Database, _folder: Path) -> None:
 
 
 AHEAD = template("cli-clock-ahead", stamped_a_year_ahead, base="cli-seeded")
+CORRECTED_AT = SEEDED_AT + timedelta(days=1)
+
+
+def corrected_once(database: Database, _folder: Path) -> None:
+    """Evidence 1's title corrected once (a day after it was recorded)."""
+    with clock.frozen(CORRECTED_AT):
+        write(
+            database,
+            services.amend_evidence,
+            1,
+            {"title": "MoLVT inspects 12 kilns"},
+            reason="The count was of kilns",
+            actor="sophea",
+        )
+
+
+CORRECTED = template("cli-corrected", corrected_once, base="cli-seeded")
 
 
 # What must be on stdout and on stderr: a check of the text, given the database it ran on.
@@ -149,6 +166,77 @@ def written(seeded: Seeded, _result: Result) -> None:
 
 def backed_up(seeded: Seeded, _result: Result) -> None:
     assert (seeded.folder / "copy.db").exists() == (seeded.backend == "sqlite")
+
+
+def shown(seeded: Seeded, *args: str):
+    """``tracker ARGS --json``'s data."""
+    result = invoke(["--db", seeded.url, *args, "--json"])
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    return json.loads(result.stdout)
+
+
+def versions(record: str, count: int) -> Callable[[Seeded], None]:
+    """``tracker history RECORD`` lists the versions ``count`` commands recorded (the first, then
+    each correction), the last with the command's reason."""
+
+    def check(seeded: Seeded) -> None:
+        history = shown(seeded, "history", record)
+        assert history["record"] == record
+        numbers = [v["version"] for v in history["versions"]]
+        assert numbers == list(range(1, len(numbers) + 1)), history
+        assert len({v["event"] for v in history["versions"]}) == count, history
+        assert (history["versions"][-1]["reason"] is None) == (count == 1), history
+
+    return check
+
+
+def then(*checks: Callable[[Seeded], None]) -> Callable[[Seeded, Result], None]:
+    """Checks of the database after the command, in order."""
+
+    def after(seeded: Seeded, _result: Result) -> None:
+        for check in checks:
+            check(seeded)
+
+    return after
+
+
+def rec_shows(ref: str, **expected) -> Callable[[Seeded], None]:
+    def check(seeded: Seeded) -> None:
+        rec = shown(seeded, "rec", "show", ref)
+        assert {name: rec[name] for name in expected} == expected, rec
+
+    return check
+
+
+def roles(ref: str, **expected: str) -> Callable[[Seeded], None]:
+    """``rec show REF`` lists exactly these agencies, with these roles."""
+
+    def check(seeded: Seeded) -> None:
+        agencies = shown(seeded, "rec", "show", ref)["agencies"]
+        assert {a["code"]: a["role"] for a in agencies} == expected, agencies
+
+    return check
+
+
+def assert_equal(found, expected) -> None:
+    assert found == expected
+
+
+def evidence_1_corrected(seeded: Seeded) -> None:
+    evidence = shown(seeded, "evidence", "show", "1")
+    assert evidence["title"] == "MoLVT inspects 12 kilns" and evidence["corrected"] is True, evidence
+    assert evidence["recommendations"] == [
+        {"ref": "labor-inspections", "stance": "progress"},
+        {"ref": "victim-identification", "stance": "context"},
+    ] or evidence["recommendations"] == [
+        {"ref": "victim-identification", "stance": "context"},
+        {"ref": "labor-inspections", "stance": "progress"},
+    ], evidence
+
+
+def measurement_1_withdrawn(seeded: Seeded) -> None:
+    (measurement,) = shown(seeded, "indicator", "show", "kiln-inspections")["measurements"]
+    assert measurement["id"] == 1 and measurement["current"] is False and measurement["withdrawn"], measurement
 
 
 def backed_up_beside(seeded: Seeded, result: Result) -> None:
@@ -219,6 +307,25 @@ CASES: dict[tuple[str, ...], Case] = {
         lambda s: ["rec", "assign", "victim-identification", "molvt", "--role", "support"],
         nothing,
         exactly("Assigned molvt to victim-identification as support\n"),
+        after=then(
+            roles("victim-identification", mosvy="lead", moi="support", molvt="support", ncct="support"),
+            versions("rec/victim-identification", 1),  # an assignment, not a correction
+        ),
+    ),
+    ("rec", "amend"): Case(
+        lambda s: ["rec", "amend", "labor-inspections", "--due", "2020-12-31", "--reason", "The plan sets a deadline"],
+        nothing,
+        exactly("rec labor-inspections: due_on (none) -> 2020-12-31\n"),
+        after=then(rec_shows("labor-inspections", due_on="2020-12-31"), versions("rec/labor-inspections", 2)),
+    ),
+    ("rec", "unassign"): Case(
+        lambda s: ["rec", "unassign", "labor-inspections", "ncct", "--reason", "NCCT coordinates, it does not support"],
+        nothing,
+        exactly("ncct on labor-inspections: unassigned no -> yes\n"),
+        after=then(
+            roles("labor-inspections", molvt="lead"),
+            versions("rec/labor-inspections", 2),
+        ),
     ),
     ("status", "set"): Case(
         lambda s: [
@@ -235,6 +342,12 @@ CASES: dict[tuple[str, ...], Case] = {
         ],
         a_number,
         nothing,
+    ),
+    ("status", "withdraw"): Case(
+        lambda s: ["status", "withdraw", "1", "--reason", "Assessed on the wrong recommendation"],
+        nothing,
+        exactly("status 1: withdrawn no -> yes\n"),
+        after=then(rec_shows("labor-inspections", status="not_started"), versions("status/1", 2)),
     ),
     ("status", "history"): Case(
         lambda s: ["status", "history", "labor-inspections"],
@@ -258,7 +371,38 @@ CASES: dict[tuple[str, ...], Case] = {
         nothing,
     ),
     ("evidence", "retract"): Case(
-        lambda s: ["evidence", "retract", "1", "--reason", "Withdrawn"], nothing, exactly("Retracted evidence 1\n")
+        lambda s: ["evidence", "retract", "1", "--reason", "Withdrawn"],
+        nothing,
+        # evidence 1 is cited by status 1: the message says so, and how to review it
+        exactly(
+            "Retracted evidence 1\nWarning: it is cited by status 1 (labor-inspections): review them "
+            "(`tracker status withdraw`, `tracker indicator withdraw`)\n"
+        ),
+    ),
+    ("evidence", "amend"): Case(
+        lambda s: [
+            "evidence",
+            "amend",
+            "1",
+            "--title",
+            "MoLVT inspects 12 kilns",
+            "--rec",
+            "victim-identification",
+            "--stance",
+            "context",
+            "--reason",
+            "The count was of kilns",
+        ],
+        nothing,
+        exactly(
+            "evidence 1: title MoLVT inspects 12 brick kilns -> MoLVT inspects 12 kilns\n"
+            "evidence 1 on victim-identification: stance (none) -> context\n"
+            "evidence 1 on victim-identification: linked no -> yes\n"
+        ),
+        after=then(
+            evidence_1_corrected,
+            versions("evidence/1", 2),
+        ),
     ),
     ("evidence", "show"): Case(
         lambda s: ["evidence", "show", "1"], lines("MoLVT inspects 12 brick kilns", "inspection.pdf"), nothing
@@ -296,10 +440,40 @@ CASES: dict[tuple[str, ...], Case] = {
         nothing,
         exactly("Recorded kiln-inspections 2019Q4: 14\n"),
     ),
+    ("indicator", "withdraw"): Case(
+        lambda s: ["indicator", "withdraw", "1", "--reason", "Counted twice"],
+        nothing,
+        exactly("measurement 1: withdrawn no -> yes\n"),
+        after=then(
+            measurement_1_withdrawn,
+            versions("measurement/1", 2),
+        ),
+    ),
+    ("indicator", "amend"): Case(
+        lambda s: ["indicator", "amend", "kiln-inspections", "--target", "40", "--reason", "The plan's target"],
+        nothing,
+        exactly("indicator kiln-inspections: target (none) -> 40\n"),
+        after=then(
+            lambda s: assert_equal(shown(s, "indicator", "show", "kiln-inspections")["target"], 40),
+            versions("indicator/kiln-inspections", 2),
+        ),
+    ),
     ("indicator", "list"): Case(lambda s: ["indicator", "list"], lines("LATEST_VALUE", "kiln-inspections"), nothing),
     ("indicator", "show"): Case(lambda s: ["indicator", "show", "kiln-inspections"], lines("2019Q3", "12"), nothing),
     ("agency", "add"): Case(
         lambda s: ["agency", "add", "mfaic", "Ministry of Foreign Affairs"], nothing, exactly("Added agency mfaic\n")
+    ),
+    ("agency", "amend"): Case(
+        lambda s: ["agency", "amend", "moj", "--name", "Ministry of Justice (MoJ)", "--reason", "Its official name"],
+        nothing,
+        exactly("agency moj: name Ministry of Justice -> Ministry of Justice (MoJ)\n"),
+        after=then(
+            lambda s: assert_equal(
+                [a for a in shown(s, "agency", "list") if a["code"] == "moj"],
+                [{"code": "moj", "name": "Ministry of Justice (MoJ)", "lead": 1, "support": 1}],
+            ),
+            versions("agency/moj", 2),
+        ),
     ),
     ("agency", "list"): Case(lambda s: ["agency", "list"], lines("LEAD", "molvt"), nothing),
     ("import",): Case(lambda s: ["import", csv_file(s)], nothing, lines("Imported 1 status update from")),
@@ -311,6 +485,17 @@ CASES: dict[tuple[str, ...], Case] = {
     ),
     ("report", "timeline"): Case(
         lambda s: ["report", "timeline", "--as-of", "2019-10-05"], lines("2019Q3", "labor-inspections"), nothing
+    ),
+    ("history",): Case(
+        lambda s: ["history", "evidence/1"],
+        lines(
+            "evidence/1\n\nversion 1  2019-10-04T09:00:00",
+            "  as first recorded:\n    title: MoLVT inspects 12 brick kilns\n",
+            "version 2  2019-10-05T09:00:00",
+            "  why: The count was of kilns\n    title: MoLVT inspects 12 brick kilns -> MoLVT inspects 12 kilns\n",
+        ),
+        nothing,
+        kind=CORRECTED,
     ),
     ("log",): Case(lambda s: ["log"], lines("SEQ", "status.set", "evidence.retract"), nothing),
     ("verify",): Case(
@@ -402,7 +587,7 @@ def test_evidence_file_refuses_to_overwrite_without_force(prepared):
 
 def test_json_output_is_the_library_s_data(prepared):
     """``--json`` prints what the library's query returns, nothing added or lost."""
-    seeded = prepared(SEEDED)
+    seeded = prepared(CORRECTED)
     database = Database(seeded.url)
     pairs = [
         (["rec", "list", "--json"], [v.as_dict() for v in read(database, queries.recommendations)]),
@@ -426,9 +611,140 @@ def test_json_output_is_the_library_s_data(prepared):
         ),
         (["agency", "list", "--json"], read(database, queries.agency_list)),
         (["log", "--json"], read(database, queries.log)),
+        (["history", "evidence/1", "--json"], read(database, queries.record_history, "evidence/1")),
+        (
+            ["history", "rec/labor-inspections", "--json"],
+            read(database, queries.record_history, "rec/labor-inspections"),
+        ),
     ]
     database.dispose()
     for args, expected in pairs:
         result = invoke(["--db", seeded.url, *args])
         assert result.exit_code == 0 and result.stderr == "", (args, result.output)
         assert json.loads(result.stdout) == expected, args
+
+
+def run_on(seeded: Seeded, *args: str) -> Result:
+    return invoke(["--db", seeded.url, *args], env={"TRACKER_USER": "tester"})
+
+
+def test_rec_assign_changes_an_assigned_agency_s_role_only_with_a_reason_and_one_lead_unless_co_lead(prepared):
+    """labor-inspections: molvt leads, ncct supports."""
+    seeded = prepared(SEEDED)
+    assert_one_error(run_on(seeded, "rec", "assign", "labor-inspections", "moj"), 2, "(molvt)", "--co-lead")
+    assert_one_error(run_on(seeded, "rec", "assign", "labor-inspections", "ncct", "--role", "support"), 2, "--reason")
+    assert_one_error(
+        run_on(seeded, "rec", "assign", "labor-inspections", "ncct", "--role", "lead", "--reason", "Both lead"),
+        2,
+        "--co-lead",
+    )
+    assert_one_error(
+        run_on(seeded, "rec", "assign", "labor-inspections", "ncct", "--role", "lead", "--co-lead"), 2, "--reason"
+    )
+    changed = run_on(
+        seeded, "rec", "assign", "labor-inspections", "ncct", "--role", "lead", "--co-lead", "--reason", "Both lead"
+    )
+    assert changed.exit_code == 0, changed.output
+    assert (changed.stdout, changed.stderr) == ("", "ncct on labor-inspections: role support -> lead\n")
+    then(roles("labor-inspections", molvt="lead", ncct="lead"), versions("rec/labor-inspections", 2))(seeded, changed)
+    added = run_on(seeded, "rec", "assign", "labor-inspections", "moj", "--co-lead")  # a third lead, new
+    assert (added.exit_code, added.stdout, added.stderr) == (0, "", "Assigned moj to labor-inspections as lead\n")
+
+
+def test_an_unassigned_agency_is_assigned_again_with_a_reason(prepared):
+    seeded = prepared(SEEDED)
+    assert run_on(seeded, "rec", "unassign", "labor-inspections", "ncct", "--reason", "Not involved").exit_code == 0
+    again = run_on(seeded, "rec", "assign", "labor-inspections", "ncct", "--role", "support", "--reason", "It is")
+    assert (again.exit_code, again.stdout, again.stderr) == (0, "", "ncct on labor-inspections: assigned no -> yes\n")
+    then(roles("labor-inspections", molvt="lead", ncct="support"), versions("rec/labor-inspections", 3))(seeded, again)
+
+
+def test_a_correction_that_changes_nothing_writes_nothing_and_says_so(prepared):
+    seeded = prepared(SEEDED)
+    assert_one_error(
+        run_on(seeded, "agency", "amend", "moj", "--name", " Ministry of Justice ", "--reason", "Same"),
+        2,
+        "nothing would change",
+    )
+    assert shown(seeded, "log")[-1]["action"] != "correction.record"
+
+
+# What a record's history says --------------------------------------------------------------------
+
+
+def history_changes(seeded: Seeded, record: str) -> list[dict]:
+    return shown(seeded, "history", record)["versions"][-1]["changes"]
+
+
+def test_history_gives_the_stance_a_link_had_before_its_correction(prepared):
+    """Evidence 1 bears on labor-inspections as progress (the default): its correction to setback
+    is "progress -> setback", not "(none) -> setback"."""
+    seeded = prepared(SEEDED)
+    amended = run_on(
+        seeded, "evidence", "amend", "1", "--rec", "labor-inspections", "--stance", "setback", "--reason", "A setback"
+    )
+    assert amended.stderr == "evidence 1 on labor-inspections: stance progress -> setback\n", amended.output
+    assert history_changes(seeded, "evidence/1") == [
+        {"field": "link to labor-inspections: stance", "old": "progress", "new": "setback"}
+    ]
+
+
+def test_history_gives_the_role_an_assignment_had_before_its_correction(prepared):
+    """ncct supports labor-inspections (the catalog): made a lead, the history says
+    "role: support -> lead"."""
+    seeded = prepared(SEEDED)
+    changed = run_on(
+        seeded, "rec", "assign", "labor-inspections", "ncct", "--role", "lead", "--co-lead", "--reason", "Both lead"
+    )
+    assert changed.exit_code == 0, changed.output
+    assert history_changes(seeded, "rec/labor-inspections") == [
+        {"field": "agency ncct: role", "old": "support", "new": "lead"}
+    ]
+
+
+def test_history_values_of_a_link_unlinked_then_linked_again_say_it_is_linked(prepared):
+    """A link unlinked then linked again reads as linked, not as both unlinked and linked."""
+    seeded = prepared(SEEDED)
+    for args in (
+        ["--unlink", "labor-inspections", "--rec", "victim-identification", "--stance", "context"],
+        ["--rec", "labor-inspections", "--stance", "progress"],
+    ):
+        result = run_on(seeded, "evidence", "amend", "1", *args, "--reason", "Relinked")
+        assert result.exit_code == 0, result.output
+    values = shown(seeded, "history", "evidence/1")["versions"][-1]["values"]
+    about = {name: value for name, value in values.items() if name.startswith("link to labor-inspections")}
+    assert not (about.get("link to labor-inspections: unlinked") and about.get("link to labor-inspections: linked")), (
+        about
+    )
+
+
+def test_one_correction_command_is_one_version_in_history(prepared):
+    """One ``evidence amend`` that changes the title and adds a link is one event and one version
+    (never a state that was not: title changed, link not yet added)."""
+    seeded = prepared(SEEDED)
+    amended = run_on(
+        seeded,
+        "evidence",
+        "amend",
+        "1",
+        "--title",
+        "T2",
+        "--rec",
+        "victim-identification",
+        "--stance",
+        "context",
+        "--reason",
+        "Both at once",
+    )
+    assert amended.exit_code == 0, amended.output
+    assert len(shown(seeded, "history", "evidence/1")["versions"]) == 2
+
+
+def test_assigning_again_an_unassigned_agency_without_a_reason_does_not_say_it_is_assigned(prepared):
+    """It once said "agency 'ncct' is already assigned to labor-inspections (unassigned)"."""
+    seeded = prepared(SEEDED)
+    assert run_on(seeded, "rec", "unassign", "labor-inspections", "ncct", "--reason", "Not involved").exit_code == 0
+    line = assert_one_error(
+        run_on(seeded, "rec", "assign", "labor-inspections", "ncct", "--role", "support"), 2, "--reason"
+    )
+    assert "already assigned" not in line, line

@@ -14,17 +14,19 @@ slow``); ``--hypothesis-show-statistics`` prints how many ran.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import re
 import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
 
@@ -32,9 +34,10 @@ from tracker import clock, queries
 from tracker.store import models
 from tracker.store.database import Database
 from tracker.validation import LONG_TEXT_LENGTH
+from tracker.vocab import Direction, EvidenceKind, Pillar, Reliability, Role, Sensitivity, Stance
 
 import robust_support as support
-from conftest import dump, invoke, read
+from conftest import add_evidence, dump, invoke, read, template, write
 
 DEFAULT = settings(
     max_examples=20,
@@ -296,8 +299,8 @@ def check_quarter(url: str, value: str, number: str) -> None:
         assert start in (quarter_start, quarter_start.isoformat())
         assert stored_value == expected_number(number)
     listed = attempt(url, ["evidence", "list", f"--quarter={value}", "--json"])
-    # an empty --quarter= is no filter at all
-    assert listed.exit_code == (0 if quarter_start or value == "" else 2), (value, listed.output)
+    # an empty --quarter= is refused too: leave the option out for no filter
+    assert listed.exit_code == (0 if quarter_start else 2), (value, listed.output)
 
 
 quarter_texts = st.one_of(
@@ -423,6 +426,24 @@ ARGUMENT_LISTS = st.lists(
                 "2019Q3",
                 "1",
                 "--",
+                "amend",
+                "withdraw",
+                "history",
+                "rec",
+                "assign",
+                "unassign",
+                "agency",
+                "--reason",
+                "--unlink",
+                "--stance",
+                "--target",
+                "--no-target",
+                "--due",
+                "--no-due",
+                "--co-lead",
+                "evidence/1",
+                "kiln-inspections",
+                "moj",
             ]
         ),
     ),
@@ -444,6 +465,751 @@ def test_any_argument_list_keeps_the_contract(sqlite_url, args):
 def test_any_argument_list_keeps_the_contract_long(url, args):
     assume("--db" not in args and "-o" not in args and "--output" not in args)
     attempt(url, args)
+
+
+# Corrections ---------------------------------------------------------------------------------
+#
+# `evidence amend`, `status withdraw`, `indicator withdraw`, `indicator amend`, `rec amend`,
+# `rec assign` (on an assigned agency), `rec unassign`, `agency amend`, `history`: bad input gets
+# one `Error:` line, exit 2 and nothing written (`attempt` compares the database before and
+# after); a correction that would change nothing is bad input too. Each example that may
+# succeed runs on a fresh copy of this database.
+
+
+def correctable(database: Database, _folder) -> None:
+    """Evidence 1 (labor-inspections, progress) and 2 (labor-inspections and victim-identification,
+    setback); status 1 (labor-inspections, cites evidence 1) and 2 (withdrawn); measurements 1
+    (kiln-inspections 2019Q3) and 2 (2019Q2, withdrawn); kiln-inspections' target corrected to 20;
+    ncct unassigned from labor-inspections (molvt leads it)."""
+    from tracker import services
+
+    add_evidence(
+        database,
+        ["labor-inspections"],
+        "Kilns inspected",
+        "2019-07-30",
+        "inspection",
+        summary="Twelve kilns in Kandal",
+        actor="analyst",
+    )
+    add_evidence(
+        database,
+        ["labor-inspections", "victim-identification"],
+        "Two",
+        "2019-08-01",
+        "media_report",
+        stance="setback",
+        actor="analyst",
+    )
+    status = dict(effective_on="2019-09-30", actor="analyst")
+    write(database, services.set_status, "labor-inspections", "in_progress", note="Started", evidence_ids=[1], **status)
+    write(database, services.set_status, "victim-identification", "in_progress", note="Not so", **status)
+    write(database, services.withdraw_status, 2, "Not assessed", actor="analyst")
+    write(database, services.record_measurement, "kiln-inspections", "2019Q3", "12", actor="analyst")
+    write(database, services.record_measurement, "kiln-inspections", "2019Q2", "5", actor="analyst")
+    write(database, services.withdraw_measurement, 2, "Counted twice", actor="analyst")
+    write(database, services.amend_indicator, "kiln-inspections", target="20", reason="The target", actor="analyst")
+    write(database, services.unassign_agency, "labor-inspections", "ncct", "Not involved", actor="analyst")
+
+
+CORRECTABLE = template("robust-correctable", correctable)
+EVIDENCE_IDS, STATUS_IDS, MEASUREMENT_IDS = {1, 2}, {1, 2}, {1, 2}
+WITHDRAWN = {"status": {2}, "measurement": {2}}
+REFS_STORED = {"prosecute-convict", "undercover-techniques", "victim-identification", "labor-inspections"}
+INDICATOR_CODES = {"prosecutions", "convictions", "victims-identified", "kiln-inspections", "debt-bondage-cases"}
+AGENCY_CODES = {"ncct", "moi", "moj", "molvt", "mosvy"}
+
+
+def _fresh_databases(backend: str, request, tmp_path) -> Iterator[Callable[[], str]]:
+    """``fresh()``: the URL of a database as ``correctable`` left it, new for each call."""
+    if backend == "sqlite":
+        from conftest import _sqlite_template
+
+        source = _sqlite_template(request.getfixturevalue("sqlite_templates"), CORRECTABLE)
+        counter = itertools.count()
+
+        def fresh() -> str:
+            path = tmp_path / f"correctable-{next(counter)}.db"
+            shutil.copyfile(source, path)
+            return str(path)
+
+        yield fresh
+        return
+    from conftest import _pg_url
+
+    pool = request.getfixturevalue("pg_pool")
+    held: list[str] = []
+
+    def fresh() -> str:
+        while held:  # put back as its template is, then taken again
+            pool.give_back(CORRECTABLE, held.pop())
+        held.append(pool.take(CORRECTABLE))
+        return _pg_url(held[-1])
+
+    yield fresh
+    while held:
+        pool.give_back(CORRECTABLE, held.pop())
+
+
+@pytest.fixture
+def fresh_sqlite(request, tmp_path) -> Iterator[Callable[[], str]]:
+    yield from _fresh_databases("sqlite", request, tmp_path)
+
+
+@pytest.fixture
+def fresh_any(backend, request, tmp_path) -> Iterator[Callable[[], str]]:
+    yield from _fresh_databases(backend, request, tmp_path)
+
+
+def outcome(name: str) -> None:
+    """Counted by ``--hypothesis-show-statistics`` (in a hypothesis test)."""
+    if currently_in_test_context():
+        event(name)
+
+
+def refused(url: str, args: list[str], *fragments: str) -> None:
+    """``tracker ARGS`` exits 2 with one ``Error:`` line saying ``fragments``, and writes nothing."""
+    result = attempt(url, args)
+    assert result.exit_code == 2, (args, result.output[:500])
+    outcome("refused")
+    for fragment in fragments:
+        assert fragment in result.stderr, (args, fragment, result.stderr[:500])
+
+
+def corrected(url: str, args: list[str]) -> Any:
+    """``tracker ARGS`` succeeds as a correction: nothing on stdout, "old -> new" lines on stderr,
+    and its rows and their event written."""
+    before = {table: rows for table, rows in dump(url).items() if table in ("correction", "event")}
+    result = attempt(url, args)
+    assert result.exit_code == 0, (args, result.output[:500])
+    assert result.stdout == ""
+    # one "RECORD: FIELD OLD -> NEW" line per change (a value of several lines takes several)
+    assert result.stderr.endswith("\n") and " -> " in result.stderr.splitlines()[0], result.stderr[:500]
+    outcome("corrected")
+    after = dump(url)
+    assert len(after["correction"]) > len(before["correction"]) and len(after["event"]) == len(before["event"]) + 1
+    return result
+
+
+BAD_CORRECTIONS = [
+    # --reason missing or blank
+    (["evidence", "amend", "1", "--title=T"], "--reason"),
+    (["evidence", "amend", "1", "--title=T", "--reason= \t"], "--reason"),
+    (["status", "withdraw", "1"], "--reason"),
+    (["status", "withdraw", "1", "--reason="], "--reason"),
+    (["indicator", "withdraw", "1"], "--reason"),
+    (["indicator", "withdraw", "1", "--reason=\n"], "--reason"),
+    (["indicator", "amend", "kiln-inspections", "--name=N"], "--reason"),
+    (["rec", "amend", "labor-inspections", "--title=T"], "--reason"),
+    (["rec", "amend", "labor-inspections", "--title=T", "--reason=\u3000"], "--reason"),
+    (["rec", "assign", "labor-inspections", "molvt", "--role=support"], "--reason"),
+    (["rec", "assign", "labor-inspections", "molvt", "--role=support", "--reason= "], "--reason"),
+    (["rec", "assign", "labor-inspections", "ncct", "--role=support"], "--reason"),  # unassigned: assigned again
+    (["rec", "unassign", "labor-inspections", "molvt"], "--reason"),
+    (["rec", "unassign", "labor-inspections", "molvt", "--reason=  "], "--reason"),
+    (["agency", "amend", "moj", "--name=N"], "--reason"),
+    (["agency", "amend", "moj", "--name=N", "--reason=\x00"], "--reason"),
+    # unknown ids, refs, codes
+    (["evidence", "amend", "3", "--title=T", "--reason=r"], "unknown evidence id 3"),
+    (["status", "withdraw", "3", "--reason=r"], "3"),
+    (["indicator", "withdraw", "3", "--reason=r"], "3"),
+    (["indicator", "amend", "no-such", "--name=N", "--reason=r"], "no-such"),
+    (["rec", "amend", "no-such", "--title=T", "--reason=r"], "no-such"),
+    (["rec", "assign", "no-such", "moj", "--role=support"], "no-such"),
+    (["rec", "assign", "labor-inspections", "no-such", "--role=support"], "no-such"),
+    (["rec", "unassign", "no-such", "molvt", "--reason=r"], "no-such"),
+    (["rec", "unassign", "labor-inspections", "no-such", "--reason=r"], "no-such"),
+    (["rec", "unassign", "labor-inspections", "moj", "--reason=r"], "not assigned"),
+    (["agency", "amend", "no-such", "--name=N", "--reason=r"], "no-such"),
+    (["evidence", "amend", "1", "--rec=no-such", "--stance=progress", "--reason=r"], "no-such"),
+    (["evidence", "amend", "1", "--unlink=no-such", "--reason=r"], "no-such"),
+    # a REF or code with a NUL byte is unknown (PostgreSQL would refuse it in a query)
+    (["history", "rec/a\x00"], "a\\x00"),
+    (["history", "agency/a\x00"], "a\\x00"),
+    (["rec", "amend", "a\x00", "--title=T", "--reason=r"], "a\\x00"),
+    (["indicator", "amend", "a\x00", "--name=N", "--reason=r"], "a\\x00"),
+    (["agency", "amend", "a\x00", "--name=N", "--reason=r"], "a\\x00"),
+    (["rec", "unassign", "labor-inspections", "a\x00", "--reason=r"], "a\\x00"),
+    # an id past 2**31 - 1 (the id columns are 32-bit on PostgreSQL) is refused before the query
+    (["evidence", "amend", "2147483648", "--title=T", "--reason=r"], "2147483648"),
+    (["status", "withdraw", "2147483648", "--reason=r"], "2147483648"),
+    (["indicator", "withdraw", str(2**62), "--reason=r"], str(2**62)),
+    (["history", "evidence/2147483648"], "2147483648"),
+    (["history", "status/2147483648"], "2147483648"),
+    (["history", "measurement/2147483648"], "2147483648"),
+    # ids that are not whole numbers in digits
+    (["evidence", "amend", "abc", "--title=T", "--reason=r"], "evidence id"),
+    (["evidence", "amend", "1.0", "--title=T", "--reason=r"], "evidence id"),
+    (["evidence", "amend", "+1", "--title=T", "--reason=r"], "evidence id"),
+    (["evidence", "amend", "１", "--title=T", "--reason=r"], "evidence id"),
+    (["evidence", "amend", "0", "--title=T", "--reason=r"], "evidence id"),
+    (["status", "withdraw", "x", "--reason=r"], "status id"),
+    (["status", "withdraw", "--reason=r", "--", "-1"], "status id"),
+    (["indicator", "withdraw", "1e0", "--reason=r"], "measurement id"),
+    (["indicator", "withdraw", "", "--reason=r"], "measurement id"),
+    # unknown values of a vocabulary
+    (["evidence", "amend", "1", "--kind=rumour", "--reason=r"], "rumour"),
+    (["evidence", "amend", "1", "--kind=", "--reason=r"], "--kind"),
+    (["evidence", "amend", "1", "--sensitivity=secret", "--reason=r"], "secret"),
+    (["evidence", "amend", "1", "--reliability=maybe", "--reason=r"], "maybe"),
+    (["evidence", "amend", "1", "--rec=victim-identification", "--stance=maybe", "--reason=r"], "maybe"),
+    (["indicator", "amend", "kiln-inspections", "--direction=sideways", "--reason=r"], "sideways"),
+    (["rec", "amend", "labor-inspections", "--pillar=policing", "--reason=r"], "policing"),
+    (["rec", "assign", "labor-inspections", "moj", "--role=boss"], "boss"),
+    # options that exclude each other
+    (["indicator", "amend", "kiln-inspections", "--target=5", "--no-target", "--reason=r"], "not both"),
+    (["rec", "amend", "labor-inspections", "--due=2020-12-31", "--no-due", "--reason=r"], "not both"),
+    (["rec", "amend", "labor-inspections", "--verbatim", "--paraphrase", "--reason=r"], "not both"),
+    # --rec and --stance in pairs
+    (["evidence", "amend", "1", "--rec=victim-identification", "--reason=r"], "--stance"),
+    (["evidence", "amend", "1", "--stance=progress", "--reason=r"], "--stance"),
+    (
+        ["evidence", "amend", "1", "--rec=victim-identification", "--rec=prosecute-convict", "--stance=progress"]
+        + ["--reason=r"],
+        "--stance",
+    ),
+    (
+        ["evidence", "amend", "1", "--rec=victim-identification", "--stance=progress"]
+        + ["--rec=victim-identification", "--stance=context", "--reason=r"],
+        "twice",
+    ),
+    (
+        ["evidence", "amend", "2", "--rec=victim-identification", "--stance=progress"]
+        + ["--unlink=victim-identification", "--reason=r"],
+        "both",
+    ),
+    # unlinking
+    (["evidence", "amend", "1", "--unlink=victim-identification", "--reason=r"], "does not bear on"),
+    (["evidence", "amend", "1", "--unlink=labor-inspections", "--reason=r"], "no recommendation"),
+    (
+        ["evidence", "amend", "2", "--unlink=labor-inspections", "--unlink=victim-identification", "--reason=r"],
+        "no recommendation",
+    ),
+    # the same --unlink twice says so (not "both linked (--rec) and unlinked")
+    (
+        ["evidence", "amend", "2", "--unlink=victim-identification", "--unlink=victim-identification", "--reason=r"],
+        "twice",
+    ),
+    # a second lead
+    (["rec", "assign", "labor-inspections", "moj"], "--co-lead"),
+    (["rec", "assign", "labor-inspections", "moj", "--role=lead", "--reason=r"], "--co-lead"),
+    # dates, numbers, positions
+    (["evidence", "amend", "1", "--date=2019-02-29", "--reason=r"], "--date"),
+    (["evidence", "amend", "1", "--date=9999-12-31", "--reason=r"], "future"),
+    (["rec", "amend", "labor-inspections", "--due=2020-13-01", "--reason=r"], "--due"),
+    (["rec", "amend", "labor-inspections", "--due=", "--reason=r"], "--due"),
+    (["rec", "amend", "labor-inspections", "--position=0", "--reason=r"], "--position"),
+    (["rec", "amend", "labor-inspections", "--position=1_0", "--reason=r"], "--position"),
+    (["indicator", "amend", "kiln-inspections", "--target=inf", "--reason=r"], "--target"),
+    (["indicator", "amend", "kiln-inspections", "--target=0x10", "--reason=r"], "--target"),
+    (["indicator", "amend", "kiln-inspections", "--target=", "--reason=r"], "--target"),
+    # blank or bad text
+    (["evidence", "amend", "1", "--title= ", "--reason=r"], "--title"),
+    (["rec", "amend", "labor-inspections", "--text=\n", "--reason=r"], "--text"),
+    (["indicator", "amend", "kiln-inspections", "--unit=a\x1bb", "--reason=r"], "--unit"),
+    (["agency", "amend", "moj", "--name=", "--reason=r"], "--name"),
+    # nothing would change
+    (["evidence", "amend", "1", "--reason=r"], "nothing would change"),
+    (["evidence", "amend", "1", "--title= Kilns inspected ", "--reason=r"], "nothing would change"),
+    (["evidence", "amend", "1", "--kind=inspection", "--reason=r"], "nothing would change"),
+    (["evidence", "amend", "1", "--url=", "--reason=r"], "nothing would change"),
+    (
+        ["evidence", "amend", "2", "--rec=victim-identification", "--stance=setback", "--reason=r"],
+        "nothing would change",
+    ),
+    (["status", "withdraw", "2", "--reason=r"], "nothing would change"),
+    (["indicator", "withdraw", "2", "--reason=r"], "nothing would change"),
+    (["indicator", "amend", "kiln-inspections", "--reason=r"], "nothing would change"),
+    (["indicator", "amend", "kiln-inspections", "--target=2e1", "--reason=r"], "nothing would change"),
+    (["indicator", "amend", "kiln-inspections", "--direction=up", "--reason=r"], "nothing would change"),
+    (["rec", "amend", "labor-inspections", "--reason=r"], "nothing would change"),
+    (["rec", "amend", "labor-inspections", "--no-due", "--reason=r"], "nothing would change"),
+    (["rec", "amend", "labor-inspections", "--paraphrase", "--reason=r"], "nothing would change"),
+    (["rec", "amend", "labor-inspections", "--pillar=prevention", "--reason=r"], "nothing would change"),
+    (["rec", "assign", "labor-inspections", "molvt", "--role=lead", "--reason=r"], "nothing would change"),
+    (["rec", "unassign", "labor-inspections", "ncct", "--reason=r"], "not assigned"),
+    (["agency", "amend", "moj", "--reason=r"], "nothing would change"),
+    (["agency", "amend", "moj", "--name=Ministry of Justice", "--reason=r"], "nothing would change"),
+    # history: a malformed or unknown RECORD
+    (["history", ""], "evidence/ID"),
+    (["history", "evidence"], "evidence/ID"),
+    (["history", "evidence/"], "evidence/ID"),
+    (["history", "evidence/ "], "evidence/ID"),
+    (["history", "/1"], "evidence/ID"),
+    (["history", "Evidence/1"], "evidence/ID"),
+    (["history", "evidence:1"], "evidence/ID"),
+    (["history", "recommendation/labor-inspections"], "evidence/ID"),
+    (["history", "evidence/x"], "evidence id"),
+    (["history", "evidence/1/2"], "evidence id"),
+    (["history", "evidence/0"], "evidence id"),
+    (["history", "evidence/3"], "3"),
+    (["history", "status/3"], "3"),
+    (["history", "measurement/-1"], "measurement id"),
+    (["history", "rec/no-such"], "no-such"),
+    (["history", "rec/tip-2019-khm/no-such"], "no-such"),
+    (["history", "indicator/no-such"], "no-such"),
+    (["history", "agency/no-such"], "no-such"),
+    # empty filter values; --db after the command
+    (["evidence", "list", "--quarter="], "--quarter is empty"),
+    (["evidence", "list", "--kind="], "--kind is empty"),
+    (["evidence", "list", "--rec="], "--rec is empty"),
+    (["rec", "list", "--status="], "--status is empty"),
+    (["rec", "list", "--pillar="], "--pillar is empty"),
+    (["rec", "list", "--agency="], "--agency is empty"),
+    (["rec", "list", "--source="], "--source is empty"),
+    (["rec", "list", "--source=tip-2019-khm", "--source= "], "--source is empty"),
+    (["rec", "list", "--db", "other.db"], "before the command"),
+    (["rec", "list", "--db=other.db"], "before the command"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"), [pytest.param(args, fragment, id=" ".join(args)) for args, fragment in BAD_CORRECTIONS]
+)
+def test_bad_corrections_exit_2_and_write_nothing(make_url_for, args, fragment):
+    refused(make_url_for(CORRECTABLE), args, fragment)
+
+
+def test_each_correction_command_has_bad_cases():
+    commands = {tuple(args[:2]) if args[0] != "history" else ("history",) for args, _ in BAD_CORRECTIONS}
+    assert commands >= {
+        ("evidence", "amend"),
+        ("status", "withdraw"),
+        ("indicator", "withdraw"),
+        ("indicator", "amend"),
+        ("rec", "amend"),
+        ("rec", "assign"),
+        ("rec", "unassign"),
+        ("agency", "amend"),
+        ("history",),
+    }
+
+
+# Each succeeds on a fresh correctable database when given a good --reason.
+CORRECTIONS = {
+    "evidence amend": ["evidence", "amend", "1", "--title=Kilns inspected twice"],
+    "evidence amend --rec": ["evidence", "amend", "1", "--rec=victim-identification", "--stance=context"],
+    "evidence amend --unlink": ["evidence", "amend", "2", "--unlink=victim-identification"],
+    "status withdraw": ["status", "withdraw", "1"],
+    "indicator withdraw": ["indicator", "withdraw", "1"],
+    "indicator amend": ["indicator", "amend", "kiln-inspections", "--no-target"],
+    "rec amend": ["rec", "amend", "labor-inspections", "--due=2020-12-31"],
+    "rec assign": ["rec", "assign", "labor-inspections", "molvt", "--role=support"],
+    "rec assign again": ["rec", "assign", "labor-inspections", "ncct", "--role=support"],
+    "rec unassign": ["rec", "unassign", "labor-inspections", "molvt"],
+    "agency amend": ["agency", "amend", "moj", "--name=Ministry of Justice (MoJ)"],
+}
+reasons = st.one_of(st.none(), WHITESPACE, texts(long=True))
+
+
+def check_reason(url: str, name: str, reason: str | None) -> None:
+    args = CORRECTIONS[name] + ([] if reason is None else [f"--reason={reason}"])
+    ok, clean = (
+        (False, None)
+        if reason is None
+        else expected_text(reason, required=True, max_length=LONG_TEXT_LENGTH, multiline=True)
+    )
+    if not ok:
+        return refused(url, args, "--reason")
+    corrected(url, args)
+    latest = support.sql_rows(url, "SELECT reason, recorded_by FROM correction ORDER BY id DESC LIMIT 1")
+    assert latest == [(clean, "analyst")]
+
+
+@settings(DEFAULT, max_examples=40)
+@given(name=st.sampled_from(list(CORRECTIONS)), reason=reasons)
+def test_a_correction_needs_a_reason_and_stores_it_as_given(fresh_sqlite, name, reason):
+    check_reason(fresh_sqlite(), name, reason)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(CORRECTIONS))
+@settings(SLOW, max_examples=60)
+@given(reason=reasons)
+def test_a_correction_needs_a_reason_and_stores_it_as_given_long(fresh_any, name, reason):
+    check_reason(fresh_any(), name, reason)
+
+
+# ID -> arguments; the ids it succeeds on
+ID_COMMANDS = {
+    "evidence amend": (lambda i: ["evidence", "amend", "--title=Retitled", "--reason=r", "--", i], EVIDENCE_IDS),
+    "status withdraw": (lambda i: ["status", "withdraw", "--reason=r", "--", i], STATUS_IDS - WITHDRAWN["status"]),
+    "indicator withdraw": (
+        lambda i: ["indicator", "withdraw", "--reason=r", "--", i],
+        MEASUREMENT_IDS - WITHDRAWN["measurement"],
+    ),
+    "history evidence": (lambda i: ["history", f"evidence/{i}"], EVIDENCE_IDS),
+    "history status": (lambda i: ["history", f"status/{i}", "--json"], STATUS_IDS),
+    "history measurement": (lambda i: ["history", f"measurement/{i}"], MEASUREMENT_IDS),
+}
+id_texts = st.one_of(
+    st.sampled_from(["1", "2"]),
+    st.builds(lambda pad, i: pad + i + pad, WHITESPACE, st.sampled_from(["1", "2", "01"])),
+    st.integers(-3, 10**20).map(str),
+    st.sampled_from(
+        [" 1 ", "01", "0002", "+1", "-0", "１", "١", "1.0", "1e0", "0x1", "1_0", "1 2", "1\x00", "", str(2**62)]
+        + [str(2**62 + 1), str(2**63), "\t2\n"]
+    ),
+    texts(),
+)
+
+
+def expected_id(value: str, succeeds_on: set[int], *, history: bool) -> bool:
+    clean = value.strip()
+    if history:  # RECORD is stripped as a whole, then the part after the first "/"
+        clean = ("x/" + value).strip().partition("/")[2].strip()
+    return bool(re.fullmatch(r"[0-9]+", clean)) and int(clean) in succeeds_on
+
+
+def check_id(url: str, name: str, value: str) -> None:
+    build, succeeds_on = ID_COMMANDS[name]
+    args = build(value)
+    result = attempt(url, args)
+    ok = expected_id(value, succeeds_on, history=name.startswith("history"))
+    outcome("accepted" if ok else "refused")
+    assert result.exit_code == (0 if ok else 2), (
+        args,
+        result.output[:300],
+    )
+
+
+@settings(DEFAULT, max_examples=40)
+@given(name=st.sampled_from(list(ID_COMMANDS)), value=id_texts)
+def test_ids_are_whole_numbers_of_stored_records(fresh_sqlite, name, value):
+    check_id(fresh_sqlite(), name, value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(ID_COMMANDS))
+@SLOW
+@given(value=id_texts)
+def test_ids_are_whole_numbers_of_stored_records_long(fresh_any, name, value):
+    check_id(fresh_any(), name, value)
+
+
+# A field of a vocabulary: its values, the value now (None: a new link or assignment), the command.
+VOCABULARY_FIELDS = {
+    "evidence --kind": (EvidenceKind, "inspection", lambda v: ["evidence", "amend", "1", f"--kind={v}"]),
+    "evidence --sensitivity": (Sensitivity, "internal", lambda v: ["evidence", "amend", "1", f"--sensitivity={v}"]),
+    "evidence --reliability": (Reliability, "credible", lambda v: ["evidence", "amend", "1", f"--reliability={v}"]),
+    "evidence --stance, a new link": (
+        Stance,
+        None,
+        lambda v: ["evidence", "amend", "1", "--rec=victim-identification", f"--stance={v}"],
+    ),
+    "evidence --stance of a link": (
+        Stance,
+        "progress",
+        lambda v: ["evidence", "amend", "1", "--rec=labor-inspections", f"--stance={v}"],
+    ),
+    "indicator --direction": (
+        Direction,
+        "up",
+        lambda v: ["indicator", "amend", "kiln-inspections", f"--direction={v}"],
+    ),
+    "rec --pillar": (Pillar, "prevention", lambda v: ["rec", "amend", "labor-inspections", f"--pillar={v}"]),
+    "rec assign --role": (Role, "lead", lambda v: ["rec", "assign", "labor-inspections", "molvt", f"--role={v}"]),
+}
+
+
+def vocabulary_values(enum) -> st.SearchStrategy[str]:
+    values = [member.value for member in enum]
+    return st.one_of(
+        st.sampled_from(values),
+        st.builds(lambda v, pad: pad + v + pad, st.sampled_from(values), WHITESPACE),
+        st.sampled_from(values).flatmap(
+            lambda v: st.sampled_from(
+                [v.upper(), v.title(), v[:-1], v + "s", v + "\x00", f"'{v}'", v.replace("_", "-")]
+            )
+        ),
+        texts(),
+    )
+
+
+vocabulary_cases = st.sampled_from(list(VOCABULARY_FIELDS)).flatmap(
+    lambda name: st.tuples(st.just(name), vocabulary_values(VOCABULARY_FIELDS[name][0]))
+)
+
+
+def check_vocabulary(url: str, name: str, value: str) -> None:
+    enum, now, build = VOCABULARY_FIELDS[name]
+    args = [*build(value), "--reason=Checked"]
+    clean = value.strip()
+    if clean not in {member.value for member in enum}:
+        return refused(url, args)
+    if clean == now:
+        return refused(url, args, "nothing would change")
+    corrected(url, args)
+
+
+@settings(DEFAULT, max_examples=60)
+@given(case=vocabulary_cases)
+def test_vocabulary_values(fresh_sqlite, case):
+    check_vocabulary(fresh_sqlite(), *case)
+
+
+@pytest.mark.slow
+@SLOW
+@given(case=vocabulary_cases)
+def test_vocabulary_values_long(fresh_any, case):
+    check_vocabulary(fresh_any(), *case)
+
+
+def _evidence_1(key: str):
+    return lambda session: queries.evidence_record(session, 1)[key]
+
+
+def _rec(key: str):
+    return lambda session: getattr(queries.recommendation(session, "labor-inspections"), key)
+
+
+def _indicator(key: str):
+    return lambda session: queries.indicator_detail(session, "kiln-inspections")[key]
+
+
+def _agency_name(session) -> str:
+    return next(a["name"] for a in queries.agency_list(session) if a["code"] == "moj")
+
+
+# (required, max length, multiline, the command, what `show` gives now)
+AMENDED_TEXTS = {
+    "evidence --title": (True, models.TITLE_LENGTH, False, ["evidence", "amend", "1", "--title"], _evidence_1("title")),
+    "evidence --summary": (
+        False,
+        LONG_TEXT_LENGTH,
+        True,
+        ["evidence", "amend", "1", "--summary"],
+        _evidence_1("summary"),
+    ),
+    "evidence --source-name": (
+        False,
+        models.NAME_LENGTH,
+        False,
+        ["evidence", "amend", "1", "--source-name"],
+        _evidence_1("source_name"),
+    ),
+    "evidence --url": (False, models.URL_LENGTH, False, ["evidence", "amend", "1", "--url"], _evidence_1("url")),
+    "rec --title": (True, models.TITLE_LENGTH, False, ["rec", "amend", "labor-inspections", "--title"], _rec("title")),
+    "rec --text": (True, LONG_TEXT_LENGTH, True, ["rec", "amend", "labor-inspections", "--text"], _rec("text")),
+    "indicator --name": (
+        True,
+        models.TITLE_LENGTH,
+        False,
+        ["indicator", "amend", "kiln-inspections", "--name"],
+        _indicator("name"),
+    ),
+    "indicator --unit": (
+        True,
+        models.NAME_LENGTH,
+        False,
+        ["indicator", "amend", "kiln-inspections", "--unit"],
+        _indicator("unit"),
+    ),
+    "agency --name": (True, models.TITLE_LENGTH, False, ["agency", "amend", "moj", "--name"], _agency_name),
+}
+
+
+def check_amended_text(url: str, name: str, value: str, *, padded_current: bool = False) -> None:
+    required, max_length, multiline, command, now = AMENDED_TEXTS[name]
+    database = Database(url)
+    before = read(database, now)
+    database.dispose()
+    if padded_current:  # the value it has, with whitespace around it
+        assume(before is not None)
+        value = value + before + value
+    *words, option = command
+    args = [*words, f"{option}={value}", "--reason=Corrected"]
+    accepted, clean = expected_text(value, required=required, max_length=max_length, multiline=multiline)
+    if not accepted:
+        return refused(url, args, option)
+    if clean == before:
+        return refused(url, args, "nothing would change")
+    corrected(url, args)
+    database = Database(url)
+    assert read(database, now) == clean  # what `show` prints now
+    database.dispose()
+
+
+@settings(DEFAULT, max_examples=60)
+@given(name=st.sampled_from(list(AMENDED_TEXTS)), value=texts(long=True))
+def test_amended_texts_are_stored_exactly_as_given(fresh_sqlite, name, value):
+    check_amended_text(fresh_sqlite(), name, value)
+
+
+@settings(DEFAULT, max_examples=30)
+@given(
+    name=st.sampled_from([n for n in AMENDED_TEXTS if n not in ("evidence --source-name", "evidence --url")]),
+    pad=WHITESPACE,
+)
+def test_amending_a_text_to_what_it_is_changes_nothing(fresh_sqlite, name, pad):
+    check_amended_text(fresh_sqlite(), name, pad, padded_current=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(AMENDED_TEXTS))
+@SLOW
+@given(value=texts(long=True))
+def test_amended_texts_are_stored_exactly_as_given_long(fresh_any, name, value):
+    check_amended_text(fresh_any(), name, value)
+
+
+def expected_due(value: str) -> date | None:
+    """A due date: a strict YYYY-MM-DD day of the calendar, in the future too."""
+    clean = value.strip()
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", clean):
+        return None
+    try:
+        return date.fromisoformat(clean)
+    except ValueError:
+        return None
+
+
+def check_target_and_due(url: str, target: str | None, due: str | None, no_target: bool, no_due: bool) -> None:
+    """kiln-inspections' target is 20; labor-inspections has no due date."""
+    if target is not None or no_target:
+        args = ["indicator", "amend", "kiln-inspections", "--reason=r"]
+        args += ([f"--target={target}"] if target is not None else []) + (["--no-target"] if no_target else [])
+        number = None if target is None else expected_number(target)
+        if target is not None and no_target:
+            return refused(url, args, "not both")
+        if target is not None and number is None:
+            return refused(url, args, "--target")
+        if number == 20:
+            return refused(url, args, "nothing would change")
+        corrected(url, args)
+        database = Database(url)
+        assert read(database, _indicator("target")) == number
+        database.dispose()
+    else:
+        args = ["rec", "amend", "labor-inspections", "--reason=r"]
+        args += ([f"--due={due}"] if due is not None else []) + (["--no-due"] if no_due else [])
+        day = None if due is None else expected_due(due)
+        if due is not None and no_due:
+            return refused(url, args)  # "not both", or the bad date first
+        if due is not None and day is None:
+            return refused(url, args, "--due")
+        if day is None:
+            return refused(url, args, "nothing would change")
+        corrected(url, args)
+        database = Database(url)
+        assert read(database, _rec("due_on")) == day
+        database.dispose()
+
+
+@settings(DEFAULT, max_examples=40)
+@given(
+    target=st.one_of(st.none(), number_texts, st.sampled_from(["20", "20.0", "2e1", "+20", "020", " 20 "])),
+    due=st.one_of(st.none(), date_texts),
+    no_target=st.booleans(),
+    no_due=st.booleans(),
+)
+def test_targets_and_due_dates(fresh_sqlite, target, due, no_target, no_due):
+    check_target_and_due(fresh_sqlite(), target, due, no_target, no_due)
+
+
+# history RECORD: kind/ident
+_KINDS = ["evidence", "rec", "status", "indicator", "measurement", "agency"]
+_RECORDS = (
+    [f"{kind}/{i}" for kind in ("evidence", "status", "measurement") for i in (1, 2)]
+    + [f"rec/{ref}" for ref in sorted(REFS_STORED)]
+    + [f"rec/tip-2019-khm/{ref}" for ref in sorted(REFS_STORED)]
+    + [f"indicator/{code}" for code in sorted(INDICATOR_CODES)]
+    + [f"agency/{code}" for code in sorted(AGENCY_CODES)]
+)
+record_texts = st.one_of(
+    st.builds(lambda pad, record: pad + record + pad, WHITESPACE, st.sampled_from(_RECORDS)),
+    st.builds(
+        lambda pad, kind, sep, ident: f"{pad}{kind}{sep}{ident}{pad}",
+        WHITESPACE,
+        st.sampled_from(_KINDS + ["Evidence", "recs", "", "event", "correction", "status "]),
+        st.sampled_from(["/", "/", "/", "//", "\\", ":", "", "/ "]),
+        st.one_of(
+            st.sampled_from(
+                ["1", "2", "3", "0", "01", " 1", "x", "1/2", ""]
+                + sorted(REFS_STORED | INDICATOR_CODES | AGENCY_CODES)
+                + [f"tip-2019-khm/{ref}" for ref in sorted(REFS_STORED)]
+                + ["tip-2018-khm/labor-inspections", "LABOR-INSPECTIONS", "moj ", "/moj"]
+            ),
+            texts(),
+        ),
+    ),
+    texts().map(str),  # .map: one branch of three, not flattened into texts()'s own four
+)
+
+
+def expected_record(record: str) -> bool:
+    kind, _, ident = record.strip().partition("/")
+    if kind not in _KINDS or not ident.strip():
+        return False
+    if kind in ("evidence", "status", "measurement"):
+        clean = ident.strip()
+        return bool(re.fullmatch(r"[0-9]+", clean)) and int(clean) in {1, 2}  # two of each
+    if kind == "rec":
+        ref = ident.strip()
+        return ref in REFS_STORED or (ref.startswith("tip-2019-khm/") and ref.partition("/")[2] in REFS_STORED)
+    return ident in (INDICATOR_CODES if kind == "indicator" else AGENCY_CODES)  # codes as given
+
+
+def check_history(url: str, record: str, as_json: bool) -> None:
+    result = attempt(url, ["history", record, *(["--json"] if as_json else [])])
+    ok = expected_record(record)
+    outcome("shown" if ok else "refused")
+    assert result.exit_code == (0 if ok else 2), (record, result.output[:300])
+    if ok and as_json:
+        history = json.loads(result.stdout)
+        kind, _, ident = record.strip().partition("/")
+        assert history["record"] == f"{kind}/{ident.strip()}"
+        assert [v["version"] for v in history["versions"]] == list(range(1, len(history["versions"]) + 1))
+        assert history["versions"][0]["reason"] is None
+        assert all(v["reason"] for v in history["versions"][1:])
+
+
+@pytest.fixture
+def correctable_url(make_url_for) -> str:
+    """One correctable database, for commands that only read."""
+    return make_url_for(CORRECTABLE)
+
+
+@settings(DEFAULT, max_examples=60)
+@given(record=record_texts, as_json=st.booleans())
+def test_history_records(correctable_url, record, as_json):
+    check_history(correctable_url, record, as_json)
+
+
+FILTERS = [
+    ["evidence", "list", "--quarter"],
+    ["evidence", "list", "--kind"],
+    ["evidence", "list", "--rec"],
+    ["rec", "list", "--status"],
+    ["rec", "list", "--pillar"],
+    ["rec", "list", "--agency"],
+    ["rec", "list", "--source"],
+    ["rec", "list", "--source=tip-2019-khm", "--source"],
+]
+
+
+@DEFAULT
+@given(command=st.sampled_from(FILTERS), value=WHITESPACE, as_json=st.booleans())
+def test_an_empty_filter_value_is_an_error(sqlite_url, command, value, as_json):
+    *words, option = command
+    refused(sqlite_url, [*words, f"{option}={value}", *(["--json"] if as_json else [])], f"{option} is empty")
+
+
+@DEFAULT
+@given(
+    command=st.sampled_from(
+        [
+            ["rec", "list"],
+            ["evidence", "list"],
+            ["rec", "show", "labor-inspections"],
+            ["history", "rec/labor-inspections"],
+        ]
+    ),
+    where=texts(),
+    joined=st.booleans(),
+)
+def test_db_after_the_command_says_to_put_it_first(sqlite_url, command, where, joined):
+    refused(sqlite_url, [*command, *([f"--db={where}"] if joined else ["--db", where])], "before the command")
 
 
 # The stateful test --------------------------------------------------------------------------------

@@ -1,11 +1,18 @@
-"""``tracker init``: create or upgrade the schema, then load catalogs, idempotently."""
+"""What one command does across several writers: ``tracker init`` (the schema, then the
+catalogs) and ``tracker catalog load`` (a catalog, its differences recorded as corrections
+when asked)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from tracker import catalogs
+from sqlalchemy.orm import Session
+
+from tracker import catalogs, services, validation
+from tracker.errors import Conflict, InputError
 from tracker.store.database import Database
+from tracker.vocab import Role
 
 
 def init(database: Database, names: Sequence[str] | None, *, actor: str) -> list[str]:
@@ -24,6 +31,128 @@ def init(database: Database, names: Sequence[str] | None, *, actor: str) -> list
     else:
         lines.append(f"Schema of {database.display} is up to date (revision {after})")
     if read:
-        summaries = database.write(lambda session: [catalogs.load(session, c, actor) for c in read])
-        lines.extend(summary.describe() for summary in summaries)
+        loads = database.write(lambda session: [load_catalog(session, c, actor) for c in read])
+        lines.extend(line for loaded in loads for line in loaded.describe())
     return lines
+
+
+@dataclass(frozen=True)
+class CatalogLoad:
+    """What loading a catalog did: what it added, and the corrections it recorded
+    (``corrections`` None: they were not asked for)."""
+
+    summary: catalogs.LoadSummary
+    corrections: tuple[services.FieldChange, ...] | None = None
+
+    def describe(self) -> list[str]:
+        lines = [self.summary.describe()]
+        if self.corrections is not None and not self.corrections:
+            lines.append("No corrections were needed: the catalog agrees with what is stored")
+        elif self.corrections:
+            count = len(self.corrections)
+            lines.append(f"Recorded {count} correction{'s' if count != 1 else ''}:")
+            lines.extend(change.describe() for change in self.corrections)
+        return lines
+
+
+def load_catalog(
+    session: Session,
+    catalog: catalogs.Catalog,
+    actor: str,
+    *,
+    apply_corrections: bool = False,
+    reason: str | None = None,
+) -> CatalogLoad:
+    """Load a catalog (:func:`tracker.catalogs.load`). What it gives otherwise than the database
+    has it now is refused, every differing field named; with ``apply_corrections`` (and a
+    ``reason``) each difference a correction can make is recorded as one, through the writers
+    of corrections, and the catalog then loads; any other difference is still refused."""
+    if not apply_corrections:
+        if reason is not None:
+            raise InputError(
+                "--reason goes with --apply-corrections: give both to record the catalog's differences "
+                "as corrections, or neither"
+            )
+        return CatalogLoad(catalogs.load(session, catalog, actor))
+    if reason is None:
+        raise InputError("--apply-corrections needs --reason TEXT: why the catalog's values replace the stored ones")
+    reason = validation.long_text(reason, "--reason")
+    found = catalogs.differences(session, catalog)
+    if any(not difference.correctable for difference in found):
+        raise catalogs.refusal(catalog, found, applying=True)
+    changes: list[services.FieldChange] = []
+    for record in _by_record(found):
+        changes += _CORRECT[record[0].target](session, record, reason, actor)
+    return CatalogLoad(catalogs.load(session, catalog, actor), tuple(changes))
+
+
+def _by_record(found: list[catalogs.Difference]) -> list[list[catalogs.Difference]]:
+    """The differences of each record, records in the catalog's order, except that an agency is
+    made support before another is made lead (so that a swap of lead and support is no second lead)."""
+    records: dict[tuple[str, tuple[int, ...]], list[catalogs.Difference]] = {}
+    for difference in found:
+        records.setdefault((difference.target, difference.key), []).append(difference)
+    return sorted(records.values(), key=lambda diffs: any(d.field == "role" and d.wanted == Role.LEAD for d in diffs))
+
+
+def _correct_recommendation(
+    session: Session, diffs: list[catalogs.Difference], reason: str, actor: str
+) -> list[services.FieldChange]:
+    new = {difference.field: difference.wanted for difference in diffs}
+    if "position" in new and new["position"] is None:
+        position = next(difference for difference in diffs if difference.field == "position")
+        raise Conflict(
+            f"{position.describe()}: a correction cannot remove a recommendation's position; "
+            "nothing was written (give it a position in the file)"
+        )
+    return services.amend_recommendation(
+        session,
+        diffs[0].names[0],
+        title=new.get("title"),
+        text=new.get("text"),
+        pillar=new.get("pillar"),
+        due_on=new.get("due_on"),
+        no_due="due_on" in new and new["due_on"] is None,
+        position=new.get("position"),
+        text_status=new.get("text_status"),
+        reason=reason,
+        actor=actor,
+    )
+
+
+def _correct_indicator(
+    session: Session, diffs: list[catalogs.Difference], reason: str, actor: str
+) -> list[services.FieldChange]:
+    new = {difference.field: difference.wanted for difference in diffs}
+    return services.amend_indicator(
+        session,
+        diffs[0].names[0],
+        name=new.get("name"),
+        unit=new.get("unit"),
+        direction=new.get("direction"),
+        target=new.get("target"),
+        no_target="target" in new and new["target"] is None,
+        reason=reason,
+        actor=actor,
+    )
+
+
+def _correct_agency(
+    session: Session, diffs: list[catalogs.Difference], reason: str, actor: str
+) -> list[services.FieldChange]:
+    return services.amend_agency(session, diffs[0].names[0], name=diffs[0].wanted, reason=reason, actor=actor)
+
+
+def _correct_assignment(
+    session: Session, diffs: list[catalogs.Difference], reason: str, actor: str
+) -> list[services.FieldChange]:
+    ref, agency = diffs[0].names
+    return services.assign_agency(session, ref, agency, diffs[0].wanted, reason=reason, actor=actor)
+
+
+_CORRECT: dict[str, Callable[[Session, list[catalogs.Difference], str, str], list[services.FieldChange]]] = {
+    "recommendation": _correct_recommendation,
+    "indicator": _correct_indicator,
+    "agency": _correct_agency,
+    "recommendation_agency": _correct_assignment,
+}

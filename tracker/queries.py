@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ def resolve_ref(session: Session, ref: str) -> Recommendation:
     ref = (ref or "").strip()
     if not ref:
         raise InputError("a recommendation REF is required, e.g. undercover-techniques")
+    if not _storable(ref):
+        raise _unknown_ref(ref)
     query = select(Recommendation, Source.slug).join(Source)
     if "/" in ref:
         slug, _, code = ref.partition("/")
@@ -113,8 +116,14 @@ def source_by_slug(session: Session, slug: str) -> Source:
     return source
 
 
+def _storable(code: str) -> bool:
+    """Whether a code could be stored: one with a NUL byte never was (and PostgreSQL refuses it
+    in a query), so it is unknown without asking the database."""
+    return "\x00" not in code
+
+
 def agency_by_code(session: Session, code: str) -> Agency:
-    agency = session.scalars(select(Agency).where(Agency.code == code)).first()
+    agency = session.scalars(select(Agency).where(Agency.code == code)).first() if _storable(code) else None
     if agency is None:
         known = ", ".join(session.scalars(select(Agency.code).order_by(Agency.code))) or "none"
         raise NotFound(f"unknown agency {code!r}: known agencies are {known}")
@@ -122,7 +131,7 @@ def agency_by_code(session: Session, code: str) -> Agency:
 
 
 def indicator_by_code(session: Session, code: str) -> Indicator:
-    indicator = session.scalars(select(Indicator).where(Indicator.code == code)).first()
+    indicator = session.scalars(select(Indicator).where(Indicator.code == code)).first() if _storable(code) else None
     if indicator is None:
         raise unknown_indicator(code)
     return indicator
@@ -876,6 +885,7 @@ def record_history(session: Session, record: str) -> dict[str, Any]:
         }
     ]
     own: list[tuple[corrections.Amendment, str | None]] = [(item, None) for item in fixes.of(target, (row.id,))]
+    before: dict[str, Any] = {}  # what a part (a link, an assignment) was as stored, before its corrections
     if target == "evidence":
         refs = refs_by_id(session)
         own += [
@@ -884,6 +894,10 @@ def record_history(session: Session, record: str) -> dict[str, Any]:
             if key[0] == row.id
             for item in fixes.of("evidence_link", key)
         ]
+        for link in session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id == row.id)):
+            before[f"link to {refs[link.recommendation_id]}: stance"] = corrections.encode(
+                "evidence_link", "stance", link.stance
+            )
     if target == "recommendation":
         codes = dict(session.execute(select(Agency.id, Agency.code)).all())
         own += [
@@ -892,21 +906,33 @@ def record_history(session: Session, record: str) -> dict[str, Any]:
             if key[0] == row.id
             for item in fixes.of("recommendation_agency", key)
         ]
+        for assignment in session.scalars(
+            select(RecommendationAgency).where(RecommendationAgency.recommendation_id == row.id)
+        ):
+            before[f"agency {codes[assignment.agency_id]}: role"] = corrections.encode(
+                "recommendation_agency", "role", assignment.role
+            )
     own.sort(key=lambda pair: (pair[0].known, pair[0].id))
     events = _correction_events(session, [item.id for item, _ in own])
-    for item, part in own:
+    # one command's corrections are one event: one version
+    for event, group in itertools.groupby(own, key=lambda pair: events[pair[0].id]):
         changes = []
-        for field, new in item.changes.items():
-            label = field if part is None else f"{part}: {field}"
-            old = values.get(label)
-            values[label] = corrections.encode(item.target, field, new)
-            changes.append({"field": label, "old": old, "new": values[label]})
-        if item.withdrawn is not None:
-            spec = corrections.TARGETS[item.target]
-            named = spec.withdrawn_as if item.withdrawn else spec.restored_as
-            label = named if part is None else f"{part}: {named}"
-            values[label] = True
-            changes.append({"field": label, "old": False, "new": True})
+        for item, part in group:
+            for field, new in item.changes.items():
+                label = field if part is None else f"{part}: {field}"
+                old = values.get(label, before.get(label))
+                values[label] = corrections.encode(item.target, field, new)
+                changes.append({"field": label, "old": old, "new": values[label]})
+            if item.withdrawn is not None:
+                spec = corrections.TARGETS[item.target]
+                named, other = (
+                    (spec.withdrawn_as, spec.restored_as) if item.withdrawn else (spec.restored_as, spec.withdrawn_as)
+                )
+                label, opposite = (named, other) if part is None else (f"{part}: {named}", f"{part}: {other}")
+                changes.append({"field": label, "old": values.get(label, False), "new": True})
+                values[label] = True
+                if opposite in values:
+                    values[opposite] = False
         versions.append(
             {
                 "version": len(versions) + 1,
@@ -915,7 +941,7 @@ def record_history(session: Session, record: str) -> dict[str, Any]:
                 "reason": item.reason,
                 "recorded_at": clock.iso_utc(item.recorded_at),
                 "recorded_by": item.recorded_by,
-                "event": events[item.id],
+                "event": event,
             }
         )
     return {"record": name, "versions": versions}

@@ -666,6 +666,7 @@ def amend_evidence(
         if key[0] == evidence.id and corrector.present("evidence_link", key, key[1] in stored)
     }
     touched: dict[int, str] = {}
+    unlinked: set[int] = set()
     for ref, stance in stances:
         rec = resolve_ref(session, ref)
         if rec.id in touched:
@@ -686,9 +687,11 @@ def amend_evidence(
         linked.add(rec.id)
     for ref in unlinks:
         rec = resolve_ref(session, ref)
+        if rec.id in unlinked:
+            raise InputError(f"--unlink {ref} is given twice: name each recommendation once")
         if rec.id in touched:
             raise InputError(f"{ref} is both linked (--rec) and unlinked (--unlink): give one")
-        touched[rec.id] = ref
+        unlinked.add(rec.id)
         if rec.id not in linked:
             raise InputError(
                 f"evidence {evidence.id} does not bear on {ref}: see `tracker evidence show {evidence.id}`"

@@ -162,6 +162,9 @@ MAX_NUMBER = 1e100
 _WHOLE_NUMBER = re.compile(r"\d+", re.ASCII)  # ids and counts: "12", not "1_2", "+12" or "１２"
 
 
+MAX_ID = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
+
+
 def identifier(value: str | int | None, field: str) -> int:
     if isinstance(value, bool):
         raise InputError(f"invalid {field} {value!r}: give a whole number")
@@ -173,8 +176,10 @@ def identifier(value: str | int | None, field: str) -> int:
         result = int(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
         raise InputError(f"invalid {field} {value!r}: give a whole number, e.g. 12") from None
-    if result <= 0 or result > 2**62:
+    if result <= 0:
         raise InputError(f"invalid {field} {value!r}: give a positive whole number")
+    if result > MAX_ID:
+        raise InputError(f"invalid {field} {value!r}: ids run from 1 to {MAX_ID}")
     return result
 
 

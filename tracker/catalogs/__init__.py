@@ -2,7 +2,9 @@
 
 The built-in ones live beside this module (``tip-2019-khm.yaml``...); a user's file has
 the same format (see the README). Loading is one transaction and idempotent: what is
-already stored identically is skipped, what differs is refused, naming the entry.
+already stored identically is skipped; what differs from the record as it is now
+(corrections applied) is refused, naming every differing field (:func:`differences`;
+:func:`tracker.operations.load_catalog` can record them as corrections instead).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import validation
+from tracker import corrections, validation
 from tracker.audit.chain import Chain
 from tracker.errors import Conflict, InputError
 from tracker.periods import parse_date
@@ -32,6 +34,22 @@ from tracker.vocab import Direction, Pillar, Role, TextStatus
 
 DEFAULT = "tip-2019-khm"
 MAX_FILE_BYTES = 5 * 1024 * 1024
+
+# The fields of each kind of entry that are stored as given.
+_SOURCE_FIELDS = (
+    "slug",
+    "title",
+    "publisher",
+    "country",
+    "published_on",
+    "period_start",
+    "period_end",
+    "rating",
+    "url",
+    "complete",
+)
+_RECOMMENDATION_FIELDS = ("code", "position", "title", "text", "text_status", "note", "pillar", "due_on")
+_INDICATOR_FIELDS = ("code", "name", "unit", "direction", "target")
 
 
 @dataclass(frozen=True)
@@ -221,24 +239,7 @@ def _agency(entry: Any, label: str, where: str) -> tuple[str, str]:
 
 
 def _source(entry: Any, label: str, where: str) -> SourceSpec:
-    _only(
-        entry,
-        {
-            "slug",
-            "title",
-            "publisher",
-            "country",
-            "published_on",
-            "period_start",
-            "period_end",
-            "rating",
-            "url",
-            "complete",
-            "recommendations",
-        },
-        label,
-        where,
-    )
+    _only(entry, {*_SOURCE_FIELDS, "recommendations"}, label, where)
     slug = _field(label, where, "slug", lambda: validation.code(entry.get("slug"), "slug"))
     where = f"{where} ({slug})"
     country = _field(label, where, "country", lambda: validation.text(entry.get("country"), "country", max_length=2))
@@ -270,12 +271,7 @@ def _source(entry: Any, label: str, where: str) -> SourceSpec:
 
 
 def _recommendation(entry: Any, label: str, where: str) -> RecommendationSpec:
-    _only(
-        entry,
-        {"code", "position", "title", "text", "text_status", "note", "pillar", "due_on", "agencies", "indicators"},
-        label,
-        where,
-    )
+    _only(entry, {*_RECOMMENDATION_FIELDS, "agencies", "indicators"}, label, where)
     code = _field(label, where, "code", lambda: validation.code(entry.get("code")))
     where = f"{where} ({code})"
     position = entry.get("position")
@@ -318,7 +314,7 @@ def _recommendation(entry: Any, label: str, where: str) -> RecommendationSpec:
 
 
 def _indicator(spec: Any, label: str, where: str) -> IndicatorSpec:
-    _only(spec, {"code", "name", "unit", "direction", "target"}, label, where)
+    _only(spec, set(_INDICATOR_FIELDS), label, where)
     return IndicatorSpec(
         code=_field(label, where, "code", lambda: validation.code(spec.get("code"))),
         name=_field(label, where, "name", lambda: validation.text(spec.get("name"), "name")),
@@ -367,121 +363,225 @@ def _only(entry: Any, allowed: set[str], label: str, where: str) -> None:
         )
 
 
-# Loading ---------------------------------------------------------------------------------
+# Comparing and loading ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Difference:
+    """An attribute a catalog gives otherwise than the database has it now (corrections applied).
+
+    ``target`` and ``key`` name the record as :data:`tracker.corrections.TARGETS` does;
+    ``names`` as the writers of corrections name it: ``(REF,)``, ``(CODE,)`` or, for an
+    assignment, ``(REF, AGENCY)``.
+    """
+
+    target: str
+    key: tuple[int, ...]
+    names: tuple[str, ...]
+    record: str
+    field: str
+    stored: Any
+    wanted: Any
+
+    @property
+    def correctable(self) -> bool:
+        spec = corrections.TARGETS.get(self.target)
+        return spec is not None and self.field in spec.fields
+
+    def describe(self) -> str:
+        return f"{self.record} {self.field} {_brief(self.stored)} -> {_brief(self.wanted)}"
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    """A value on one line, long texts cut short."""
+    shown = " ".join(corrections.shown(value).split())
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def differences(session: Session, catalog: Catalog) -> list[Difference]:
+    """What the catalog gives otherwise than the database has it now, in the file's order.
+
+    Entries the database lacks are not differences (loading adds them). A value the record
+    had before a correction changed it is not one either: the correction supersedes it (so
+    the file a record was first loaded from still loads after the record is corrected).
+    An assignment a correction removed stays removed.
+    """
+    known = corrections.load(session)
+    found: list[Difference] = []
+
+    def compare(
+        target: str, row: Any, key: tuple[int, ...], names: tuple[str, ...], record: str, wanted: dict[str, Any]
+    ) -> None:
+        stored = {name: getattr(row, name) for name in wanted}
+        now = known.apply(target, key, stored)
+        for name, value in wanted.items():
+            earlier = [stored[name], *(item.changes[name] for item in known.of(target, key) if name in item.changes)]
+            if now[name] != value and value not in earlier:
+                found.append(Difference(target, key, names, record, name, now[name], value))
+
+    agencies = {agency.code: agency for agency in session.scalars(select(Agency))}
+    for code, name in catalog.agencies:
+        if code in agencies:
+            compare("agency", agencies[code], (agencies[code].id,), (code,), f"agency {code}", {"name": name})
+    indicators = {indicator.code: indicator for indicator in session.scalars(select(Indicator))}
+    for spec in catalog.sources:
+        source = session.scalars(select(Source).where(Source.slug == spec.slug)).first()
+        stored_recs: dict[str, Recommendation] = {}
+        if source is not None:
+            compare("source", source, (source.id,), (spec.slug,), f"source {spec.slug}", _source_values(spec))
+            stored_recs = {
+                rec.code: rec
+                for rec in session.scalars(select(Recommendation).where(Recommendation.source_id == source.id))
+            }
+        for rec_spec in spec.recommendations:
+            ref = f"{spec.slug}/{rec_spec.code}"
+            rec = stored_recs.get(rec_spec.code)
+            if rec is not None:
+                values = _recommendation_values(rec_spec)
+                del values["code"]
+                compare("recommendation", rec, (rec.id,), (ref,), f"rec {ref}", values)
+                for code, role in _owners(rec_spec):
+                    if code not in agencies:
+                        continue
+                    key = (rec.id, agencies[code].id)
+                    link = session.get(RecommendationAgency, key)
+                    if link is not None and known.present("recommendation_agency", key):
+                        compare(
+                            "recommendation_agency",
+                            link,
+                            key,
+                            (ref, code),
+                            f"assignment {code} on {ref}",
+                            {"role": role},
+                        )
+            for ind_spec in rec_spec.indicators:
+                indicator = indicators.get(ind_spec.code)
+                if indicator is None:
+                    continue
+                names, record = (ind_spec.code,), f"indicator {ind_spec.code}"
+                if rec is None or indicator.recommendation_id != rec.id:
+                    owner = _ref_of(session, indicator.recommendation_id)
+                    found.append(Difference("indicator", (indicator.id,), names, record, "recommendation", owner, ref))
+                values = _indicator_values(ind_spec)
+                del values["code"]
+                compare("indicator", indicator, (indicator.id,), names, record, values)
+    return found
+
+
+def refusal(catalog: Catalog, found: list[Difference], *, applying: bool = False) -> Conflict:
+    """The error that refuses a catalog for its differences (``applying``: as corrections, those
+    that cannot be)."""
+    fixed = [difference for difference in found if not difference.correctable]
+    keep = "give the entry a new code, or correct the file"
+    if applying:
+        listed = "; ".join(difference.describe() for difference in fixed)
+        return Conflict(
+            f"catalog {catalog.name} differs from what is stored in what a correction cannot change: {listed}: "
+            f"nothing was written ({keep})"
+        )
+    listed = "; ".join(
+        difference.describe() + ("" if difference.correctable else " (not correctable)") for difference in found
+    )
+    record = "as corrections with --apply-corrections --reason TEXT"
+    if not fixed:
+        hint = f"record them {record}"
+    elif len(fixed) == len(found):
+        hint = f"nothing was loaded ({keep})"
+    else:
+        hint = f"nothing was loaded (record the others {record}; for those not correctable, {keep})"
+    return Conflict(f"catalog {catalog.name} differs from what is stored: {listed}: {hint}")
 
 
 def load(session: Session, catalog: Catalog, actor: str) -> LoadSummary:
-    """Add what the catalog has and the database lacks; refuse any conflicting entry."""
+    """Add what the catalog has and the database lacks; refuse the catalog if it gives anything
+    otherwise than the database has it now (:func:`differences`)."""
+    found = differences(session, catalog)
+    if found:
+        raise refusal(catalog, found)
     summary = LoadSummary(catalog=catalog.name)
     created: dict[str, list] = {
         name: [] for name in ("agency", "source", "recommendation", "recommendation_agency", "indicator")
     }
-
-    def conflict(what: str, field_name: str) -> Conflict:
-        return Conflict(
-            f"catalog {catalog.name}: {what} is already stored with a different {field_name}; "
-            "nothing was loaded (give the entry a new code, or correct the file)"
-        )
-
     agencies = {agency.code: agency for agency in session.scalars(select(Agency))}
     for code, name in catalog.agencies:
-        stored = agencies.get(code)
-        if stored is None:
-            stored = Agency(code=code, name=name)
-            session.add(stored)
-            agencies[code] = stored
-            created["agency"].append(stored)
-        elif stored.name != name:
-            raise conflict(f"agency {code!r}", "name")
+        if code not in agencies:
+            agencies[code] = Agency(code=code, name=name)
+            session.add(agencies[code])
+            created["agency"].append(agencies[code])
     session.flush()
 
     for spec in catalog.sources:
         source = session.scalars(select(Source).where(Source.slug == spec.slug)).first()
-        values = {
-            k: getattr(spec, k)
-            for k in (
-                "slug",
-                "title",
-                "publisher",
-                "country",
-                "published_on",
-                "period_start",
-                "period_end",
-                "rating",
-                "url",
-                "complete",
-            )
-        }
         if source is None:
-            source = Source(**values)
+            source = Source(**_source_values(spec))
             session.add(source)
             session.flush()
             created["source"].append(source)
-        else:
-            for key, value in values.items():
-                if getattr(source, key) != value:
-                    raise conflict(f"source {spec.slug!r}", key)
         stored_recs = {
             rec.code: rec
             for rec in session.scalars(select(Recommendation).where(Recommendation.source_id == source.id))
         }
         for rec_spec in spec.recommendations:
-            where = f"recommendation {spec.slug}/{rec_spec.code}"
-            values = {
-                k: getattr(rec_spec, k)
-                for k in ("code", "position", "title", "text", "text_status", "note", "pillar", "due_on")
-            }
             rec = stored_recs.get(rec_spec.code)
             if rec is None:
-                rec = Recommendation(source_id=source.id, **values)
+                rec = Recommendation(source_id=source.id, **_recommendation_values(rec_spec))
                 session.add(rec)
                 session.flush()
                 created["recommendation"].append(rec)
-            else:
-                for key, value in values.items():
-                    if getattr(rec, key) != value:
-                        raise conflict(where, key)
-            owners = [(rec_spec.lead, Role.LEAD)] if rec_spec.lead else []
-            owners += [(code, Role.SUPPORT) for code in rec_spec.support]
-            stored_owners = {
-                link.agency_id: link
-                for link in session.scalars(
-                    select(RecommendationAgency).where(RecommendationAgency.recommendation_id == rec.id)
+            stored_owners = set(
+                session.scalars(
+                    select(RecommendationAgency.agency_id).where(RecommendationAgency.recommendation_id == rec.id)
                 )
-            }
-            for code, role in owners:
+            )
+            where = f"catalog file {catalog.name}: recommendation {spec.slug}/{rec_spec.code}"
+            named: set[str] = set()
+            for code, role in _owners(rec_spec):
                 agency = agencies.get(code)
                 if agency is None:
-                    raise InputError(
-                        f"catalog file {catalog.name}: {where}: agency {code!r} is neither in the "
-                        "file's agencies nor in the database"
-                    )
-                link = stored_owners.get(agency.id)
-                if link is None:
+                    raise InputError(f"{where}: agency {code!r} is neither in the file's agencies nor in the database")
+                if code in named:
+                    raise InputError(f"{where}: agency {code!r} is named twice: give it once, as lead or support")
+                named.add(code)
+                if agency.id not in stored_owners:
                     link = RecommendationAgency(recommendation_id=rec.id, agency_id=agency.id, role=role)
                     session.add(link)
-                    stored_owners[agency.id] = link
+                    stored_owners.add(agency.id)
                     created["recommendation_agency"].append(link)
-                elif link.role != role:
-                    raise conflict(f"{where} agency {code!r}", "role")
             for ind_spec in rec_spec.indicators:
-                values = {k: getattr(ind_spec, k) for k in ("code", "name", "unit", "direction", "target")}
-                indicator = session.scalars(select(Indicator).where(Indicator.code == ind_spec.code)).first()
-                if indicator is None:
-                    indicator = Indicator(recommendation_id=rec.id, **values)
+                if session.scalars(select(Indicator.id).where(Indicator.code == ind_spec.code)).first() is None:
+                    indicator = Indicator(recommendation_id=rec.id, **_indicator_values(ind_spec))
                     session.add(indicator)
                     created["indicator"].append(indicator)
-                else:
-                    if indicator.recommendation_id != rec.id:
-                        raise conflict(f"indicator {ind_spec.code!r}", "recommendation")
-                    for key, value in values.items():
-                        if getattr(indicator, key) != value:
-                            raise conflict(f"indicator {ind_spec.code!r}", key)
     session.flush()
     summary.added = {name: len(rows) for name, rows in created.items()}
     if summary.changed:
         Chain(session, actor).append("catalog.load", created, catalog=_catalog_label(catalog.name))
     return summary
+
+
+def _source_values(spec: SourceSpec) -> dict[str, Any]:
+    return {name: getattr(spec, name) for name in _SOURCE_FIELDS}
+
+
+def _recommendation_values(spec: RecommendationSpec) -> dict[str, Any]:
+    return {name: getattr(spec, name) for name in _RECOMMENDATION_FIELDS}
+
+
+def _indicator_values(spec: IndicatorSpec) -> dict[str, Any]:
+    return {name: getattr(spec, name) for name in _INDICATOR_FIELDS}
+
+
+def _owners(spec: RecommendationSpec) -> list[tuple[str, Role]]:
+    """The agencies a recommendation names: its lead, then its support."""
+    owners = [(spec.lead, Role.LEAD)] if spec.lead else []
+    return owners + [(code, Role.SUPPORT) for code in spec.support]
+
+
+def _ref_of(session: Session, rec_id: int) -> str:
+    slug, code = session.execute(
+        select(Source.slug, Recommendation.code).join(Source).where(Recommendation.id == rec_id)
+    ).one()
+    return f"{slug}/{code}"
 
 
 def _catalog_label(name: str) -> str:

@@ -259,15 +259,34 @@ def catalog_load(
     name_or_file: Annotated[
         str, typer.Argument(metavar="NAME_OR_FILE", help="A built-in catalog name or a YAML file.")
     ],
+    apply_corrections: Annotated[
+        bool,
+        typer.Option(
+            "--apply-corrections",
+            help="Record what the file gives otherwise than stored as corrections (with --reason), then load.",
+        ),
+    ] = False,
+    reason: Annotated[
+        Optional[str],
+        typer.Option(
+            "--reason",
+            metavar="TEXT",
+            help="Why the file's values replace the stored ones (with --apply-corrections): kept with the corrections.",
+        ),
+    ] = None,
     by: By = None,
 ) -> None:
-    """Load a catalog; what is already stored is skipped, a conflicting entry is refused."""
-    from tracker import catalogs
+    """Load a catalog; what is already stored is skipped, what differs is refused (or, with
+    --apply-corrections, recorded as corrections)."""
+    from tracker import catalogs, operations
 
     catalog = catalogs.read(name_or_file)
     actor = author(by)
-    summary = state.database().write(lambda session: catalogs.load(session, catalog, actor))
-    say(summary.describe())
+    loaded = state.database().write(
+        lambda s: operations.load_catalog(s, catalog, actor, apply_corrections=apply_corrections, reason=reason)
+    )
+    for line in loaded.describe():
+        say(line)
 
 
 # Recommendations ----------------------------------------------------------------------------
