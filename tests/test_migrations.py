@@ -14,7 +14,18 @@ from tracker.store import migrations
 from tracker.store.database import KNOWN_REVISIONS, SCHEMA_REVISION, Database
 from tracker.store.models import Base
 
-from conftest import dump, invoke
+from conftest import _sqlite_template, dump, invoke, template
+
+
+def load_2015(database: Database, _folder: Path) -> None:
+    """The 2015 catalog: recommendations, agencies and indicators, no continuation (a table
+    revision 0005 added), so that the database goes down to 0001 with nothing lost."""
+    from tracker import catalogs
+
+    database.write(lambda session: catalogs.load(session, catalogs.read("tip-2015-khm"), "analyst"))
+
+
+OLD_ENOUGH = template("migrations-2015", load_2015, base="empty")
 
 
 def test_one_head_and_it_is_the_revision_the_code_needs():
@@ -104,7 +115,10 @@ def assert_one_error(result, exit_code: int, *fragments: str) -> None:
 @pytest.mark.parametrize(
     "command_line, fragments",
     [
-        (["db", "upgrade", "9999"], ["cannot migrate to '9999'", "give one of 0001, 0002, 0003, 0004, head or base"]),
+        (
+            ["db", "upgrade", "9999"],
+            ["cannot migrate to '9999'", "give one of 0001, 0002, 0003, 0004, 0005, head or base"],
+        ),
         (["db", "upgrade", "+5"], ["cannot migrate to '+5'"]),
         (["db", "upgrade", ""], ["cannot migrate to ''", "give one of"]),
         (["db", "upgrade", "0001:0002"], ["cannot migrate to '0001:0002'"]),
@@ -114,7 +128,7 @@ def assert_one_error(result, exit_code: int, *fragments: str) -> None:
     ids=["upgrade 9999", "upgrade +5", "upgrade ''", "upgrade range", "downgrade 9999", "downgrade +1"],
 )
 def test_a_revision_that_names_nothing_is_refused_before_any_backup(make_url_for, at, command_line, fragments):
-    url = make_url_for("loaded")
+    url = make_url_for(OLD_ENOUGH)
     if at != SCHEMA_REVISION:
         down_to(url, at)
     files, before = files_beside(url), dump(url)
@@ -141,7 +155,7 @@ def test_a_database_from_a_newer_tracker_is_refused_before_any_backup(make_url_f
 
 def test_an_upgrade_that_fails_leaves_no_backup_when_nothing_changed(sqlite_templates, tmp_path, monkeypatch):
     path = tmp_path / "tracker.db"
-    path.write_bytes(Path(sqlite_templates["loaded"]).read_bytes())
+    path.write_bytes(_sqlite_template(sqlite_templates, OLD_ENOUGH).read_bytes())
     down_to(str(path), "0001")
     before = dump(str(path))
     real_upgrade = command.upgrade
@@ -164,7 +178,7 @@ def test_an_upgrade_that_fails_leaves_no_backup_when_nothing_changed(sqlite_temp
 
 def test_an_upgrade_that_changes_something_still_writes_its_backup(sqlite_templates, tmp_path):
     path = tmp_path / "tracker.db"
-    path.write_bytes(Path(sqlite_templates["loaded"]).read_bytes())
+    path.write_bytes(_sqlite_template(sqlite_templates, OLD_ENOUGH).read_bytes())
     down_to(str(path), "0001")
     database = Database(str(path))
     _from, _to, backup = database.upgrade()

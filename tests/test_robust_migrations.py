@@ -415,9 +415,43 @@ def populate_0003(url: str, evidence_count: int) -> dict[str, int]:
     return {"events": writer.seq, "earlier": figures["events"]}
 
 
+def populate_0004(url: str, evidence_count: int) -> dict[str, int]:
+    """Revision 0004 added corrections: the history of :func:`populate_0003`, then the
+    assessment stamped a year ahead withdrawn by a correction."""
+    figures = populate_0003(url, evidence_count)
+    database = Database(url)
+    with database.engine.begin() as connection:
+        seq, last_hash, last_at = connection.execute(
+            text("SELECT seq, hash, recorded_at FROM event ORDER BY seq DESC LIMIT 1")
+        ).one()
+        writer = Writer(connection, datetime.fromisoformat(str(last_at)).replace(tzinfo=UTC) + timedelta(hours=1))
+        writer.seq, writer.hash = seq, last_hash
+        status_id = connection.execute(text("SELECT max(id) FROM status_update")).scalar()
+        writer.write(
+            "correction.record",
+            {
+                "correction": [
+                    {
+                        "id": 1,
+                        "target": "status_update",
+                        "record_id": status_id,
+                        "record_part": None,
+                        "changes": "{}",
+                        "withdrawn": True,
+                        "reason": "Set on the wrong date.",
+                        "recorded_at": writer.moment,
+                        "recorded_by": "analyst",
+                    }
+                ]
+            },
+        )
+    database.dispose()
+    return {"events": writer.seq, "earlier": figures["events"]}
+
+
 # Every revision before head needs a populator here: a new migration makes this fail
 # until the revision it supersedes gets one.
-POPULATE = {"0001": populate_0001, "0002": populate_0002, "0003": populate_0003}
+POPULATE = {"0001": populate_0001, "0002": populate_0002, "0003": populate_0003, "0004": populate_0004}
 
 
 def test_every_earlier_revision_has_a_populated_fixture():
@@ -530,7 +564,8 @@ def test_a_downgrade_that_would_delete_rows_is_refused_and_changes_nothing(backe
     with pytest.raises(TrackerError) as refused:
         database.downgrade("0001")
     assert refused.value.exit_code == 1
-    assert "would delete 1 stored rows (1 in status_update_evidence)" in str(refused.value)
+    # the catalog's continuations (revision 0005) too
+    assert "would delete 5 stored rows (4 in continuation, 1 in status_update_evidence)" in str(refused.value)
     assert "nothing was changed" in str(refused.value)
     assert dump(url) == before
     assert database.current_revision() == SCHEMA_REVISION

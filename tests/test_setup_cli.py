@@ -8,6 +8,7 @@ stdout against stderr and the one ``Error:`` line.
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
@@ -64,13 +65,11 @@ def test_init_twice_changes_nothing(blank):
     assert row_counts(blank) == before
 
 
-def test_init_loads_several_catalogs_and_refs_become_qualified(blank):
+def test_init_loads_several_editions_and_a_short_ref_names_the_edition_in_force(blank):
     init(blank, "tip-2019-khm", "tip-2018-khm")
-    with pytest.raises(InputError) as ambiguous:
-        read(blank, queries.recommendation, "undercover-techniques")
-    assert ambiguous.value.exit_code == 2
-    for fragment in ("ambiguous", "tip-2018-khm/undercover-techniques", "tip-2019-khm/undercover-techniques"):
-        assert fragment in str(ambiguous.value)
+    assert read(blank, queries.recommendation, "undercover-techniques").ref == "tip-2019-khm/undercover-techniques"
+    on_2018 = read(blank, lambda s: queries.resolve_ref(s, "undercover-techniques", date(2018, 8, 1)).id)
+    assert on_2018 == read(blank, queries.recommendation, "tip-2018-khm/undercover-techniques").id
     assert read(blank, queries.recommendation, "tip-2018-khm/labor-inspections").position == 4
     refs = [r["ref"] for r in recs(blank)]
     assert "tip-2019-khm/prosecute-convict" in refs and "tip-2018-khm/prosecute-convict" in refs

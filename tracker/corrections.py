@@ -35,6 +35,7 @@ from tracker.audit.canonical import canonical
 from tracker.store.models import (
     Agency,
     Base,
+    Continuation,
     Correction,
     Evidence,
     EvidenceLink,
@@ -90,6 +91,7 @@ TARGETS: dict[str, Target] = {
         Target(Recommendation, "rec", ("title", "text", "pillar", "due_on", "position", "text_status")),
         Target(RecommendationAgency, "assignment", ("role",), True, True, "unassigned", "assigned"),
         Target(Agency, "agency", ("name",)),
+        Target(Continuation, "continuation", ("relation", "note"), True, True, "unlinked", "linked"),
     )
 }
 

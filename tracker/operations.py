@@ -150,9 +150,20 @@ def _correct_assignment(
     return services.assign_agency(session, ref, agency, diffs[0].wanted, reason=reason, actor=actor)
 
 
+def _correct_continuation(
+    session: Session, diffs: list[catalogs.Difference], reason: str, actor: str
+) -> list[services.FieldChange]:
+    ref, earlier = diffs[0].names
+    wanted = {difference.field: difference.wanted for difference in diffs}
+    return services.link_recommendation(
+        session, ref, earlier, wanted.get("relation"), note=wanted.get("note"), reason=reason, actor=actor
+    )
+
+
 _CORRECT: dict[str, Callable[[Session, list[catalogs.Difference], str, str], list[services.FieldChange]]] = {
     "recommendation": _correct_recommendation,
     "indicator": _correct_indicator,
     "agency": _correct_agency,
     "recommendation_agency": _correct_assignment,
+    "continuation": _correct_continuation,
 }

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from tracker import clock, corrections
+from tracker import clock, corrections, editions
 from tracker.audit import asof
 from tracker.errors import InputError, NotFound
 from tracker.store.models import (
@@ -50,24 +50,47 @@ def ambiguous_codes(session: Session) -> set[str]:
     return repeated
 
 
-def resolve_ref(session: Session, ref: str) -> Recommendation:
-    """``code`` when unique across sources, else ``source/code``."""
+def resolve_ref(session: Session, ref: str, on: date | None = None) -> Recommendation:
+    """The recommendation a REF names on day ``on`` (default today): ``SOURCE/CODE`` names one
+    edition's; a bare ``CODE`` the one of the edition in force that has it (see
+    :func:`tracker.editions.pick`), and is ambiguous only across series."""
     ref = (ref or "").strip()
     if not ref:
         raise InputError("a recommendation REF is required, e.g. undercover-techniques")
     if not _storable(ref):
         raise _unknown_ref(ref)
-    query = select(Recommendation, Source.slug).join(Source)
+    query = select(Recommendation, *_EDITION_COLUMNS).join(Source)
     if "/" in ref:
         slug, _, code = ref.partition("/")
-        rows = session.execute(query.where(Source.slug == slug, Recommendation.code == code)).all()
+        query = query.where(Source.slug == slug, Recommendation.code == code)
     else:
-        rows = session.execute(query.where(Recommendation.code == ref)).all()
-    if not rows:
+        query = query.where(Recommendation.code == ref)
+    candidates = [
+        (rec, _SourceEdition(slug, publisher, country, day))
+        for rec, slug, publisher, country, day in session.execute(query)
+    ]
+    return _one(ref, candidates, on)
+
+
+_EDITION_COLUMNS = (Source.slug, Source.publisher, Source.country, Source.published_on)
+
+
+@dataclass(frozen=True)
+class _SourceEdition:
+    slug: str
+    publisher: str
+    country: str
+    published_on: date
+
+
+def _one(ref: str, candidates: Sequence[tuple[Any, _SourceEdition]], on: date | None) -> Any:
+    """The one candidate a REF names on ``on``, else the error that says why none or which."""
+    if not candidates:
         raise _unknown_ref(ref)
-    if len(rows) > 1:
-        raise _ambiguous_ref(ref, [f"{slug}/{rec.code}" for rec, slug in rows])
-    return rows[0][0]
+    chosen = editions.pick(candidates, on or clock.today()) if len(candidates) > 1 else candidates
+    if len(chosen) > 1:
+        raise _ambiguous_ref(ref, [f"{source.slug}/{ref}" for _, source in chosen])
+    return chosen[0][0]
 
 
 def _unknown_ref(ref: str) -> NotFound:
@@ -75,7 +98,10 @@ def _unknown_ref(ref: str) -> NotFound:
 
 
 def _ambiguous_ref(ref: str, candidates: Iterable[str]) -> InputError:
-    return InputError(f"recommendation {ref!r} is ambiguous: use one of {', '.join(sorted(candidates))}")
+    return InputError(
+        f"recommendation {ref!r} is ambiguous (the code is in several report series): use one of "
+        f"{', '.join(sorted(candidates))}"
+    )
 
 
 class RefIndex:
@@ -83,16 +109,17 @@ class RefIndex:
     query each, with the same rules and errors as :func:`resolve_ref`."""
 
     def __init__(self, session: Session) -> None:
-        self._by_code: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        self._by_code: dict[str, list[tuple[int, _SourceEdition]]] = defaultdict(list)
         self._by_ref: dict[str, int] = {}
-        for rec_id, code, slug in session.execute(
-            select(Recommendation.id, Recommendation.code, Source.slug).join(Source)
+        for rec_id, code, slug, publisher, country, day in session.execute(
+            select(Recommendation.id, Recommendation.code, *_EDITION_COLUMNS).join(Source)
         ):
-            self._by_code[code].append((slug, rec_id))
-            self._by_ref[f"{slug}/{code}"] = rec_id
+            source = _SourceEdition(slug, publisher, country, day)
+            self._by_code[code].append((rec_id, source))
+            self._by_ref[f"{source.slug}/{code}"] = rec_id
 
-    def resolve(self, ref: str) -> int:
-        """The recommendation id of ``ref``."""
+    def resolve(self, ref: str, on: date | None = None) -> int:
+        """The recommendation id of ``ref`` on day ``on`` (default today)."""
         ref = (ref or "").strip()
         if not ref:
             raise InputError("a recommendation REF is required, e.g. undercover-techniques")
@@ -100,12 +127,7 @@ class RefIndex:
             if ref not in self._by_ref:
                 raise _unknown_ref(ref)
             return self._by_ref[ref]
-        matches = self._by_code.get(ref, [])
-        if not matches:
-            raise _unknown_ref(ref)
-        if len(matches) > 1:
-            raise _ambiguous_ref(ref, [f"{slug}/{ref}" for slug, _ in matches])
-        return matches[0][1]
+        return _one(ref, self._by_code.get(ref, []), on)
 
 
 def source_by_slug(session: Session, slug: str) -> Source:

@@ -31,6 +31,7 @@ from tracker.store import models
 from tracker.store.models import (
     Agency,
     Attachment,
+    Continuation,
     Evidence,
     EvidenceAttachment,
     EvidenceLink,
@@ -39,6 +40,7 @@ from tracker.store.models import (
     Measurement,
     Recommendation,
     RecommendationAgency,
+    Source,
     StatusUpdate,
     StatusUpdateEvidence,
 )
@@ -46,6 +48,7 @@ from tracker.vocab import (
     Direction,
     EvidenceKind,
     Pillar,
+    Relation,
     Reliability,
     Role,
     Sensitivity,
@@ -249,7 +252,7 @@ def set_status(
 ) -> StatusUpdate:
     """Append an assessment; earlier ones stay in the history."""
     given = check_status(status=status, effective_on=effective_on, note=note, evidence_ids=evidence_ids)
-    rec = resolve_ref(session, ref)
+    rec = resolve_ref(session, ref, given.effective_on)  # the edition in force on that day
     cited = [citable_evidence(session, i).id for i in given.evidence_ids]
     chain = Chain(session, actor)
     update = StatusUpdate(
@@ -341,7 +344,7 @@ def add_evidence(
     actor: str,
 ) -> Evidence:
     """Store evidence, its links and its files (each file once by its sha256)."""
-    recs = [resolve_ref(session, ref) for ref in evidence.recs]
+    recs = [resolve_ref(session, ref, evidence.observed_on) for ref in evidence.recs]
     chain = Chain(session, actor)
     row = Evidence(
         title=evidence.title,
@@ -832,3 +835,93 @@ def unassign_agency(
         raise InputError(f"agency {agency.code!r} is not assigned to {ref}: see `tracker rec show {ref}`")
     corrector.change("recommendation_agency", key, f"{agency.code} on {ref}", {}, {}, withdrawn=True)
     return corrector.write(f"{agency.code} is not assigned to {ref}")
+
+
+# Threads ------------------------------------------------------------------------------------
+
+
+def link_recommendation(
+    session: Session,
+    ref: str,
+    earlier_ref: str,
+    relation: Relation | str | None,
+    *,
+    note: str | None = None,
+    reason: str | None = None,
+    actor: str,
+) -> list[FieldChange]:
+    """Record that ``ref`` continues ``earlier_ref`` (a recommendation of an earlier edition),
+    with how; or (with a ``reason``, a correction) change the relation or note of a link
+    already recorded (None: kept), or link again one that was unlinked."""
+    relation = None if relation is None else validation.choice(relation, Relation, "--relation")
+    note = validation.long_text(note, "--note", required=False)
+    rec = resolve_ref(session, ref)
+    earlier = resolve_ref(session, earlier_ref)
+    if earlier.id == rec.id:
+        raise InputError(f"{ref} cannot continue itself: give a recommendation of an earlier edition")
+    source, earlier_source = session.get_one(Source, rec.source_id), session.get_one(Source, earlier.source_id)
+    if earlier_source.published_on >= source.published_on:
+        raise InputError(
+            f"{earlier_source.slug}/{earlier.code} is of an edition published on {earlier_source.published_on}, "
+            f"not before {source.slug} ({source.published_on}): a recommendation continues one of an earlier edition"
+        )
+    record = f"{source.slug}/{rec.code} continues {earlier_source.slug}/{earlier.code}"
+    existing = session.scalars(
+        select(Continuation).where(
+            Continuation.recommendation_id == rec.id,
+            Continuation.earlier_source == earlier_source.slug,
+            Continuation.earlier_code == earlier.code,
+        )
+    ).first()
+    if existing is None:
+        if relation is None:
+            raise InputError(f"--relation is required: how {ref} continues {earlier_ref} ({', '.join(Relation)})")
+        chain = Chain(session, actor)
+        row = Continuation(
+            recommendation_id=rec.id,
+            earlier_source=earlier_source.slug,
+            earlier_code=earlier.code,
+            relation=relation,
+            note=note,
+        )
+        session.add(row)
+        session.flush()
+        chain.append("recommendation.link", {"continuation": [row]})
+        return [FieldChange(record, "relation", None, relation)]
+    if reason is None:
+        raise InputError(
+            f"{record} is already recorded: changing its relation or note, or linking it again, is a "
+            "correction, give --reason TEXT"
+        )
+    corrector = Corrector(session, reason, actor=actor)
+    corrector.change(
+        "continuation",
+        (existing.id,),
+        record,
+        corrections.values_of(existing, "continuation"),
+        {name: value for name, value in (("relation", relation), ("note", note)) if value is not None},
+        withdrawn=False,
+    )
+    return corrector.write(f"{record} already says so")
+
+
+def unlink_recommendation(
+    session: Session, ref: str, earlier_ref: str, reason: str | None, *, actor: str
+) -> list[FieldChange]:
+    """Withdraw a continuation (a correction: the history keeps it)."""
+    rec = resolve_ref(session, ref)
+    earlier = resolve_ref(session, earlier_ref)
+    earlier_slug = session.get_one(Source, earlier.source_id).slug
+    corrector = Corrector(session, reason, actor=actor)
+    existing = session.scalars(
+        select(Continuation).where(
+            Continuation.recommendation_id == rec.id,
+            Continuation.earlier_source == earlier_slug,
+            Continuation.earlier_code == earlier.code,
+        )
+    ).first()
+    record = f"{ref} continues {earlier_slug}/{earlier.code}"
+    if existing is None or not corrector.present("continuation", (existing.id,)):
+        raise InputError(f"{ref} does not continue {earlier_slug}/{earlier.code}: see `tracker rec thread {ref}`")
+    corrector.change("continuation", (existing.id,), record, {}, {}, withdrawn=True)
+    return corrector.write(f"{record} is already unlinked")

@@ -30,6 +30,17 @@ class TextStatus(StrEnum):
     PARAPHRASE = "paraphrase"
 
 
+class Relation(StrEnum):
+    """How a recommendation of a later edition continues one of an earlier edition."""
+
+    REPEATED = "repeated"  # the same text
+    REWORDED = "reworded"
+    NARROWED = "narrowed"
+    BROADENED = "broadened"
+    MERGED = "merged"  # several earlier ones, in one
+    SPLIT = "split"  # one earlier one, in several
+
+
 class Pillar(StrEnum):
     PROSECUTION = "prosecution"
     PROTECTION = "protection"

@@ -25,12 +25,13 @@ from tracker.errors import Conflict, InputError
 from tracker.periods import parse_date
 from tracker.store.models import (
     Agency,
+    Continuation,
     Indicator,
     Recommendation,
     RecommendationAgency,
     Source,
 )
-from tracker.vocab import Direction, Pillar, Role, TextStatus
+from tracker.vocab import Direction, Pillar, Relation, Role, TextStatus
 
 DEFAULT = "tip-2019-khm"
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -62,6 +63,20 @@ class IndicatorSpec:
 
 
 @dataclass(frozen=True)
+class ContinuesSpec:
+    """An earlier edition's recommendation this one continues (``continues:`` in the file)."""
+
+    source: str
+    code: str
+    relation: Relation
+    note: str | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.source}/{self.code}"
+
+
+@dataclass(frozen=True)
 class RecommendationSpec:
     code: str
     position: int | None
@@ -74,6 +89,7 @@ class RecommendationSpec:
     lead: str | None
     support: tuple[str, ...]
     indicators: tuple[IndicatorSpec, ...]
+    continues: tuple[ContinuesSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,7 @@ class LoadSummary:
             "recommendation": ("recommendation", "recommendations"),
             "recommendation_agency": ("agency assignment", "agency assignments"),
             "indicator": ("indicator", "indicators"),
+            "continuation": ("continuation", "continuations"),
         }
         parts = [f"{count} {labels[name][count != 1]}" for name, count in self.added.items() if count]
         return f"Catalog {label}: added {', '.join(parts)}"
@@ -248,6 +265,13 @@ def _source(entry: Any, label: str, where: str) -> SourceSpec:
     recommendations = []
     for index, rec in enumerate(_list(entry, "recommendations", label, where)):
         recommendations.append(_recommendation(rec, label, f"{where}.recommendations[{index}]"))
+    for rec in recommendations:
+        for earlier in rec.continues:
+            if earlier.source == slug:
+                raise InputError(
+                    f"catalog file {label}: {where}: recommendation {rec.code}: continues {earlier.ref}: "
+                    "a recommendation continues one of an earlier edition, not of its own"
+                )
     complete = entry.get("complete", True)
     if not isinstance(complete, bool):
         raise InputError(f"catalog file {label}: {where}: field 'complete': use true or false")
@@ -271,7 +295,7 @@ def _source(entry: Any, label: str, where: str) -> SourceSpec:
 
 
 def _recommendation(entry: Any, label: str, where: str) -> RecommendationSpec:
-    _only(entry, {*_RECOMMENDATION_FIELDS, "agencies", "indicators"}, label, where)
+    _only(entry, {*_RECOMMENDATION_FIELDS, "agencies", "indicators", "continues"}, label, where)
     code = _field(label, where, "code", lambda: validation.code(entry.get("code")))
     where = f"{where} ({code})"
     position = entry.get("position")
@@ -310,6 +334,31 @@ def _recommendation(entry: Any, label: str, where: str) -> RecommendationSpec:
         ),
         support=_field(label, where, "agencies.support", lambda: tuple(validation.code(s, "support") for s in support)),
         indicators=tuple(indicators),
+        continues=tuple(
+            _continues(spec, label, f"{where}.continues[{index}]")
+            for index, spec in enumerate(_list(entry, "continues", label, where))
+        ),
+    )
+
+
+def _continues(entry: Any, label: str, where: str) -> ContinuesSpec:
+    _only(entry, {"ref", "relation", "note"}, label, where)
+
+    def earlier() -> tuple[str, str]:
+        ref = entry.get("ref")
+        if not isinstance(ref, str) or ref.count("/") != 1:
+            raise InputError("write the earlier recommendation as SOURCE/CODE, e.g. tip-2018-khm/labor-inspections")
+        source, _, code = ref.strip().partition("/")
+        return validation.code(source, "source"), validation.code(code, "code")
+
+    source, code = _field(label, where, "ref", earlier)
+    return ContinuesSpec(
+        source=source,
+        code=code,
+        relation=_field(
+            label, where, "relation", lambda: validation.choice(entry.get("relation"), Relation, "relation")
+        ),
+        note=_field(label, where, "note", lambda: validation.long_text(entry.get("note"), "note", required=False)),
     )
 
 
@@ -454,6 +503,23 @@ def differences(session: Session, catalog: Catalog) -> list[Difference]:
                             f"assignment {code} on {ref}",
                             {"role": role},
                         )
+                for earlier in rec_spec.continues:
+                    continuation = session.scalars(
+                        select(Continuation).where(
+                            Continuation.recommendation_id == rec.id,
+                            Continuation.earlier_source == earlier.source,
+                            Continuation.earlier_code == earlier.code,
+                        )
+                    ).first()
+                    if continuation is not None and known.present("continuation", (continuation.id,)):
+                        compare(
+                            "continuation",
+                            continuation,
+                            (continuation.id,),
+                            (ref, earlier.ref),
+                            f"continuation of {earlier.ref} by {ref}",
+                            {"relation": earlier.relation, "note": earlier.note},
+                        )
             for ind_spec in rec_spec.indicators:
                 indicator = indicators.get(ind_spec.code)
                 if indicator is None:
@@ -500,8 +566,11 @@ def load(session: Session, catalog: Catalog, actor: str) -> LoadSummary:
         raise refusal(catalog, found)
     summary = LoadSummary(catalog=catalog.name)
     created: dict[str, list] = {
-        name: [] for name in ("agency", "source", "recommendation", "recommendation_agency", "indicator")
+        name: []
+        for name in ("agency", "source", "recommendation", "recommendation_agency", "indicator", "continuation")
     }
+    published = dict(session.execute(select(Source.slug, Source.published_on)).all())
+    published.update({spec.slug: spec.published_on for spec in catalog.sources})
     agencies = {agency.code: agency for agency in session.scalars(select(Agency))}
     for code, name in catalog.agencies:
         if code not in agencies:
@@ -547,6 +616,28 @@ def load(session: Session, catalog: Catalog, actor: str) -> LoadSummary:
                     session.add(link)
                     stored_owners.add(agency.id)
                     created["recommendation_agency"].append(link)
+            stored_links = {
+                (link.earlier_source, link.earlier_code)
+                for link in session.scalars(select(Continuation).where(Continuation.recommendation_id == rec.id))
+            }
+            for earlier in rec_spec.continues:
+                day = published.get(earlier.source)
+                if day is not None and day >= spec.published_on:
+                    raise InputError(
+                        f"{where}: continues {earlier.ref}, of an edition published on {day}, not before "
+                        f"this one ({spec.published_on}): a recommendation continues one of an earlier edition"
+                    )
+                if (earlier.source, earlier.code) not in stored_links:
+                    continuation = Continuation(
+                        recommendation_id=rec.id,
+                        earlier_source=earlier.source,
+                        earlier_code=earlier.code,
+                        relation=earlier.relation,
+                        note=earlier.note,
+                    )
+                    session.add(continuation)
+                    stored_links.add((earlier.source, earlier.code))
+                    created["continuation"].append(continuation)
             for ind_spec in rec_spec.indicators:
                 if session.scalars(select(Indicator.id).where(Indicator.code == ind_spec.code)).first() is None:
                     indicator = Indicator(recommendation_id=rec.id, **_indicator_values(ind_spec))

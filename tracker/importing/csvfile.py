@@ -14,7 +14,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select, text
@@ -70,7 +70,7 @@ class Lookups:
         self._indicators: dict[str, int] | None = None
         self._evidence: set[int] | None = None
         self._retracted: dict[int, datetime] | None = None
-        self._resolved: dict[tuple[str, ...], tuple[int, ...]] = {}
+        self._resolved: dict[tuple[tuple[str, ...], date | None], tuple[int, ...]] = {}
 
     def targets(self, kind: CsvKind, row: CsvRow) -> tuple[int, ...]:
         """The ids a row's names resolve to; unknown evidence it cites is refused too."""
@@ -84,9 +84,12 @@ class Lookups:
             if code not in self.indicators:
                 raise queries.unknown_indicator(code)
             return (self.indicators[code],)
-        resolved = self._resolved.get(row.names)
+        # A bare code names the edition in force on the row's day, as the commands resolve it.
+        day = getattr(row.value, "effective_on", None) or getattr(row.value, "observed_on", None)
+        key = (row.names, day)
+        resolved = self._resolved.get(key)
         if resolved is None:  # many rows name the same REFs: each set resolved once
-            resolved = self._resolved[row.names] = tuple(dict.fromkeys(self.refs.resolve(ref) for ref in row.names))
+            resolved = self._resolved[key] = tuple(dict.fromkeys(self.refs.resolve(ref, day) for ref in row.names))
         return resolved
 
     @property

@@ -40,6 +40,7 @@ from tracker.vocab import (
     Direction,
     EvidenceKind,
     Pillar,
+    Relation,
     Reliability,
     Role,
     Sensitivity,
@@ -181,6 +182,32 @@ class RecommendationAgency(Base):
     recommendation_id: Mapped[int] = mapped_column(ForeignKey("recommendation.id"), primary_key=True)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), primary_key=True)
     role: Mapped[Role] = mapped_column(vocabulary(Role, "role"))
+
+
+class Continuation(Base):
+    """A recommendation continues one of an earlier edition (the thread from edition to
+    edition), with how: repeated, reworded, narrowed...
+
+    The earlier recommendation is named by its source's slug and its code, not by id, so
+    that a catalog can declare it before that edition is loaded: the link counts once
+    both are stored (and, in a report as of an instant, once both were known)."""
+
+    __tablename__ = "continuation"
+    traits: ClassVar[Traits] = Traits(
+        "continuation", "continuations", structural=True, written_by=("catalog.load", "recommendation.link")
+    )
+    __table_args__ = (UniqueConstraint("recommendation_id", "earlier_source", "earlier_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recommendation_id: Mapped[int] = mapped_column(ForeignKey("recommendation.id"))
+    earlier_source: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    earlier_code: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    relation: Mapped[Relation] = mapped_column(vocabulary(Relation, "relation"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def earlier_ref(self) -> str:
+        return f"{self.earlier_source}/{self.earlier_code}"
 
 
 class StatusUpdate(Base):
@@ -400,6 +427,7 @@ DOMAIN_MODELS: tuple[type[Base], ...] = (
     Recommendation,
     Agency,
     RecommendationAgency,
+    Continuation,
     Evidence,
     EvidenceLink,
     EvidenceRetraction,
