@@ -641,14 +641,21 @@ def test_sources_recommendations_and_owners_added_later_change_nothing(url, data
             actor=ACTOR,
         ),
     )
-    # A second edition makes every shared code ambiguous from now on, not back then.
+    # An earlier edition of the series: the report as of before it is as it was; the report now
+    # still shows the edition in force, its codes unqualified (a short REF names it).
     write(url, later, lambda s: catalogs.load(s, catalogs.read("tip-2018-khm"), ACTOR))
     for kind, outputs in before.items():
         assert outputs == every_format(REPORTS[kind](url))
     now = json.loads(render.render(quarterly_2019q3(url, as_of="2020-02-02"), "json"))
     refs = [r["ref"] for r in now["recommendations"]]
-    assert "tip-2019-khm/shelters" in refs or "shelters" in refs
-    assert "tip-2019-khm/undercover-techniques" in refs
+    assert "shelters" in refs and "undercover-techniques" in refs
+    assert now["sources"] == ["tip-2019-khm"]
+    both = json.loads(
+        render.render(
+            library_quarterly(url, "2019Q3", as_of="2020-02-02", sources=["tip-2019-khm", "tip-2018-khm"]), "json"
+        )
+    )
+    assert "tip-2019-khm/undercover-techniques" in [r["ref"] for r in both["recommendations"]]
 
 
 # Quarter boundaries -------------------------------------------------------------------------------------
@@ -727,12 +734,15 @@ def test_json_has_exactly_the_designed_keys(url, dataset):
         "as_of",
         "audience",
         "fingerprint",
+        "sources",
+        "sources_basis",
         "summary",
         "recommendations",
         "withheld",
         "corrections",
     ]
-    assert document["schema_version"] == 2
+    assert document["schema_version"] == 3
+    assert (document["sources"], document["sources_basis"]) == (["tip-2019-khm"], "in force")
     assert document["period"] == {"start": "2019-07-01", "end": "2019-10-01"}
     assert document["as_of"] == "2019-12-31T23:59:59.999999Z"
     assert set(document["summary"]) == {
@@ -756,6 +766,7 @@ def test_json_has_exactly_the_designed_keys(url, dataset):
         "due_on",
         "overdue",
         "corrected",
+        "carried_over_from",
         "status_updates",
         "evidence",
         "indicators",
@@ -1183,11 +1194,16 @@ def test_previous_quarter_before_publication_counts_nothing(url):
 
 
 def test_previous_quarter_with_sources_published_before_and_during_it(url):
-    """With two editions, the previous quarter counts the older one's recommendations only; sources narrow."""
+    """With two editions selected, the previous quarter counts the older one's recommendations
+    only; sources narrow; by default the report shows the edition in force at the quarter's end."""
     from tracker import catalogs
 
     write(url, at("2019-06-22"), lambda s: catalogs.load(s, catalogs.read("tip-2018-khm"), ACTOR))
-    both = library_quarterly(url, "2019Q2")
+    default = library_quarterly(url, "2019Q2")
+    assert {s.source for s in default.recommendations} == {"tip-2019-khm"}
+    assert [s.slug for s in default.header.sources] == ["tip-2019-khm"] and default.header.basis == "in force"
+    assert {s.source for s in library_quarterly(url, "2019Q1").recommendations} == {"tip-2018-khm"}
+    both = library_quarterly(url, "2019Q2", sources=["tip-2019-khm", "tip-2018-khm"])
     older = [s for s in both.recommendations if s.source == "tip-2018-khm"]
     newer = [s for s in both.recommendations if s.source == "tip-2019-khm"]
     assert older and newer

@@ -14,7 +14,7 @@ to one series by their publisher and country, not by their name.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol, TypeVar
@@ -44,6 +44,7 @@ class Edition(Protocol):
 
 
 E = TypeVar("E", bound=Edition)
+S = TypeVar("S")
 
 
 def series_key(source: Edition) -> tuple[str, str]:
@@ -189,3 +190,23 @@ def threads(session: Session, later: Later | None = None, fixes: corrections.Cor
         values = fixes.apply("continuation", (row.id,), corrections.values_of(row, "continuation"))
         links.append(Link(row.id, row.recommendation_id, earlier, Relation(values["relation"]), values["note"]))
     return Threads(links)
+
+
+def carry(rec_id: int, found: Threads, latest: Mapping[int, tuple[Any, S]]) -> tuple[S | None, int | None]:
+    """A recommendation's status on a day, with what a new edition carries over.
+
+    ``latest``: each recommendation's last assessment effective before the day, as (its
+    order: effective date, when known, id; its status). A recommendation assessed itself
+    has its own status. One never assessed that continues earlier ones starts from the
+    thread's last status: the latest assessment of any recommendation it continues,
+    directly or not ("carried over, not yet re-assessed"), returned with the id of the
+    recommendation it is carried from. Neither: (None, None), i.e. not started.
+    """
+    own = latest.get(rec_id)
+    if own is not None:
+        return own[1], None
+    assessed = [(latest[earlier][0], earlier) for earlier in found.ancestors(rec_id) if earlier in latest]
+    if not assessed:
+        return None, None
+    _, source = max(assessed)
+    return latest[source][1], source

@@ -223,13 +223,30 @@ def statuses_at(
     known_at: datetime | None = None,
     recommendation_ids: Iterable[int] | None = None,
 ) -> dict[int, Status]:
-    """Each recommendation's status at the start of ``before`` as known at ``known_at``.
+    """Each recommendation's status at the start of ``before`` as known at ``known_at``
+    (its own assessments only: see :func:`carried_statuses`).
 
     The latest status update with ``effective_on < before`` and ``recorded_at <=
     known_at``, by effective_on, then recorded_at, then id. Missing means not_started.
     """
-    query = select(StatusUpdate.recommendation_id, StatusUpdate.status).where(StatusUpdate.effective_on < before)
+    return {
+        rec_id: status
+        for rec_id, (_, status) in latest_assessments(session, before, known_at, recommendation_ids).items()
+    }
+
+
+def latest_assessments(
+    session: Session,
+    before: date,
+    known_at: datetime | None = None,
+    recommendation_ids: Iterable[int] | None = None,
+) -> dict[int, tuple[tuple[date, datetime, int], Status]]:
+    """Each recommendation's last assessment effective before ``before`` (as known at
+    ``known_at``, withdrawn ones left out): its order (effective_on, when known, id) and status."""
     known = asof.known_at(session, StatusUpdate)
+    query = select(
+        StatusUpdate.recommendation_id, StatusUpdate.effective_on, known, StatusUpdate.id, StatusUpdate.status
+    ).where(StatusUpdate.effective_on < before)
     if known_at is not None:
         query = query.where(known <= known_at)
     withdrawn = withdrawn_ids(session, "status_update", known_at)
@@ -238,16 +255,29 @@ def statuses_at(
     if recommendation_ids is not None:
         query = query.where(StatusUpdate.recommendation_id.in_(list(recommendation_ids)))
     query = query.order_by(StatusUpdate.effective_on, known, StatusUpdate.id)
-    return {rec_id: Status(status) for rec_id, status in session.execute(query)}
+    return {
+        rec_id: ((effective_on, when, update_id), Status(status))
+        for rec_id, effective_on, when, update_id, status in session.execute(query)
+    }
+
+
+def carried_statuses(session: Session, before: date) -> dict[int, tuple[Status, int | None]]:
+    """Each recommendation's status at the start of ``before``, with what a new edition
+    carries over (:func:`tracker.editions.carry`): (status, the id of the recommendation it
+    is carried from, or None)."""
+    latest = latest_assessments(session, before)
+    found = editions.threads(session)
+    rec_ids = session.scalars(select(Recommendation.id))
+    result = {}
+    for rec_id in rec_ids:
+        status, carried = editions.carry(rec_id, found, latest)
+        result[rec_id] = (status or Status.NOT_STARTED, carried)
+    return result
 
 
 def withdrawn_ids(session: Session, target: str, known_at: datetime | None = None) -> set[int]:
     """The ids of ``target``'s records (status updates, measurements) withdrawn as known at ``known_at``."""
     return {key[0] for key in corrections.as_of(session, known_at).withdrawn(target)}
-
-
-def current_statuses(session: Session) -> dict[int, Status]:
-    return statuses_at(session, clock.today() + timedelta(days=1))
 
 
 def is_overdue(due_on: date | None, status: Status, on: date) -> bool:
@@ -281,6 +311,8 @@ class RecommendationView:
     overdue: bool
     agencies: tuple[AgencyRole, ...] = ()
     indicators: tuple[str, ...] = ()
+    # The edition whose status it shows, carried over: it has no assessment of its own yet.
+    carried_over_from: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -296,6 +328,7 @@ class RecommendationView:
             "due_on": self.due_on.isoformat() if self.due_on else None,
             "status": self.status,
             "overdue": self.overdue,
+            "carried_over_from": self.carried_over_from,
             "agencies": [{"code": a.code, "name": a.name, "role": a.role} for a in self.agencies],
             "indicators": list(self.indicators),
         }
@@ -352,8 +385,9 @@ def report_order(rec_id_code: tuple[int | None, str]) -> tuple[bool, int, str]:
 
 def _views(session: Session, rows: Sequence[tuple[Recommendation, str]]) -> list[RecommendationView]:
     ids = [rec.id for rec, _ in rows]
-    statuses = current_statuses(session)
     today = clock.today()
+    statuses = carried_statuses(session, today + timedelta(days=1))
+    slugs = dict(session.execute(select(Recommendation.id, Source.slug).join(Source)).all())
     fixes = corrections.load(session)
     owners = agencies_of(session, ids, fixes)
     fixed = {rec.id: corrected_recommendation(fixes, rec) for rec, _ in rows}
@@ -376,7 +410,7 @@ def _views(session: Session, rows: Sequence[tuple[Recommendation, str]]) -> list
     repeated = ambiguous_codes(session)
     views = []
     for rec, slug in rows:
-        status = statuses.get(rec.id, Status.NOT_STARTED)
+        status, carried = statuses.get(rec.id, (Status.NOT_STARTED, None))
         values = fixed[rec.id]
         views.append(
             RecommendationView(
@@ -395,6 +429,7 @@ def _views(session: Session, rows: Sequence[tuple[Recommendation, str]]) -> list
                 overdue=is_overdue(values["due_on"], status, today),
                 agencies=tuple(owners.get(rec.id, ())),
                 indicators=tuple(indicators.get(rec.id, ())),
+                carried_over_from=None if carried is None else slugs[carried],
             )
         )
     return views

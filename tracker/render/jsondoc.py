@@ -95,12 +95,14 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
     """The JSON report: exactly the keys of DESIGN.md's "The quarterly report"."""
     s = report.summary
     return {
-        "schema_version": 2,
+        "schema_version": 3,
         "quarter": str(report.quarter),
         "period": {"start": report.start.isoformat(), "end": report.end.isoformat()},
         "as_of": iso_utc(report.header.as_of),
         "audience": report.header.audience.value,
         "fingerprint": report.header.fingerprint,
+        "sources": [s.slug for s in report.header.sources],
+        "sources_basis": report.header.basis,
         "summary": {
             "status_counts": {status.value: count for status, count in s.status_counts},
             "previous_status_counts": {status.value: count for status, count in s.previous_status_counts},
@@ -122,6 +124,7 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
                 "due_on": _iso(r.due_on),
                 "overdue": r.overdue,
                 "corrected": r.corrected,
+                "carried_over_from": r.carried_over_from,
                 "status_updates": [
                     {
                         "effective_on": c.effective_on.isoformat(),
@@ -181,13 +184,14 @@ def quarterly(report: QuarterlyReport) -> str:
 def timeline_document(timeline: Timeline) -> dict[str, Any]:
     """The JSON timeline: the range, its quarters and each recommendation's status at the end of each."""
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "from": str(timeline.first),
         "to": str(timeline.last),
         "as_of": iso_utc(timeline.header.as_of),
         "audience": timeline.header.audience.value,
         "fingerprint": timeline.header.fingerprint,
         "sources": [s.slug for s in timeline.header.sources],
+        "sources_basis": timeline.header.basis,
         "quarters": [str(q) for q in timeline.quarters],
         "recommendations": [
             {

@@ -47,6 +47,8 @@ def recommendation_table(views, *, filtered: bool = False) -> str:
     for v in views:
         lead = ", ".join(a.code for a in v.agencies if a.role == "lead") or None
         flags = ("" if v.text_status == "verbatim" else "paraphrase") + (" OVERDUE" if v.overdue else "")
+        if v.carried_over_from:
+            flags += f" carried over from {v.carried_over_from}"
         rows.append([v.ref, v.position, v.pillar, v.status, lead, v.title, flags.strip()])
     return table(["ref", "pos", "pillar", "status", "lead", "title", "notes"], rows)
 
@@ -61,7 +63,12 @@ def recommendation_detail(v) -> str:
             ("position", v.position),
             ("title", v.title),
             ("pillar", v.pillar),
-            ("status", v.status),
+            (
+                "status",
+                v.status
+                if not v.carried_over_from
+                else f"{v.status} (carried over from {v.carried_over_from}, not yet re-assessed)",
+            ),
             ("due", v.due_on),
             ("overdue", "yes" if v.overdue else "no"),
             ("agencies", owners),

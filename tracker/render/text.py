@@ -134,9 +134,16 @@ def changes_text(report: QuarterlyReport) -> str:
 
 def change_text(report: QuarterlyReport, section: RecommendationSection) -> str:
     """The change since the previous quarter, or since it was issued when that was during the quarter."""
+    text = section.change.value
     if section.previous_status is None:
-        return f"{section.change.value} since it was issued in {report.quarter}"
-    return section.change.value
+        text = f"{section.change.value} since it was issued in {report.quarter}"
+    if section.carried_over_from:
+        text += f"; {carried_text(section.carried_over_from)}"
+    return text
+
+
+def carried_text(source: str) -> str:
+    return f"status carried over from {source}, not yet re-assessed"
 
 
 def overdue_text(report: QuarterlyReport) -> str:
@@ -189,10 +196,13 @@ def is_web_link(url: str | None) -> bool:
     return url is not None and re.match(r"^https?://[^\s]+$", url, re.IGNORECASE) is not None
 
 
-def header_lines(header: Header, period: tuple[str, str]) -> list[tuple[str, str]]:
-    """The header every format prints: sources, the period and its dates, as-of, audience, fingerprint, version."""
+def header_lines(header: Header, period: tuple[str, str], in_force: str = "") -> list[tuple[str, str]]:
+    """The header every format prints: sources (and why these), the period and its dates,
+    as-of, audience, fingerprint, version."""
+    why = "selected with --source" if header.basis == "selected" else f"the edition in force in each series {in_force}"
     return [
         ("Sources", "; ".join(source_line(s) for s in header.sources) or "none recorded as of this instant"),
+        ("Editions", why),
         period,
         ("As of", iso_utc(header.as_of)),
         ("Audience", header.audience.value),
@@ -202,13 +212,19 @@ def header_lines(header: Header, period: tuple[str, str]) -> list[tuple[str, str
 
 
 def quarter_header_lines(report: QuarterlyReport) -> list[tuple[str, str]]:
-    return header_lines(report.header, ("Quarter", f"{report.quarter}, {period_text(report.start, report.end)}"))
+    return header_lines(
+        report.header,
+        ("Quarter", f"{report.quarter}, {period_text(report.start, report.end)}"),
+        "at the end of the quarter (--source selects others)",
+    )
 
 
 def timeline_header_lines(timeline: Timeline) -> list[tuple[str, str]]:
     return header_lines(
         timeline.header,
         ("Quarters", f"{timeline.first} to {timeline.last}, {period_text(timeline.first.start, timeline.last.end)}"),
+        "quarter by quarter: a recommendation's status is shown for the quarters its edition is in force "
+        "(--source selects others)",
     )
 
 
@@ -220,6 +236,8 @@ def attention_text(item: AttentionItem) -> str:
         reasons.append(f"overdue (due {item.overdue_since.isoformat()})")
     if item.no_evidence:
         reasons.append("no evidence this quarter")
+    if item.carried_over_from:
+        reasons.append(carried_text(item.carried_over_from))
     return "; ".join(reasons)
 
 

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from tracker import __version__, corrections
+from tracker import __version__, corrections, editions
 from tracker.audit.asof import Later, known_at, recorded_after
 from tracker.audit.chain import last_event
 from tracker.errors import InputError
@@ -59,7 +59,7 @@ from tracker.store.models import (
 )
 from tracker.vocab import Change, EvidenceKind, Sensitivity, Stance, Status, change_between
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # How many quarters (ending with the report's) the status and indicator charts cover.
 HISTORY_QUARTERS = 8
 # The longest timeline accepted: 100 years of quarters.
@@ -97,6 +97,9 @@ class Header:
     audience: Sensitivity
     fingerprint: str | None
     version: str
+    # Why these sources: "selected" (--source), else "in force": the edition in force in each
+    # series at the end of the quarter (of each quarter, in a timeline).
+    basis: str = "in force"
 
     @property
     def not_for_publication(self) -> bool:
@@ -188,6 +191,9 @@ class RecommendationSection:
     evidence: tuple[EvidenceItem, ...]
     indicators: tuple[IndicatorLine, ...]
     corrected: bool = False  # it, or who owns it, was corrected (marked in internal and confidential reports)
+    # The edition whose status it shows: it has no assessment of its own yet, and continues a
+    # recommendation of that earlier edition (its status "carried over, not yet re-assessed").
+    carried_over_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +241,7 @@ class AttentionItem:
     status: Status
     overdue_since: date | None  # the due date, when overdue
     no_evidence: bool
+    carried_over_from: str | None = None  # its status is carried over from that edition, not re-assessed
 
 
 @dataclass(frozen=True)
@@ -342,10 +349,15 @@ def quarterly(
     recs = _recommendations(session, [s for s in selected if s.issued], later, fixes)
     ids = [rec.id for rec, _ in recs]
     refs = _refs(session, recs, later)
+    threads = editions.threads(session, later, fixes)
+    slugs = _slugs_of(session)
 
     history_quarters = quarter_range(_back(quarter, HISTORY_QUARTERS - 1), quarter)
-    updates = _status_updates(session, ids, quarter.end, as_of, fixes)
+    updates = _status_updates(session, _with_ancestors(ids, threads), quarter.end, as_of, fixes)
     published = {s.slug: s.published_on for s in selected}
+
+    def status_at(rec_id: int, day: date) -> tuple[Status, int | None]:
+        return _carried(rec_id, threads, updates, day)
 
     visible, withheld = _quarter_evidence(session, quarter, set(ids), as_of, audience, fixes)
     indicators = _indicators(session, ids, history_quarters, as_of, later, fixes, marked)
@@ -355,8 +367,8 @@ def quarterly(
 
     sections = []
     for rec, slug in recs:
-        before = _status_before(updates.get(rec.id, ()), quarter.start)
-        status = _status_before(updates.get(rec.id, ()), quarter.end)
+        before, carried_before = status_at(rec.id, quarter.start)
+        status, carried = status_at(rec.id, quarter.end)
         changes = _changes_in(refs[rec.id], updates.get(rec.id, ()), quarter, before)
         # Counted at the previous quarter's end only if issued by then, as in the history and the timeline.
         previous = before if published[slug] < quarter.start else None
@@ -374,7 +386,13 @@ def quarterly(
                 overdue=is_overdue(rec.due_on, status, quarter.end),
                 previous_status=previous,
                 status=status,
-                change=change_between(previous or Status.NOT_STARTED, status),
+                # issued in the quarter: measured from not_started, or from the status it carries over
+                change=change_between(
+                    previous
+                    if previous is not None
+                    else (before if carried_before is not None else Status.NOT_STARTED),
+                    status,
+                ),
                 status_updates=changes,
                 evidence=visible.get(rec.id, ()),
                 indicators=indicators.get(rec.id, ()),
@@ -383,15 +401,14 @@ def quarterly(
                     fixes.corrected("recommendation", (rec.id,))
                     or any(key[0] == rec.id for key in fixes.keys("recommendation_agency"))
                 ),
+                carried_over_from=None if carried is None else slugs[carried],
             )
         )
 
     history = tuple(
         StatusCounts(
             q,
-            _count_statuses(
-                _status_before(updates.get(rec.id, ()), q.end) for rec, slug in recs if published[slug] < q.end
-            ),
+            _count_statuses(status_at(rec.id, q.end)[0] for rec, slug in recs if published[slug] < q.end),
         )
         for q in history_quarters
     )
@@ -441,22 +458,33 @@ def timeline(
             f"the range {first}..{last} has {len(quarters)} quarters; the limit is "
             f"{MAX_TIMELINE_QUARTERS}: narrow it with --from and --to"
         )
-    selected = _sources(session, sources, last.end, later)
+    if sources:
+        selected = _sources(session, sources, last.end, later)
+        showing = {source.slug: quarters for source in selected}
+    else:  # the edition in force in each series, quarter by quarter
+        showing = {}
+        for q in quarters:
+            for source in _sources(session, (), q.end, later):
+                showing.setdefault(source.slug, []).append(q)
+        selected = [source for source in _sources(session, (), date.max, later) if source.slug in showing]
+        selected = [replace(source, issued=source.published_on < last.end) for source in selected]
     header = _header(session, selected, sources, as_of, audience)
     fixes = corrections.as_of(session, as_of)
     recs = _recommendations(session, [s for s in selected if s.issued], later, fixes)
     ids = [rec.id for rec, _ in recs]
     refs = _refs(session, recs, later)
-    updates = _status_updates(session, ids, last.end, as_of, fixes)
+    threads = editions.threads(session, later, fixes)
+    updates = _status_updates(session, _with_ancestors(ids, threads), last.end, as_of, fixes)
     published = {s.slug: s.published_on for s in selected}
 
     rows = []
     for rec, slug in recs:
-        own = updates.get(rec.id, ())
+        shown = set(showing[slug])
         cells = []
-        before = _status_before(own, first.start) if published[slug] < first.start else None
+        start_shown = first in shown and published[slug] < first.start
+        before = _carried(rec.id, threads, updates, first.start)[0] if start_shown else None
         for q in quarters:
-            status = _status_before(own, q.end) if published[slug] < q.end else None
+            status = _carried(rec.id, threads, updates, q.end)[0] if q in shown and published[slug] < q.end else None
             changed = status is not None and status != (before or Status.NOT_STARTED)
             cells.append(TimelineCell(q, status, changed))
             before = status
@@ -490,13 +518,17 @@ def _back(quarter: Quarter, steps: int) -> Quarter:
 
 
 def _sources(session: Session, slugs: Sequence[str], period_end: date, later: Later = Later()) -> list[SourceInfo]:
-    """The selected sources (all when none is named), newest first; unknown slugs are refused."""
+    """The selected sources, newest first (unknown slugs are refused); when none is named, the
+    edition in force in each series at the end of the period (``period_end`` excluded), or a
+    series' first edition if none was published by then (:func:`tracker.editions.for_reports`)."""
     if slugs:
         rows = {source.slug: source for source in (source_by_slug(session, slug) for slug in dict.fromkeys(slugs))}
-        chosen = list(rows.values())
+        chosen = [s for s in rows.values() if s.id not in later("source")]
+    elif period_end == date.max:  # every source known
+        chosen = [s for s in session.scalars(select(Source)) if s.id not in later("source")]
     else:
-        chosen = list(session.scalars(select(Source)))
-    chosen = [s for s in chosen if s.id not in later("source")]
+        known = [s for s in session.scalars(select(Source)) if s.id not in later("source")]
+        chosen = editions.for_reports(known, period_end - timedelta(days=1))
     chosen.sort(key=lambda s: (-s.published_on.toordinal(), s.slug))
     return [
         SourceInfo(
@@ -524,6 +556,7 @@ def _header(
         audience=audience,
         fingerprint=event.hash if event is not None else None,
         version=__version__,
+        basis="selected" if selected else "in force",
     )
 
 
@@ -558,14 +591,47 @@ def _recommendations(
 
 
 def _refs(session: Session, recs: list[tuple[_Rec, str]], later: Later) -> dict[int, str]:
-    """REFs as they were at as_of: a code repeated only by a later source stays unqualified."""
-    codes = Counter(
-        code
-        for rec_id, code in session.execute(select(Recommendation.id, Recommendation.code))
-        if rec_id not in later("recommendation")
-    )
-    repeated = {code for code, count in codes.items() if count > 1}
+    """REFs as they were at as_of: a code is qualified (SOURCE/CODE) when the report shows it
+    twice (two editions selected) or another series has it too (a short REF would be
+    ambiguous); a code repeated only by a later source, or by another edition of the
+    series that the report does not show, stays unqualified."""
+    series: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for rec_id, code, publisher, country in session.execute(
+        select(Recommendation.id, Recommendation.code, Source.publisher, Source.country).join(Source)
+    ):
+        if rec_id not in later("recommendation"):
+            series[code].add((publisher, country))
+    shown = Counter(rec.code for rec, _ in recs)
+    repeated = {code for code, count in shown.items() if count > 1 or len(series[code]) > 1}
     return {rec.id: ref_of(slug, rec.code, repeated) for rec, slug in recs}
+
+
+def _slugs_of(session: Session) -> dict[int, str]:
+    """Each recommendation's source slug, by its id."""
+    return dict(session.execute(select(Recommendation.id, Source.slug).join(Source)).all())
+
+
+def _with_ancestors(ids: Sequence[int], threads: editions.Threads) -> list[int]:
+    """``ids`` and every recommendation they continue (whose statuses a new edition carries over)."""
+    return list(dict.fromkeys([*ids, *(earlier for rec_id in ids for earlier in threads.ancestors(rec_id))]))
+
+
+def _carried(
+    rec_id: int, threads: editions.Threads, updates: dict[int, tuple[_Update, ...]], day: date
+) -> tuple[Status, int | None]:
+    """A recommendation's status at the start of ``day``, carried over from the thread when it
+    has no assessment of its own (:func:`tracker.editions.carry`), and the id carried from."""
+    latest = {}
+    for rec in (rec_id, *threads.ancestors(rec_id)):
+        last = None
+        for update in updates.get(rec, ()):
+            if update.effective_on >= day:
+                break
+            last = update
+        if last is not None:
+            latest[rec] = ((last.effective_on, last.recorded_at, last.id), last.status)
+    status, carried = editions.carry(rec_id, threads, latest)
+    return status or Status.NOT_STARTED, carried
 
 
 def _owners(session: Session, ids: Sequence[int], later: Later, fixes: corrections.Corrections) -> dict[int, list]:
@@ -977,7 +1043,7 @@ def _attention(sections: Sequence[RecommendationSection]) -> tuple[AttentionItem
     items = []
     for section in sections:
         regressed = section.change == Change.REGRESSED
-        if regressed or section.overdue or not section.evidence:
+        if regressed or section.overdue or not section.evidence or section.carried_over_from:
             items.append(
                 AttentionItem(
                     ref=section.ref,
@@ -986,6 +1052,7 @@ def _attention(sections: Sequence[RecommendationSection]) -> tuple[AttentionItem
                     status=section.status,
                     overdue_since=section.due_on if section.overdue else None,
                     no_evidence=not section.evidence,
+                    carried_over_from=section.carried_over_from,
                 )
             )
     return tuple(items)
