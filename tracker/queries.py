@@ -18,6 +18,7 @@ from tracker.errors import InputError, NotFound
 from tracker.store.models import (
     Agency,
     Attachment,
+    Continuation,
     Event,
     Evidence,
     EvidenceAttachment,
@@ -963,6 +964,11 @@ def record_history(session: Session, record: str) -> dict[str, Any]:
             if key[0] == row.id
             for item in fixes.of("recommendation_agency", key)
         ]
+        for link in session.scalars(select(Continuation).where(Continuation.recommendation_id == row.id)):
+            part = f"continues {link.earlier_ref}"
+            own += [(item, part) for item in fixes.of("continuation", (link.id,))]
+            for field in ("relation", "note"):
+                before[f"{part}: {field}"] = corrections.encode("continuation", field, getattr(link, field))
         for assignment in session.scalars(
             select(RecommendationAgency).where(RecommendationAgency.recommendation_id == row.id)
         ):

@@ -35,12 +35,13 @@ def group(help: str) -> typer.Typer:
 
 db_app = group("Schema migrations (Alembic).")
 catalog_app = group("Built-in and user catalogs of sources and recommendations.")
-rec_app = group("Recommendations: list, show, add, assign agencies.")
+source_app = group("Sources (report editions): which are loaded, their series, the edition in force.")
+rec_app = group("Recommendations: list, show, add, assign agencies, link editions.")
 status_app = group("Status assessments of recommendations.")
 evidence_app = group("Evidence: add, list, show, retract, get files back.")
 indicator_app = group("Indicators and their values per quarter.")
 agency_app = group("Responsible agencies.")
-report_app = group("Quarterly status reports and timelines.")
+report_app = group("Quarterly status reports, timelines and the editions report.")
 
 
 class Commands(PanelOrder):
@@ -50,6 +51,7 @@ class Commands(PanelOrder):
     groups = {
         "db": (db_app, SETUP),
         "catalog": (catalog_app, SETUP),
+        "source": (source_app, SETUP),
         "rec": (rec_app, RECORD),
         "status": (status_app, RECORD),
         "evidence": (evidence_app, RECORD),
@@ -289,6 +291,38 @@ def catalog_load(
         say(line)
 
 
+@catalog_app.command("diff")
+def catalog_diff(
+    old: Annotated[str, typer.Argument(metavar="OLD", help="The earlier edition (a source slug).")],
+    new: Annotated[str, typer.Argument(metavar="NEW", help="The later edition (a source slug).")],
+    json_output: Json = False,
+) -> None:
+    """What a new edition repeats, rewords, narrows, broadens, merges, splits, drops and adds."""
+    from tracker import lineage
+
+    with state.database().reading() as session:
+        diff = lineage.catalog_diff(session, old, new)
+    if json_output:
+        return dump_json(diff)
+    from tracker.render.terminal import catalog_diff_text
+
+    out(catalog_diff_text(diff))
+
+
+@source_app.command("list")
+def source_list(json_output: Json = False) -> None:
+    """The sources loaded, newest first: their series and which edition is in force today."""
+    from tracker import lineage
+
+    with state.database().reading() as session:
+        rows = lineage.sources(session)
+    if json_output:
+        return dump_json(rows)
+    from tracker.render.terminal import sources_table
+
+    out(sources_table(rows))
+
+
 # Recommendations ----------------------------------------------------------------------------
 
 
@@ -450,6 +484,79 @@ def rec_unassign(
 
     actor = author(by)
     said(state.database().write(lambda s: services.unassign_agency(s, ref, agency, reason, actor=actor)))
+
+
+@rec_app.command("link")
+def rec_link(
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation of the later edition.")],
+    continues: Annotated[
+        str,
+        typer.Option("--continues", metavar="OLD_REF", help="The earlier edition's recommendation it continues."),
+    ],
+    relation: Annotated[
+        Optional[str],
+        typer.Option(
+            "--relation",
+            metavar="RELATION",
+            help="repeated, reworded, narrowed, broadened, merged or split (required for a new link).",
+        ),
+    ] = None,
+    note: Annotated[
+        Optional[str], typer.Option("--note", metavar="TEXT", help="How it differs, e.g. what a rewording changed.")
+    ] = None,
+    reason: Annotated[
+        Optional[str],
+        typer.Option(
+            "--reason",
+            metavar="TEXT",
+            help="Why, when the link is already recorded (its relation or note changed) or was unlinked: a correction.",
+        ),
+    ] = None,
+    by: By = None,
+) -> None:
+    """Record that a recommendation continues one of an earlier edition (the thread across editions)."""
+    from tracker import services
+
+    actor = author(by)
+    changes = state.database().write(
+        lambda s: services.link_recommendation(s, ref, continues, relation, note=note, reason=reason, actor=actor)
+    )
+    if len(changes) == 1 and changes[0].old is None:  # a new link, not a correction
+        return say(f"Linked: {changes[0].record} ({changes[0].new})")
+    said(changes)
+
+
+@rec_app.command("unlink")
+def rec_unlink(
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation of the later edition.")],
+    continues: Annotated[
+        str, typer.Option("--continues", metavar="OLD_REF", help="The earlier recommendation it was linked to.")
+    ],
+    reason: Reason = None,
+    by: By = None,
+) -> None:
+    """Remove a link between editions (a correction: the history keeps it)."""
+    from tracker import services
+
+    actor = author(by)
+    said(state.database().write(lambda s: services.unlink_recommendation(s, ref, continues, reason, actor=actor)))
+
+
+@rec_app.command("thread")
+def rec_thread(
+    ref: Annotated[str, typer.Argument(metavar="REF", help="Any recommendation of the thread.")],
+    json_output: Json = False,
+) -> None:
+    """Every edition of a recommendation, oldest first: relation, text changes, status, evidence."""
+    from tracker import lineage
+
+    with state.database().reading() as session:
+        thread = lineage.thread(session, ref)
+    if json_output:
+        return dump_json(thread)
+    from tracker.render.terminal import thread_text
+
+    out(thread_text(thread))
 
 
 @rec_app.command("amend")
@@ -1116,6 +1223,33 @@ def report_timeline(
     check_output(output)
     with state.database().reading() as session:
         report = reports.timeline(session, sources=source or (), first=start, last=end, as_of=moment, audience=level)
+        if as_of is None:
+            warn_of_later_stamps(session, moment)
+    emit_report(render.render(report, fmt), output, confidential=level.value == "confidential")
+
+
+@report_app.command("editions")
+def report_editions(
+    series: Annotated[
+        Optional[str],
+        typer.Option("--series", metavar="SERIES", help="One report series, e.g. tip-khm (default: every series)."),
+    ] = None,
+    fmt: ReportFormat = "md",
+    output: ReportOutput = None,
+    as_of: ReportAsOf = None,
+    audience: ReportAudience = "internal",
+) -> None:
+    """One row per thread of recommendations across editions: since when, how often repeated, status now."""
+    from tracker import reports
+    from tracker.periods import parse_as_of
+    from tracker.reports import editions
+
+    fmt, moment, level = render.check_format(fmt), parse_as_of(as_of), reports.parse_audience(audience)
+    check_output(output)
+    if series is not None:
+        series = given(series, "--series")
+    with state.database().reading() as session:
+        report = editions.editions(session, series=series, as_of=moment, audience=level)
         if as_of is None:
             warn_of_later_stamps(session, moment)
     emit_report(render.render(report, fmt), output, confidential=level.value == "confidential")
