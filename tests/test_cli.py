@@ -113,6 +113,18 @@ def corrected_once(database: Database, _folder: Path) -> None:
 CORRECTED = template("cli-corrected", corrected_once, base="cli-seeded")
 
 
+def earlier_and_later_editions(database: Database, _folder: Path) -> None:
+    """The 2018 and 2022 editions too (2019 continues 2018, 2022 continues 2019)."""
+    from tracker import catalogs
+
+    for name, at in (("tip-2018-khm", CORRECTED_AT), ("tip-2022-khm", datetime(2022, 8, 1, 9, tzinfo=UTC))):
+        with clock.frozen(at):
+            database.write(lambda session, name=name: catalogs.load(session, catalogs.read(name), "sophea"))
+
+
+EDITIONS = template("cli-editions", earlier_and_later_editions, base="cli-seeded")
+
+
 # What must be on stdout and on stderr: a check of the text, given the database it ran on.
 Check = Callable[[str, Seeded], bool]
 
@@ -317,6 +329,40 @@ CASES: dict[tuple[str, ...], Case] = {
         nothing,
         exactly("rec labor-inspections: due_on (none) -> 2020-12-31\n"),
         after=then(rec_shows("labor-inspections", due_on="2020-12-31"), versions("rec/labor-inspections", 2)),
+    ),
+    ("rec", "link"): Case(
+        lambda s: [
+            "rec",
+            "link",
+            "tip-2022-khm/law-enforcement-funding",
+            "--continues",
+            "tip-2019-khm/undercover-techniques",
+            "--relation",
+            "broadened",
+            "--note",
+            "Funding for the units that would use the techniques",
+        ],
+        nothing,
+        exactly(
+            "Linked: tip-2022-khm/law-enforcement-funding continues tip-2019-khm/undercover-techniques (broadened)\n"
+        ),
+        kind=EDITIONS,
+        after=then(versions("rec/tip-2022-khm/law-enforcement-funding", 1)),  # a link, not a correction
+    ),
+    ("rec", "unlink"): Case(
+        lambda s: [
+            "rec",
+            "unlink",
+            "tip-2019-khm/labor-inspections",
+            "--continues",
+            "tip-2018-khm/labor-inspections",
+            "--reason",
+            "Not the same recommendation",
+        ],
+        nothing,
+        exactly("tip-2019-khm/labor-inspections continues tip-2018-khm/labor-inspections: unlinked no -> yes\n"),
+        kind=EDITIONS,
+        after=then(versions("rec/tip-2019-khm/labor-inspections", 2)),
     ),
     ("rec", "unassign"): Case(
         lambda s: ["rec", "unassign", "labor-inspections", "ncct", "--reason", "NCCT coordinates, it does not support"],

@@ -170,21 +170,23 @@ class Threads:
 
 def threads(session: Session, later: Later | None = None, fixes: corrections.Corrections | None = None) -> Threads:
     """The continuations that count: both recommendations stored (and, with ``later``, known
-    at its instant), not withdrawn by ``fixes`` (default: every correction)."""
+    at its instant), the earlier one of an edition published before, not withdrawn by
+    ``fixes`` (default: every correction)."""
     later = later or Later()
     fixes = fixes if fixes is not None else corrections.load(session)
-    ids = {
-        (slug, code): rec_id
-        for rec_id, slug, code in session.execute(
-            select(Recommendation.id, Source.slug, Recommendation.code).join(Source)
-        )
-        if rec_id not in later("recommendation")
-    }
+    ids, published = {}, {}
+    for rec_id, slug, code, day in session.execute(
+        select(Recommendation.id, Source.slug, Recommendation.code, Source.published_on).join(Source)
+    ):
+        if rec_id not in later("recommendation"):
+            ids[(slug, code)], published[rec_id] = rec_id, day
     links = []
     for row in session.scalars(select(Continuation)):
         earlier = ids.get((row.earlier_source, row.earlier_code))
-        if earlier is None or row.id in later("continuation") or row.recommendation_id in later("recommendation"):
+        if earlier is None or row.id in later("continuation") or row.recommendation_id not in published:
             continue
+        if published[earlier] >= published[row.recommendation_id]:
+            continue  # declared before that edition was loaded, and it is not earlier: no thread runs backwards
         if not fixes.present("continuation", (row.id,)):
             continue
         values = fixes.apply("continuation", (row.id,), corrections.values_of(row, "continuation"))
