@@ -364,6 +364,29 @@ CASES: dict[tuple[str, ...], Case] = {
         kind=EDITIONS,
         after=then(versions("rec/tip-2019-khm/labor-inspections", 2)),
     ),
+    ("rec", "thread"): Case(
+        lambda s: ["rec", "thread", "labor-inspections"],
+        lines(
+            "Thread of tip-2019-khm/labor-inspections: 2 recommendations in 2 editions, oldest first",
+            "tip-2018-khm (published 2018-06-28)",
+            "relation  repeated, from tip-2018-khm/labor-inspections",
+            "status    partially_implemented",
+        ),
+        nothing,
+        kind=EDITIONS,
+    ),
+    ("source", "list"): Case(
+        lambda s: ["source", "list"],
+        lines("IN_FORCE", "tip-2022-khm  tip-khm  2022-07-19", "tip-2018-khm  tip-khm"),
+        nothing,
+        kind=EDITIONS,
+    ),
+    ("catalog", "diff"): Case(
+        lambda s: ["catalog", "diff", "tip-2019-khm", "tip-2022-khm"],
+        lines("reworded (2):", "dropped (2)", "tip-2019-khm/labor-inspections", "added (1)", "law-enforcement-funding"),
+        nothing,
+        kind=EDITIONS,
+    ),
     ("rec", "unassign"): Case(
         lambda s: ["rec", "unassign", "labor-inspections", "ncct", "--reason", "NCCT coordinates, it does not support"],
         nothing,

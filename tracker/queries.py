@@ -964,11 +964,13 @@ def record_history(session: Session, record: str) -> dict[str, Any]:
             if key[0] == row.id
             for item in fixes.of("recommendation_agency", key)
         ]
-        for link in session.scalars(select(Continuation).where(Continuation.recommendation_id == row.id)):
-            part = f"continues {link.earlier_ref}"
-            own += [(item, part) for item in fixes.of("continuation", (link.id,))]
+        for continuation in session.scalars(select(Continuation).where(Continuation.recommendation_id == row.id)):
+            thread_part = f"continues {continuation.earlier_ref}"
+            own += [(item, thread_part) for item in fixes.of("continuation", (continuation.id,))]
             for field in ("relation", "note"):
-                before[f"{part}: {field}"] = corrections.encode("continuation", field, getattr(link, field))
+                before[f"{thread_part}: {field}"] = corrections.encode(
+                    "continuation", field, getattr(continuation, field)
+                )
         for assignment in session.scalars(
             select(RecommendationAgency).where(RecommendationAgency.recommendation_id == row.id)
         ):

@@ -240,3 +240,137 @@ def event_rows(payload: str) -> str:
         return ", ".join(parts)
     except (ValueError, AttributeError, TypeError):
         return "?"
+
+
+def sources_table(rows) -> str:
+    """The sources loaded (``tracker.lineage.sources``), newest first, the edition in force in each series marked."""
+    if not rows:
+        return "No sources yet: load a catalog with `tracker catalog load` (`tracker catalog list` names them)."
+    return table(
+        ["slug", "series", "published_on", "period", "rating", "recs", "in_force", "title"],
+        [
+            [
+                r["slug"],
+                r["series"],
+                r["published_on"],
+                f"{r['period_start'] or '?'} to {r['period_end'] or '?'}"
+                if r["period_start"] or r["period_end"]
+                else None,
+                r["rating"],
+                r["recommendations"],
+                r["in_force"],
+                r["title"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+def thread_text(data) -> str:
+    """A recommendation's thread (``tracker.lineage.thread``): one block per edition, oldest first,
+    each text with its changes from the one before marked ``[-removed-]{+added+}`` (as
+    ``git diff --word-diff`` marks them)."""
+    entries = data["thread"]
+    editions = len({e["source"] for e in entries})
+    head = (
+        f"Thread of {data['ref']}: {len(entries)} recommendation{'s' if len(entries) != 1 else ''} "
+        f"in {editions} edition{'s' if editions != 1 else ''}, oldest first"
+    )
+    if len(entries) == 1:
+        head += " (it continues no other recommendation, and none continues it)"
+    return head + "\n\n" + "\n\n".join(_thread_entry(e, e["ref"] == data["ref"]) for e in entries)
+
+
+_LABEL = 12  # the width of a thread block's labels, with their indent and a gap
+
+
+def _thread_entry(e, named: bool) -> str:
+    lines = [f"{e['source']} (published {e['published_on']})" + ("  <- the REF given" if named else "")]
+    lines.append(_labelled("ref", e["ref"]))
+    lines.append(_labelled("title", e["title"]))
+    if not e["continues"]:
+        lines.append(_labelled("relation", "- (continues no earlier recommendation)"))
+    for link in e["continues"]:
+        lines.append(_labelled("relation", f"{link['relation']}, from {link['ref']}"))
+        if link["note"]:
+            lines.append(_wrapped(link["note"], " " * _LABEL))
+    status = f"{e['status']} at the end of {e['status_on']}"
+    if e["carried_over_from"]:
+        status += f" (carried over from {e['carried_over_from']}, not yet re-assessed)"
+    lines.append(_labelled("status", status))
+    ids = ", ".join(str(i) for i in e["evidence_ids"])
+    lines.append(_labelled("evidence", f"{e['evidence']} ({ids})" if ids else "0"))
+    kind = "verbatim" if e["text_status"] == "verbatim" else "paraphrase, unconfirmed"
+    if e["diff"] is None:
+        lines += [f"  text ({kind}):", _wrapped(e["text"], "    ")]
+    elif all(part["op"] == "equal" for part in e["diff"]):
+        lines += [f"  text ({kind}), the same as {e['diff_from']}:", _wrapped(e["text"], "    ")]
+    else:
+        lines.append(f"  text ({kind}), changes from {e['diff_from']} marked [-removed-]{{+added+}}:")
+        lines.append(_wrapped(word_diff_text(e["diff"]), "    "))
+    return "\n".join(lines)
+
+
+def _labelled(label: str, value: str) -> str:
+    return f"  {label}".ljust(_LABEL) + value
+
+
+def _wrapped(text: str, indent: str, *, width: int = 100) -> str:
+    """A long text (a recommendation's, a note) wrapped at ``width``, each line indented."""
+    import textwrap
+
+    return textwrap.fill(
+        text,
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def word_diff_text(diff) -> str:
+    """A word-level difference (``tracker.lineage.word_diff``) as one text: ``[-removed-]{+added+}``."""
+    pieces = []
+    for part in diff:
+        if part["op"] == "equal":
+            pieces.append(part["old"])
+        else:
+            removed = f"[-{part['old']}-]" if part["old"] else ""
+            added = f"{{+{part['new']}+}}" if part["new"] else ""
+            pieces.append(removed + added)
+    return " ".join(piece for piece in pieces if piece)
+
+
+_DIFF_KINDS = {
+    "repeated": "repeated",
+    "reworded": "reworded",
+    "narrowed": "narrowed",
+    "broadened": "broadened",
+    "merged": "merged (several of the earlier edition in one)",
+    "split": "split (one of the earlier edition in several)",
+}
+
+
+def catalog_diff_text(data) -> str:
+    """What an edition does with the recommendations of an earlier one (``tracker.lineage.catalog_diff``):
+    a section per kind of change that has any."""
+    old, new = data["old"], data["new"]
+    sections = []
+    for kind, title in _DIFF_KINDS.items():
+        if data[kind]:
+            lines = [f"{title} ({len(data[kind])}):"]
+            for item in data[kind]:
+                lines.append(f"  {item['new']}  from {', '.join(item['old'])}")
+                if item["note"]:
+                    lines.append(_wrapped(item["note"], "    "))
+            sections.append("\n".join(lines))
+    if data["dropped"]:
+        lines = [f"dropped ({len(data['dropped'])}): no recommendation of {new} continues them"]
+        sections.append("\n".join(lines + [f"  {ref}" for ref in data["dropped"]]))
+    if data["added"]:
+        lines = [f"added ({len(data['added'])}): they continue no recommendation of {old}"]
+        sections.append("\n".join(lines + [f"  {ref}" for ref in data["added"]]))
+    if not sections:
+        return f"{old} -> {new}: neither edition has recommendations."
+    return f"{old} -> {new}\n\n" + "\n\n".join(sections)

@@ -29,7 +29,8 @@ from typing import Any, ClassVar
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from tracker import __version__, corrections, editions
+from tracker import __version__, corrections
+from tracker import editions as series_rules  # not `editions`: the name of this package's editions report
 from tracker.audit.asof import Later, known_at, recorded_after
 from tracker.audit.chain import last_event
 from tracker.errors import InputError
@@ -349,7 +350,7 @@ def quarterly(
     recs = _recommendations(session, [s for s in selected if s.issued], later, fixes)
     ids = [rec.id for rec, _ in recs]
     refs = _refs(session, recs, later)
-    threads = editions.threads(session, later, fixes)
+    threads = series_rules.threads(session, later, fixes)
     slugs = _slugs_of(session)
 
     history_quarters = quarter_range(_back(quarter, HISTORY_QUARTERS - 1), quarter)
@@ -473,7 +474,7 @@ def timeline(
     recs = _recommendations(session, [s for s in selected if s.issued], later, fixes)
     ids = [rec.id for rec, _ in recs]
     refs = _refs(session, recs, later)
-    threads = editions.threads(session, later, fixes)
+    threads = series_rules.threads(session, later, fixes)
     updates = _status_updates(session, _with_ancestors(ids, threads), last.end, as_of, fixes)
     published = {s.slug: s.published_on for s in selected}
 
@@ -528,7 +529,7 @@ def _sources(session: Session, slugs: Sequence[str], period_end: date, later: La
         chosen = [s for s in session.scalars(select(Source)) if s.id not in later("source")]
     else:
         known = [s for s in session.scalars(select(Source)) if s.id not in later("source")]
-        chosen = editions.for_reports(known, period_end - timedelta(days=1))
+        chosen = series_rules.for_reports(known, period_end - timedelta(days=1))
     chosen.sort(key=lambda s: (-s.published_on.toordinal(), s.slug))
     return [
         SourceInfo(
@@ -611,13 +612,13 @@ def _slugs_of(session: Session) -> dict[int, str]:
     return dict(session.execute(select(Recommendation.id, Source.slug).join(Source)).all())
 
 
-def _with_ancestors(ids: Sequence[int], threads: editions.Threads) -> list[int]:
+def _with_ancestors(ids: Sequence[int], threads: series_rules.Threads) -> list[int]:
     """``ids`` and every recommendation they continue (whose statuses a new edition carries over)."""
     return list(dict.fromkeys([*ids, *(earlier for rec_id in ids for earlier in threads.ancestors(rec_id))]))
 
 
 def _carried(
-    rec_id: int, threads: editions.Threads, updates: dict[int, tuple[_Update, ...]], day: date
+    rec_id: int, threads: series_rules.Threads, updates: dict[int, tuple[_Update, ...]], day: date
 ) -> tuple[Status, int | None]:
     """A recommendation's status at the start of ``day``, carried over from the thread when it
     has no assessment of its own (:func:`tracker.editions.carry`), and the id carried from."""
@@ -630,7 +631,7 @@ def _carried(
             last = update
         if last is not None:
             latest[rec] = ((last.effective_on, last.recorded_at, last.id), last.status)
-    status, carried = editions.carry(rec_id, threads, latest)
+    status, carried = series_rules.carry(rec_id, threads, latest)
     return status or Status.NOT_STARTED, carried
 
 
