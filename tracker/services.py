@@ -670,8 +670,9 @@ def amend_evidence(
     }
     touched: dict[int, str] = {}
     unlinked: set[int] = set()
+    day = corrector.current("evidence", (evidence.id,), {"observed_on": evidence.observed_on})["observed_on"]
     for ref, stance in stances:
-        rec = resolve_ref(session, ref)
+        rec = resolve_ref(session, ref, day)  # the edition in force on the day it was observed, as when added
         if rec.id in touched:
             raise InputError(f"--rec {ref} is given twice: name each recommendation once")
         touched[rec.id] = ref
@@ -689,7 +690,7 @@ def amend_evidence(
         )
         linked.add(rec.id)
     for ref in unlinks:
-        rec = resolve_ref(session, ref)
+        rec = resolve_ref(session, ref, day)
         if rec.id in unlinked:
             raise InputError(f"--unlink {ref} is given twice: name each recommendation once")
         if rec.id in touched:
@@ -912,6 +913,7 @@ def unlink_recommendation(
     rec = resolve_ref(session, ref)
     earlier = resolve_ref(session, earlier_ref)
     earlier_slug = session.get_one(Source, earlier.source_id).slug
+    ref = f"{session.get_one(Source, rec.source_id).slug}/{rec.code}"  # which edition's, said in full
     corrector = Corrector(session, reason, actor=actor)
     existing = session.scalars(
         select(Continuation).where(

@@ -125,11 +125,11 @@ def changes_text(report: QuarterlyReport) -> str:
     if not s.issued_in_quarter:
         return text + "."
     which = "recommendation" if s.issued_in_quarter == 1 else "recommendations"
-    return (
-        f"{text}; the {s.issued_in_quarter} {which} issued in {report.quarter} "
-        f"count{'s' if s.issued_in_quarter == 1 else ''} from not started, "
-        f"{'its' if s.issued_in_quarter == 1 else 'their'} status when issued."
-    )
+    counts = f"count{'s' if s.issued_in_quarter == 1 else ''} from"
+    start = f"not started, {'its' if s.issued_in_quarter == 1 else 'their'} status when issued"
+    if any(r.previous_status is None and r.carried_over_from for r in report.recommendations):
+        start = f"the status carried over from an earlier edition where there is one, else from {start}"
+    return f"{text}; the {s.issued_in_quarter} {which} issued in {report.quarter} {counts} {start}."
 
 
 def change_text(report: QuarterlyReport, section: RecommendationSection) -> str:

@@ -486,6 +486,9 @@ def timeline(
         before = _carried(rec.id, threads, updates, first.start)[0] if start_shown else None
         for q in quarters:
             status = _carried(rec.id, threads, updates, q.end)[0] if q in shown and published[slug] < q.end else None
+            if before is None and status is not None:  # first shown: from not started, or what it carries over
+                carried, carried_from = _carried(rec.id, threads, updates, q.start)
+                before = carried if carried_from is not None else None
             changed = status is not None and status != (before or Status.NOT_STARTED)
             cells.append(TimelineCell(q, status, changed))
             before = status
