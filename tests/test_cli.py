@@ -555,6 +555,17 @@ CASES: dict[tuple[str, ...], Case] = {
     ("report", "timeline"): Case(
         lambda s: ["report", "timeline", "--as-of", "2019-10-05"], lines("2019Q3", "labor-inspections"), nothing
     ),
+    ("report", "editions"): Case(
+        lambda s: ["report", "editions", "--series", "tip-khm", "--format", "json"],
+        lambda out, _s: (
+            {t["ref"]: (t["editions"], t["repeated"], t["highlighted"]) for t in json.loads(out)["threads"]}[
+                "tip-2022-khm/victim-identification"
+            ]
+            == (["tip-2018-khm", "tip-2019-khm", "tip-2022-khm"], 2, False)
+        ),
+        nothing,
+        kind=EDITIONS,
+    ),
     ("history",): Case(
         lambda s: ["history", "evidence/1"],
         lines(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
@@ -212,3 +212,16 @@ def carry(rec_id: int, found: Threads, latest: Mapping[int, tuple[Any, S]]) -> t
         return None, None
     _, source = max(assessed)
     return latest[source][1], source
+
+
+def status_day(published_on: date, next_published: date | None, today: date) -> date:
+    """The day at whose end a thread shows an edition's status: the last of its time as the
+    thread's latest edition, the day before the thread's next edition was published, or
+    ``today`` for the latest (never after ``today``).
+
+    (A source's ``period_end`` closes the period its report covers, before it is published:
+    a status taken then would never be that edition's own.)
+    """
+    if next_published is None or next_published <= published_on:
+        return today
+    return min(next_published - timedelta(days=1), today)

@@ -16,7 +16,7 @@ import difflib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -141,15 +141,9 @@ def thread(session: Session, ref: str, *, as_of: datetime | None = None) -> dict
 
 
 def _status_day(member: _Member, members: Sequence[_Member], today: date) -> date:
-    """The day at whose end a thread shows an edition's status: the last of its time as the
-    thread's newest edition, i.e. the day before the next edition in the thread was
-    published, or ``today`` for the newest.
-
-    (A source's ``period_end`` is the period its report covers, which ends before it is
-    published: a status taken then would never be the edition's own.)
-    """
+    """The day at whose end the thread shows an edition's status (:func:`tracker.editions.status_day`)."""
     after = [other.published_on for other in members if other.published_on > member.published_on]
-    return min(min(after) - timedelta(days=1), today) if after else today
+    return editions.status_day(member.published_on, min(after) if after else None, today)
 
 
 def _members(session: Session, ids: Iterable[int], fixes: corrections.Corrections) -> list[_Member]:

@@ -27,9 +27,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
+    from typing_extensions import TypeIs
+
     from tracker.render.csvfile import neutralise
     from tracker.render.text import attention_text, changes_text
     from tracker.reports import QuarterlyReport, Timeline
+    from tracker.reports.editions import EditionsReport
 
 __all__ = [
     "FORMATS",
@@ -51,7 +54,7 @@ class Format:
     """An output format: its ``--format`` name, what it is, its media type and file extension.
 
     ``module`` names the module of :mod:`tracker.render` that renders it, with a
-    ``quarterly(report)`` and a ``timeline(timeline)`` function.
+    ``quarterly(report)``, a ``timeline(timeline)`` and an ``editions(report)`` function.
     """
 
     name: str
@@ -68,15 +71,26 @@ class Format:
     def timeline(self) -> Callable[[Timeline], str]:
         return self._renderer().timeline
 
-    def render(self, report: QuarterlyReport | Timeline) -> str:
+    @property
+    def editions(self) -> Callable[[EditionsReport], str]:
+        return self._renderer().editions
+
+    def render(self, report: QuarterlyReport | Timeline | EditionsReport) -> str:
         from tracker.render.text import is_quarterly
 
+        if _is_editions(report):
+            return self.editions(report)
         if is_quarterly(report):
             return self.quarterly(report)
         return self.timeline(report)
 
     def _renderer(self) -> ModuleType:
         return importlib.import_module(f"{__name__}.{self.module}")
+
+
+def _is_editions(report: QuarterlyReport | Timeline | EditionsReport) -> TypeIs[EditionsReport]:
+    """Whether ``report`` is the editions report, by its kind (reports are a layer above)."""
+    return report.kind == "editions"
 
 
 REGISTRY: tuple[Format, ...] = (
@@ -115,7 +129,7 @@ def check_format(value: str) -> str:
     return find_format(value).name
 
 
-def render(report: QuarterlyReport | Timeline, fmt: str) -> str:
+def render(report: QuarterlyReport | Timeline | EditionsReport, fmt: str) -> str:
     """``report`` in the format named ``fmt`` (one of :func:`format_names`)."""
     return find_format(fmt).render(report)
 

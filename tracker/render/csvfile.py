@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tracker.reports import QuarterlyReport, Timeline
+    from tracker.reports.editions import EditionsReport
 
 
 _FORMULA_SIGNS = ("=", "+", "-", "@")
@@ -89,5 +90,39 @@ def timeline(timeline: Timeline) -> str:
         + ["" if c.status is None else c.status.value for c in row.cells]
         + [" ".join(str(q) for q in row.changed_in)]
         for row in timeline.rows
+    ]
+    return _table(header, rows)
+
+
+def editions(report: EditionsReport) -> str:
+    """One row per thread; lists of editions joined with ``;``, booleans as ``true``/``false``."""
+    header = [
+        "series",
+        "ref",
+        "title",
+        "first_source",
+        "first_published_on",
+        "editions",
+        "repeated",
+        "status",
+        "carried_over_from",
+        "not_implemented_in",
+        "highlighted",
+    ]
+    rows = [
+        [
+            row.series,
+            row.ref,
+            row.title,
+            row.first_source,
+            row.first_published_on.isoformat(),
+            ";".join(row.editions),
+            row.repeated,
+            row.status.value,
+            row.carried_over_from or "",
+            ";".join(row.not_implemented_in),
+            "true" if row.highlighted else "false",
+        ]
+        for row in report.threads
     ]
     return _table(header, rows)

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from markupsafe import Markup
 
     from tracker.reports import QuarterlyReport, Timeline
+    from tracker.reports.editions import EditionsReport
 
 
 def environment() -> jinja2.Environment:
@@ -177,5 +178,30 @@ def timeline(timeline: Timeline) -> str:
             header_lines=timeline_header_lines(timeline),
             empty=empty_text(timeline),
             chart=None if chart is None else Markup(svg(chart)),
+        )
+    )
+
+
+def editions(report: EditionsReport) -> str:
+    """The editions report as an HTML page: per series, a matrix of threads by edition in the
+    timeline's look (highlighted threads marked), then each thread; the wording is the Markdown's."""
+    from tracker.render import markdown
+
+    return (
+        environment()
+        .get_template("editions.html")
+        .render(
+            report=report,
+            header=report.header,
+            header_lines=markdown.editions_header_lines(report),
+            empty=markdown.editions_empty_text(report),
+            intro=markdown.editions_intro(report),
+            series_heading=markdown.series_heading,
+            series_empty_text=markdown.series_empty_text,
+            edition_cell=markdown.edition_cell,
+            edition_cell_title=markdown.edition_cell_title,
+            thread_text=markdown.thread_text,
+            CARRIED_MARK=markdown.CARRIED_MARK,
+            HIGHLIGHT_MARK=markdown.HIGHLIGHT_MARK,
         )
     )

@@ -15,6 +15,7 @@ from tracker.clock import iso_utc
 
 if TYPE_CHECKING:
     from tracker.reports import QuarterlyReport, Timeline
+    from tracker.reports.editions import EditionsReport
 
 
 def dumps(document: Any) -> str:
@@ -216,3 +217,40 @@ def timeline_document(timeline: Timeline) -> dict[str, Any]:
 def timeline(timeline: Timeline) -> str:
     """The timeline as a JSON document."""
     return dumps(timeline_document(timeline))
+
+
+def editions_document(report: EditionsReport) -> dict[str, Any]:
+    """The JSON editions report: the header's keys as in the timeline's, then one entry per thread."""
+    header = report.header
+    return {
+        "schema_version": 1,
+        "kind": report.kind,
+        "as_of": iso_utc(header.as_of),
+        "status_on": report.on.isoformat(),
+        "audience": header.audience.value,
+        "fingerprint": header.fingerprint,
+        "sources": [s.slug for s in header.sources],
+        "sources_basis": header.basis,
+        "series": list(report.series),
+        "highlight_after": report.highlight_after,
+        "threads": [
+            {
+                "ref": row.ref,
+                "title": row.title,
+                "series": row.series,
+                "first_recommended": {"source": row.first_source, "published_on": row.first_published_on.isoformat()},
+                "editions": list(row.editions),
+                "repeated": row.repeated,
+                "status": row.status.value,
+                "carried_over_from": row.carried_over_from,
+                "not_implemented_in": list(row.not_implemented_in),
+                "highlighted": row.highlighted,
+            }
+            for row in report.threads
+        ],
+    }
+
+
+def editions(report: EditionsReport) -> str:
+    """The editions report as a JSON document."""
+    return dumps(editions_document(report))

@@ -11,11 +11,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from tracker.clock import iso_utc
 from tracker.render.text import (
     MARKINGS,
     STATUS_SHORT,
     agencies_text,
     attention_text,
+    carried_text,
     change_text,
     changes_text,
     corrected_mark,
@@ -23,6 +25,7 @@ from tracker.render.text import (
     due_text,
     empty_text,
     evidence_text,
+    header_lines,
     history_note,
     is_web_link,
     label,
@@ -38,6 +41,7 @@ from tracker.vocab import Status
 
 if TYPE_CHECKING:
     from tracker.reports import Header, QuarterlyReport, RecommendationSection, StatusCounts, Timeline
+    from tracker.reports.editions import EditionsReport, EditionStatus, ThreadRow
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
@@ -253,4 +257,142 @@ def timeline(timeline: Timeline) -> str:
     if note := history_note(timeline.header, timeline.history):
         out += [inline(note), ""]
     out += history_table(timeline.history)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+# The editions report, and its wording (the HTML page says the same: tracker.render.html) ------
+
+CARRIED_MARK = "+"  # after a status carried over from an earlier edition, not yet re-assessed
+HIGHLIGHT_MARK = "!"
+
+
+def _count(how_many: int, one: str, many: str) -> str:
+    return f"{how_many} {one if how_many == 1 else many}"
+
+
+def editions_header_lines(report: EditionsReport) -> list[tuple[str, str]]:
+    """Every report's header, its Editions line saying which series, and the days its statuses are on."""
+    if report.selected is None:
+        which = "every edition of every series published by the as-of date (--series selects one)"
+    else:
+        which = f"every edition of the series {', '.join(report.series)} published by the as-of date"
+    statuses = (
+        "Statuses",
+        f"now: on {report.on.isoformat()}, the as-of date; in an edition: on its last day as the thread's "
+        "latest edition (the day before the next was published)",
+    )
+    return [
+        ("Editions", which) if name == "Editions" else (name, value)
+        for name, value in header_lines(report.header, statuses)
+    ]
+
+
+def editions_intro(report: EditionsReport) -> str:
+    return (
+        "One row per thread: a recommendation and those that continue it in later editions, named after its "
+        f"latest recommendation. {HIGHLIGHT_MARK} marks a thread repeated in {report.highlight_after} or more "
+        "later editions and not implemented now."
+    )
+
+
+def editions_legend() -> str:
+    codes = ", ".join(f"{STATUS_SHORT[s]} {label(s)}" for s in Status)
+    return (
+        f"Status of each edition, on its last day as the thread's latest: {codes}; · not in that edition; "
+        f"{CARRIED_MARK} carried over from an earlier edition, not yet re-assessed."
+    )
+
+
+def series_heading(report: EditionsReport, name: str) -> str:
+    editions, rows = next(s.editions for s in report.series_editions if s.name == name), report.threads_of(name)
+    highlighted = sum(1 for row in rows if row.highlighted)
+    return (
+        f"Series {name}: {_count(len(editions), 'edition', 'editions')}, {_count(len(rows), 'thread', 'threads')}, "
+        f"{highlighted} highlighted"
+    )
+
+
+def series_empty_text(name: str) -> str:
+    return f"No thread ends in an edition of {name}."
+
+
+def edition_cell(found: EditionStatus | None) -> str:
+    """A thread's cell in an edition's column: its short status code, · when not in that edition."""
+    if found is None:
+        return "·"
+    return STATUS_SHORT[found.status] + (CARRIED_MARK if found.carried_over_from else "")
+
+
+def edition_cell_title(source: str, found: EditionStatus | None) -> str:
+    if found is None:
+        return f"{source}: not in this edition"
+    carried = f"; {carried_text(found.carried_over_from)}" if found.carried_over_from else ""
+    return f"{source}: {label(found.status)} on {found.on.isoformat()}{carried}"
+
+
+def status_now_text(row: ThreadRow) -> str:
+    return label(row.status) + (f" ({carried_text(row.carried_over_from)})" if row.carried_over_from else "")
+
+
+def thread_text(row: ThreadRow) -> str:
+    """What a thread's entry says after its ref and title."""
+    repeated = "never repeated" if not row.repeated else f"repeated {_count(row.repeated, 'time', 'times')}"
+    missed = (
+        f"not implemented in {', '.join(row.not_implemented_in)}"
+        if row.not_implemented_in
+        else "implemented in every edition"
+    )
+    return (
+        f"first recommended in {row.first_source} (published {row.first_published_on.isoformat()}); in "
+        f"{_count(len(row.editions), 'edition', 'editions')} ({', '.join(row.editions)}), {repeated}; status now "
+        f"{status_now_text(row)}; {missed}."
+    )
+
+
+def editions_empty_text(report: EditionsReport) -> str | None:
+    """What to say when the report has no thread at all (only what was true at the as-of instant)."""
+    if report.threads:
+        return None
+    if not report.series:
+        return (
+            f"Nothing to report: no source had been recorded by {iso_utc(report.header.as_of)}. `--as-of` keeps only "
+            "what had been recorded by that instant, so a catalog loaded later is left out: give a later `--as-of`, "
+            "or none. If no catalog is loaded yet, load one with `tracker catalog load`."
+        )
+    names = ", ".join(report.series)
+    if not report.header.sources:
+        return f"Nothing to report: no edition of {names} had been published by {report.on.isoformat()}."
+    return f"The editions of {names} have no recommendations: there is nothing to report."
+
+
+def editions(report: EditionsReport) -> str:
+    """The editions report in Markdown: per series, a matrix of threads by edition, then each thread."""
+    out = header_block("Recommendations across editions", report.header, editions_header_lines(report))
+    if empty := editions_empty_text(report):
+        out += [f"**{inline_with_code(empty)}**", ""]
+        return "\n".join(out).rstrip("\n") + "\n"
+    out += [inline(editions_intro(report)), ""]
+    for series in report.series_editions:
+        rows = report.threads_of(series.name)
+        out += [f"## {inline(series_heading(report, series.name))}", ""]
+        if not rows:
+            out += [inline(series_empty_text(series.name)), ""]
+            continue
+        out += [inline(editions_legend()), ""]
+        out += table(
+            ["Thread"] + [inline(source.slug) for source in series.editions] + ["Status now"],
+            [
+                [f"**{HIGHLIGHT_MARK} {inline(row.ref)}**" if row.highlighted else inline(row.ref)]
+                + [edition_cell(row.status_in(source.slug)) for source in series.editions]
+                + [label(row.status) + (f" {CARRIED_MARK}" if row.carried_over_from else "")]
+                for row in rows
+            ],
+        )
+        out.append("")
+        out += [
+            f"- {f'**{HIGHLIGHT_MARK}** ' if row.highlighted else ''}**{inline(row.ref)}**: {inline(row.title)}; "
+            f"{inline(thread_text(row))}"
+            for row in rows
+        ]
+        out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
