@@ -225,3 +225,14 @@ def status_day(published_on: date, next_published: date | None, today: date) -> 
     if next_published is None or next_published <= published_on:
         return today
     return min(next_published - timedelta(days=1), today)
+
+
+def continuation(session: Session, rec_id: int, earlier_source: str, earlier_code: str) -> Continuation | None:
+    """The stored link (withdrawn or not) from a recommendation to ``earlier_source/earlier_code``."""
+    return session.scalars(
+        select(Continuation).where(
+            Continuation.recommendation_id == rec_id,
+            Continuation.earlier_source == earlier_source,
+            Continuation.earlier_code == earlier_code,
+        )
+    ).first()

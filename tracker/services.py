@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import clock, corrections, files, periods, validation
+from tracker import clock, corrections, editions, files, periods, validation
 from tracker.audit.asof import forget_corrections, rows_before
 from tracker.audit.canonical import canonical
 from tracker.audit.chain import CLOCK_CORRECTION, CLOCK_TOLERANCE, Chain
@@ -867,13 +867,7 @@ def link_recommendation(
             f"not before {source.slug} ({source.published_on}): a recommendation continues one of an earlier edition"
         )
     record = f"{source.slug}/{rec.code} continues {earlier_source.slug}/{earlier.code}"
-    existing = session.scalars(
-        select(Continuation).where(
-            Continuation.recommendation_id == rec.id,
-            Continuation.earlier_source == earlier_source.slug,
-            Continuation.earlier_code == earlier.code,
-        )
-    ).first()
+    existing = editions.continuation(session, rec.id, earlier_source.slug, earlier.code)
     if existing is None:
         if relation is None:
             raise InputError(f"--relation is required: how {ref} continues {earlier_ref} ({', '.join(Relation)})")
@@ -915,13 +909,7 @@ def unlink_recommendation(
     earlier_slug = session.get_one(Source, earlier.source_id).slug
     ref = f"{session.get_one(Source, rec.source_id).slug}/{rec.code}"  # which edition's, said in full
     corrector = Corrector(session, reason, actor=actor)
-    existing = session.scalars(
-        select(Continuation).where(
-            Continuation.recommendation_id == rec.id,
-            Continuation.earlier_source == earlier_slug,
-            Continuation.earlier_code == earlier.code,
-        )
-    ).first()
+    existing = editions.continuation(session, rec.id, earlier_slug, earlier.code)
     record = f"{ref} continues {earlier_slug}/{earlier.code}"
     if existing is None or not corrector.present("continuation", (existing.id,)):
         raise InputError(f"{ref} does not continue {earlier_slug}/{earlier.code}: see `tracker rec thread {ref}`")

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import corrections, validation
+from tracker import corrections, editions, validation
 from tracker.audit.chain import Chain
 from tracker.errors import Conflict, InputError
 from tracker.periods import parse_date
@@ -504,13 +504,7 @@ def differences(session: Session, catalog: Catalog) -> list[Difference]:
                             {"role": role},
                         )
                 for earlier in rec_spec.continues:
-                    continuation = session.scalars(
-                        select(Continuation).where(
-                            Continuation.recommendation_id == rec.id,
-                            Continuation.earlier_source == earlier.source,
-                            Continuation.earlier_code == earlier.code,
-                        )
-                    ).first()
+                    continuation = editions.continuation(session, rec.id, earlier.source, earlier.code)
                     if continuation is not None and known.present("continuation", (continuation.id,)):
                         compare(
                             "continuation",
