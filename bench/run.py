@@ -548,6 +548,40 @@ def bench_verify(sizes: Sizes, tracker: list[str], big_db: Path) -> list[Metric]
     return [compare(metric, samples["tracker"], samples["baseline"], 1.5)]
 
 
+SEARCH_WORDS = "brick kiln"  # two of the generator's words: each text holds both in about 1 case in 6
+
+
+def bench_search(sizes: Sizes, tracker: list[str], big_db: Path) -> list[Metric]:
+    """`tracker search` against the same FTS5 query written by hand (bench/baselines/search_fts.py)."""
+    connection = sqlite3.connect(f"file:{big_db}?mode=ro", uri=True)
+    match = " ".join(f'"{word}"' for word in SEARCH_WORDS.split())
+    matches = connection.execute("SELECT count(*) FROM search_index WHERE search_index MATCH ?", (match,)).fetchone()[0]
+    evidence = connection.execute("SELECT count(*) FROM evidence").fetchone()[0]
+    connection.close()
+    samples = interleave(
+        {
+            "tracker": [*tracker, "--db", str(big_db), "search", SEARCH_WORDS],
+            "baseline": [PYTHON, str(BASELINES / "search_fts.py"), str(big_db), SEARCH_WORDS, "20"],
+        },
+        sizes.runs,
+        warm_up=True,
+    )
+    metric = compare(
+        Metric(
+            f"search ({evidence:,}-evidence database)",
+            f'`tracker search "{SEARCH_WORDS}"` (20 results)',
+            "hand-written sqlite3 script: the same FTS5 MATCH, bm25 and LIMIT 20",
+            "< 1 s and <= 3x",
+        ),
+        samples["tracker"],
+        samples["baseline"],
+        3.0,
+    )
+    metric.met = bool(metric.met) and (metric.tracker_value or 0) < 1.0
+    metric.note = f"{matches:,} records hold both words"
+    return [metric]
+
+
 def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: Path) -> list[Metric]:
     import_metric = Metric(
         f"PostgreSQL: bulk import ({sizes.import_rows:,}-row evidence CSV)",
@@ -733,13 +767,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server URL (database name ignored)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL benchmarks")
     parser.add_argument(
-        "--only", metavar="GROUPS", help="comma-separated: startup,commands,import,report,verify,postgres"
+        "--only", metavar="GROUPS", help="comma-separated: startup,commands,import,report,verify,search,postgres"
     )
     args = parser.parse_args(argv)
     sizes = SIZES["smoke" if args.smoke else "quick" if args.quick else "default"]
     if args.runs:
         sizes = Sizes(**{**asdict(sizes), "runs": args.runs})
-    groups = set((args.only or "startup,commands,import,report,verify,postgres").split(","))
+    groups = set((args.only or "startup,commands,import,report,verify,search,postgres").split(","))
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
@@ -753,7 +787,7 @@ def main(argv: list[str] | None = None) -> int:
     version = generator_key()
     made = {  # generated at once, in the background; cached
         "big": cached_sqlite(out, sizes, sizes.big, sizes.quarters, label="big", version=version)
-        if groups & {"report", "verify"}
+        if groups & {"report", "verify", "search"}
         else None,
         "small": cached_sqlite(out, sizes, sizes.small, sizes.small_quarters, label="small", version=version)
         if groups & {"commands", "report"}
@@ -781,6 +815,9 @@ def main(argv: list[str] | None = None) -> int:
     if "verify" in groups:
         say("verify")
         metrics += bench_verify(sizes, tracker, big_db)
+    if "search" in groups:
+        say("search")
+        metrics += bench_search(sizes, tracker, big_db)
     if "postgres" in groups:
         say("PostgreSQL")
         metrics += bench_postgres(sizes, tracker, url, csv_file)

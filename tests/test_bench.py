@@ -32,6 +32,7 @@ METRICS = [
     "report scaling: ",
     "report memory (",
     "verify (",
+    "search (",
     "PostgreSQL: bulk import (",
     "PostgreSQL: quarterly report, json (",
 ]

@@ -566,6 +566,12 @@ CASES: dict[tuple[str, ...], Case] = {
         nothing,
         kind=EDITIONS,
     ),
+    ("search",): Case(
+        lambda s: ["search", "kilns"],
+        lines("RECORD", "evidence/1", "MoLVT inspects 12 [kilns]"),
+        nothing,
+        kind=CORRECTED,
+    ),
     ("history",): Case(
         lambda s: ["history", "evidence/1"],
         lines(
@@ -577,7 +583,13 @@ CASES: dict[tuple[str, ...], Case] = {
         nothing,
         kind=CORRECTED,
     ),
+    ("due",): Case(
+        lambda s: ["due", "--as-of", "2019-10-05"],
+        lines("# Follow-up digest, 2019-10-05", "## Indicators with no value for 2019Q3", "for labor-inspections"),
+        nothing,
+    ),
     ("log",): Case(lambda s: ["log"], lines("SEQ", "status.set", "evidence.retract"), nothing),
+    ("lint",): Case(lambda s: ["lint", "--strict"], exactly("No findings.\n"), nothing),
     ("verify",): Case(
         lambda s: ["verify"],
         nothing,

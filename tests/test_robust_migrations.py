@@ -23,12 +23,12 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from tracker import services
+from tracker import search, services
 from tracker.audit import canonical as audit_record
 from tracker.audit import verify as integrity
 from tracker.clock import iso_utc
 from tracker.errors import TrackerError
-from tracker.store import migrations
+from tracker.store import migrations, search_index
 from tracker.store.database import SCHEMA_REVISION, Database
 
 import robust_support as support
@@ -449,9 +449,67 @@ def populate_0004(url: str, evidence_count: int) -> dict[str, int]:
     return {"events": writer.seq, "earlier": figures["events"]}
 
 
+CORRECTED_TITLE = "Inspection des fours à briques de Kandal (titre corrigé)"
+
+
+def populate_0005(url: str, evidence_count: int) -> dict[str, int]:
+    """Revision 0005 added continuations: the history of :func:`populate_0004`, then a link of a
+    recommendation to one of an earlier edition, and a correction of a piece of evidence's
+    title (revision 0006's search index must find it by its corrected title)."""
+    figures = populate_0004(url, evidence_count)
+    database = Database(url)
+    with database.engine.begin() as connection:
+        seq, last_hash, last_at = connection.execute(
+            text("SELECT seq, hash, recorded_at FROM event ORDER BY seq DESC LIMIT 1")
+        ).one()
+        writer = Writer(connection, datetime.fromisoformat(str(last_at)).replace(tzinfo=UTC) + timedelta(hours=1))
+        writer.seq, writer.hash = seq, last_hash
+        writer.write(
+            "recommendation.link",
+            {
+                "continuation": [
+                    {
+                        "id": 1,
+                        "recommendation_id": 4,
+                        "earlier_source": "tip-2018-khm",
+                        "earlier_code": "labor-inspections",
+                        "relation": "reworded",
+                        "note": "« brick kilns » became « កន្លែងផលិតឥដ្ឋ »",
+                    }
+                ]
+            },
+        )
+        writer.write(
+            "correction.record",
+            {
+                "correction": [
+                    {
+                        "id": 2,
+                        "target": "evidence",
+                        "record_id": 1,
+                        "record_part": None,
+                        "changes": audit_record.canonical({"title": CORRECTED_TITLE}),
+                        "withdrawn": None,
+                        "reason": "Title mistyped.",
+                        "recorded_at": writer.moment,
+                        "recorded_by": "analyst",
+                    }
+                ]
+            },
+        )
+    database.dispose()
+    return {"events": writer.seq, "earlier": figures["events"]}
+
+
 # Every revision before head needs a populator here: a new migration makes this fail
 # until the revision it supersedes gets one.
-POPULATE = {"0001": populate_0001, "0002": populate_0002, "0003": populate_0003, "0004": populate_0004}
+POPULATE = {
+    "0001": populate_0001,
+    "0002": populate_0002,
+    "0003": populate_0003,
+    "0004": populate_0004,
+    "0005": populate_0005,
+}
 
 
 def test_every_earlier_revision_has_a_populated_fixture():
@@ -485,9 +543,11 @@ def check_upgrade_and_round_trip(backend: str, url: str, revision: str, evidence
     after = support.table_hashes(url)
     for table, digest in before.items():
         assert after[table] == digest, f"{table} changed during the upgrade from {revision}"
-    assert all(after[t][0] == 0 for t in set(after) - set(before)), "new tables start empty"
+    derived = search_index.table_names()
+    assert all(after[t][0] == 0 for t in set(after) - set(before) - derived), "new tables start empty"
     foreign_keys_on_in_the_application_engine(url)
     support.verify_ok(url)
+    search_finds_the_stored_rows(url)
 
     # Head goes down one revision and back up: every row and value is the same.
     script = ScriptDirectory.from_config(migrations.config())
@@ -500,7 +560,35 @@ def check_upgrade_and_round_trip(backend: str, url: str, revision: str, evidence
     assert support.table_hashes(url) == after
     foreign_keys_on_in_the_application_engine(url)
     support.verify_ok(url)
+    search_finds_the_stored_rows(url)
     return {"tables": len(after), "rows": sum(n for n, _ in after.values())}
+
+
+def search_finds_the_stored_rows(url: str) -> None:
+    """Revision 0006 built its search index from the rows stored before it: a Khmer substring
+    finds every record whose text holds it, and corrected evidence is found by its new title."""
+    word = "ក្រសួងការងារ"
+    database = Database(url)
+    with database.engine.connect() as connection:
+        expected = {
+            f"{record}/{row_id}"
+            for record, sql in (
+                ("evidence", "SELECT id FROM evidence WHERE title LIKE :w OR summary LIKE :w"),
+                ("status", "SELECT id FROM status_update WHERE note LIKE :w"),
+                ("measurement", "SELECT id FROM measurement WHERE note LIKE :w"),
+            )
+            for (row_id,) in connection.execute(text(sql), {"w": f"%{word}%"})
+        }
+        corrected = connection.execute(
+            text("SELECT count(*) FROM correction WHERE target = 'evidence' AND record_id = 1")
+        ).scalar()
+    options = {"audience": "confidential", "include_retracted": True, "limit": 10_000}
+    with database.reading() as session:
+        found = {hit.record for hit in search.search(session, search.parse(word, **options))}
+        by_new_title = [hit.title for hit in search.search(session, search.parse("fours briques", **options))]
+    database.dispose()
+    assert expected and found == expected
+    assert by_new_title == ([CORRECTED_TITLE] if corrected else [])
 
 
 @pytest.mark.parametrize("revision", sorted(POPULATE))

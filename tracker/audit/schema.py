@@ -3,7 +3,9 @@
 A dropped index, an extra column, a trigger that copies new rows somewhere else, or a
 damaged page of the file change no row and no event, so the chain cannot show them. Here
 the live schema's tables, columns and indexes are compared with the models' (which the
-migrations produce: a test keeps them equal), the tracker's schema has no trigger and no view, and on SQLite the file
+migrations produce: a test keeps them equal) and the search index's (:mod:`tracker.store.search_index`),
+the tracker's schema has no trigger but the search index's (as migration 0006 made them) and no view,
+and on SQLite the file
 passes ``PRAGMA quick_check`` (every page of every table and index is well formed) and every
 index holds exactly its table's rows (:func:`index_problems`). ``quick_check`` alone does not
 compare index entries with rows: a flipped byte inside an index key passes it. ``PRAGMA
@@ -16,12 +18,14 @@ over each table and each index (3 s there), and leaves naming the problem to
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from tracker.store import search_index
 from tracker.store.models import Base
 
 _VALUE_PROBLEM = re.compile(r"(CHECK|NOT NULL) constraint failed|NULL value in ")
@@ -102,6 +106,8 @@ def _index_plan(connection: sqlite3.Connection) -> list[tuple[str, dict[str, lis
             if "INT" in str(kind).upper()
         }
         whole = "WITHOUT ROWID" not in " ".join(str(sql).upper().split())
+        if not whole and all(origin == "pk" for _seq, _index, _unique, origin, _partial in listed):
+            continue  # (the search index's FTS5 shadow tables) its key's b-tree is the table: nothing to compare
         indexes: dict[str, list[str]] = {}
         for _seq, index, _unique, _origin, partial in listed:
             columns = [
@@ -147,8 +153,10 @@ def _fingerprints_agree(connection: sqlite3.Connection, table: str, indexes: dic
 def schema_problems(session: Session) -> list[str]:
     """How the live schema differs from the tracker's: tables, their columns, indexes, triggers, views."""
     sqlite = session.get_bind().dialect.name == "sqlite"
+    dialect = "sqlite" if sqlite else "postgresql"
     expected = {table.name: {column.name for column in table.columns} for table in Base.metadata.sorted_tables}
     expected["alembic_version"] = {"version_num"}
+    expected.update({name: set(columns) for name, columns in search_index.TABLES[dialect].items()})
     found = _sqlite_columns(session) if sqlite else _postgres_columns(session)
     problems = []
     for name in sorted(expected.keys() - found.keys()):
@@ -159,15 +167,46 @@ def schema_problems(session: Session) -> list[str]:
         problems.extend(f"column {name}.{column} is missing" for column in sorted(expected[name] - found[name]))
         problems.extend(f"an extra column {name}.{column}" for column in sorted(found[name] - expected[name]))
     indexes = {str(index.name): table.name for table in Base.metadata.sorted_tables for index in table.indexes}
+    indexes.update(search_index.INDEXES[dialect])
     present = _indexes(session, sqlite)
     for name in sorted(indexes.keys() - present.keys()):
         problems.append(f"index {name} on {indexes[name]} is missing")
     for name in sorted(present.keys() - indexes.keys()):
         problems.append(f"an extra index {name} on {present[name]}")
+    derived = _search_index_triggers(session, sqlite)
     for kind, name, table in _triggers_and_views(session):
+        if kind == "trigger" and name in derived:
+            continue
         where = f" on {table}" if kind == "trigger" else ""
         problems.append(f"a {kind} {name!r}{where} that the tracker's schema does not have")
+    for name, table in search_index.TRIGGERS.items():
+        if name not in derived:
+            problems.append(f"the search index's trigger {name!r} on {table} is missing")
+        elif derived[name] != (table, search_index.DEFINITIONS[dialect].get(name)):
+            problems.append(f"the search index's trigger {name!r} on {table} is not the one migration 0006 made")
     return problems
+
+
+def _search_index_triggers(session: Session, sqlite: bool) -> dict[str, tuple[str, str]]:
+    """The search index's triggers found (by name), with their table and the sha256 of their
+    definition (see :data:`tracker.store.search_index.DEFINITIONS`)."""
+    if sqlite:
+        rows = session.execute(text("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'"))
+        found = {name: (table, str(sql)) for name, table, sql in rows}
+    else:
+        rows = session.execute(
+            text(
+                "SELECT t.tgname, c.relname, t.tgtype, t.tgenabled::text, p.proname, p.prosrc FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid "
+                "WHERE NOT t.tgisinternal AND c.relnamespace = to_regnamespace(current_schema())"
+            )
+        )
+        found = {name: (table, "|".join(map(str, (table, *rest)))) for name, table, *rest in rows}
+    return {
+        name: (table, hashlib.sha256(definition.encode()).hexdigest())
+        for name, (table, definition) in found.items()
+        if name in search_index.TRIGGERS
+    }
 
 
 def _sqlite_columns(session: Session) -> dict[str, set[str]]:

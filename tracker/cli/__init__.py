@@ -1174,6 +1174,32 @@ def emit_report(text: str, output: Path | None, *, confidential: bool) -> None:
     say(f"Wrote {output}")
 
 
+@app.command(rich_help_panel=REPORT)
+def due(
+    within: Annotated[
+        str, typer.Option("--within", metavar="DAYS", help="Due soon: within this many days, 0 to 3650.")
+    ] = "30",
+    agency: Annotated[
+        Optional[str],
+        typer.Option("--agency", metavar="AGENCY", help="Only what this agency leads, and their indicators."),
+    ] = None,
+    as_of: ReportAsOf = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", help="md (the default) or csv.")] = None,
+    json_output: Json = False,
+) -> None:
+    """A follow-up digest to mail: overdue and soon due, missing indicator values, stale and carried over."""
+    from tracker import due as follow_up
+    from tracker.periods import parse_as_of
+    from tracker.render import digest
+
+    days, moment, form = follow_up.parse_within(within), parse_as_of(as_of), digest.output_form(fmt, json_output)
+    with state.database().reading() as session:
+        found = follow_up.digest(session, as_of=moment, within=days, agency=given(agency, "--agency"))
+        if as_of is None:
+            warn_of_later_stamps(session, moment)
+    typer.echo(digest.render(found, form), nl=False)
+
+
 @report_app.command("quarterly")
 def report_quarterly(
     quarter: Annotated[str, typer.Argument(metavar="QUARTER", help="The quarter, e.g. 2019Q3.")],
@@ -1266,6 +1292,59 @@ def _limit(value: str) -> int:
 
 
 @app.command(rich_help_panel=REPORT)
+def search(
+    text: Annotated[
+        str, typer.Argument(metavar="TEXT", help="Words to find, each anywhere in a text (one of 3+ characters).")
+    ],
+    kind: Annotated[
+        Optional[str],
+        typer.Option("--kind", metavar="KIND", help="An evidence kind, evidence (any), status or measurement (notes)."),
+    ] = None,
+    rec: Annotated[
+        Optional[str], typer.Option("--rec", metavar="REF", help="Only records on this recommendation.")
+    ] = None,
+    quarter: Annotated[
+        Optional[str], typer.Option("--quarter", metavar="QUARTER", help="Only records dated in this quarter.")
+    ] = None,
+    since: Annotated[
+        Optional[str], typer.Option("--from", metavar="DATE", help="Only records dated on or after.")
+    ] = None,
+    until: Annotated[
+        Optional[str], typer.Option("--to", metavar="DATE", help="Only records dated on or before.")
+    ] = None,
+    audience: Annotated[
+        str, typer.Option("--audience", metavar="AUDIENCE", help="public, internal (default) or confidential.")
+    ] = "internal",
+    include_retracted: Annotated[
+        bool, typer.Option("--include-retracted", help="Retracted evidence and withdrawn notes too, marked.")
+    ] = False,
+    limit: Annotated[str, typer.Option("--limit", metavar="N", help="At most N results (default 20).")] = "20",
+    json_output: Json = False,
+) -> None:
+    """Find evidence, status notes and measurement notes by their text, best match first."""
+    from tracker import search as finder
+
+    query = finder.parse(
+        text,
+        kind=kind,
+        rec=rec,
+        quarter=quarter,
+        since=since,
+        until=until,
+        audience=audience,
+        include_retracted=include_retracted,
+        limit=limit,
+    )
+    with state.database().reading() as session:
+        rows = [hit.as_dict() for hit in finder.search(session, query)]
+    if json_output:
+        return dump_json(rows)
+    from tracker.render.terminal import search_results
+
+    out(search_results(rows, mark=(lambda s: typer.style(s, bold=True)) if sys.stdout.isatty() else None))
+
+
+@app.command(rich_help_panel=REPORT)
 def history(
     record: Annotated[
         str,
@@ -1347,6 +1426,30 @@ def verify(
             f"OK: {counted(result.events, 'event')}, {counted(result.rows, 'row')}, "
             f"{counted(result.attachments, 'attachment')}; last hash {result.last_hash}{anchored}"
         )
+
+
+@app.command(rich_help_panel=CHECK)
+def lint(
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when any rule fires (the findings still print).")
+    ] = False,
+    json_output: Json = False,
+) -> None:
+    """Check assessments against evidence: unsupported progress, setbacks, unverified support, no lead, indicators."""
+    from tracker import clock
+    from tracker import lint as checks
+
+    with state.database().reading() as session:
+        found = checks.findings(session, as_of=clock.now())
+    if json_output:
+        dump_json([finding.as_dict() for finding in found])
+    else:
+        from tracker.render.terminal import lint_findings
+
+        out(lint_findings([finding.as_dict() for finding in found]))
+    if strict and found:
+        rules = ", ".join(dict.fromkeys(finding.rule for finding in found))
+        raise TrackerError(f"lint found {counted(len(found), 'finding')} ({rules})")
 
 
 @app.command(rich_help_panel=CHECK)

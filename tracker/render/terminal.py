@@ -374,3 +374,41 @@ def catalog_diff_text(data) -> str:
     if not sections:
         return f"{old} -> {new}: neither edition has recommendations."
     return f"{old} -> {new}\n\n" + "\n\n".join(sections)
+
+
+def search_results(rows, *, mark=None) -> str:
+    """``tracker search``'s hits (``tracker.search.Hit.as_dict``) as a table, the matches in each
+    fragment between ``[`` and ``]``, or passed to ``mark`` (on a terminal, to make them bold)."""
+    if not rows:
+        return "Nothing matches."
+    opening, closing = "\x02", "\x03"  # never in stored text (control characters are refused)
+    cells = []
+    for r in rows:
+        fragment, at = r["fragment"], 0
+        marked = ""
+        for start, end in r["highlights"]:
+            marked += fragment[at:start] + opening + fragment[start:end] + closing
+            at = end
+        retracted = " (retracted)" if r["record"].startswith("evidence/") else " (withdrawn)"
+        kind = r["kind"] + (retracted if r["retracted"] else "")
+        cells.append([r["record"], kind, r["date"], ", ".join(r["refs"]), r["title"], marked + fragment[at:]])
+    text = table(["record", "kind", "date", "refs", "title", "match"], cells, max_width=64)
+    if mark is None:
+        return text.replace(opening, "[").replace(closing, "]")
+    import re
+
+    marked_text = re.sub(f"{opening}(.*?){closing}", lambda m: mark(m.group(1)), text)
+    return marked_text.replace(opening, "").replace(closing, "")  # a match the cell's width cut
+
+
+def lint_findings(rows) -> str:
+    """``tracker lint``'s findings (``tracker.lint.Finding.as_dict``): one line each (REF, rule, what),
+    then why each rule that fired matters."""
+    if not rows:
+        return "No findings."
+    text = table(["ref", "rule", "what"], [[r["ref"], r["rule"], r["message"]] for r in rows], max_width=400)
+    why = {r["rule"]: r["why"] for r in rows}
+    width = max(len(rule) for rule in why)
+    legend = "\n".join(f"  {rule.ljust(width)}  {reason}" for rule, reason in why.items())
+    count = f"{len(rows)} finding" + ("" if len(rows) == 1 else "s")
+    return f"{text}\n\n{count}. Why these rules matter:\n{legend}"

@@ -238,6 +238,7 @@ def attention_text(item: AttentionItem) -> str:
         reasons.append("no evidence this quarter")
     if item.carried_over_from:
         reasons.append(carried_text(item.carried_over_from))
+    reasons += item.findings  # "rule: message", from tracker lint (internal and confidential reports)
     return "; ".join(reasons)
 
 

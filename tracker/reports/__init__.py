@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from tracker import __version__, corrections
+from tracker import __version__, corrections, lint
 from tracker import editions as series_rules  # not `editions`: the name of this package's editions report
 from tracker.audit.asof import Later, known_at, recorded_after
 from tracker.audit.chain import last_event
@@ -234,7 +234,8 @@ class Summary:
 
 @dataclass(frozen=True)
 class AttentionItem:
-    """A recommendation that needs a look: it regressed, is overdue, or has no evidence this quarter."""
+    """A recommendation that needs a look: it regressed, is overdue, has no evidence this quarter,
+    carries over a status, or (internal and confidential reports) a check of ``tracker lint`` fires."""
 
     ref: str
     title: str
@@ -243,6 +244,9 @@ class AttentionItem:
     overdue_since: date | None  # the due date, when overdue
     no_evidence: bool
     carried_over_from: str | None = None  # its status is carried over from that edition, not re-assessed
+    # The quarter's lint findings on it, "rule: message" (:func:`tracker.lint.findings`); never for
+    # the public audience, and only those whose evidence the audience may see.
+    findings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -424,7 +428,7 @@ def quarterly(
             )
         ),
         recommendations=tuple(sections),
-        attention=_attention(sections),
+        attention=_attention(sections, _findings(session, quarter, as_of, audience, ids, refs, fixes, later, threads)),
         history=history,
         withheld=withheld,
         corrections=_corrections_in(session, quarter, fixes, refs, visible, audience) if marked else (),
@@ -1043,11 +1047,39 @@ def _summary(sections: Sequence[RecommendationSection]) -> Summary:
     )
 
 
-def _attention(sections: Sequence[RecommendationSection]) -> tuple[AttentionItem, ...]:
+def _findings(
+    session: Session,
+    quarter: Quarter,
+    as_of: datetime,
+    audience: Sensitivity,
+    ids: list[int],
+    refs: dict[int, str],
+    fixes: corrections.Corrections,
+    later: Later,
+    threads: series_rules.Threads,
+) -> dict[str, tuple[str, ...]]:
+    """The lint findings of the quarter by REF, as known at as_of: none for the public audience,
+    and only those whose evidence the audience may see."""
+    if audience == Sensitivity.PUBLIC or not ids:
+        return {}
+    found = lint.findings(
+        session, as_of=as_of, quarter=quarter, recommendations=ids, refs=refs, fixes=fixes, later=later, threads=threads
+    )
+    shown: dict[str, list[str]] = defaultdict(list)
+    for finding in found:
+        if finding.sensitivity.rank <= audience.rank:
+            shown[finding.ref].append(f"{finding.rule}: {finding.message}")
+    return {ref: tuple(messages) for ref, messages in shown.items()}
+
+
+def _attention(
+    sections: Sequence[RecommendationSection], findings: dict[str, tuple[str, ...]]
+) -> tuple[AttentionItem, ...]:
     items = []
     for section in sections:
         regressed = section.change == Change.REGRESSED
-        if regressed or section.overdue or not section.evidence or section.carried_over_from:
+        flagged = findings.get(section.ref, ())
+        if regressed or section.overdue or not section.evidence or section.carried_over_from or flagged:
             items.append(
                 AttentionItem(
                     ref=section.ref,
@@ -1057,6 +1089,7 @@ def _attention(sections: Sequence[RecommendationSection]) -> tuple[AttentionItem
                     overdue_since=section.due_on if section.overdue else None,
                     no_evidence=not section.evidence,
                     carried_over_from=section.carried_over_from,
+                    findings=flagged,
                 )
             )
     return tuple(items)
