@@ -41,6 +41,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import import_xlsx  # bench/, beside this script
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BASELINES = HERE / "baselines"
@@ -582,6 +584,43 @@ def bench_search(sizes: Sizes, tracker: list[str], big_db: Path) -> list[Metric]
     return [metric]
 
 
+def postgres_verify_metrics(sizes: Sizes) -> list[Metric]:
+    return [
+        Metric(
+            f"PostgreSQL: verify ({sizes.pg_evidence:,}-evidence database)",
+            "`tracker verify`",
+            "psycopg loop of hashlib.sha256 over the stored events, in seq order (server-side cursor)",
+            "<= 1.5x",
+        ),
+        Metric(
+            f"PostgreSQL: verify memory ({sizes.pg_evidence:,}-evidence database)",
+            "peak RSS of `tracker verify`",
+            "",
+            "<= 250 MiB",
+            unit="MiB",
+        ),
+    ]
+
+
+def bench_postgres_verify(sizes: Sizes, tracker: list[str], db: str, metrics: list[Metric]) -> None:
+    """`tracker verify` on PostgreSQL against bench/baselines/verify_postgres.py, on the same database."""
+    timed, memory = metrics
+    samples = interleave(
+        {
+            "tracker": [*tracker, "--db", db, "verify"],
+            "baseline": [PYTHON, str(BASELINES / "verify_postgres.py"), db],
+        },
+        sizes.runs,
+    )
+    compare(timed, samples["tracker"], samples["baseline"], 1.5)
+    peak = max(s.rss_mib for s in samples["tracker"])
+    memory.tracker_value, memory.met, memory.runs = peak, peak <= 250, len(samples["tracker"])
+    memory.note = (
+        "the largest of its processes (a long chain is shared with a second one); "
+        f"baseline script: {max(s.rss_mib for s in samples['baseline']):.0f} MiB"
+    )
+
+
 def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: Path) -> list[Metric]:
     import_metric = Metric(
         f"PostgreSQL: bulk import ({sizes.import_rows:,}-row evidence CSV)",
@@ -595,10 +634,11 @@ def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: 
         "the same hand-written SQL, same JSON",
         "<= 2x",
     )
+    verify_metrics = postgres_verify_metrics(sizes)
     if url is None:
-        for metric in (import_metric, report_metric):
+        for metric in (import_metric, report_metric, *verify_metrics):
             metric.note = "skipped: no PostgreSQL server (pass --postgres URL)"
-        return [import_metric, report_metric]
+        return [import_metric, report_metric, *verify_metrics]
     pg = Postgres(url)
     try:
         say("PostgreSQL: generating the databases")
@@ -709,9 +749,11 @@ def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: 
         )
         if not same:
             report_metric.met = False
+        say("PostgreSQL: verify")
+        bench_postgres_verify(sizes, tracker, report_db, verify_metrics)
     finally:
         pg.close()
-    return [import_metric, report_metric]
+    return [import_metric, report_metric, *verify_metrics]
 
 
 # Output ---------------------------------------------------------------------------------------------
@@ -767,13 +809,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server URL (database name ignored)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL benchmarks")
     parser.add_argument(
-        "--only", metavar="GROUPS", help="comma-separated: startup,commands,import,report,verify,search,postgres"
+        "--pg-evidence", type=int, metavar="N", help="evidence in the PostgreSQL report and verify database"
+    )
+    parser.add_argument(
+        "--only", metavar="GROUPS", help="comma-separated: startup,commands,import,xlsx,report,verify,search,postgres"
     )
     args = parser.parse_args(argv)
     sizes = SIZES["smoke" if args.smoke else "quick" if args.quick else "default"]
     if args.runs:
         sizes = Sizes(**{**asdict(sizes), "runs": args.runs})
-    groups = set((args.only or "startup,commands,import,report,verify,search,postgres").split(","))
+    if args.pg_evidence:
+        sizes = Sizes(**{**asdict(sizes), "pg_evidence": args.pg_evidence})
+    groups = set((args.only or "startup,commands,import,xlsx,report,verify,search,postgres").split(","))
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
@@ -792,7 +839,7 @@ def main(argv: list[str] | None = None) -> int:
         "small": cached_sqlite(out, sizes, sizes.small, sizes.small_quarters, label="small", version=version)
         if groups & {"commands", "report"}
         else None,
-        "base": cached_sqlite(out, sizes, 0, 1, label="base", version=version) if "import" in groups else None,
+        "base": cached_sqlite(out, sizes, 0, 1, label="base", version=version) if groups & {"import", "xlsx"} else None,
         "csv": import_csv(out, sizes) if groups & {"import", "postgres"} else None,
     }
     big_db, small_db, base_db, csv_file = (
@@ -809,6 +856,9 @@ def main(argv: list[str] | None = None) -> int:
     if "import" in groups:
         say("bulk import")
         metrics += bench_import(sizes, tracker, base_db, csv_file, work)
+    if "xlsx" in groups:  # bench/import_xlsx.py
+        say("bulk import, xlsx")
+        metrics += import_xlsx.bench(sys.modules[__name__], sizes, tracker, base_db, out, work)
     if "report" in groups:
         say("quarterly report")
         metrics += bench_report(sizes, tracker, big_db, small_db, work)
@@ -830,6 +880,7 @@ def main(argv: list[str] | None = None) -> int:
     mode_name = "smoke" if args.smoke else "quick" if args.quick else "default"
     command = "python bench/run.py" + {"default": "", "quick": " --quick", "smoke": " --smoke"}[mode_name]
     command += f" --only {args.only}" if args.only else ""
+    command += f" --pg-evidence {args.pg_evidence}" if args.pg_evidence else ""
     document = {
         "command": command,
         "mode": mode_name,

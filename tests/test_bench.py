@@ -4,8 +4,9 @@ A smoke run of ``bench/run.py`` (tiny sizes, one run each) must complete and wri
 table with every metric. Nothing here asserts a time: the machines are shared and noisy,
 and ``bench/run.py`` itself compares the tracker with baselines measured in the same run.
 The smoke run takes minutes: it is marked ``slow``. The import checks run in a subprocess
-and look at ``sys.modules``: ``tracker --help`` loads neither SQLAlchemy, Alembic, Jinja2
-nor matplotlib, and database commands load no Alembic.
+and look at ``sys.modules``: ``tracker --help`` loads neither SQLAlchemy, Alembic, Jinja2,
+matplotlib, python-docx, WeasyPrint nor openpyxl, database commands load no Alembic, and a
+report loads python-docx or WeasyPrint only in the format that needs it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ METRICS = [
     "database command: rec list",
     "bulk import (",
     "bulk import vs sqlite-utils (",
+    "bulk import, xlsx (",
     "quarterly report, json (",
     "quarterly report, md (",
     "report scaling: ",
@@ -87,11 +89,14 @@ except SystemExit as exit_:
 """
 
 
+HEAVY = {"sqlalchemy", "alembic", "jinja2", "matplotlib", "docx", "weasyprint", "openpyxl"}
+DOCUMENT_LIBRARIES = {"docx", "weasyprint", "openpyxl"}  # python-docx, WeasyPrint, openpyxl
+
+
 def test_importing_cli_and_help_load_no_heavy_library():
-    heavy = {"sqlalchemy", "alembic", "jinja2", "matplotlib"}
-    assert not loaded_modules("from tracker import cli") & heavy
-    assert not loaded_modules(RUN.format(args=["--help"])) & heavy
-    assert not loaded_modules(RUN.format(args=["report", "--help"])) & heavy
+    assert not loaded_modules("from tracker import cli") & HEAVY
+    assert not loaded_modules(RUN.format(args=["--help"])) & HEAVY
+    assert not loaded_modules(RUN.format(args=["report", "--help"])) & HEAVY
 
 
 @pytest.mark.parametrize(
@@ -119,3 +124,10 @@ def test_database_commands_do_not_load_alembic(url, args):
     loaded = loaded_modules(RUN.format(args=["--db", url, *args]))
     assert "sqlalchemy" in loaded  # it did reach the database
     assert "alembic" not in loaded
+
+
+@pytest.mark.parametrize("fmt", ["md", "html", "docx"])
+def test_a_report_loads_the_document_library_of_its_format_only(url, fmt, tmp_path):
+    args = ["--db", url, "report", "quarterly", "2019Q3", "--format", fmt, "-o", str(tmp_path / f"report.{fmt}")]
+    loaded = loaded_modules(RUN.format(args=args)) & DOCUMENT_LIBRARIES
+    assert loaded == ({"docx"} if fmt == "docx" else set())

@@ -523,10 +523,10 @@ class AnyRef:
 BAD_FIELDS = {
     "title": ["", "  ", "a\x00b"],
     "date": ["20191231", "2019-W01-1", "2019/12/31", "2019-02-29", "2019-13-01", "2019-10-06", ""],
-    "kind": ["lawsuit", "LAW", ""],
+    "kind": ["lawsuit", "LAWSUIT", ""],  # an import reads a vocabulary's values in any case: LAW is law
     "stance": ["forward"],
     "reliability": ["rumour"],
-    "sensitivity": ["secret", "Public"],
+    "sensitivity": ["secret", "Publik"],
 }
 COLUMNS = EVIDENCE_HEADER.split(",")
 

@@ -157,13 +157,16 @@ def test_attachment_names_from_the_database_are_never_used_as_paths(database, ur
         ["report", "quarterly", "2019Q3", "--audience", "confidential", "--format", "md", "-o", "r.md"],
         ["report", "quarterly", "2019Q3", "--audience", "confidential", "--format", "json", "-o", "r.json"],
         ["report", "quarterly", "2019Q3", "--audience", "confidential", "--format", "csv", "-o", "r.csv"],
+        ["report", "quarterly", "2019Q3", "--audience", "confidential", "--format", "docx", "-o", "r.docx"],
         ["export", "--with-files", "-o", "export.json"],
     ]
     for args in commands:
         result = invoke(["--db", url, *args])
         assert result.exit_code == 0, (args, result.output)
     written = files_under(tmp_path)
-    expected_here = {"a/b/c/" + name for name in ("wanted.txt", "r.html", "r.md", "r.json", "r.csv", "export.json")}
+    expected_here = {
+        "a/b/c/" + name for name in ("wanted.txt", "r.html", "r.md", "r.json", "r.csv", "r.docx", "export.json")
+    }
     assert written - {"a", "a/b", "a/b/c"} - {p for p in written if p.startswith("tracker-")} == expected_here
     assert not any("escape" in p for p in written)
     assert not Path(f"/tmp/escape-{tag}.txt").exists()

@@ -100,6 +100,26 @@ Reason = Annotated[
     Optional[str],
     typer.Option("--reason", metavar="TEXT", help="Why it is corrected (required): kept with the correction."),
 ]
+NoBom = Annotated[
+    bool,
+    typer.Option(
+        "--no-bom", help="CSV without the UTF-8 byte-order mark it starts with by default (for Excel); CSV only."
+    ),
+]
+ListFormat = Annotated[
+    Optional[str],
+    typer.Option(
+        "--format",
+        metavar="FORMAT",
+        help="table (the default), csv, json (as --json) or xlsx (a workbook: with -o FILE, or stdout to a file).",
+    ),
+]
+ListOutput = Annotated[
+    Optional[Path],
+    typer.Option(
+        "-o", "--output", metavar="FILE", help="Write to this file (replaced if it exists) instead of stdout."
+    ),
+]
 
 
 def given(value: str | None, option: str) -> str | None:
@@ -109,6 +129,34 @@ def given(value: str | None, option: str) -> str | None:
 
         raise InputError(f"{option} is empty: give a value, or leave the option out")
     return value
+
+
+def csv_bom(form: str, no_bom: bool) -> bool:
+    """Whether CSV output starts with a byte-order mark: yes unless --no-bom, which only CSV takes
+    (no other format ever has one: --no-bom with it is a mistake, refused)."""
+    if no_bom and form != "csv":
+        from tracker.errors import InputError
+
+        raise InputError(f"--no-bom is for --format csv only: {form} has no byte-order mark")
+    return not no_bom
+
+
+def as_written(text: str | bytes, form: str, bom: bool) -> str | bytes:
+    """A text output as it is written: CSV as its UTF-8 bytes, after a byte-order mark unless
+    --no-bom (the one place CSV output gets it); any other as it is."""
+    if form != "csv" or isinstance(text, bytes):
+        return text
+    from tracker.render import csvfile
+
+    return csvfile.encoded(text, bom=bom)
+
+
+def check_not_terminal(form: str, binary: bool, output: Path | None) -> None:
+    """A binary format goes to -o FILE or to stdout redirected, never to a terminal (exit 2)."""
+    if binary and output is None and sys.stdout.isatty():
+        from tracker.errors import InputError
+
+        raise InputError(f"--format {form} writes a binary file, not text for a terminal: give -o FILE")
 
 
 def said(changes: Any) -> None:
@@ -150,6 +198,19 @@ def dump_json(document: Any) -> None:
     from tracker.render.terminal import to_json
 
     out(to_json(document))
+
+
+def emit_list(rows: Any, form: str, output: Path | None, *, sheet: Any, table: Any, bom: bool, private: bool) -> None:
+    """A list (``evidence list``, ``status history``) in its form (``tracker.render.sheets``) to
+    stdout or the -o file: ``table(rows)``, JSON, CSV or XLSX."""
+    from tracker.render import sheets
+    from tracker.render.terminal import to_json
+
+    if form in ("table", "json"):
+        content: str | bytes = (table(rows) if form == "table" else to_json(rows)) + "\n"
+    else:
+        content = as_written(sheets.render(sheet, rows, form), form, bom)
+    emit_report(content, output, confidential=private)
 
 
 def _print_version(value: bool) -> None:
@@ -649,20 +710,23 @@ def status_withdraw(
 @status_app.command("history")
 def status_history(
     ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")],
+    fmt: ListFormat = None,
+    output: ListOutput = None,
+    no_bom: NoBom = False,
     json_output: Json = False,
 ) -> None:
     """Every assessment of a recommendation, by effective date."""
     from tracker import queries
+    from tracker.render import sheets, terminal
 
+    form = sheets.output_form(fmt, json_output)
+    bom = csv_bom(form, no_bom)
+    check_not_terminal(form, form in sheets.BINARY, output)
+    check_output(output)
     with state.database().reading() as session:
         rows = queries.status_history(session, ref)
-    if json_output:
-        return dump_json(rows)
-    from tracker.render import terminal
-
-    if not rows:
-        return out(f"No status recorded for {ref}: not_started")
-    out(terminal.status_history(rows))
+    table = lambda rows: terminal.status_history(rows) if rows else f"No status recorded for {ref}: not_started"
+    emit_list(rows, form, output, sheet=sheets.STATUS_HISTORY, table=table, bom=bom, private=False)
 
 
 # Evidence ---------------------------------------------------------------------------------
@@ -842,25 +906,33 @@ def evidence_list(
     include_retracted: Annotated[
         bool, typer.Option("--include-retracted", help="Show retracted evidence too, marked.")
     ] = False,
+    fmt: ListFormat = None,
+    output: ListOutput = None,
+    no_bom: NoBom = False,
     json_output: Json = False,
 ) -> None:
-    """List evidence by date observed."""
+    """List evidence by date observed.
+
+    A file written with -o that lists confidential evidence is readable by you only.
+    """
     from tracker import queries, validation
     from tracker.periods import Quarter
+    from tracker.render import sheets, terminal
     from tracker.vocab import EvidenceKind
 
+    form = sheets.output_form(fmt, json_output)
+    bom = csv_bom(form, no_bom)
     period = Quarter.parse(quarter) if quarter is not None and given(quarter, "--quarter") else None
     kind_value = validation.choice(kind, EvidenceKind, "kind") if given(kind, "--kind") else None
     given(rec, "--rec")
+    check_not_terminal(form, form in sheets.BINARY, output)
+    check_output(output)
     with state.database().reading() as session:
         rows = queries.evidence_list(
             session, rec=rec, quarter=period, kind=kind_value, include_retracted=include_retracted
         )
-    if json_output:
-        return dump_json(rows)
-    from tracker.render.terminal import evidence_table
-
-    out(evidence_table(rows))
+    private = any(r["sensitivity"] == "confidential" for r in rows)
+    emit_list(rows, form, output, sheet=sheets.EVIDENCE, table=terminal.evidence_table, bom=bom, private=private)
 
 
 @evidence_app.command("file")
@@ -1062,27 +1134,91 @@ def agency_list(json_output: Json = False) -> None:
 @app.command("import", rich_help_panel=RECORD)
 def import_file(
     file: Annotated[
-        Path,
+        Optional[Path],
         typer.Argument(
             metavar="FILE",
-            help="A CSV file of evidence, status updates, measurements or corrections, "
-            "or a JSON file made by `tracker export`.",
+            help="A CSV file (columns separated by commas, semicolons or tabs) or an Excel workbook (.xlsx: "
+            "the first sheet whose first row is the header of a kind, or --sheet) of evidence, status updates, "
+            "measurements or corrections; or a JSON file made by `tracker export`.",
+            show_default=False,
         ),
-    ],
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check everything and say what would be added; write nothing.")
     ] = False,
     again: Annotated[bool, typer.Option("--again", help="Import a file whose content was imported before.")] = False,
+    ignore_column: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--ignore-column",
+            metavar="NAME",
+            help="Leave out the column NAME, which tracker does not know, instead of refusing the file (repeatable).",
+        ),
+    ] = None,
+    sheet: Annotated[
+        Optional[str],
+        typer.Option("--sheet", metavar="NAME", help="The sheet of a workbook to import (default: as FILE says)."),
+    ] = None,
+    template: Annotated[
+        Optional[str],
+        typer.Option(
+            "--template",
+            metavar="KIND",
+            help="Import nothing: write an empty file to fill in to -o, with one example row. KIND is "
+            "evidence, status, measurement or correction.",
+        ),
+    ] = None,
+    template_format: Annotated[
+        Optional[str],
+        typer.Option(
+            "--format", metavar="FORMAT", help="The template's format: csv or xlsx (default: as -o is named, else csv)."
+        ),
+    ] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Where --template writes the template.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Let --template overwrite an existing -o file.")] = False,
     by: By = None,
 ) -> None:
-    """Import a file: all rows or none. An export restores into an empty database only."""
+    """Import a CSV or XLSX file, all rows or none, or restore an export into an empty database.
+
+    With --template KIND -o FILE, write an empty file of that kind to fill in and import instead.
+    """
     from tracker import importing
     from tracker.cli.progress import progress
+    from tracker.errors import InputError
 
+    if template is not None or template_format is not None or output is not None:
+        return write_template(template, template_format, output, force=force, file=file)
+    if file is None:
+        raise InputError("give the FILE to import, or --template KIND -o FILE to write a file to fill in")
     summary = importing.import_file(
-        state.database(), file, actor=author(by), dry_run=dry_run, again=again, progress=progress()
+        state.database(),
+        file,
+        actor=author(by),
+        dry_run=dry_run,
+        again=again,
+        ignore=ignore_column or (),
+        sheet=sheet,
+        progress=progress(),
     )
     out(summary.describe()) if dry_run else say(summary.describe())
+
+
+def write_template(kind: str | None, file_format: str | None, output: Path | None, *, force: bool, file: Any) -> None:
+    """``tracker import --template KIND -o FILE``: an empty file to fill in written; nothing imported."""
+    from tracker import files, importing
+    from tracker.errors import InputError
+
+    if kind is None:
+        raise InputError("-o and --format go with --template KIND, which writes a file to fill in")
+    if output is None:
+        raise InputError(f"--template {kind} needs -o FILE: where to write the template")
+    if file is not None:
+        raise InputError(f"--template writes a template and imports nothing: leave out {file}")
+    chosen = importing.template_format(file_format, output)
+    files.write_exactly(output, importing.template(kind, chosen), force=force, private=False)
+    say(f"Wrote the template {output} ({chosen}): replace its example row with yours, then `tracker import {output}`")
 
 
 @app.command(rich_help_panel=REPORT)
@@ -1162,15 +1298,17 @@ def warn_of_later_stamps(session: Any, now: Any) -> None:
         )
 
 
-def emit_report(text: str, output: Path | None, *, confidential: bool) -> None:
-    """A report to stdout, or atomically to the -o file: readable by its owner only when it is
-    for the confidential audience, else with the usual permissions (it is made to be shared)."""
+def emit_report(text: str | bytes, output: Path | None, *, confidential: bool) -> None:
+    """A report (text, or bytes: written as they are) to stdout, or atomically to the -o file:
+    readable by its owner only when it is for the confidential audience, else with the usual
+    permissions (it is made to be shared)."""
     if output is None:
         typer.echo(text, nl=False)
         return
     from tracker import files
 
-    files.write_exactly(output, text.encode("utf-8"), force=True, private=confidential)
+    content = text if isinstance(text, bytes) else text.encode("utf-8")
+    files.write_exactly(output, content, force=True, private=confidential)
     say(f"Wrote {output}")
 
 
@@ -1185,6 +1323,7 @@ def due(
     ] = None,
     as_of: ReportAsOf = None,
     fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", help="md (the default) or csv.")] = None,
+    no_bom: NoBom = False,
     json_output: Json = False,
 ) -> None:
     """A follow-up digest to mail: overdue and soon due, missing indicator values, stale and carried over."""
@@ -1193,11 +1332,12 @@ def due(
     from tracker.render import digest
 
     days, moment, form = follow_up.parse_within(within), parse_as_of(as_of), digest.output_form(fmt, json_output)
+    bom = csv_bom(form, no_bom)
     with state.database().reading() as session:
         found = follow_up.digest(session, as_of=moment, within=days, agency=given(agency, "--agency"))
         if as_of is None:
             warn_of_later_stamps(session, moment)
-    typer.echo(digest.render(found, form), nl=False)
+    typer.echo(as_written(digest.render(found, form), form, bom), nl=False)
 
 
 @report_app.command("quarterly")
@@ -1206,6 +1346,7 @@ def report_quarterly(
     source: ReportSources = None,
     fmt: ReportFormat = "md",
     output: ReportOutput = None,
+    no_bom: NoBom = False,
     as_of: ReportAsOf = None,
     audience: ReportAudience = "internal",
 ) -> None:
@@ -1216,11 +1357,13 @@ def report_quarterly(
     period, fmt, moment = Quarter.parse(quarter), render.check_format(fmt), parse_as_of(as_of)
     level = reports.parse_audience(audience)
     check_output(output)
+    check_not_terminal(fmt, render.find_format(fmt).binary, output)
+    bom = csv_bom(fmt, no_bom)
     with state.database().reading() as session:
         report = reports.quarterly(session, period, sources=source or (), as_of=moment, audience=level)
         if as_of is None:
             warn_of_later_stamps(session, moment)
-    emit_report(render.render(report, fmt), output, confidential=level.value == "confidential")
+    emit_report(as_written(render.render(report, fmt), fmt, bom), output, confidential=level.value == "confidential")
 
 
 @report_app.command("timeline")
@@ -1229,7 +1372,10 @@ def report_timeline(
     first: Annotated[
         Optional[str],
         typer.Option(
-            "--from", metavar="QUARTER", help="First quarter (default: when the earliest source was published)."
+            "--from",
+            metavar="QUARTER",
+            help="First quarter (default: when the earliest source, or edition in force, was published; "
+            "without --from at most the last 12 quarters are shown).",
         ),
     ] = None,
     last: Annotated[
@@ -1237,6 +1383,7 @@ def report_timeline(
     ] = None,
     fmt: ReportFormat = "md",
     output: ReportOutput = None,
+    no_bom: NoBom = False,
     as_of: ReportAsOf = None,
     audience: ReportAudience = "internal",
 ) -> None:
@@ -1247,11 +1394,13 @@ def report_timeline(
     start, end = (Quarter.parse(first) if first else None), (Quarter.parse(last) if last else None)
     fmt, moment, level = render.check_format(fmt), parse_as_of(as_of), reports.parse_audience(audience)
     check_output(output)
+    check_not_terminal(fmt, render.find_format(fmt).binary, output)
+    bom = csv_bom(fmt, no_bom)
     with state.database().reading() as session:
         report = reports.timeline(session, sources=source or (), first=start, last=end, as_of=moment, audience=level)
         if as_of is None:
             warn_of_later_stamps(session, moment)
-    emit_report(render.render(report, fmt), output, confidential=level.value == "confidential")
+    emit_report(as_written(render.render(report, fmt), fmt, bom), output, confidential=level.value == "confidential")
 
 
 @report_app.command("editions")
@@ -1262,6 +1411,7 @@ def report_editions(
     ] = None,
     fmt: ReportFormat = "md",
     output: ReportOutput = None,
+    no_bom: NoBom = False,
     as_of: ReportAsOf = None,
     audience: ReportAudience = "internal",
 ) -> None:
@@ -1272,13 +1422,15 @@ def report_editions(
 
     fmt, moment, level = render.check_format(fmt), parse_as_of(as_of), reports.parse_audience(audience)
     check_output(output)
+    check_not_terminal(fmt, render.find_format(fmt).binary, output)
+    bom = csv_bom(fmt, no_bom)
     if series is not None:
         series = given(series, "--series")
     with state.database().reading() as session:
         report = editions.editions(session, series=series, as_of=moment, audience=level)
         if as_of is None:
             warn_of_later_stamps(session, moment)
-    emit_report(render.render(report, fmt), output, confidential=level.value == "confidential")
+    emit_report(as_written(render.render(report, fmt), fmt, bom), output, confidential=level.value == "confidential")
 
 
 # Check ------------------------------------------------------------------------------------

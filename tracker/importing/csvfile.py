@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-from collections.abc import Callable, Iterator, Mapping
+import operator
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
@@ -34,6 +36,7 @@ from tracker.importing.kinds import (
     LIST_SEPARATOR,
     MEASUREMENT,
     STATUS,
+    VOCABULARY_COLUMNS,
     WITHDRAWN,
     CsvKind,
 )
@@ -73,23 +76,30 @@ class Lookups:
         self._resolved: dict[tuple[tuple[str, ...], date | None], tuple[int, ...]] = {}
 
     def targets(self, kind: CsvKind, row: CsvRow) -> tuple[int, ...]:
-        """The ids a row's names resolve to; unknown evidence it cites is refused too."""
+        """The ids a row's names resolve to; unknown evidence it cites is refused too.
+
+        An error is said of its column: ``evidence`` for what a row cites, else ``rec`` or ``indicator``.
+        """
         for evidence_id in row.cited:
             if evidence_id not in self.evidence:
-                raise queries.unknown_evidence(evidence_id)
+                raise _said(CITED_COLUMN, queries.unknown_evidence(evidence_id))
             if evidence_id in self.retracted:
-                raise queries.retracted_evidence(evidence_id, self.retracted[evidence_id])
+                raise _said(CITED_COLUMN, queries.retracted_evidence(evidence_id, self.retracted[evidence_id]))
         if kind is MEASUREMENT:
             code = row.names[0]
             if code not in self.indicators:
-                raise queries.unknown_indicator(code)
+                raise _said("indicator", queries.unknown_indicator(code))
             return (self.indicators[code],)
         # A bare code names the edition in force on the row's day, as the commands resolve it.
         day = getattr(row.value, "effective_on", None) or getattr(row.value, "observed_on", None)
         key = (row.names, day)
         resolved = self._resolved.get(key)
         if resolved is None:  # many rows name the same REFs: each set resolved once
-            resolved = self._resolved[key] = tuple(dict.fromkeys(self.refs.resolve(ref, day) for ref in row.names))
+            try:
+                resolved = tuple(dict.fromkeys(self.refs.resolve(ref, day) for ref in row.names))
+            except InputError as error:
+                raise _said("rec", error) from None
+            self._resolved[key] = resolved
         return resolved
 
     @property
@@ -125,14 +135,17 @@ def refuse_repeat(session: Session, file: InputFile, again: bool) -> None:
         select(ImportBatch).where(ImportBatch.sha256 == file.sha256).order_by(ImportBatch.id).limit(1)
     ).first()
     if previous is not None:
+        sheets = " (a workbook counts as one file: to import another sheet of it, pass --again)" if file.is_xlsx else ""
         raise Conflict(
             f"{file.label} was already imported on {previous.recorded_at:%Y-%m-%d} "
             f"(import {previous.id}, as {previous.filename!r}, {previous.rows} rows, by {previous.recorded_by}): "
-            "pass --again to import the same content again"
+            f"pass --again to import the same content again{sheets}"
         )
 
 
 # Parsing and checking -----------------------------------------------------------------------------
+
+CITED_COLUMN = "evidence"  # the column of the evidence ids a status update or a measurement cites
 
 
 def _split(value: str | None) -> list[str]:
@@ -182,81 +195,306 @@ def _check_row(kind: CsvKind, row: Mapping[str, str | None], line: int) -> CsvRo
     return CsvRow(line, (code,), measurement, cited)
 
 
-class _CellError(InputError):
-    """An error in one cell of a row: ``column`` names its column."""
+def _as_checked(kind: CsvKind, values: dict[str, str | None]) -> dict[str, str | None]:
+    """A row's values as its checks take them: vocabularies' in lower case (``Inspection``:
+    ``inspection``). A day written with slashes or dots is refused here, with its ISO spelling."""
+    for column in kind.vocabularies:
+        value = values.get(column)
+        if value is not None:
+            values[column] = value.lower()
+    for column in kind.dates:
+        value = values.get(column)
+        if value is not None and (written := _WRITTEN_DAY.fullmatch(value.strip())):
+            raise _CellError(column, _iso_hint(column, value, written), said=True)
+    return values
 
-    def __init__(self, column: str, message: str) -> None:
+
+# A day written as people write it by hand (14/08/2019, 14.08.2019, 8-14-2019, 2019/08/14), not YYYY-MM-DD.
+_WRITTEN_DAY = re.compile(
+    r"(?P<first>\d{1,2})[/.-](?P<second>\d{1,2})[/.-](?P<year>\d{4})|(?P<y>\d{4})[/.](?P<m>\d{1,2})[/.](?P<d>\d{1,2})",
+    re.ASCII,
+)
+
+
+def _iso_hint(column: str, value: str, written: re.Match[str]) -> str:
+    """Why a day written ``14/08/2019`` is refused, and how to write it. The order of day and
+    month is never guessed: where only one order makes a date, the message gives that date,
+    where both do, both."""
+    refused = f"invalid {column} {value!r}: write the date as YYYY-MM-DD"
+    if written["y"]:
+        meant = _iso(int(written["y"]), int(written["m"]), int(written["d"]))
+        return f"{refused}: {meant}" if meant else f"{refused}; no such day in the calendar"
+    year, first, second = int(written["year"]), int(written["first"]), int(written["second"])
+    day_first, month_first = _iso(year, second, first), _iso(year, first, second)
+    if day_first and month_first and day_first != month_first:
+        return f"{refused}: {day_first} if it is day/month/year, {month_first} if it is month/day/year"
+    meant = day_first or month_first
+    return f"{refused}: {meant}" if meant else f"{refused}; no such day in the calendar"
+
+
+def _iso(year: int, month: int, day: int) -> str | None:
+    try:
+        return date(year, month, day).isoformat()
+    except ValueError:
+        return None
+
+
+class _CellError(InputError):
+    """An error in one cell of a row: ``column`` names its column (None: not known).
+
+    ``said``: the message names the column already (the single commands' checks name each
+    field by its column): a CSV file's error does not repeat it; a sheet's names it always.
+    """
+
+    def __init__(self, column: str | None, message: str, *, said: bool = False) -> None:
         super().__init__(message)
         self.column = column
+        self.said = said
 
 
-def _at(label: str, line: int, error: InputError) -> InputError:
-    """``error`` said of a file's line (and of its column, when it is one cell's)."""
-    column = f", column {error.column}" if isinstance(error, _CellError) else ""
-    return InputError(f"{label} line {line}{column}: {error}")
+def _said(column: str, error: InputError) -> _CellError:
+    return _CellError(column, str(error), said=True)
 
 
-def _recognise(header: list[str], label: str) -> CsvKind:
+@dataclass(frozen=True)
+class Place:
+    """How errors name a place in a file: a CSV file's lines (``FILE line 14``), or the rows of
+    one sheet of a workbook (``FILE sheet "evidence", row 14, column "date"``)."""
+
+    label: str
+    sheet: str | None = None
+
+    @property
+    def whole(self) -> str:
+        """The file, or its sheet."""
+        return self.label if self.sheet is None else f'{self.label} sheet "{self.sheet}"'
+
+    def at(self, line: int, column: str | None = None) -> str:
+        if self.sheet is None:
+            return f"{self.label} line {line}" + (f", column {column}" if column else "")
+        return f"{self.whole}, row {line}" + (f', column "{column}"' if column else "")
+
+    def column(self, index: int) -> str:
+        """How a column is named by its place (0: the first): a CSV file's by number, a sheet's by letter."""
+        return str(index + 1) if self.sheet is None else column_letter(index)
+
+    def error(self, line: int, error: InputError) -> InputError:
+        """``error`` said of a line or row (and of its column, where known)."""
+        column = None
+        if isinstance(error, _CellError) and (self.sheet is not None or not error.said):
+            column = error.column
+        return InputError(f"{self.at(line, column)}: {error}")
+
+
+def column_letter(index: int) -> str:
+    """A spreadsheet's name of the column at ``index`` (0: A, 25: Z, 26: AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+Record = tuple[int, int, Sequence[str | None] | None]
+"""A record of a file, as :func:`check_records` reads it: its first line (or row), its last, and its
+cells (as many as the header has; a blank one "" or None), or None for a blank line."""
+
+
+@dataclass(frozen=True)
+class Records:
+    """What a file holds, as :func:`check_records` reads it: a CSV file's records or a sheet's rows.
+
+    ``header`` is its first line or row as written; ``lines`` how many lines (or rows) it has,
+    for the progress shown; ``records`` yields the others, from line ``header_end + 1``.
+    """
+
+    place: Place
+    header: Sequence[str]
+    records: Iterator[Record]
+    lines: int
+    header_end: int = 1
+
+
+def _ignored(names: Iterable[str]) -> frozenset[str]:
+    ignored = set()
+    for name in names:
+        if not name.strip():
+            raise InputError("--ignore-column is empty: name the column to leave out")
+        ignored.add(name.strip().lower())
+    return frozenset(ignored)
+
+
+def _recognise(header: list[str], place: Place, ignored: frozenset[str]) -> CsvKind:
     columns = set(header)
     for kind in CSV_KINDS:
         if set(kind.required) <= columns:
-            unknown = [c for c in header if c not in kind.columns]
+            known = sorted(c for c in ignored if c in kind.columns)
+            if known:
+                raise InputError(
+                    f"--ignore-column {known[0]}: {known[0]} is a column of {kind.a_file}, which tracker imports; "
+                    "only a column tracker does not know can be left out"
+                )
+            unknown = [c for c in header if c not in kind.columns and c not in ignored]
+            if "" in unknown:
+                raise InputError(
+                    f"{place.at(1)}: column {place.column(header.index(''))} has no name in the header: "
+                    "name it, or remove the column"
+                )
             if unknown:
                 raise InputError(
-                    f"{label} line 1: unknown column {unknown[0]!r} in {kind.a_file} "
-                    f"(its columns: {','.join(kind.columns)})"
+                    f"{place.at(1)}: unknown column {unknown[0]!r} in {kind.a_file} "
+                    f"(its columns: {','.join(kind.columns)}); pass --ignore-column {_quoted(unknown[0])} "
+                    "to import the file without it"
                 )
             return kind
     closest = max(CSV_KINDS, key=lambda kind: len(columns & set(kind.required)))
     missing = [c for c in closest.required if c not in columns]
     hint = f"{closest.a_file} needs the column(s) {','.join(missing)}; " if columns & set(closest.required) else ""
     expected = "; ".join(f"{kind.name}: {','.join(kind.required)}" for kind in CSV_KINDS)
-    raise InputError(f"{label} line 1: header not recognised: {hint}name the columns of one kind ({expected})")
+    raise InputError(f"{place.at(1)}: header not recognised: {hint}name the columns of one kind ({expected})")
 
 
-def parse_csv(file: InputFile, lookups: Lookups, *, progress: Progress = quietly) -> CsvPlan | CorrectionPlan:
-    """Parse and check every row of a CSV file, REFs included; the first bad row stops it."""
-    reader = csv.reader(io.StringIO(file.text, newline=""), strict=True)
-    try:
-        header = next(reader, None)
-    except csv.Error as error:
-        raise InputError(f"{file.label} line 1: malformed CSV: {error}") from None
-    if not header or not any(cell.strip() for cell in header):
-        raise InputError(f"{file.label}: is empty; its first line must be a header, e.g. {','.join(EVIDENCE.required)}")
-    header = [cell.strip().lower() for cell in header]
-    repeated = sorted({c for c in header if header.count(c) > 1})
+def _quoted(name: str) -> str:
+    """A column's name as it is typed on a command line."""
+    return name if re.fullmatch(r"[\w.-]+", name) else repr(name)
+
+
+def header_of(cells: Sequence[str]) -> list[str]:
+    """A header's column names, as they are compared: trimmed, in lower case."""
+    return [cell.strip().lower() for cell in cells]
+
+
+def is_recognised(header: Sequence[str]) -> bool:
+    """Whether ``header`` (see :func:`header_of`) has the required columns of a kind."""
+    columns = set(header)
+    return any(set(kind.required) <= columns for kind in CSV_KINDS)
+
+
+def check_records(
+    file: InputFile,
+    records: Records,
+    lookups: Lookups,
+    *,
+    progress: Progress = quietly,
+    ignore: Iterable[str] = (),
+) -> CsvPlan | CorrectionPlan:
+    """Check every record, REFs included, as a CSV file's: the first bad one stops it.
+
+    ``ignore`` names columns the kind does not have, to leave out rather than refuse.
+    """
+    place = records.place
+    header = header_of(records.header)
+    ignored = _ignored(ignore)
+    repeated = sorted({c for c in header if header.count(c) > 1 and c not in ignored})
     if repeated:
-        raise InputError(f"{file.label} line 1: the column {repeated[0]!r} appears twice")
-    kind = _recognise(header, file.label)
-    plan: CsvPlan | CorrectionPlan = CorrectionPlan(file) if kind is CORRECTION else CsvPlan(file=file, kind=kind)
-    ended = reader.line_num
-    with progress(file.text.count("\n"), f"Checking {file.name}") as advance:
+        raise InputError(f"{place.at(1)}: the column {repeated[0]!r} appears twice")
+    kind = _recognise(header, place, ignored)
+    plan: CsvPlan | CorrectionPlan = (
+        CorrectionPlan(file, place) if kind is CORRECTION else CsvPlan(file=file, kind=kind, place=place)
+    )
+    kept = [index for index, column in enumerate(header) if column not in ignored]
+    columns = [header[index] for index in kept]
+    pick = None if len(kept) == len(header) else _getter(kept)
+    ended = records.header_end
+    with progress(records.lines, f"Checking {file.name}") as advance:
         advance(ended)
-        while True:
-            line = ended + 1
-            try:
-                record = next(reader, None)
-            except csv.Error as error:
-                raise InputError(f"{file.label} line {line}: malformed CSV: {error}") from None
-            if record is None:
-                break
-            advance(reader.line_num - ended)
-            ended = reader.line_num
-            if not record or (len(record) == 1 and not record[0].strip()):
+        for line, end, cells in records.records:
+            advance(end - ended)
+            ended = end
+            if cells is None:
                 continue  # a blank line
-            if len(record) != len(header):
-                raise InputError(
-                    f"{file.label} line {line}: {len(record)} fields, but the header has {len(header)} columns "
-                    "(quote a field that contains a comma)"
-                )
-            values = {column: cell if cell.strip() else None for column, cell in zip(header, record)}
+            given = pick(cells) if pick else cells
+            values = {column: cell if cell and cell.strip() else None for column, cell in zip(columns, given)}
             try:
                 plan.add(values, line, lookups)
             except InputError as error:
-                raise _at(file.label, line, error) from None
+                raise place.error(line, error) from None
+        if records.lines > ended:
+            advance(records.lines - ended)  # the last rows of a sheet were empty
     if not plan.rows:
-        raise InputError(f"{file.label}: has a header but no rows; nothing to import")
+        raise InputError(f"{place.whole}: has a header but no rows; nothing to import")
     return plan
+
+
+def _getter(indexes: Sequence[int]) -> Callable[[Sequence[str | None]], Sequence[str | None]]:
+    if len(indexes) == 1:
+        index = indexes[0]
+        return lambda cells: (cells[index],)
+    return operator.itemgetter(*indexes)
+
+
+# CSV files: their delimiter, their records -----------------------------------------------------------
+
+DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}
+
+
+def _delimiter(file: InputFile, place: Place) -> str:
+    """The delimiter of a CSV file's columns, told by :class:`csv.Sniffer` from its header line:
+    a comma, a semicolon or a tab. Refused when the header holds more than one."""
+    end = file.text.find("\n")
+    first = file.text[: None if end < 0 else end].rstrip("\r")
+    present = [mark for mark in DELIMITERS if mark in first]
+    if not present:
+        return ","  # one column (no kind has one: its header is refused)
+    try:
+        sniffed: str | None = csv.Sniffer().sniff(first, delimiters="".join(DELIMITERS)).delimiter
+    except csv.Error:
+        sniffed = present[0] if len(present) == 1 else None
+    if sniffed is None or any(mark != sniffed for mark in present):  # a column name holds none of them
+        marks = " and ".join(DELIMITERS[mark] for mark in present)
+        raise InputError(
+            f"{place.at(1)}: cannot tell how the columns are separated: the header holds {marks}; "
+            "separate them with one of commas, semicolons or tabs, the same on every line"
+        )
+    return sniffed
+
+
+def _csv_records(reader: Any, place: Place, width: int, delimiter: str) -> Iterator[Record]:
+    ended = reader.line_num
+    while True:
+        line = ended + 1
+        try:
+            record = next(reader, None)
+        except csv.Error as error:
+            raise InputError(f"{place.at(line)}: malformed CSV: {error}") from None
+        if record is None:
+            return
+        ended = reader.line_num
+        if not record or (len(record) == 1 and not record[0].strip()):
+            yield line, ended, None  # a blank line
+            continue
+        if len(record) != width:
+            raise InputError(
+                f"{place.at(line)}: {len(record)} fields, but the header has {width} columns "
+                f"(quote a field that contains {_A_DELIMITER[delimiter]})"
+            )
+        yield line, ended, record
+
+
+_A_DELIMITER = {",": "a comma", ";": "a semicolon", "\t": "a tab"}
+
+
+def parse_csv(
+    file: InputFile, lookups: Lookups, *, progress: Progress = quietly, ignore: Iterable[str] = ()
+) -> CsvPlan | CorrectionPlan:
+    """Parse and check every row of a CSV file, REFs included; the first bad row stops it.
+
+    Its columns are separated by commas, semicolons or tabs (told from the header line).
+    """
+    place = Place(file.label)
+    delimiter = _delimiter(file, place)
+    reader = csv.reader(io.StringIO(file.text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        raise InputError(f"{place.at(1)}: malformed CSV: {error}") from None
+    if not header or not any(cell.strip() for cell in header):
+        raise InputError(f"{file.label}: is empty; its first line must be a header, e.g. {','.join(EVIDENCE.required)}")
+    records = Records(
+        place, header, _csv_records(reader, place, len(header), delimiter), file.text.count("\n"), reader.line_num
+    )
+    return check_records(file, records, lookups, progress=progress, ignore=ignore)
 
 
 # Writing ----------------------------------------------------------------------------------------
@@ -268,12 +506,19 @@ class CsvPlan:
 
     file: InputFile
     kind: CsvKind
+    place: Place
     rows: list[CsvRow] = field(default_factory=list)
     targets: list[tuple[int, ...]] = field(default_factory=list)
 
-    def add(self, values: Mapping[str, str | None], line: int, lookups: Lookups) -> None:
+    def add(self, values: dict[str, str | None], line: int, lookups: Lookups) -> None:
         """Check one data row (``values``: blank cells None) and what it names."""
-        row = _check_row(self.kind, values, line)
+        try:
+            row = _check_row(self.kind, _as_checked(self.kind, values), line)
+        except _CellError:
+            raise
+        except InputError as error:  # its message names its column (see CsvKind.labels)
+            found = self.kind.named_column.search(str(error))
+            raise _CellError(found and found[1], str(error), said=True) from None
         self.targets.append(lookups.targets(self.kind, row))
         self.rows.append(row)
 
@@ -315,7 +560,7 @@ class CsvPlan:
         added = {name: count for name, count in writer.counts.items() if name != _BATCHES.name}
         last = ids.last(self.kind.table)  # one row of this table per line, ids in a run
         return ImportSummary(
-            self.file.label,
+            self.place.whole,
             self.kind.name,
             len(self.rows),
             added,
@@ -334,7 +579,7 @@ class CsvPlan:
                 try:
                     target = resolved[key] = lookups.targets(self.kind, row)
                 except InputError as error:
-                    raise InputError(f"{self.file.label} line {row.line}: {error}") from None
+                    raise self.place.error(row.line, error) from None
             self.targets[number] = target
 
 
@@ -465,6 +710,8 @@ def _check_correction(values: Mapping[str, str | None], line: int, session: Sess
     with _column("reason"):
         reason = validation.long_text(values["reason"], "reason")
     value: Any = values["value"]
+    if name in VOCABULARY_COLUMNS and value is not None:
+        value = value.lower()  # a vocabulary's value, in any case (see CsvKind.vocabularies)
     with _column("value"):
         if name == WITHDRAWN:
             if (value or "").strip() != "yes":
@@ -530,10 +777,11 @@ class CorrectionPlan:
     """
 
     file: InputFile
+    place: Place
     rows: list[CorrectionRow] = field(default_factory=list)
     kind: CsvKind = CORRECTION
 
-    def add(self, values: Mapping[str, str | None], line: int, lookups: Lookups) -> None:
+    def add(self, values: dict[str, str | None], line: int, lookups: Lookups) -> None:
         self.rows.append(_check_correction(values, line, lookups.session))
 
     def apply(
@@ -561,7 +809,7 @@ class CorrectionPlan:
                     _CORRECTORS[row.kind](session, row, actor)
                 except InputError as error:
                     _give_back_ids(session, highest)
-                    raise _at(self.file.label, row.line, _CellError("value", str(error))) from None
+                    raise self.place.error(row.line, _CellError("value", str(error))) from None
                 advance(1)
         added, first, last = session.execute(
             select(func.count(), func.min(Correction.id), func.max(Correction.id)).where(
@@ -572,7 +820,7 @@ class CorrectionPlan:
         if dry_run:
             _give_back_ids(session, highest)
         return ImportSummary(
-            self.file.label,
+            self.place.whole,
             self.kind.name,
             len(self.rows),
             {Correction.__tablename__: added, Event.__tablename__: events},

@@ -1,4 +1,5 @@
-"""Reading a file to import: its bytes, bounded in size, decoded as UTF-8 text."""
+"""Reading a file to import: its bytes, bounded in size, decoded as UTF-8 text (a CSV file, an
+export) or kept as they are (an Excel workbook, read by :mod:`tracker.importing.xlsxfile`)."""
 
 from __future__ import annotations
 
@@ -13,27 +14,57 @@ from tracker.files import read_bounded
 from tracker.store import models
 
 MAX_CSV_BYTES = 200 * 1024 * 1024
+MAX_XLSX_BYTES = 100 * 1024 * 1024
 MAX_EXPORT_BYTES = 1024 * 1024 * 1024
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+_ZIP = b"PK\x03\x04"  # how an .xlsx file (a zip archive) begins
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # how an .xls file (Excel 97-2003) begins
+_OTHER_SPREADSHEETS = {".xls": "an Excel 97-2003 workbook (.xls)", ".ods": "an OpenDocument spreadsheet (.ods)"}
 
 
 @dataclass(frozen=True)
 class InputFile:
-    """A file to import: its bytes, their sha256 and the text they decode to."""
+    """A file to import: its bytes, their sha256 and the text they decode to.
+
+    An Excel workbook is not text: its bytes are ``workbook`` (and ``text`` is empty).
+    """
 
     label: str
     name: str
     sha256: str
     text: str
     is_json: bool
+    workbook: bytes | None = None
+
+    @property
+    def is_xlsx(self) -> bool:
+        return self.workbook is not None
 
 
 def read_file(path: str | Path) -> InputFile:
-    """Read and decode a file to import; refuse what is missing, too large or not UTF-8."""
+    """Read and decode a file to import; refuse what is missing, too large or not UTF-8.
+
+    A file named ``.xlsx`` (or ``.xlsm``), or whose bytes are a zip archive's, is an Excel
+    workbook; ``.json``, or text that starts with ``{``, an export; anything else CSV.
+    """
     path = Path(path)
     label = str(path)
     suffix = path.suffix.lower()
-    limit = MAX_CSV_BYTES if suffix == ".csv" else MAX_EXPORT_BYTES
-    content = read_bounded(path, limit=limit, label=label, hint="; give a CSV or JSON file")
+    limit = {".csv": MAX_CSV_BYTES, ".xlsx": MAX_XLSX_BYTES, ".xlsm": MAX_XLSX_BYTES}.get(suffix, MAX_EXPORT_BYTES)
+    content = read_bounded(path, limit=limit, label=label, hint="; give a CSV, XLSX or JSON file")
+    name = validation.text(path.name, "file name", max_length=models.NAME_LENGTH)
+    assert name is not None  # a required text is never None
+    sha256 = hashlib.sha256(content).hexdigest()
+    if suffix in _OTHER_SPREADSHEETS or content.startswith(_OLE):
+        what = _OTHER_SPREADSHEETS.get(suffix, _OTHER_SPREADSHEETS[".xls"])
+        raise InputError(f"{label}: is {what}; save it as an Excel workbook (.xlsx) or as CSV UTF-8, then import that")
+    if suffix in XLSX_SUFFIXES or content.startswith(_ZIP):
+        if len(content) > MAX_XLSX_BYTES:
+            raise InputError(
+                f"{label}: {len(content)} bytes is over the {_mib(MAX_XLSX_BYTES)} limit for a workbook; "
+                "split it into smaller files"
+            )
+        return InputFile(label=label, name=name, sha256=sha256, text="", is_json=False, workbook=content)
     decoded = _decode(content, label)
     is_json = suffix == ".json" or (suffix != ".csv" and decoded.lstrip().startswith("{"))
     if not is_json and len(content) > MAX_CSV_BYTES:
@@ -41,9 +72,7 @@ def read_file(path: str | Path) -> InputFile:
             f"{label}: {len(content)} bytes is over the {_mib(MAX_CSV_BYTES)} limit for a CSV file; "
             "split it into smaller files"
         )
-    name = validation.text(path.name, "file name", max_length=models.NAME_LENGTH)
-    assert name is not None  # a required text is never None
-    return InputFile(label=label, name=name, sha256=hashlib.sha256(content).hexdigest(), text=decoded, is_json=is_json)
+    return InputFile(label=label, name=name, sha256=sha256, text=decoded, is_json=is_json)
 
 
 def _decode(content: bytes, label: str) -> str:

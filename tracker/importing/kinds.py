@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import cast
 
 from sqlalchemy import Table
 
 from tracker import corrections, queries
 from tracker.store import models
+from tracker.vocab import Direction, EvidenceKind, Pillar, Reliability, Sensitivity, Stance, Status, TextStatus
+
+VOCABULARY_COLUMNS: dict[str, type[StrEnum]] = {
+    "kind": EvidenceKind,
+    "stance": Stance,
+    "reliability": Reliability,
+    "sensitivity": Sensitivity,
+    "status": Status,
+    "pillar": Pillar,
+    "text_status": TextStatus,
+    "direction": Direction,
+}
+"""The columns (and the fields of a correction file) that hold a vocabulary's values: read in
+any case (``Inspection``), stored as the vocabulary spells them (``inspection``)."""
+DATE_COLUMNS = frozenset({"date", "effective_on"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +57,22 @@ class CsvKind:
     def labels(self) -> dict[str, str]:
         """Errors name a field by its column."""
         return {column: column for column in self.columns}
+
+    @functools.cached_property
+    def vocabularies(self) -> dict[str, type[StrEnum]]:
+        """Its columns that hold a vocabulary's values, with the vocabulary."""
+        return {column: VOCABULARY_COLUMNS[column] for column in self.columns if column in VOCABULARY_COLUMNS}
+
+    @functools.cached_property
+    def dates(self) -> tuple[str, ...]:
+        """Its columns that hold a day."""
+        return tuple(column for column in self.columns if column in DATE_COLUMNS)
+
+    @functools.cached_property
+    def named_column(self) -> re.Pattern[str]:
+        """Finds the first of its columns an error message names (every check names its field by its column)."""
+        names = "|".join(re.escape(column) for column in sorted(self.columns, key=len, reverse=True))
+        return re.compile(rf"(?<![\w-])({names})(?![\w-])")
 
 
 EVIDENCE = CsvKind(

@@ -1,10 +1,12 @@
 """Render a report (see :mod:`tracker.reports`) in one of the formats of :data:`REGISTRY`.
 
 One module per format: :mod:`~tracker.render.markdown`, :mod:`~tracker.render.html`
-(with :mod:`~tracker.render.charts`), :mod:`~tracker.render.jsondoc` and
-:mod:`~tracker.render.csvfile`; the wording they share is in :mod:`~tracker.render.text`.
-The registry below is the one list of formats: the ``--format`` help, its validation and
-the choice of renderer all come from it.
+(with :mod:`~tracker.render.charts`), :mod:`~tracker.render.jsondoc`,
+:mod:`~tracker.render.csvfile`, :mod:`~tracker.render.docx` (Word) and
+:mod:`~tracker.render.pdf` (the HTML page through WeasyPrint, an optional extra); the
+wording they share is in :mod:`~tracker.render.text`. The registry below is the one list
+of formats: the ``--format`` help, its validation and the choice of renderer all come
+from it. A *binary* format renders bytes (a file), the others text.
 
 Each format renders the same structure and adds nothing to it: what the audience may
 not see was left out when the report was built. Output depends only on the report, so
@@ -12,16 +14,17 @@ the same report renders to the same bytes every time.
 
 Importing this package is cheap, so that ``--help`` can read the registry: a format's
 module (and with it :mod:`tracker.reports` and SQLAlchemy, Jinja2, matplotlib) is
-imported when it first renders.
+imported when it first renders (python-docx and WeasyPrint too).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tracker.errors import InputError
+from tracker.errors import InputError, TrackerError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,6 +47,7 @@ __all__ = [
     "find_format",
     "format_help",
     "format_names",
+    "missing_text",
     "neutralise",
     "render",
 ]
@@ -55,6 +59,9 @@ class Format:
 
     ``module`` names the module of :mod:`tracker.render` that renders it, with a
     ``quarterly(report)``, a ``timeline(timeline)`` and an ``editions(report)`` function.
+    A ``binary`` format's functions return bytes, the others' text. ``needs`` names the
+    module it needs that is not a dependency of tracker, and ``extra`` the optional extra
+    that installs it.
     """
 
     name: str
@@ -62,20 +69,35 @@ class Format:
     media_type: str
     extension: str
     module: str
+    binary: bool = False
+    needs: str | None = None
+    extra: str | None = None
 
     @property
-    def quarterly(self) -> Callable[[QuarterlyReport], str]:
+    def quarterly(self) -> Callable[[QuarterlyReport], str | bytes]:
         return self._renderer().quarterly
 
     @property
-    def timeline(self) -> Callable[[Timeline], str]:
+    def timeline(self) -> Callable[[Timeline], str | bytes]:
         return self._renderer().timeline
 
     @property
-    def editions(self) -> Callable[[EditionsReport], str]:
+    def editions(self) -> Callable[[EditionsReport], str | bytes]:
         return self._renderer().editions
 
-    def render(self, report: QuarterlyReport | Timeline | EditionsReport) -> str:
+    @property
+    def missing(self) -> str | None:
+        """What to install for this format, when what it needs is not installed (None: nothing),
+        found without importing it."""
+        if self.needs is None:
+            return None
+        try:
+            found = importlib.util.find_spec(self.needs)
+        except (ImportError, ValueError):  # a parent that is missing; a module loaded without a spec
+            found = None
+        return None if found is not None else missing_text(self)
+
+    def render(self, report: QuarterlyReport | Timeline | EditionsReport) -> str | bytes:
         from tracker.render.text import is_quarterly
 
         if _is_editions(report):
@@ -93,11 +115,31 @@ def _is_editions(report: QuarterlyReport | Timeline | EditionsReport) -> TypeIs[
     return report.kind == "editions"
 
 
+DISTRIBUTION = "recommendation-compliance-tracker"
+
 REGISTRY: tuple[Format, ...] = (
     Format("md", "Markdown, to read or to paste into a document", "text/markdown", ".md", "markdown"),
     Format("html", "one self-contained page with charts, that prints well", "text/html", ".html", "html"),
     Format("json", "one JSON document, for programs", "application/json", ".json", "jsondoc"),
     Format("csv", "one row per recommendation, for spreadsheets", "text/csv", ".csv", "csvfile"),
+    Format(
+        "docx",
+        "a Word document with headings, tables and charts",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ".docx",
+        "docx",
+        binary=True,
+    ),
+    Format(
+        "pdf",
+        "the HTML page as a PDF (WeasyPrint, an optional extra)",
+        "application/pdf",
+        ".pdf",
+        "pdf",
+        binary=True,
+        needs="weasyprint",
+        extra="pdf",
+    ),
 )
 _BY_NAME = {f.name: f for f in REGISTRY}
 
@@ -125,12 +167,23 @@ def find_format(value: str) -> Format:
 
 
 def check_format(value: str) -> str:
-    """The name of the format named on the command line, or an error that lists the choices."""
-    return find_format(value).name
+    """The name of the format named on the command line, or an error that lists the choices;
+    an error that says what to install when the format needs a library that is not installed."""
+    chosen = find_format(value)
+    if (missing := chosen.missing) is not None:
+        raise TrackerError(missing)
+    return chosen.name
 
 
-def render(report: QuarterlyReport | Timeline | EditionsReport, fmt: str) -> str:
-    """``report`` in the format named ``fmt`` (one of :func:`format_names`)."""
+def missing_text(fmt: Format) -> str:
+    """The one line that says what ``fmt`` needs and the command that installs it."""
+    install = f"pip install '{DISTRIBUTION}[{fmt.extra}]'" if fmt.extra else f"pip install {fmt.needs}"
+    return f"--format {fmt.name} needs {fmt.needs}, which is not installed: {install}"
+
+
+def render(report: QuarterlyReport | Timeline | EditionsReport, fmt: str) -> str | bytes:
+    """``report`` in the format named ``fmt`` (one of :func:`format_names`): bytes for a
+    binary format (``find_format(fmt).binary``), else text."""
     return find_format(fmt).render(report)
 
 

@@ -1,7 +1,9 @@
 """CSV: one row per recommendation, for spreadsheets.
 
 Rows end with CRLF (RFC 4180). A text cell a spreadsheet could take for a formula is
-neutralised; numbers stay numbers.
+neutralised; numbers stay numbers. Every CSV the command line writes (reports, ``tracker
+due``, the lists of :mod:`tracker.render.sheets`) becomes bytes in :func:`encoded`: UTF-8
+after a byte-order mark, unless ``--no-bom``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,19 @@ def _first_visible(text: str) -> str:
     return ""
 
 
+BOM = "\ufeff"
+
+
+def encoded(text: str, *, bom: bool = True) -> bytes:
+    """CSV text as the bytes written out: UTF-8, after a byte-order mark unless ``bom`` is false.
+
+    Excel reads a CSV file without the mark in the machine's legacy code page, which turns
+    Khmer (or any non-Latin text) into mojibake; with it, Excel, LibreOffice and Python's
+    ``utf-8-sig`` read UTF-8. Some tools take the mark for part of the first header: for
+    them, ``--no-bom``."""
+    return (BOM + text if bom else text).encode("utf-8")
+
+
 def _table(header: list[str], rows: Iterable[list[Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -59,10 +74,18 @@ def _number(value: float | None) -> Any:
     return int(value) if float(value).is_integer() and abs(value) < 1e15 else value
 
 
+def _ids(ids: Iterable[int]) -> str:
+    """Evidence ids in a cell, in order, once each, joined with ``;`` (empty when none)."""
+    return ";".join(str(i) for i in sorted(set(ids)))
+
+
 def quarterly(report: QuarterlyReport) -> str:
-    """One row per recommendation; one column per indicator (its value in the quarter)."""
+    """One row per recommendation: its evidence (ids, those unverified), the evidence its
+    assessments in the quarter cite (ids, and how many are withheld from the audience);
+    one column per indicator (its value in the quarter)."""
     codes = list(dict.fromkeys(i.code for r in report.recommendations for i in r.indicators))
     header = ["ref", "title", "pillar", "previous_status", "status", "change", "evidence_count"]
+    header += ["evidence_ids", "unverified_evidence_ids", "cited_evidence_ids", "cited_withheld"]
     header += [f"indicator:{code}" for code in codes]
     rows = []
     for r in report.recommendations:
@@ -76,6 +99,10 @@ def quarterly(report: QuarterlyReport) -> str:
                 r.status.value,
                 r.change.value,
                 len({e.id for e in r.evidence}),
+                _ids(e.id for e in r.evidence),
+                _ids(e.id for e in r.evidence if e.reliability.value == "unverified"),
+                _ids(item.id for c in r.status_updates for item in c.cites),
+                sum(c.cites_withheld for c in r.status_updates),
             ]
             + [_number(values[code]) if code in values else "" for code in codes]
         )

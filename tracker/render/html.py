@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from tracker.clock import iso_utc
 from tracker.render.charts import (
+    FONT_FACES,
     STATUS_COLOURS,
     Chart,
     IndicatorTrend,
@@ -31,9 +32,11 @@ from tracker.render.text import (
     correction_text,
     due_text,
     empty_text,
+    evidence_id,
     evidence_text,
     history_note,
     is_quarterly,
+    is_shortened,
     is_web_link,
     label,
     last_day,
@@ -42,9 +45,12 @@ from tracker.render.text import (
     overdue_text,
     period_text,
     quarter_header_lines,
+    reliability_text,
+    shortened,
     source_line,
     timeline_header_lines,
     unissued_notice,
+    withheld_citations_text,
     withheld_text,
 )
 from tracker.vocab import Status
@@ -60,6 +66,7 @@ if TYPE_CHECKING:
 def environment() -> jinja2.Environment:
     """The templates, with the shared wording as filters and globals."""
     import jinja2
+    import markupsafe
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("tracker.render", "templates"),
@@ -70,6 +77,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(label=label, number=number, iso_utc=iso_utc, web_link=is_web_link, code_spans=code_spans)
+    env.tests.update(shortened_summary=lambda item: is_shortened(item.summary))
     env.globals.update(
         STATUSES=list(Status),
         STATUS_COLOURS=STATUS_COLOURS,
@@ -86,8 +94,23 @@ def environment() -> jinja2.Environment:
         change_text=change_text,
         corrected_mark=corrected_mark,
         correction_text=correction_text,
+        evidence_id=evidence_id,
+        reliability_text=reliability_text,
+        shortened=shortened,
+        withheld_citations_text=withheld_citations_text,
+        FONT_STACK=markupsafe.Markup(FONT_STACK),  # a constant of ours, in a <style>: not to be escaped
+        BLOCK_QUARTERS=BLOCK_QUARTERS,
     )
     return env
+
+
+# A timeline wider than this many quarters is shown as tables of this many, one under the other,
+# so that every quarter fits the screen and the printed page.
+BLOCK_QUARTERS = 8
+
+# The page's fonts: the charts' faces (Latin first, then one for each script a report may
+# hold), then the generic family. The browser takes each character from the first face that has it.
+FONT_STACK = ", ".join([*(f'"{face}"' if " " in face else face for face in FONT_FACES), "sans-serif"])
 
 
 def code_spans(text: str) -> Markup:

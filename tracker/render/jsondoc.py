@@ -92,11 +92,14 @@ def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
+SCHEMA_VERSION = 4  # of the quarterly report's document; the README lists what each version added
+
+
 def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
     """The JSON report: exactly the keys of DESIGN.md's "The quarterly report"."""
     s = report.summary
     return {
-        "schema_version": 3,
+        "schema_version": SCHEMA_VERSION,
         "quarter": str(report.quarter),
         "period": {"start": report.start.isoformat(), "end": report.end.isoformat()},
         "as_of": iso_utc(report.header.as_of),
@@ -132,6 +135,16 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
                         "status": c.status.value,
                         "note": c.note,
                         "recorded_at": iso_utc(c.recorded_at),
+                        "cites": [
+                            {
+                                "id": item.id,
+                                "title": item.title,
+                                "reliability": item.reliability.value,
+                                "retracted": item.retracted,
+                            }
+                            for item in c.cites
+                        ],
+                        "cites_withheld": c.cites_withheld,
                     }
                     for c in r.status_updates
                 ],
@@ -142,6 +155,9 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
                         "kind": e.kind.value,
                         "observed_on": e.observed_on.isoformat(),
                         "stance": e.stance.value,
+                        "reliability": e.reliability.value,
+                        "summary": e.summary,
+                        "source_name": e.source_name,
                         "url": e.url,
                         "sensitivity": e.sensitivity.value,
                         "corrected": e.corrected,
@@ -182,12 +198,16 @@ def quarterly(report: QuarterlyReport) -> str:
     return dumps(quarterly_document(report))
 
 
+TIMELINE_SCHEMA_VERSION = 3  # of the timeline's document
+
+
 def timeline_document(timeline: Timeline) -> dict[str, Any]:
     """The JSON timeline: the range, its quarters and each recommendation's status at the end of each."""
     return {
-        "schema_version": 2,
+        "schema_version": TIMELINE_SCHEMA_VERSION,
         "from": str(timeline.first),
         "to": str(timeline.last),
+        "cut_from": None if timeline.cut_from is None else str(timeline.cut_from),
         "as_of": iso_utc(timeline.header.as_of),
         "audience": timeline.header.audience.value,
         "fingerprint": timeline.header.fingerprint,

@@ -20,24 +20,29 @@ from tracker.render.text import (
     carried_text,
     change_text,
     changes_text,
+    cites_text,
     corrected_mark,
     correction_text,
     due_text,
     empty_text,
+    evidence_id,
     evidence_text,
     header_lines,
     history_note,
+    is_shortened,
     is_web_link,
     label,
     not_ended_text,
     number,
     overdue_text,
     quarter_header_lines,
+    reliability_text,
+    shortened,
     timeline_header_lines,
     unissued_notice,
     withheld_text,
 )
-from tracker.vocab import Status
+from tracker.vocab import Reliability, Status
 
 if TYPE_CHECKING:
     from tracker.reports import Header, QuarterlyReport, RecommendationSection, StatusCounts, Timeline
@@ -111,9 +116,16 @@ def quarterly(report: QuarterlyReport) -> str:
     out += ["## Status changes in the quarter", ""]
     if report.changes:
         out += table(
-            ["Effective", "Recommendation", "From", "To", "Note"],
+            ["Effective", "Recommendation", "From", "To", "Note", "Evidence cited"],
             [
-                [c.effective_on.isoformat(), inline(c.ref), label(c.previous), label(c.status), inline(c.note)]
+                [
+                    c.effective_on.isoformat(),
+                    inline(c.ref),
+                    label(c.previous),
+                    label(c.status),
+                    inline(c.note),
+                    cites_text(c, inline),
+                ]
                 for c in report.changes
             ],
         )
@@ -168,17 +180,22 @@ def recommendation(report: QuarterlyReport, position: int, section: Recommendati
     if section.status_updates:
         out.append("- Assessments in the quarter:")
         out += [
-            f"  - {c.effective_on.isoformat()}, {label(c.status)}: {inline(c.note)}" for c in section.status_updates
+            f"  - {c.effective_on.isoformat()}, {label(c.status)}: {inline(c.note)} "
+            f"(evidence cited: {cites_text(c, inline)})"
+            for c in section.status_updates
         ]
     out.append("")
     if section.evidence:
         out += table(
-            ["Observed", "Kind", "Title", "Source", "Stance", "Link"],
+            ["Id", "Observed", "Kind", "Title", "Reliability", "Summary", "Source", "Stance", "Link"],
             [
                 [
+                    evidence_id(e.id),
                     e.observed_on.isoformat(),
                     e.kind.value.replace("_", " "),
                     inline(e.title) + corrected_mark(e),
+                    reliability_cell(e.reliability),
+                    inline(shortened(e.summary)),
                     inline(e.source_name or ""),
                     e.stance.value,
                     "; ".join(filter(None, [link(e.url)] + [f"file {inline(f.filename)}" for f in e.attachments])),
@@ -186,6 +203,10 @@ def recommendation(report: QuarterlyReport, position: int, section: Recommendati
                 for e in section.evidence
             ],
         )
+        whole = [e for e in section.evidence if is_shortened(e.summary)]
+        if whole:
+            out += ["", "Summaries in full:", ""]
+            out += [f"- {evidence_id(e.id)}: {inline(e.summary)}" for e in whole]
     else:
         out.append(f"No evidence observed in {q}.")
     out.append("")
@@ -206,6 +227,12 @@ def recommendation(report: QuarterlyReport, position: int, section: Recommendati
         )
         out.append("")
     return out
+
+
+def reliability_cell(reliability: Reliability) -> str:
+    """Unverified evidence in bold capitals, so that a reader cannot take it for a fact."""
+    text = reliability_text(reliability)
+    return f"**{text}**" if reliability == Reliability.UNVERIFIED else text
 
 
 def history_table(history: tuple[StatusCounts, ...]) -> list[str]:

@@ -1,8 +1,15 @@
-"""Plain-text tables and JSON for the command line's read commands."""
+"""Plain-text tables and JSON for the command line's read commands.
+
+Tables are measured in screen cells (``rich.cells.cell_len``: a Khmer vowel sign takes
+none, a Chinese character two), so every column starts at the same cell on every line,
+whatever the script; a long cell is cut between two grapheme clusters (:func:`graphemes`),
+never inside one.
+"""
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +21,10 @@ def to_json(document: Any) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: int = 60) -> str:
-    """A fixed-width table; long cells are cut with an ellipsis, None shows as '-'."""
+    """A fixed-width table; long cells are cut with an ellipsis, None shows as '-'.
+
+    Widths are screen cells: ``max_width`` is the most a cell takes, its ellipsis included."""
+    from rich.cells import cell_len
 
     def cell(value: Any) -> str:
         if value.__class__ is float and value.is_integer():
@@ -22,14 +32,85 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: i
         elif value.__class__ is bool:
             value = "yes" if value else "no"
         text = "-" if value is None or value == "" else str(value)
-        text = " ".join(text.split())
-        return text if len(text) <= max_width else text[: max_width - 1] + "…"
+        return cut(" ".join(text.split()), max_width)
 
     cells = [[cell(v) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    sizes = [[cell_len(c) for c in row] for row in cells]
+    widths = [max([cell_len(h)] + [r[i] for r in sizes]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines += [
+        "  ".join(c + " " * (w - size) for c, size, w in zip(row, row_sizes, widths)).rstrip()
+        for row, row_sizes in zip(cells, sizes)
+    ]
     return "\n".join(lines)
+
+
+def cut(text: str, width: int) -> str:
+    """``text`` if it takes at most ``width`` screen cells, else as much of it as fits before
+    an ellipsis, ending on a grapheme cluster's boundary (a Khmer consonant keeps its vowel
+    signs and the consonant stacked under it)."""
+    from rich.cells import cell_len
+
+    if text.isascii() and text.isprintable():
+        return text if len(text) <= width else text[: width - 1] + "…"
+    if cell_len(text) <= width:
+        return text
+    kept, used = [], 0
+    for cluster in graphemes(text):
+        size = cell_len(cluster)
+        if used + size > width - 1:
+            break
+        kept.append(cluster)
+        used += size
+    return "".join(kept) + "…"
+
+
+# Characters that stack the next letter onto the one before them, into one cluster: Khmer's
+# coeng, Myanmar's and Tai Tham's invisible stackers, and the viramas that Unicode's
+# grapheme rules join conjuncts with (Devanagari, Bengali, Gujarati, Oriya, Telugu, Malayalam).
+_STACKERS = frozenset("\u17d2\u1039\u1a60\u094d\u09cd\u0acd\u0b4d\u0c4d\u0d4d")
+_ZWJ, _ZWNJ = "\u200d", "\u200c"
+
+
+def graphemes(text: str) -> list[str]:
+    """``text`` cut into grapheme clusters, what a reader sees as one character: a base with
+    its combining, enclosing and spacing marks (variation selectors included) and any ZWNJ;
+    a ZWJ sequence; a letter stacked under the one before by a coeng or a virama; an emoji
+    with its skin tone or tags; a pair of regional indicators (a flag); Hangul conjoining
+    vowels and finals; CR LF. Unicode's extended grapheme clusters (UAX #29) for the scripts
+    a record holds, with Khmer's coeng + consonant kept whole as Khmer readers expect."""
+    clusters: list[str] = []
+    start, joins, flag_half = 0, False, False
+    for at, character in enumerate(text):
+        code = ord(character)
+        regional = 0x1F1E6 <= code <= 0x1F1FF
+        if at and (
+            (joins and unicodedata.category(character)[0] in ("L", "S"))
+            or _extends(character, code)
+            or (regional and flag_half)
+            or (character == "\n" and text[at - 1] == "\r")
+        ):
+            flag_half = False
+        else:
+            if at:
+                clusters.append(text[start:at])
+            start, flag_half = at, regional
+        joins = character in _STACKERS or character == _ZWJ
+    if text:
+        clusters.append(text[start:])
+    return clusters
+
+
+def _extends(character: str, code: int) -> bool:
+    """Whether ``character`` belongs to the cluster before it."""
+    return (
+        unicodedata.category(character) in ("Mn", "Me", "Mc")
+        or character in (_ZWJ, _ZWNJ)
+        or 0x1F3FB <= code <= 0x1F3FF  # emoji skin tones
+        or 0xE0020 <= code <= 0xE007F  # emoji tag sequences (subdivision flags)
+        or 0x1160 <= code <= 0x11FF  # Hangul conjoining vowels and finals
+        or 0xD7B0 <= code <= 0xD7FF
+    )
 
 
 def fields(pairs: Sequence[tuple[str, Any]]) -> str:
@@ -381,7 +462,9 @@ def search_results(rows, *, mark=None) -> str:
     fragment between ``[`` and ``]``, or passed to ``mark`` (on a terminal, to make them bold)."""
     if not rows:
         return "Nothing matches."
-    opening, closing = "\x02", "\x03"  # never in stored text (control characters are refused)
+    # On a terminal, the matches between marks that take no cell (control characters, never in
+    # stored text) and are then made bold, so the columns stay aligned; otherwise brackets.
+    opening, closing = ("[", "]") if mark is None else ("\x02", "\x03")
     cells = []
     for r in rows:
         fragment, at = r["fragment"], 0
@@ -394,7 +477,7 @@ def search_results(rows, *, mark=None) -> str:
         cells.append([r["record"], kind, r["date"], ", ".join(r["refs"]), r["title"], marked + fragment[at:]])
     text = table(["record", "kind", "date", "refs", "title", "match"], cells, max_width=64)
     if mark is None:
-        return text.replace(opening, "[").replace(closing, "]")
+        return text
     import re
 
     marked_text = re.sub(f"{opening}(.*?){closing}", lambda m: mark(m.group(1)), text)

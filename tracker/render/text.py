@@ -12,17 +12,21 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from tracker.clock import iso_utc
-from tracker.vocab import Sensitivity, Status
+from tracker.vocab import Reliability, Sensitivity, Status
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from typing_extensions import TypeIs
 
     from tracker.reports import (
         AttentionItem,
+        CitedEvidence,
         Header,
         QuarterlyReport,
         RecommendationSection,
         SourceInfo,
+        StatusChange,
         StatusCounts,
         Timeline,
     )
@@ -220,9 +224,15 @@ def quarter_header_lines(report: QuarterlyReport) -> list[tuple[str, str]]:
 
 
 def timeline_header_lines(timeline: Timeline) -> list[tuple[str, str]]:
+    quarters = f"{timeline.first} to {timeline.last}, {period_text(timeline.first.start, timeline.last.end)}"
+    if timeline.cut_from is not None:
+        quarters += (
+            f"; the last {len(timeline.quarters)} quarters of {timeline.cut_from} to {timeline.last} "
+            f"(--from {timeline.cut_from} shows them all)"
+        )
     return header_lines(
         timeline.header,
-        ("Quarters", f"{timeline.first} to {timeline.last}, {period_text(timeline.first.start, timeline.last.end)}"),
+        ("Quarters", quarters),
         "quarter by quarter: a recommendation's status is shown for the quarters its edition is in force "
         "(--source selects others)",
     )
@@ -267,3 +277,56 @@ def correction_text(line) -> str:
     """One correction of the quarter: what, old -> new, why, who and when."""
     changes = "; ".join(f"{c.field} {c.old} -> {c.new}" for c in line.changes)
     return f"{line.record}: {changes}. Why: {line.reason} ({line.recorded_by}, {line.recorded_at:%Y-%m-%d})"
+
+
+# What makes evidence credible -------------------------------------------------------------
+
+SUMMARY_IN_TABLES = 120  # characters of a summary shown in a table cell; the whole text follows the table
+UNVERIFIED_MARK = "UNVERIFIED"
+
+
+def evidence_id(evidence_id: int) -> str:
+    """How every format names a piece of evidence, as `tracker evidence show ID` takes it."""
+    return f"#{evidence_id}"
+
+
+def reliability_text(reliability: Reliability) -> str:
+    """Confirmed and credible as they are; unverified in capitals, so that it cannot be missed."""
+    return UNVERIFIED_MARK if reliability == Reliability.UNVERIFIED else reliability.value
+
+
+def shortened(text: str | None, limit: int = SUMMARY_IN_TABLES) -> str:
+    """``text`` on one line, cut at a word boundary before ``limit`` characters with an ellipsis."""
+    flat = " ".join((text or "").split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+def is_shortened(text: str | None, limit: int = SUMMARY_IN_TABLES) -> bool:
+    return len(" ".join((text or "").split())) > limit
+
+
+def cited_item_text(item: CitedEvidence, escape: Callable[[str], str] = str) -> str:
+    """One cited piece of evidence: its id and title (through ``escape``, the format's escaping
+    of text), marked when unverified or retracted."""
+    marks = [UNVERIFIED_MARK.lower()] if item.reliability == Reliability.UNVERIFIED else []
+    if item.retracted:
+        marks.append("retracted")
+    return f"{evidence_id(item.id)} {escape(item.title)}" + (f" ({', '.join(marks)})" if marks else "")
+
+
+def withheld_citations_text(count: int) -> str:
+    return f"{count} item{'s' if count != 1 else ''} withheld"
+
+
+def cites_text(change: StatusChange, escape: Callable[[str], str] = str) -> str:
+    """The evidence an assessment cites, as the audience may see it: ids and titles, and how
+    many citations are of evidence above the audience (never their titles)."""
+    parts = [cited_item_text(item, escape) for item in change.cites]
+    if change.cites_withheld:
+        parts.append(withheld_citations_text(change.cites_withheld))
+    return "; ".join(parts) or "none"

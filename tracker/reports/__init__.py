@@ -57,12 +57,14 @@ from tracker.store.models import (
     RecommendationAgency,
     Source,
     StatusUpdate,
+    StatusUpdateEvidence,
 )
-from tracker.vocab import Change, EvidenceKind, Sensitivity, Stance, Status, change_between
+from tracker.vocab import Change, EvidenceKind, Reliability, Sensitivity, Stance, Status, change_between
 
-SCHEMA_VERSION = 3
 # How many quarters (ending with the report's) the status and indicator charts cover.
 HISTORY_QUARTERS = 8
+# The most quarters a timeline shows when --from does not say where to start: the latest ones.
+DEFAULT_TIMELINE_QUARTERS = 12
 # The longest timeline accepted: 100 years of quarters.
 MAX_TIMELINE_QUARTERS = 400
 
@@ -136,8 +138,21 @@ class EvidenceItem:
     url: str | None
     sensitivity: Sensitivity
     stance: Stance
+    reliability: Reliability
+    summary: str | None
     attachments: tuple[AttachedFile, ...] = ()
     corrected: bool = False  # a correction changed it (marked in internal and confidential reports)
+
+
+@dataclass(frozen=True)
+class CitedEvidence:
+    """A piece of evidence an assessment cites, that the audience may see: its id and title
+    (as corrected at as_of), its reliability, and whether it was retracted by as_of."""
+
+    id: int
+    title: str
+    reliability: Reliability
+    retracted: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,8 @@ class StatusChange:
     status: Status
     note: str
     recorded_at: datetime
+    cites: tuple[CitedEvidence, ...] = ()  # the evidence it cites that the audience may see, by id
+    cites_withheld: int = 0  # how many it cites above the audience (counted, never named)
 
 
 @dataclass(frozen=True)
@@ -311,6 +328,9 @@ class Timeline:
     quarters: tuple[Quarter, ...]
     rows: tuple[TimelineRow, ...]
     history: tuple[StatusCounts, ...]
+    # When the default range was longer than DEFAULT_TIMELINE_QUARTERS: the quarter it would have
+    # started at (the range shown is its last quarters); None when nothing was cut.
+    cut_from: Quarter | None = None
 
     @property
     def first(self) -> Quarter:
@@ -357,7 +377,11 @@ def quarterly(
     threads = series_rules.threads(session, later, fixes)
     slugs = _slugs_of(session)
 
-    history_quarters = quarter_range(_back(quarter, HISTORY_QUARTERS - 1), quarter)
+    # The charts and the history start at the quarter the earliest selected source was published
+    # in, when that is later than HISTORY_QUARTERS ago: no quarter is shown in which it did not exist.
+    history_start = _back(quarter, HISTORY_QUARTERS - 1)
+    issued = [Quarter.containing(s.published_on) for s in selected if s.issued]
+    history_quarters = quarter_range(max(history_start, min(min(issued, default=quarter), quarter)), quarter)
     updates = _status_updates(session, _with_ancestors(ids, threads), quarter.end, as_of, fixes)
     published = {s.slug: s.published_on for s in selected}
 
@@ -365,6 +389,8 @@ def quarterly(
         return _carried(rec_id, threads, updates, day)
 
     visible, withheld = _quarter_evidence(session, quarter, set(ids), as_of, audience, fixes)
+    in_quarter = [u.id for rec_id in ids for u in updates.get(rec_id, ()) if u.effective_on >= quarter.start]
+    cited = _cited(session, in_quarter, as_of, audience, fixes)
     indicators = _indicators(session, ids, history_quarters, as_of, later, fixes, marked)
     owners = _owners(session, ids, later, fixes)
     if not marked:
@@ -374,7 +400,7 @@ def quarterly(
     for rec, slug in recs:
         before, carried_before = status_at(rec.id, quarter.start)
         status, carried = status_at(rec.id, quarter.end)
-        changes = _changes_in(refs[rec.id], updates.get(rec.id, ()), quarter, before)
+        changes = _changes_in(refs[rec.id], updates.get(rec.id, ()), quarter, before, cited)
         # Counted at the previous quarter's end only if issued by then, as in the history and the timeline.
         previous = before if published[slug] < quarter.start else None
         sections.append(
@@ -446,17 +472,23 @@ def timeline(
 ) -> Timeline:
     """Every recommendation's status at the end of every quarter from ``first`` to ``last``.
 
-    By default from the quarter the earliest selected source was published in to the
-    quarter of ``as_of``.
+    By default to the quarter of ``as_of``, from the quarter the earliest selected source
+    was published in, or with no source selected the earliest edition in force at the end
+    of ``last`` (one per series); without ``first``, at most the last
+    :data:`DEFAULT_TIMELINE_QUARTERS` quarters of that range (``cut_from`` says where it
+    would have started).
     """
     audience = parse_audience(audience)
     as_of = _utc(as_of)
     later = recorded_after(session, as_of)
-    probe = _sources(session, sources, date.max, later)
     last = last or Quarter.containing(as_of.date())
+    cut_from = None
     if first is None:
+        probe = _sources(session, sources, date.max if sources else last.end, later)
         first = min((Quarter.containing(s.published_on) for s in probe), default=last)
         first = min(first, last)
+        if len(quarter_range(first, last)) > DEFAULT_TIMELINE_QUARTERS:
+            cut_from, first = first, _back(last, DEFAULT_TIMELINE_QUARTERS - 1)
     quarters = quarter_range(first, last)
     if len(quarters) > MAX_TIMELINE_QUARTERS:
         raise InputError(
@@ -503,7 +535,7 @@ def timeline(
         )
         for i, q in enumerate(quarters)
     )
-    return Timeline(header=header, quarters=tuple(quarters), rows=tuple(rows), history=history)
+    return Timeline(header=header, quarters=tuple(quarters), rows=tuple(rows), history=history, cut_from=cut_from)
 
 
 # The report's queries -----------------------------------------------------------------------
@@ -704,15 +736,71 @@ def _status_before(updates: Iterable[_Update], day: date) -> Status:
     return status
 
 
-def _changes_in(ref: str, updates: Iterable[_Update], quarter: Quarter, previous: Status) -> tuple[StatusChange, ...]:
+def _changes_in(
+    ref: str,
+    updates: Iterable[_Update],
+    quarter: Quarter,
+    previous: Status,
+    cited: dict[int, tuple[tuple[CitedEvidence, ...], int]],
+) -> tuple[StatusChange, ...]:
     changes = []
     for update in updates:
         if quarter.start <= update.effective_on < quarter.end:
+            cites, cites_withheld = cited.get(update.id, ((), 0))
             changes.append(
-                StatusChange(ref, update.effective_on, previous, update.status, update.note, update.recorded_at)
+                StatusChange(
+                    ref,
+                    update.effective_on,
+                    previous,
+                    update.status,
+                    update.note,
+                    update.recorded_at,
+                    cites=cites,
+                    cites_withheld=cites_withheld,
+                )
             )
             previous = update.status
     return tuple(changes)
+
+
+def _cited(
+    session: Session,
+    update_ids: Sequence[int],
+    as_of: datetime,
+    audience: Sensitivity,
+    fixes: corrections.Corrections,
+) -> dict[int, tuple[tuple[CitedEvidence, ...], int]]:
+    """The evidence each status update cites: what the audience may see (title as corrected at
+    as_of, retracted or not at as_of), and how many citations it may not see.
+
+    An assessment cites evidence recorded before it, so every cited row is known at as_of;
+    its sensitivity is the corrected one, as everywhere (:meth:`Corrections.sensitivity`).
+    """
+    if not update_ids:
+        return {}
+    citing = StatusUpdateEvidence.status_update_id.in_(list(update_ids))
+    retracted_at = dict(
+        session.execute(
+            select(EvidenceRetraction.evidence_id, known_at(session, EvidenceRetraction))
+            .join(StatusUpdateEvidence, StatusUpdateEvidence.evidence_id == EvidenceRetraction.evidence_id)
+            .where(citing)
+        ).all()
+    )
+    shown: dict[int, list[CitedEvidence]] = defaultdict(list)
+    withheld: Counter[int] = Counter()
+    for update_id, row in session.execute(
+        select(StatusUpdateEvidence.status_update_id, Evidence)
+        .join(Evidence, Evidence.id == StatusUpdateEvidence.evidence_id)
+        .where(citing)
+        .order_by(StatusUpdateEvidence.status_update_id, Evidence.id)
+    ):
+        values = fixes.apply("evidence", (row.id,), corrections.values_of(row, "evidence"))
+        if fixes.sensitivity(row.id, values["sensitivity"]).rank > audience.rank:
+            withheld[update_id] += 1
+            continue
+        retracted = row.id in retracted_at and retracted_at[row.id] <= as_of
+        shown[update_id].append(CitedEvidence(row.id, values["title"], Reliability(values["reliability"]), retracted))
+    return {update_id: (tuple(shown.get(update_id, ())), withheld[update_id]) for update_id in {*shown, *withheld}}
 
 
 def _visible_levels(audience: Sensitivity) -> list[Sensitivity]:
@@ -769,7 +857,19 @@ def _quarter_evidence(
     items: dict[int, list[EvidenceItem]] = defaultdict(list)
     # Tens of thousands of rows in a large quarter: unpacked, and the vocabulary columns come
     # back as their enum members already (see tracker.store.models.vocabulary).
-    for evidence_id, title, kind, observed_on, source_name, url, sensitivity, rec_id, stance in session.execute(
+    for (
+        evidence_id,
+        title,
+        kind,
+        observed_on,
+        source_name,
+        url,
+        sensitivity,
+        reliability,
+        summary,
+        rec_id,
+        stance,
+    ) in session.execute(
         select(
             Evidence.id,
             Evidence.title,
@@ -778,6 +878,8 @@ def _quarter_evidence(
             Evidence.source_name,
             Evidence.url,
             Evidence.sensitivity,
+            Evidence.reliability,
+            Evidence.summary,
             EvidenceLink.recommendation_id,
             EvidenceLink.stance,
         )
@@ -797,6 +899,8 @@ def _quarter_evidence(
                 url,
                 Sensitivity(sensitivity),
                 Stance(stance),
+                Reliability(reliability),
+                summary,
                 tuple(files.get(evidence_id, ())),
             )
         )
@@ -856,6 +960,8 @@ def _corrected_evidence(
                     values["url"],
                     level,
                     stance,
+                    Reliability(values["reliability"]),
+                    values["summary"],
                     tuple(files.get(row.id, ())),
                     corrected=bool(fixes.of("evidence", (row.id,)) or fixes.of("evidence_link", (row.id, rec_id))),
                 )
