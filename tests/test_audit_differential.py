@@ -10,8 +10,9 @@ event with a valid hash...). Whatever happened:
   first bad event or row included;
 - the quick pass and the full check declare the same invariants.
 
-On PostgreSQL (no quick pass there) the full check runs the same cases and must answer
-what it answers on SQLite.
+On PostgreSQL (when ``TRACKER_TEST_POSTGRES_URL`` is set) the same holds of its quick pass
+(:mod:`tracker.audit.quick_postgres`, in one process or shared with a second), and the full
+check must answer there what it answers on SQLite.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from tracker import clock, services
-from tracker.audit import canonical, quick
+from tracker.audit import canonical, quick, quick_postgres
 from tracker.audit import verify as integrity
 from tracker.audit.chain import Chain
 from tracker.store.database import Database
@@ -66,7 +67,7 @@ ODD = [
 
 
 def test_both_verifiers_declare_the_same_invariants():
-    assert quick.CHECKS == integrity.CHECKS == frozenset(canonical.INVARIANTS)
+    assert quick.CHECKS == quick_postgres.CHECKS == integrity.CHECKS == frozenset(canonical.INVARIANTS)
 
 
 def _history(database: Database) -> None:
@@ -471,7 +472,7 @@ def pg_base(base) -> str:
     admin.dispose()
 
 
-def _same_on_postgres(base: Path, template: str, folder: Path, case: tuple) -> None:
+def _same_on_postgres(base: Path, template: str, folder: Path, case: tuple, *, split: bool = False) -> None:
     path = folder / f"pg-case-{next(_numbers)}.db"
     shutil.copyfile(base, path)
     lite = Database(str(path))
@@ -485,16 +486,23 @@ def _same_on_postgres(base: Path, template: str, folder: Path, case: tuple) -> N
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     pg = Database(_pg_url(name))
+    split_at = quick_postgres.SPLIT_MIN_EVENTS
     try:
         applied = _tamper(pg, case)
         assume(applied)
-        with pg.reading() as session:
-            on_pg = integrity.full_verify(session)
+        quick_postgres.SPLIT_MIN_EVENTS = 2 if split else split_at  # (a second process for a short chain)
+        fast, on_pg, both = _verdicts(_pg_url(name))
     finally:
+        quick_postgres.SPLIT_MIN_EVENTS = split_at
         pg.dispose()
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+    event(f"PostgreSQL, {case[0]}: the quick pass {'vouched' if fast else 'stood aside'}")
+    if fast is not None:
+        assert on_pg.ok, (case, on_pg.findings[:3])
+        assert fast.as_dict() == on_pg.as_dict(), case
+    assert both.as_dict() == on_pg.as_dict(), case
     _fast, on_sqlite, _both = _verdicts(str(path))
     assert (on_pg.ok, on_pg.events, on_pg.rows) == (on_sqlite.ok, on_sqlite.events, on_sqlite.rows), case
     if not on_sqlite.ok:
@@ -508,9 +516,12 @@ def _same_on_postgres(base: Path, template: str, folder: Path, case: tuple) -> N
 
 @pytest.mark.postgres
 @settings(max_examples=20, **SETTINGS)
-@given(case=tamperings.filter(lambda case: case[0] != "update" or not isinstance(case[4], str)))
-def test_on_postgresql_the_full_check_answers_the_same_cases(base, pg_base, tmp_path, case):
-    _same_on_postgres(base, pg_base, tmp_path, case)
+@given(
+    case=tamperings.filter(lambda case: case[0] != "update" or not isinstance(case[4], str)),
+    split=st.integers(0, 3).map(lambda n: n == 0),  # one example in four shares the chain with a second process
+)
+def test_on_postgresql_the_quick_pass_and_the_full_check_answer_the_same_cases(base, pg_base, tmp_path, case, split):
+    _same_on_postgres(base, pg_base, tmp_path, case, split=split)
 
 
 def test_a_remembered_spelling_is_given_only_for_the_same_stored_text():

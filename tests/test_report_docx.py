@@ -436,10 +436,10 @@ def test_a_binary_format_is_refused_to_a_terminal(url, fmt):
 
 def test_the_format_help_and_errors_name_docx_and_pdf(url):
     code, stdout, stderr = tracker_bytes(url, "report", "quarterly", "--help")
-    assert code == 0 and b"md, html, json, csv, docx or pdf" in b" ".join(stdout.split())
+    assert code == 0 and b"md, html, json, csv, xlsx, docx or pdf" in b" ".join(stdout.split())
     code, stdout, stderr = tracker_bytes(url, *REPORT_ARGS["quarterly"], "--format", "odt")
     assert (code, stdout) == (2, b"")
-    assert stderr == "Error: unknown --format 'odt': use md, html, json, csv, docx or pdf\n"
+    assert stderr == "Error: unknown --format 'odt': use md, html, json, csv, xlsx, docx or pdf\n"
 
 
 def test_the_document_lists_every_status_colour():

@@ -13,6 +13,8 @@ their catalogs' ``continues:``), a second series of two editions without periods
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -22,10 +24,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from test_reports import xlsx_golden_text, xlsx_rows, xlsx_text
 
 from tracker import catalogs, clock, render, services
 from tracker.errors import InputError
 from tracker.periods import parse_as_of
+from tracker.render import csvfile
 from tracker.reports.editions import EditionsReport, EditionStatus, editions
 from tracker.store.database import Database
 from tracker.store.models import Event
@@ -188,6 +192,17 @@ def test_one_series_matches_golden(url, fmt):
     golden(
         f"editions-{AS_OF}-tip-khm-public.{fmt}", render.render(report(url, series="tip-khm", audience="public"), fmt)
     )
+
+
+def test_the_workbook_holds_the_csv_table_and_matches_golden(url):
+    found = report(url)
+    workbook = render.render(found, "xlsx")
+    golden(f"editions-{AS_OF}.xlsx.txt", xlsx_golden_text(workbook))
+    assert render.render(found, "xlsx") == workbook, "another render gave other bytes"
+    table = list(csv.reader(io.StringIO(render.render(found, "csv"))))
+    # the same cells (a text the CSV neutralises with a ' is text in the workbook, never a formula)
+    assert [[csvfile.neutralise("" if v is None else str(v)) for v in row] for row in xlsx_rows(workbook)] == table
+    assert "=HYPERLINK" in xlsx_text(workbook) and "<f>" not in xlsx_text(workbook)
 
 
 # What the report says -----------------------------------------------------------------------------

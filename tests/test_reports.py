@@ -19,6 +19,7 @@ compared byte for byte.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 import json
@@ -334,6 +335,24 @@ REPORTS = {"quarterly": quarterly_2019q3, "timeline": timeline_2019}  # what QUA
 
 def every_format(report) -> dict[str, str]:
     return {fmt: render.render(report, fmt) for fmt in FORMATS}
+
+
+def xlsx_text(workbook: bytes) -> str:
+    """Every part of a workbook as it is stored (cells, shared strings, properties)."""
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(workbook)) as archive:
+        return "\n".join(archive.read(name).decode("utf-8") for name in archive.namelist())
+
+
+def xlsx_rows(workbook: bytes) -> list[tuple[Any, ...]]:
+    """The workbook's one sheet, as openpyxl reads it: the header row, then the rest."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(workbook), read_only=True)
+    rows = [tuple(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+    width = max((len(row) for row in rows), default=0)  # empty cells at a row's end are not stored
+    return [row + (None,) * (width - len(row)) for row in rows]
 
 
 def docx_text(document: bytes) -> str:
@@ -873,6 +892,7 @@ def test_nothing_above_the_audience_appears_anywhere(url, audience):
         for fmt, output in every_format(report).items():
             outputs[(kind, fmt)] = output.lower()
         outputs[(kind, "docx")] = docx_text(render.render(report, "docx")).lower()
+        outputs[(kind, "xlsx")] = xlsx_text(render.render(report, "xlsx")).lower()
     for name, marks in MARKERS.items():
         for (report, fmt), output in outputs.items():
             for mark in marks.values():
@@ -898,6 +918,9 @@ def test_nothing_above_the_audience_appears_anywhere(url, audience):
         for fmt in ("md", "html", "docx"):
             assert withheld in outputs[("quarterly", fmt)]
     assert document["withheld"] == {"public": 2, "internal": 1, "confidential": 0}[audience]
+    sheet = xlsx_rows(render.render(library_quarterly(url, "2019Q3", audience=audience), "xlsx"))
+    (row,) = [row for row in sheet[1:] if row[0] == "prosecute-convict"]
+    assert row[sheet[0].index("cited_withheld")] == above
     assert document["summary"]["evidence_count"] == 3 - document["withheld"]
     assert document["audience"] == audience
     if audience == "public":
@@ -1145,14 +1168,14 @@ def test_csv_neutralises_formulas_but_not_numbers(url, dataset):
 
 
 def test_one_registry_names_checks_and_renders_the_formats(url):
-    assert render.format_names() == FORMATS + ("docx", "pdf") == render.FORMATS
-    assert render.format_help() == "md, html, json, csv, docx or pdf"
+    assert render.format_names() == FORMATS + ("xlsx", "docx", "pdf") == render.FORMATS
+    assert render.format_help() == "md, html, json, csv, xlsx, docx or pdf"
     assert [(f.name, f.extension) for f in render.REGISTRY] == [(name, f".{name}") for name in render.FORMATS]
-    assert [f.name for f in render.REGISTRY if f.binary] == ["docx", "pdf"]
+    assert [f.name for f in render.REGISTRY if f.binary] == ["xlsx", "docx", "pdf"]
     assert render.check_format(" HTML ") == "html"
     for bad in ("rtf", "", "markdown"):
         with pytest.raises(
-            InputError, match=rf"^unknown --format {re.escape(repr(bad))}: use md, html, json, csv, docx or pdf$"
+            InputError, match=rf"^unknown --format {re.escape(repr(bad))}: use md, html, json, csv, xlsx, docx or pdf$"
         ):
             render.check_format(bad)
     report, timeline = library_quarterly(url, "2019Q3"), library_timeline(url, "2019Q2", "2019Q3")
@@ -1182,7 +1205,7 @@ def test_the_registry_is_cheap_to_import():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent
     )
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout == "md, html, json, csv, docx or pdf\n[]\n"
+    assert completed.stdout == "md, html, json, csv, xlsx, docx or pdf\n[]\n"
 
 
 # The quarter a source was published in ------------------------------------------------------------------
@@ -1534,3 +1557,33 @@ def test_today_is_accepted_as_of(run):
         result = run(*command, "--as-of", today, "--format", "json")
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["as_of"] == f"{today}T23:59:59.999999Z"
+
+
+# The workbook format --------------------------------------------------------------------------------
+
+
+def xlsx_golden_text(workbook: bytes) -> str:
+    """What a workbook holds, for a golden file: its sheet's name and properties' dates, then each
+    row's cells as Python writes them (numbers stay numbers, empty cells None)."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(workbook), read_only=True)
+    sheet = book.worksheets[0]
+    lines = [f"sheet {sheet.title!r}; created {book.properties.created}; modified {book.properties.modified}"]
+    lines += [repr(row) for row in xlsx_rows(workbook)]
+    return "\n".join(lines) + "\n"
+
+
+def test_workbooks_match_golden_and_are_the_same_bytes_each_time(url, dataset):
+    for name, report in (
+        ("quarterly-2019Q3", quarterly_2019q3(url)),
+        ("quarterly-2019Q3-public", library_quarterly(url, "2019Q3", audience="public")),
+        ("timeline-2019Q1-2019Q4", timeline_2019(url)),
+    ):
+        workbook = render.render(report, "xlsx")
+        golden(f"{name}.xlsx.txt", xlsx_golden_text(workbook))
+        assert render.render(report, "xlsx") == workbook, f"{name}: another render gave other bytes"
+        # the same rows and columns as the CSV report, cell for cell
+        table = list(csv.reader(io.StringIO(render.render(report, "csv"))))
+        cells = [[csvfile.neutralise("" if v is None else str(v)) for v in row] for row in xlsx_rows(workbook)]
+        assert cells == table

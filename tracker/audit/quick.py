@@ -44,7 +44,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from tracker.audit.canonical import (
     GENESIS,
@@ -225,13 +225,10 @@ class _Table:
         self.last: int | None = None  # the highest rowid claimed
         self.claims: dict[tuple, str] = {}
 
-    def start(self, connection: sqlite3.Connection, rowid: int) -> None:
-        cursor = connection.execute(
-            f"SELECT {self.select}, rowid FROM {_quote(self.name)} WHERE rowid >= ? ORDER BY rowid", (rowid,)
-        )
-        cursor.arraysize = 256
-        self.rows = iter(cursor)
-        self.first = rowid
+    def start(self, source: Source, position: Any) -> None:
+        """Read the table from the row at ``position`` on (see :meth:`Source.rows`)."""
+        self.rows = source.rows(self, position)
+        self.first = position
 
     def fetch(self) -> tuple | None:
         """The next row by rowid, as (rowid, row, text); the row's last value is its rowid.
@@ -289,6 +286,81 @@ class _Table:
         }
 
 
+# Where the rows come from -----------------------------------------------------------------------
+
+
+class Source(Protocol):
+    """A database as the quick pass reads it: one snapshot, events and rows streamed.
+
+    A table's rows come in its reading order, each with its position in that order as its
+    last value (SQLite: insertion order, ``rowid``; PostgreSQL: key order, see
+    :mod:`tracker.audit.quick_postgres`). ``values`` reads stored values as SQLAlchemy reads
+    them (see :class:`_Values`).
+    """
+
+    values: Any
+
+    def events(self, first: int, last: int) -> Iterator[tuple]:
+        """(seq, recorded_at, actor, action, payload, prev_hash, hash) of events first..last, by seq."""
+        ...
+
+    def rows(self, table: _Table, position: Any) -> Iterator[tuple]:
+        """The table's rows from ``position`` on, in reading order, each ending with its position."""
+        ...
+
+    def locate(self, table: _Table, key: tuple) -> Any:
+        """The position of the row with this key (its values as recorded), or None."""
+        ...
+
+    def count(self, name: str) -> int: ...
+
+    def everything(self, table: _Table) -> Iterator[tuple]:
+        """Every row of the table, in any order (its columns first)."""
+        ...
+
+    def stamp(self, stored: Any) -> str:
+        """An event's stored ``recorded_at`` as :func:`iso_utc` spells it (:class:`Unusual` if unreadable)."""
+        ...
+
+
+class SQLite:
+    """A SQLite database, read through ``connection`` (its read transaction fixes the snapshot)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        self.values = _VALUES
+
+    def events(self, first: int, last: int) -> Iterator[tuple]:
+        cursor = self.connection.execute(
+            "SELECT seq, recorded_at, actor, action, payload, prev_hash, hash FROM event WHERE seq BETWEEN ? AND ? "
+            "ORDER BY seq",
+            (first, last),
+        )
+        cursor.arraysize = 256
+        return iter(cursor)
+
+    def rows(self, table: _Table, position: Any) -> Iterator[tuple]:
+        cursor = self.connection.execute(
+            f"SELECT {table.select}, rowid FROM {_quote(table.name)} WHERE rowid >= ? ORDER BY rowid", (position,)
+        )
+        cursor.arraysize = 256
+        return iter(cursor)
+
+    def locate(self, table: _Table, key: tuple) -> Any:
+        where = " AND ".join(f"{_quote(k)} = ?" for k in table.key)
+        found = self.connection.execute(f"SELECT rowid FROM {_quote(table.name)} WHERE {where}", key).fetchone()
+        return found[0] if found is not None else None
+
+    def count(self, name: str) -> int:
+        return self.connection.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0]
+
+    def everything(self, table: _Table) -> Iterator[tuple]:
+        return iter(self.connection.execute(f"SELECT {table.select}, rowid FROM {_quote(table.name)}"))
+
+    def stamp(self, stored: Any) -> str:
+        return iso_utc(self.values.instant(stored))
+
+
 # One part of the chain -------------------------------------------------------------------------
 
 
@@ -319,9 +391,9 @@ _VALUES = _Values()  # one per process: the values it has checked
 class _Part:
     """Events ``first``..``last`` and the rows they record."""
 
-    def __init__(self, connection: sqlite3.Connection, plan: dict[str, Any]) -> None:
-        self.connection = connection
-        self.values = _VALUES
+    def __init__(self, source: Source, plan: dict[str, Any]) -> None:
+        self.source = source
+        self.values = source.values
         self.tables = {spec.name: _Table(spec, self.values) for spec in _specs(plan)}
         self.shapes: dict[str, _Shape | None] = {}
 
@@ -440,11 +512,10 @@ class _Part:
             table.claims[key] = text
             return
         if table.rows is None:
-            where = " AND ".join(f"{_quote(k)} = ?" for k in table.key)
-            found = self.connection.execute(f"SELECT rowid FROM {_quote(table.name)} WHERE {where}", key).fetchone()
+            found = self.source.locate(table, key)
             if found is None:
                 raise Unusual(f"{table.name}: a recorded row is missing")
-            table.start(self.connection, found[0])
+            table.start(self.source, found)
         entry = table.take_text(text)
         if entry is None:
             raise Unusual(f"{table.name}: rows and records differ")
@@ -452,21 +523,15 @@ class _Part:
 
     def scan(self, first: int, last: int, anchor: str | None) -> dict:
         """Check events ``first``..``last`` and the rows they record; a summary for :func:`join`."""
-        values = self.values
+        stamp = self.source.stamp
         heads: dict[tuple[str, str], str] = {}
-        cursor = self.connection.execute(
-            "SELECT seq, recorded_at, actor, action, payload, prev_hash, hash FROM event WHERE seq BETWEEN ? AND ? "
-            "ORDER BY seq",
-            (first, last),
-        )
-        cursor.arraysize = 256
         expected = first
         previous_hash = previous_at = None
         first_prev = first_at = None
         anchor_seq = None
         shapes = self.shapes
         instants: dict[Any, str] = {}
-        for seq, stored_at, actor, action, payload, prev_hash, stored_hash in cursor:
+        for seq, stored_at, actor, action, payload, prev_hash, stored_hash in self.source.events(first, last):
             if seq != expected or type(prev_hash) is not str or type(payload) is not str:
                 raise Unusual(f"event {seq}: not as tracker writes events")
             if previous_hash is None:
@@ -475,7 +540,7 @@ class _Part:
                 raise Unusual(f"event {seq}: does not follow the one before")
             at = instants.get(stored_at)
             if at is None:
-                at = iso_utc(values.instant(stored_at))
+                at = stamp(stored_at)
                 if len(instants) > 10_000:
                     instants.clear()
                 instants[stored_at] = at
@@ -512,8 +577,9 @@ class _Part:
             "last": last,
             "first_prev": first_prev,
             "last_hash": previous_hash,
-            "first_at": first_at,
-            "last_at": previous_at,
+            # as ISO text (fixed width: compared as text by join), whatever the stored value's type
+            "first_at": stamp(first_at) if first_at is not None else None,
+            "last_at": stamp(previous_at) if previous_at is not None else None,
             "anchor_seq": anchor_seq,
             "tables": {name: table.summary() for name, table in self.tables.items()},
         }
@@ -521,10 +587,15 @@ class _Part:
 
 def scan(connection: sqlite3.Connection, plan: dict[str, Any], first: int, last: int, anchor: str | None) -> dict:
     """Check events ``first``..``last`` and the rows they record (raises :class:`Unusual`)."""
-    return _Part(connection, plan).scan(first, last, anchor)
+    return scan_source(SQLite(connection), plan, first, last, anchor)
 
 
-def join(connection: sqlite3.Connection, plan: dict[str, Any], parts: list[dict]) -> dict[str, int]:
+def scan_source(source: Source, plan: dict[str, Any], first: int, last: int, anchor: str | None) -> dict:
+    """:func:`scan` of the database ``source`` reads."""
+    return _Part(source, plan).scan(first, last, anchor)
+
+
+def join(source: Source, plan: dict[str, Any], parts: list[dict]) -> dict[str, int]:
     """Check that the parts join into the whole database; the rows of each table.
 
     The parts cover seq 1..N one after another; each table's rows are exactly those the
@@ -538,12 +609,11 @@ def join(connection: sqlite3.Connection, plan: dict[str, Any], parts: list[dict]
         if previous_at is not None and part["first_at"] < previous_at:
             raise Unusual("recorded_at goes backwards between the parts")
         expected_prev, expected_first, previous_at = part["last_hash"], part["last"] + 1, part["last_at"]
-    values = _VALUES
     counts = {}
     for spec in _specs(plan):
         name = spec.name
-        table = _Table(spec, values)
-        stored = connection.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0]
+        table = _Table(spec, source.values)
+        stored = source.count(name)
         if not table.keyed:
             read, last = 0, None
             for part in parts:
@@ -564,7 +634,7 @@ def join(connection: sqlite3.Connection, plan: dict[str, Any], parts: list[dict]
                     claims[tuple(key)] = text
             if len(claims) != stored:
                 raise Unusual(f"{name}: {stored} rows, {len(claims)} recorded")
-            for row in connection.execute(f"SELECT {table.select}, rowid FROM {_quote(name)}"):
+            for row in source.everything(table):
                 if claims.get(tuple(row[p] for p in table.key_positions)) != table.record(row):
                     raise Unusual(f"{name}: rows and records differ")
         counts[name] = stored
@@ -606,7 +676,7 @@ def run(
                 parts = _shared(connection, watcher, version, path, plan, count, anchor, advance)
         if parts is None:
             parts = [scan(connection, plan, 1, count, anchor)] if count else []
-        rows = join(connection, plan, parts)
+        rows = join(SQLite(connection), plan, parts)
     finally:
         watcher.close()
     anchors = [p["anchor_seq"] for p in parts if p["anchor_seq"] is not None]
@@ -655,19 +725,27 @@ def _shared(
             return None
         if watcher.execute("PRAGMA data_version").fetchone()[0] != version:
             return None
-        done: dict[int, dict] = {}
-        for index, (first, last) in enumerate(runs):
-            if index >= helper.lowest():
-                break
-            helper.taken(index)
-            done[index] = scan(connection, plan, first, last, anchor)
-            checked(index)
-        done.update(helper.results())
-        if sorted(done) != list(range(len(runs))):
-            raise Unusual("a part of the chain was not checked")
-        return [done[index] for index in range(len(runs))]
+        return share(helper, runs, lambda first, last: scan(connection, plan, first, last, anchor), checked)
     finally:
         helper.close()
+
+
+def share(
+    helper: _Helper, runs: list[tuple[int, int]], check: Callable[[int, int], dict], checked: Callable[[int], None]
+) -> list[dict]:
+    """The chunks ``runs`` checked by this process (``check(first, last)``), from the first on, and
+    by the second (``helper``, started and reading the same snapshot), from the last back."""
+    done: dict[int, dict] = {}
+    for index, (first, last) in enumerate(runs):
+        if index >= helper.lowest():
+            break
+        helper.taken(index)
+        done[index] = check(first, last)
+        checked(index)
+    done.update(helper.results())
+    if sorted(done) != list(range(len(runs))):
+        raise Unusual("a part of the chain was not checked")
+    return [done[index] for index in range(len(runs))]
 
 
 class _Lines:
@@ -710,9 +788,14 @@ class _Helper:
         runs: list[tuple[int, int]],
         anchor: str | None,
         checked: Callable[[int], None] = _ignore,
+        *,
+        module: str = "tracker.audit.quick",
+        database: Mapping[str, Any] | None = None,
     ) -> None:
+        """``module`` is run as the second process (its ``__main__`` calls :func:`serve`) and
+        finds the database at ``path`` (SQLite) or as ``database`` says (another source)."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tracker.audit.quick"],
+            [sys.executable, "-m", module],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -721,7 +804,7 @@ class _Helper:
         assert stdin is not None and stdout is not None  # both are pipes (see above)
         self.stdin: IO[bytes] = stdin
         self.stdout: IO[bytes] = stdout
-        request = {"path": path, "plan": plan, "runs": runs, "anchor": anchor}
+        request = {"path": path, "plan": plan, "runs": runs, "anchor": anchor, "database": database}
         self.stdin.write(json.dumps(request).encode() + b"\n")
         self.stdin.flush()
         self.lines = _Lines(self.stdout.fileno())
@@ -794,13 +877,32 @@ class _Helper:
 
 def _serve() -> None:
     """``python -m tracker.audit.quick``: chunks from the last back, asked for on stdin."""
+    serve(_open_sqlite, (sqlite3.Error,))
+
+
+def _open_sqlite(request: dict[str, Any]) -> tuple[Source, int, str | None, Callable[[], None]]:
+    """The SQLite database of a request, in a read transaction: (source, its count of events,
+    its last hash, what closes it)."""
+    connection = sqlite3.connect(request["path"], timeout=60, isolation_level=None, uri=True)
+    connection.execute("BEGIN")
+    count = connection.execute("SELECT count(*) FROM event").fetchone()[0]  # fixes the snapshot
+    last = connection.execute("SELECT hash FROM event ORDER BY seq DESC LIMIT 1").fetchone()
+    return SQLite(connection), count, last[0] if last else None, connection.close
+
+
+def serve(
+    open_source: Callable[[dict[str, Any]], tuple[Source, int, str | None, Callable[[], None]]],
+    errors: tuple[type[Exception], ...],
+) -> None:
+    """The second process: reads its request from stdin, opens the database with ``open_source``,
+    says what it sees, then checks chunks from the last back until it meets the first process.
+    ``errors`` (the database's own) are told as unusual, as the first process would find them."""
     import gc
 
     gc.disable()  # what it makes holds no cycles; collecting would be wasted work
     lines = _Lines(sys.stdin.fileno())
     request = json.loads(lines.readline() or b"null")
     out = sys.stdout.buffer
-    connection = sqlite3.connect(request["path"], timeout=60, isolation_level=None, uri=True)
     taken = -1  # the highest chunk the first process has begun
 
     def say(line: str) -> None:
@@ -817,28 +919,34 @@ def _serve() -> None:
                 taken = max(taken, int(line.split()[1]))
         return True
 
+    caught: tuple[type[Exception], ...] = (
+        *errors,
+        UnicodeDecodeError,
+        OverflowError,
+        TypeError,
+        ValueError,
+        RecursionError,
+    )
+    source, count, last, close = open_source(request)
     try:
-        connection.execute("BEGIN")
-        count = connection.execute("SELECT count(*) FROM event").fetchone()[0]  # fixes the snapshot
-        last = connection.execute("SELECT hash FROM event ORDER BY seq DESC LIMIT 1").fetchone()
-        say(f"ready {count} {last[0] if last else None}")
+        say(f"ready {count} {last}")
         runs = request["runs"]
         for index in range(len(runs) - 1, -1, -1):
             if not listen() or index <= taken:
                 break
             say(f"start {index}")
             try:
-                part = scan(connection, request["plan"], runs[index][0], runs[index][1], request["anchor"])
+                part = scan_source(source, request["plan"], runs[index][0], runs[index][1], request["anchor"])
             except Unusual as unusual:
                 say(f"unusual {unusual}".replace("\n", " "))
                 break
-            except (sqlite3.Error, UnicodeDecodeError, OverflowError, TypeError, ValueError, RecursionError) as error:
+            except caught as error:
                 say(f"unusual {type(error).__name__}: {error}".replace("\n", " "))
                 break
             say(f"part {index} {json.dumps(part)}")
         say("end")
     finally:
-        connection.close()
+        close()
 
 
 if __name__ == "__main__":

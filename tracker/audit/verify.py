@@ -1,6 +1,7 @@
 """``tracker verify``: the full check of the audit record, and the quick pass in front of it.
 
-:func:`verify` runs the quick pass (:mod:`tracker.audit.quick`, SQLite only) first; when
+:func:`verify` runs the quick pass first (:mod:`tracker.audit.quick` on SQLite, read through
+server-side cursors by :mod:`tracker.audit.quick_postgres` on PostgreSQL); when
 it vouches for the whole database that is the answer, else :func:`full_verify` answers,
 naming every problem. Both check the invariants named in
 :data:`tracker.audit.canonical.INVARIANTS` (each declares its own list, :data:`CHECKS`
@@ -285,7 +286,7 @@ def _recorded(session: Session, tables: Mapping[str, Table], seq: Any, name: str
 def verify(session: Session, anchor: str | None = None, progress: Progress = quietly) -> VerifyResult:
     """Recompute the chain, match every domain row to its event, check attachments.
 
-    On SQLite a quick pass (:mod:`tracker.audit.quick`) answers when all is well; anything
+    A quick pass (:mod:`tracker.audit.quick`) answers when all is well; anything
     off, or merely unusual, and :func:`full_verify` answers, naming every problem. See
     :func:`full_verify` for what is checked.
     """
@@ -296,9 +297,59 @@ def verify(session: Session, anchor: str | None = None, progress: Progress = qui
 
 def _quick_verify(session: Session, anchor: str | None, progress: Progress = quietly) -> VerifyResult | None:
     """The quick pass's result when it vouches for the whole database, else None."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        summary = _quick_postgres(session, anchor, progress)
+    elif dialect == "sqlite":
+        summary = _quick_sqlite(session, anchor, progress)
+    else:
+        summary = None
+    if summary is None:
+        return None
+    if anchor is not None and summary["anchor_seq"] is None:
+        return None
+    attachments, bad = _attachments(session)
+    if bad or _structure(session):
+        return None
+    return VerifyResult(
+        events=summary["events"],
+        rows=sum(summary["rows"].values()),
+        attachments=attachments,
+        last_hash=summary["last_hash"],
+        anchor=anchor,
+        anchor_seq=summary["anchor_seq"],
+    )
+
+
+def _quick_postgres(session: Session, anchor: str | None, progress: Progress) -> dict[str, Any] | None:
+    """The quick pass's summary on PostgreSQL (:mod:`tracker.audit.quick_postgres`), None if it stands aside."""
+    import psycopg
+
+    from tracker.audit import quick, quick_postgres
+
+    connection = session.connection().connection.driver_connection
+    if not isinstance(connection, psycopg.Connection):
+        return None
+    try:
+        return quick_postgres.run(connection, quick_plan(), anchor, progress)
+    except (
+        quick.Unusual,
+        psycopg.Error,
+        UnicodeDecodeError,
+        ValueError,
+        TypeError,
+        OverflowError,
+        RecursionError,
+        OSError,
+    ):
+        return None
+
+
+def _quick_sqlite(session: Session, anchor: str | None, progress: Progress) -> dict[str, Any] | None:
+    """The quick pass's summary on SQLite (:mod:`tracker.audit.quick`), None if it stands aside."""
     engine = session.get_bind()
     url = engine.engine.url
-    name = url.database if engine.dialect.name == "sqlite" else None
+    name = url.database
     if not name or name == ":memory:":
         return None
     if name.startswith("file:"):  # a URI (a read-only reader): the quick pass opens the same file, as it does
@@ -318,7 +369,7 @@ def _quick_verify(session: Session, anchor: str | None, progress: Progress = qui
     if not isinstance(connection, sqlite3.Connection):
         return None
     try:
-        summary = quick.run(connection, path, quick_plan(), anchor, progress)
+        return quick.run(connection, path, quick_plan(), anchor, progress)
     except (
         quick.Unusual,
         sqlite3.Error,
@@ -330,19 +381,6 @@ def _quick_verify(session: Session, anchor: str | None, progress: Progress = qui
         OSError,
     ):
         return None
-    if anchor is not None and summary["anchor_seq"] is None:
-        return None
-    attachments, bad = _attachments(session)
-    if bad or _structure(session):
-        return None
-    return VerifyResult(
-        events=summary["events"],
-        rows=sum(summary["rows"].values()),
-        attachments=attachments,
-        last_hash=summary["last_hash"],
-        anchor=anchor,
-        anchor_seq=summary["anchor_seq"],
-    )
 
 
 def quick_plan() -> dict[str, Any]:

@@ -123,6 +123,14 @@ REGISTRY: tuple[Format, ...] = (
     Format("json", "one JSON document, for programs", "application/json", ".json", "jsondoc"),
     Format("csv", "one row per recommendation, for spreadsheets", "text/csv", ".csv", "csvfile"),
     Format(
+        "xlsx",
+        "the CSV's table as an Excel workbook",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ".xlsx",
+        "workbook",
+        binary=True,
+    ),
+    Format(
         "docx",
         "a Word document with headings, tables and charts",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",

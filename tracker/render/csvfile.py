@@ -80,6 +80,11 @@ def _ids(ids: Iterable[int]) -> str:
 
 
 def quarterly(report: QuarterlyReport) -> str:
+    """The rows of :func:`quarterly_table` as CSV text."""
+    return _table(*quarterly_table(report))
+
+
+def quarterly_table(report: QuarterlyReport) -> tuple[list[str], list[list[Any]]]:
     """One row per recommendation: its evidence (ids, those unverified), the evidence its
     assessments in the quarter cite (ids, and how many are withheld from the audience);
     one column per indicator (its value in the quarter)."""
@@ -106,10 +111,15 @@ def quarterly(report: QuarterlyReport) -> str:
             ]
             + [_number(values[code]) if code in values else "" for code in codes]
         )
-    return _table(header, rows)
+    return header, rows
 
 
 def timeline(timeline: Timeline) -> str:
+    """The rows of :func:`timeline_table` as CSV text."""
+    return _table(*timeline_table(timeline))
+
+
+def timeline_table(timeline: Timeline) -> tuple[list[str], list[list[Any]]]:
     """One row per recommendation, one column per quarter (empty: not yet issued), then the quarters it changed in."""
     header = ["ref", "title", "pillar"] + [str(q) for q in timeline.quarters] + ["changed_in"]
     rows = [
@@ -118,10 +128,15 @@ def timeline(timeline: Timeline) -> str:
         + [" ".join(str(q) for q in row.changed_in)]
         for row in timeline.rows
     ]
-    return _table(header, rows)
+    return header, rows
 
 
 def editions(report: EditionsReport) -> str:
+    """The rows of :func:`editions_table` as CSV text."""
+    return _table(*editions_table(report))
+
+
+def editions_table(report: EditionsReport) -> tuple[list[str], list[list[Any]]]:
     """One row per thread; lists of editions joined with ``;``, booleans as ``true``/``false``."""
     header = [
         "series",
@@ -152,4 +167,4 @@ def editions(report: EditionsReport) -> str:
         ]
         for row in report.threads
     ]
-    return _table(header, rows)
+    return header, rows

@@ -221,11 +221,6 @@ def _csv_cell(value: Any) -> Any:
 
 def xlsx(sheet: Sheet, records: Sequence[dict[str, Any]]) -> bytes:
     """The list as an XLSX workbook of one sheet; the same records give the same bytes."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
     if len(records) >= MAX_ROWS:
         raise InputError(
             f"{len(records):,} rows do not fit in a worksheet (Excel holds {MAX_ROWS - 1:,} below the header): "
@@ -233,14 +228,25 @@ def xlsx(sheet: Sheet, records: Sequence[dict[str, Any]]) -> bytes:
         )
     rows = [sheet.row(record) for record in records]
     moment = max((v for row in rows for v in row if isinstance(v, datetime)), default=None)
-    stamp = _NO_TIME if moment is None else moment.astimezone(UTC).replace(tzinfo=None)
+    return workbook(sheet.title, sheet.columns, rows, moment)
 
-    workbook = Workbook(write_only=True)
-    workbook.properties.creator = "tracker"
-    workbook.properties.title = sheet.title
-    workbook.properties.created = workbook.properties.modified = stamp
-    worksheet = workbook.create_sheet(sheet.title)
-    for index, column in enumerate(sheet.columns, start=1):
+
+def workbook(title: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]], moment: datetime | None) -> bytes:
+    """A workbook of one sheet named ``title``: a bold, frozen header row, then ``rows`` (text
+    cells never formulas, numbers, dates, UTC times, booleans; None empty). Its properties and
+    zip entries are dated ``moment`` (1980-01-01 when None), so the same rows give the same bytes."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    stamp = _NO_TIME if moment is None else moment.astimezone(UTC).replace(tzinfo=None)
+    book = Workbook(write_only=True)
+    book.properties.creator = "tracker"
+    book.properties.title = title
+    book.properties.created = book.properties.modified = stamp
+    worksheet = book.create_sheet(title)
+    for index, column in enumerate(columns, start=1):
         worksheet.column_dimensions[get_column_letter(index)].width = _width(column, [row[index - 1] for row in rows])
     worksheet.freeze_panes = "A2"
     bold = Font(bold=True)
@@ -261,10 +267,10 @@ def xlsx(sheet: Sheet, records: Sequence[dict[str, Any]]) -> bytes:
             return value.astimezone(UTC).replace(tzinfo=None)  # Excel's times have no zone: these are UTC
         return value  # a number, a boolean, a date (a date cell), or None (an empty cell)
 
-    worksheet.append([text_cell(column.name, bold) for column in sheet.columns])
+    worksheet.append([text_cell(column.name, bold) for column in columns])
     for row in rows:
         worksheet.append([cell(value) for value in row])
-    return _saved(workbook, stamp)
+    return _saved(book, stamp)
 
 
 def _fitted(text: str) -> str:
