@@ -140,3 +140,24 @@ def test_the_commands_line_up_khmer_agencies_and_titles(backend, url):
         starts = {tuple(column_starts(line)) for line in lines}
         assert len(starts) == 1, result.stdout
     assert MOLVT in invoke(["--db", url, "agency", "list"]).stdout
+
+
+# Streamed output: the same text as the whole, a piece at a time ------------------------------
+
+
+@pytest.mark.parametrize(
+    "items",
+    [[], [1], [{"title": "ការត្រួតពិនិត្យ\nline\u2028two", "ids": [1, 2]}, {}], [{"nested": {"a": []}}, [], "x"]],
+)
+def test_json_pieces_join_into_the_json_of_the_whole_list(items):
+    assert "".join(terminal.json_pieces(iter(items))) == terminal.to_json(items)
+
+
+def test_a_streamed_table_is_the_table_when_its_rows_are_all_measured():
+    rows = [[i, "ក្រសួង" * (i % 4), None] for i in range(50)]
+    assert "\n".join(terminal.table_lines(["id", "agency", "note"], iter(rows), measured=50)) == terminal.table(
+        ["id", "agency", "note"], rows
+    )
+    # measured on the first 5 rows: a later, wider cell is shown whole, never cut
+    lines = list(terminal.table_lines(["id", "agency", "note"], iter(rows), measured=5))
+    assert len(lines) == 51 and all("ក្រសួង" * (i % 4) in lines[i + 1] for i in range(50))

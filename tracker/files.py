@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tracker.errors import InputError, TrackerError
@@ -97,7 +98,9 @@ def check_destination(path: Path, *, force: bool) -> None:
         raise InputError(f"-o {path}: the directory {path.parent} does not exist")
 
 
-def write_exactly(path: Path, content: bytes, *, force: bool, private: bool = True) -> None:
+def write_exactly(
+    path: Path, content: bytes | Iterable[bytes], *, force: bool, private: bool | Callable[[], bool] = True
+) -> None:
     """Write ``content`` to exactly ``path``, atomically, never following a symlink there.
 
     Only a regular file is ever replaced (see :func:`check_destination`). The bytes go to
@@ -106,6 +109,10 @@ def write_exactly(path: Path, content: bytes, *, force: bool, private: bool = Tr
     writer fails instead). A private file can be read
     by its owner only (mode 0600: an export, an attached file); otherwise the file gets
     the permissions any new file gets (the umask's: a report to share).
+
+    ``content`` may come in pieces (bytes, as they are made: a list written as it is read),
+    and ``private`` may be a question asked once they are all written (a list is private
+    when it turned out to hold confidential records); until then the file is private.
     """
     check_destination(path, force=force)
     try:
@@ -116,16 +123,22 @@ def write_exactly(path: Path, content: bytes, *, force: bool, private: bool = Tr
         ) from None
 
 
-def _write_atomically(path: Path, content: bytes, *, force: bool, private: bool) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+def _write_atomically(
+    path: Path, content: bytes | Iterable[bytes], *, force: bool, private: bool | Callable[[], bool]
+) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")  # mode 0600
     try:
-        if not private:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(handle, 0o666 & ~umask)
         with os.fdopen(handle, "wb") as stream:
-            stream.write(content)
+            if isinstance(content, bytes):
+                stream.write(content)
+            else:
+                for piece in content:
+                    stream.write(piece)
             stream.flush()
+            if not (private() if callable(private) else private):
+                umask = os.umask(0)
+                os.umask(umask)
+                os.fchmod(stream.fileno(), 0o666 & ~umask)
             os.fsync(stream.fileno())
         if force:
             os.replace(temporary, path)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tracker import clock, corrections, editions
@@ -73,6 +74,8 @@ def resolve_ref(session: Session, ref: str, on: date | None = None) -> Recommend
     return _one(ref, candidates, on)
 
 
+# Rows read from the database at a time by a list that streams (a log of a million events).
+READ_BATCH = 2_000
 _EDITION_COLUMNS = (Source.slug, Source.publisher, Source.country, Source.published_on)
 
 
@@ -558,10 +561,18 @@ def evidence_record(session: Session, evidence_id: int) -> dict[str, Any]:
     return evidence_records(session, [evidence_by_id(session, evidence_id)])[0]
 
 
-def evidence_records(session: Session, items: Sequence[Evidence]) -> list[dict[str, Any]]:
+def evidence_records(
+    session: Session,
+    items: Sequence[Evidence],
+    *,
+    refs: dict[int, str] | None = None,
+    fixes: corrections.Corrections | None = None,
+) -> list[dict[str, Any]]:
+    """The records of ``items`` as lists and ``evidence show`` give them (their corrected values,
+    links, attachments, retraction); ``refs`` and ``fixes`` when the caller has them already."""
     ids = [e.id for e in items]
-    refs = refs_by_id(session)
-    fixes = corrections.load(session)
+    refs = refs_by_id(session) if refs is None else refs
+    fixes = corrections.load(session) if fixes is None else fixes
     links: dict[int, list[dict[str, str]]] = defaultdict(list)
     for evidence_id, by_rec in evidence_links(session, ids, fixes).items():
         for rec_id, stance in sorted(by_rec.items()):
@@ -659,11 +670,25 @@ def evidence_list(
     kind=None,
     include_retracted: bool = False,
 ) -> list[dict[str, Any]]:
-    """Evidence by date observed (then id), retracted items left out unless asked for.
+    """Evidence by date observed (then id), retracted items left out unless asked for
+    (:func:`evidence_rows`, as a list)."""
+    return list(evidence_rows(session, rec=rec, quarter=quarter, kind=kind, include_retracted=include_retracted))
 
-    The filters read the corrected values: SQL selects what the stored values match, and
-    the corrected evidence (few) is read too, then every record is filtered as corrected."""
-    query = select(Evidence)
+
+def evidence_rows(
+    session: Session,
+    *,
+    rec: str | None = None,
+    quarter=None,
+    kind=None,
+    include_retracted: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Evidence by date observed (then id), retracted items left out unless asked for, read
+    from the database a batch at a time: constant memory, whatever the size.
+
+    The filters read the corrected values: SQL selects, in order, the evidence whose stored
+    values match and that no correction touches; the corrected evidence (few) is read apart,
+    filtered and ordered by its corrected values, and merged in."""
     conditions = []
     recommendation_id = None
     if rec is not None:
@@ -675,27 +700,42 @@ def evidence_list(
         conditions += [Evidence.observed_on >= quarter.start, Evidence.observed_on < quarter.end]
     if kind is not None:
         conditions.append(Evidence.kind == kind)
+    if not include_retracted:
+        conditions.append(Evidence.id.not_in(select(EvidenceRetraction.evidence_id)))
+    refs = refs_by_id(session)
     fixes = corrections.load(session)
     corrected = fixes.ids("evidence") | fixes.ids("evidence_link")
-    if conditions:
-        matched = and_(*conditions)
-        query = query.where(or_(matched, Evidence.id.in_(sorted(corrected))) if corrected else matched)
-    if not include_retracted:
-        query = query.where(Evidence.id.not_in(select(EvidenceRetraction.evidence_id)))
-    items = session.scalars(query.order_by(Evidence.observed_on, Evidence.id)).all()
-    records = evidence_records(session, items)
-    if corrected and conditions:
-        ref = refs_by_id(session).get(recommendation_id) if recommendation_id is not None else None
-        records = [
-            r
-            for r in records
-            if (ref is None or any(link["ref"] == ref for link in r["recommendations"]))
-            and (quarter is None or quarter.start.isoformat() <= r["observed_on"] < quarter.end.isoformat())
-            and (kind is None or r["kind"] == kind.value)
-        ]
+    ref = refs.get(recommendation_id) if recommendation_id is not None else None
+
+    def wanted(record: dict[str, Any]) -> bool:  # by its corrected values
+        return (
+            (ref is None or any(link["ref"] == ref for link in record["recommendations"]))
+            and (quarter is None or quarter.start.isoformat() <= record["observed_on"] < quarter.end.isoformat())
+            and (kind is None or record["kind"] == kind.value)
+        )
+
+    apart: list[dict[str, Any]] = []
     if corrected:
-        records.sort(key=lambda r: (r["observed_on"], r["id"]))
-    return records
+        retracted = [] if include_retracted else [Evidence.id.not_in(select(EvidenceRetraction.evidence_id))]
+        ordered = sorted(corrected)
+        for start in range(0, len(ordered), 500):
+            items = session.scalars(
+                select(Evidence).where(Evidence.id.in_(ordered[start : start + 500]), *retracted)
+            ).all()
+            apart += [r for r in evidence_records(session, items, refs=refs, fixes=fixes) if wanted(r)]
+        apart.sort(key=_observed)
+
+    def stored() -> Iterator[dict[str, Any]]:
+        query = select(Evidence).where(*conditions).order_by(Evidence.observed_on, Evidence.id)
+        for batch in session.scalars(query.execution_options(yield_per=READ_BATCH)).partitions():
+            items = [e for e in batch if e.id not in corrected]
+            yield from evidence_records(session, items, refs=refs, fixes=fixes)
+
+    yield from heapq.merge(stored(), apart, key=_observed) if apart else stored()
+
+
+def _observed(record: dict[str, Any]) -> tuple[str, int]:
+    return record["observed_on"], record["id"]
 
 
 def attachment_content(session: Session, sha256: str) -> bytes:
@@ -835,24 +875,30 @@ def sources(session: Session) -> list[Source]:
 
 
 def log(session: Session, limit: int | None = None) -> list[dict[str, Any]]:
-    """The most recent events, newest first."""
+    """The most recent events, newest first (:func:`log_rows`, as a list)."""
+    return list(log_rows(session, limit))
+
+
+def log_rows(session: Session, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """The most recent events, newest first, read from the database a batch at a time."""
     from tracker.store.models import Event
 
-    query = select(Event).order_by(Event.seq.desc())
+    query = select(Event.seq, Event.recorded_at, Event.actor, Event.action, Event.payload, Event.prev_hash, Event.hash)
+    query = query.order_by(Event.seq.desc())
     if limit is not None:
         query = query.limit(limit)
-    return [
-        {
-            "seq": e.seq,
-            "recorded_at": clock.iso_utc(e.recorded_at),
-            "actor": e.actor,
-            "action": e.action,
-            "payload": e.payload,
-            "prev_hash": e.prev_hash,
-            "hash": e.hash,
+    for seq, recorded_at, actor, action, payload, prev_hash, hash_ in session.execute(
+        query.execution_options(yield_per=READ_BATCH)
+    ):
+        yield {
+            "seq": seq,
+            "recorded_at": clock.iso_utc(recorded_at),
+            "actor": actor,
+            "action": action,
+            "payload": payload,
+            "prev_hash": prev_hash,
+            "hash": hash_,
         }
-        for e in session.scalars(query)
-    ]
 
 
 # The history of a record ------------------------------------------------------------------

@@ -11,7 +11,7 @@ import contextlib
 import gc
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -182,6 +182,20 @@ def author(by: str | None) -> str:
 
 def out(text: str) -> None:
     typer.echo(text)
+
+
+def out_pieces(pieces: Iterable[str], *, end: str = "\n") -> None:
+    """Text to stdout as it is made (a long list's first lines show at once), in writes of
+    about 64 KiB; ``end`` after the last piece."""
+    held: list[str] = []
+    size = 0
+    for piece in pieces:
+        held.append(piece)
+        size += len(piece)
+        if size >= 65_536:
+            typer.echo("".join(held), nl=False)
+            held, size = [], 0
+    typer.echo("".join(held) + end, nl=False)
 
 
 def say(text: str) -> None:
@@ -1235,10 +1249,12 @@ def export(
 
     if output is not None:
         files.check_destination(output, force=force)
-    document = importing.export(state.database(), with_files=with_files, progress=progress())
+    pieces = importing.export_pieces(state.database(), with_files=with_files, progress=progress())
     if output is None:
-        return typer.echo(document, nl=False)
-    files.write_exactly(output, document, force=force)
+        for piece in pieces:  # written as it is read: constant memory, whatever the size
+            typer.echo(piece, nl=False)
+        return
+    files.write_exactly(output, pieces, force=force)
     say(f"Exported {state.database().display} to {output}")
 
 
@@ -1528,22 +1544,20 @@ def log(
 ) -> None:
     """The audit log: who recorded what, when (newest first)."""
     from tracker import queries
+    from tracker.render.terminal import event_rows, json_pieces, table_lines
 
-    with state.database().reading() as session:
-        rows = queries.log(session, limit)
-    if json_output:
-        return dump_json(rows)
-    from tracker.render.terminal import event_rows, table
-
-    out(
-        table(
+    with state.database().reading() as session:  # written as read: the first lines at once, constant memory
+        rows = queries.log_rows(session, limit)
+        if json_output:
+            return out_pieces(json_pieces(rows))
+        lines = table_lines(
             ["seq", "recorded_at", "actor", "action", "rows", "hash"],
-            [
+            (
                 [r["seq"], r["recorded_at"], r["actor"], r["action"], event_rows(r["payload"]), r["hash"][:16]]
                 for r in rows
-            ],
+            ),
         )
-    )
+        out_pieces((line + "\n" for line in lines), end="")
 
 
 @app.command(rich_help_panel=CHECK)

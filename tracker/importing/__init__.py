@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from tracker.errors import InputError
 from tracker.importing.csvfile import CorrectionPlan, CsvPlan, Lookups, parse_csv, refuse_repeat
-from tracker.importing.export import EXPORT_FORMAT, EXPORT_TABLES, EXPORT_VERSION, export
+from tracker.importing.export import EXPORT_FORMAT, EXPORT_TABLES, EXPORT_VERSION, export, export_pieces
 from tracker.importing.files import MAX_CSV_BYTES, MAX_EXPORT_BYTES, MAX_XLSX_BYTES, InputFile, read_file
 from tracker.importing.kinds import CORRECTION, CSV_KINDS, EVIDENCE, MEASUREMENT, STATUS, CsvKind
 from tracker.importing.restore import ExportPlan, parse_export
@@ -69,6 +69,7 @@ __all__ = [
     "InputFile",
     "Lookups",
     "export",
+    "export_pieces",
     "import_file",
     "parse_csv",
     "parse_export",

@@ -8,9 +8,10 @@ never inside one.
 
 from __future__ import annotations
 
+import itertools
 import json
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 
@@ -24,6 +25,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: i
     """A fixed-width table; long cells are cut with an ellipsis, None shows as '-'.
 
     Widths are screen cells: ``max_width`` is the most a cell takes, its ellipsis included."""
+    return "\n".join(table_lines(headers, rows, max_width=max_width, measured=None))
+
+
+# Rows a streamed table measures before its first line: the columns' widths (see table_lines).
+MEASURED_ROWS = 1_000
+
+
+def table_lines(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: int = 60, measured: int | None = MEASURED_ROWS
+) -> Iterator[str]:
+    """:func:`table`'s lines (without their line ends) as the rows come: the columns are as wide
+    as their widest cell among the first ``measured`` rows (None: all of them); a later, wider
+    cell is shown whole and pushes the rest of its line to the right."""
     from rich.cells import cell_len
 
     def cell(value: Any) -> str:
@@ -34,15 +48,27 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: i
         text = "-" if value is None or value == "" else str(value)
         return cut(" ".join(text.split()), max_width)
 
-    cells = [[cell(v) for v in row] for row in rows]
-    sizes = [[cell_len(c) for c in row] for row in cells]
+    stream = iter(rows)
+    first = [[cell(v) for v in row] for row in itertools.islice(stream, measured)]
+    sizes = [[cell_len(c) for c in row] for row in first]
     widths = [max([cell_len(h)] + [r[i] for r in sizes]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += [
-        "  ".join(c + " " * (w - size) for c, size, w in zip(row, row_sizes, widths)).rstrip()
-        for row, row_sizes in zip(cells, sizes)
-    ]
-    return "\n".join(lines)
+    yield "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip()
+    for row, row_sizes in zip(first, sizes):
+        yield "  ".join(c + " " * (w - size) for c, size, w in zip(row, row_sizes, widths)).rstrip()
+    for values in stream:
+        row = [cell(v) for v in values]
+        yield "  ".join(c + " " * max(0, w - cell_len(c)) for c, w in zip(row, widths)).rstrip()
+
+
+def json_pieces(items: Iterable[Any]) -> Iterator[str]:
+    """:func:`to_json` of a list, a piece per item as the items come: together, the same text."""
+    from tracker.audit.canonical import json_value
+
+    opening = first = "[\n  "
+    for item in items:
+        yield opening + json.dumps(item, indent=2, ensure_ascii=False, default=json_value).replace("\n", "\n  ")
+        opening = ",\n  "
+    yield "[]" if opening is first else "\n]"
 
 
 def cut(text: str, width: int) -> str:
