@@ -1674,6 +1674,10 @@ def _run(args: list[str] | None, prog_name: str) -> int:
             message += " (a negative value goes after --, e.g. `tracker indicator record CODE 2019Q3 -- -5`)"
         elif re.match(r"No such option: --db\b", message):
             message = "--db is a global option: put it before the command, e.g. `tracker --db FILE rec list`"
+        elif extra := re.fullmatch(r"Got unexpected extra argument(?:\(s\)|s)? \((.*)\)", message, re.DOTALL):
+            context = getattr(error, "ctx", None)
+            command = context.command_path if context is not None else prog_name
+            message = f"too many arguments: {extra[1]!r} is more than `{command}` takes (see `{command} --help`)"
         code = _fail(message, error.exit_code)
     except TrackerError as error:
         code = _fail(str(error), error.exit_code)
