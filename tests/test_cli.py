@@ -125,6 +125,16 @@ def earlier_and_later_editions(database: Database, _folder: Path) -> None:
 EDITIONS = template("cli-editions", earlier_and_later_editions, base="cli-seeded")
 
 
+def two_assessors(database: Database, _folder: Path) -> None:
+    """The NCCT secretariat, the default assessor, and an NGO coalition that assesses too."""
+    with clock.frozen(CORRECTED_AT):
+        write(database, services.add_assessor, "ncct", "NCCT secretariat", "government", default=True, actor="sophea")
+        write(database, services.add_assessor, "coalition", "NGO coalition", "ngo", actor="sophea")
+
+
+ASSESSED = template("cli-assessed", two_assessors, base="cli-seeded")
+
+
 # What must be on stdout and on stderr: a check of the text, given the database it ran on.
 Check = Callable[[str, Seeded], bool]
 
@@ -545,6 +555,30 @@ CASES: dict[tuple[str, ...], Case] = {
         ),
     ),
     ("agency", "list"): Case(lambda s: ["agency", "list"], lines("LEAD", "molvt"), nothing),
+    ("assessor", "add"): Case(
+        lambda s: ["assessor", "add", "embassy", "US Embassy", "--kind", "donor"],
+        nothing,
+        exactly("Added assessor embassy\n"),
+    ),
+    ("assessor", "default"): Case(
+        lambda s: ["assessor", "default", "coalition", "--reason", "The coalition leads the review"],
+        nothing,
+        exactly("assessor ncct: is_default True -> False\nassessor coalition: is_default False -> True\n"),
+        kind=ASSESSED,
+        after=then(
+            lambda s: assert_equal([a["code"] for a in shown(s, "assessor", "list") if a["default"]], ["coalition"]),
+            versions("assessor/coalition", 2),
+        ),
+    ),
+    ("assessor", "amend"): Case(
+        lambda s: ["assessor", "amend", "ncct", "--name", "NCCT", "--reason", "Its short name"],
+        nothing,
+        exactly("assessor ncct: name NCCT secretariat -> NCCT\n"),
+        kind=ASSESSED,
+    ),
+    ("assessor", "list"): Case(
+        lambda s: ["assessor", "list"], lines("DEFAULT", "coalition", "ncct"), nothing, kind=ASSESSED
+    ),
     ("import",): Case(lambda s: ["import", csv_file(s)], nothing, lines("Imported 1 status update from")),
     ("export",): Case(lambda s: ["export"], lambda out, _s: json.loads(out)["format"] == "tracker-export", nothing),
     ("report", "quarterly"): Case(

@@ -117,15 +117,15 @@ def assert_one_error(result, exit_code: int, *fragments: str) -> None:
     [
         (
             ["db", "upgrade", "9999"],
-            ["cannot migrate to '9999'", "give one of 0001, 0002, 0003, 0004, 0005, 0006, head or base"],
+            ["cannot migrate to '9999'", "give one of 0001, 0002, 0003, 0004, 0005, 0006, 0007, head or base"],
         ),
-        (["db", "upgrade", "+6"], ["cannot migrate to '+6'"]),
+        (["db", "upgrade", "+7"], ["cannot migrate to '+7'"]),
         (["db", "upgrade", ""], ["cannot migrate to ''", "give one of"]),
         (["db", "upgrade", "0001:0002"], ["cannot migrate to '0001:0002'"]),
         (["db", "downgrade", "9999"], ["cannot migrate to '9999'", "give one of"]),
         (["db", "downgrade", "+1"], ["cannot migrate to '+1'"]),
     ],
-    ids=["upgrade 9999", "upgrade +6", "upgrade ''", "upgrade range", "downgrade 9999", "downgrade +1"],
+    ids=["upgrade 9999", "upgrade +7", "upgrade ''", "upgrade range", "downgrade 9999", "downgrade +1"],
 )
 def test_a_revision_that_names_nothing_is_refused_before_any_backup(make_url_for, at, command_line, fragments):
     url = make_url_for(OLD_ENOUGH)

@@ -183,6 +183,8 @@ def test_the_quarter_shows_exactly_what_was_logged(quarter):
             "retracted_evidence": [],
             "recorded_at": stamp(at("2019-08-01")),
             "recorded_by": ANALYST,
+            "assessor": None,
+            "for": None,
             "withdrawn": None,
         },
         {
@@ -195,6 +197,8 @@ def test_the_quarter_shows_exactly_what_was_logged(quarter):
             "retracted_evidence": [],
             "recorded_at": stamp(at("2019-10-04")),
             "recorded_by": ANALYST,
+            "assessor": None,
+            "for": None,
             "withdrawn": None,
         },
     ]

@@ -501,6 +501,39 @@ def populate_0005(url: str, evidence_count: int) -> dict[str, int]:
     return {"events": writer.seq, "earlier": figures["events"]}
 
 
+def populate_0006(url: str, evidence_count: int) -> dict[str, int]:
+    """Revision 0006 added the search index: the history of :func:`populate_0005`, then a status
+    set with no assessor named (revision 0007's assessors must count it as the default's)."""
+    figures = populate_0005(url, evidence_count)
+    database = Database(url)
+    with database.engine.begin() as connection:
+        seq, last_hash, last_at = connection.execute(
+            text("SELECT seq, hash, recorded_at FROM event ORDER BY seq DESC LIMIT 1")
+        ).one()
+        (last_id,) = connection.execute(text("SELECT coalesce(max(id), 0) FROM status_update")).one()
+        writer = Writer(connection, datetime.fromisoformat(str(last_at)).replace(tzinfo=UTC) + timedelta(hours=1))
+        writer.seq, writer.hash = seq, last_hash
+        writer.write(
+            "status.set",
+            {
+                "status_update": [
+                    {
+                        "id": last_id + 1,
+                        "recommendation_id": 2,
+                        "status": "in_progress",
+                        "effective_on": "2019-09-30",
+                        "note": "Protocol rolled out in two provinces.",
+                        "recorded_at": writer.moment,
+                        "recorded_by": "analyst",
+                    }
+                ],
+                "status_update_evidence": [],
+            },
+        )
+    database.dispose()
+    return {"events": writer.seq, "earlier": figures["events"]}
+
+
 # Every revision before head needs a populator here: a new migration makes this fail
 # until the revision it supersedes gets one.
 POPULATE = {
@@ -509,6 +542,7 @@ POPULATE = {
     "0003": populate_0003,
     "0004": populate_0004,
     "0005": populate_0005,
+    "0006": populate_0006,
 }
 
 

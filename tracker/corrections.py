@@ -34,6 +34,7 @@ from tracker.audit.asof import known_at
 from tracker.audit.canonical import canonical
 from tracker.store.models import (
     Agency,
+    Assessor,
     Base,
     Continuation,
     Correction,
@@ -92,6 +93,7 @@ TARGETS: dict[str, Target] = {
         Target(RecommendationAgency, "assignment", ("role",), True, True, "unassigned", "assigned"),
         Target(Agency, "agency", ("name",)),
         Target(Continuation, "continuation", ("relation", "note"), True, True, "unlinked", "linked"),
+        Target(Assessor, "assessor", ("name", "kind", "is_default")),
     )
 }
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from tracker import clock, corrections, editions, queries
+from tracker import assessors, clock, corrections, editions, queries
 from tracker.audit.asof import Later, known_at, recorded_after
 from tracker.errors import InputError, NotFound
 from tracker.store.models import Evidence, EvidenceLink, EvidenceRetraction, Recommendation, Source, StatusUpdate
@@ -173,6 +173,9 @@ def _assessments(
     query = query.where(StatusUpdate.recommendation_id.in_(list(ids)))
     if as_of is not None:
         query = query.where(known <= as_of)
+    later = recorded_after(session, as_of) if as_of is not None else None
+    if (default_line := assessors.line(assessors.roster(session, later=later, fixes=fixes))) is not None:
+        query = query.where(default_line)
     withdrawn = fixes.withdrawn("status_update")
     found: dict[int, list[_Assessment]] = defaultdict(list)
     for update_id, rec_id, status, effective_on, when in session.execute(

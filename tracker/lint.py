@@ -53,7 +53,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from tracker import corrections, editions, queries
+from tracker import assessors, corrections, editions, queries
 from tracker.audit.asof import Later, known_at, recorded_after
 from tracker.errors import InputError
 from tracker.periods import Quarter
@@ -550,12 +550,17 @@ def _updates(
     known = known_at(session, StatusUpdate)
     withdrawn = fixes.withdrawn("status_update")
     found: dict[int, list[_Update]] = defaultdict(list)
+    default_line = assessors.line(assessors.roster(session, later=recorded_after(session, as_of), fixes=fixes))
     for start in range(0, len(ids), CHUNK):
         query = (
             select(
                 StatusUpdate.id, StatusUpdate.recommendation_id, StatusUpdate.status, StatusUpdate.effective_on, known
             )
-            .where(StatusUpdate.recommendation_id.in_(list(ids[start : start + CHUNK])), known <= as_of)
+            .where(
+                StatusUpdate.recommendation_id.in_(list(ids[start : start + CHUNK])),
+                known <= as_of,
+                *(() if default_line is None else (default_line,)),
+            )
             .order_by(StatusUpdate.effective_on, known, StatusUpdate.id)
         )
         for update_id, rec_id, status, effective_on, when in session.execute(query):

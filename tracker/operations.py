@@ -36,6 +36,44 @@ def init(database: Database, names: Sequence[str] | None, *, actor: str) -> list
     return lines
 
 
+def init_assessor(database: Database, code: str, *, actor: str, check_only: bool = False) -> str:
+    """``tracker init --assessor CODE``: CODE becomes the default assessor while there is none
+    (added, named CODE, if new); already the default, nothing changes. ``check_only``: refuse
+    what would be refused, before ``init`` writes anything (a database at the current schema)."""
+    from tracker import assessors
+    from tracker.store.database import SCHEMA_REVISION
+
+    wanted = validation.code(code, "--assessor")
+    if check_only:
+        if not (database.exists() and database.current_revision() == SCHEMA_REVISION):
+            return ""
+        with database.reading() as session:
+            default = assessors.roster(session).default
+        if default is not None and default.code != wanted:
+            raise Conflict(
+                f"{default.code!r} is the default assessor: make {wanted!r} the default with "
+                f"`tracker assessor default {wanted} --reason TEXT`"
+            )
+        return ""
+
+    def work(session: Session) -> str:
+        roster = assessors.roster(session)
+        default = roster.default
+        if default is not None and default.code == wanted:
+            return f"Assessor {wanted} is the default"
+        if default is not None:
+            raise Conflict(
+                f"{default.code!r} is the default assessor: make {wanted!r} the default with "
+                f"`tracker assessor default {wanted} --reason TEXT`"
+            )
+        if any(a.code == wanted for a in roster.assessors):
+            raise Conflict(f"make {wanted!r} the default with `tracker assessor default {wanted} --reason TEXT`")
+        services.add_assessor(session, wanted, wanted, default=True, actor=actor)
+        return f"Added assessor {wanted}, the default (its name: `tracker assessor amend {wanted} --name NAME`)"
+
+    return database.write(work)
+
+
 @dataclass(frozen=True)
 class CatalogLoad:
     """What loading a catalog did: what it added, and the corrections it recorded

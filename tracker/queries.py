@@ -13,13 +13,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tracker import clock, corrections, editions
+from tracker import assessors, clock, corrections, editions
 from tracker.audit import asof
 from tracker.errors import InputError, NotFound
 from tracker.store.models import (
     Agency,
+    Assessor,
     Attachment,
     Continuation,
+    EntryFor,
     Event,
     Evidence,
     EvidenceAttachment,
@@ -30,6 +32,7 @@ from tracker.store.models import (
     Recommendation,
     RecommendationAgency,
     Source,
+    StatusAssessor,
     StatusUpdate,
     StatusUpdateEvidence,
 )
@@ -258,6 +261,8 @@ def latest_assessments(
         query = query.where(StatusUpdate.id.not_in(sorted(withdrawn)))
     if recommendation_ids is not None:
         query = query.where(StatusUpdate.recommendation_id.in_(list(recommendation_ids)))
+    if (default_line := assessors.line(assessors.roster(session))) is not None:
+        query = query.where(default_line)
     query = query.order_by(StatusUpdate.effective_on, known, StatusUpdate.id)
     return {
         rec_id: ((effective_on, when, update_id), Status(status))
@@ -466,14 +471,29 @@ def agencies_of(
 # Status history ---------------------------------------------------------------------------
 
 
-def status_history(session: Session, ref: str) -> list[dict[str, Any]]:
-    """Every assessment of a recommendation, by effective date then when recorded."""
+def status_history(session: Session, ref: str, assessor: str | None = None) -> list[dict[str, Any]]:
+    """Every assessment of a recommendation by one assessor (None: the default's), by
+    effective date then when recorded."""
     rec = resolve_ref(session, ref)
+    roster = assessors.roster(session)
+    chosen = None if assessor is None else roster.find(assessor)
+    query = select(StatusUpdate).where(StatusUpdate.recommendation_id == rec.id)
+    if (in_line := assessors.line(roster, chosen)) is not None:
+        query = query.where(in_line)
     updates = session.scalars(
-        select(StatusUpdate)
-        .where(StatusUpdate.recommendation_id == rec.id)
-        .order_by(StatusUpdate.effective_on, asof.known_at(session, StatusUpdate), StatusUpdate.id)
+        query.order_by(StatusUpdate.effective_on, asof.known_at(session, StatusUpdate), StatusUpdate.id)
     ).all()
+    ids = [u.id for u in updates]
+    by_id = {a.id: a.code for a in roster.assessors}
+    whose = dict(
+        session.execute(
+            select(StatusAssessor.status_update_id, StatusAssessor.assessor_id).where(
+                StatusAssessor.status_update_id.in_(ids)
+            )
+        ).all()
+    )
+    default_code = roster.default.code if roster.default is not None else None
+    entered = entered_for(session, "status_update", ids)
     cited: dict[int, list[int]] = defaultdict(list)
     for update_id, evidence_id in session.execute(
         select(StatusUpdateEvidence.status_update_id, StatusUpdateEvidence.evidence_id)
@@ -495,9 +515,43 @@ def status_history(session: Session, ref: str) -> list[dict[str, Any]]:
             "retracted_evidence": [i for i in cited.get(u.id, []) if i in retracted],
             "recorded_at": clock.iso_utc(u.recorded_at),
             "recorded_by": u.recorded_by,
+            "assessor": by_id[whose[u.id]] if u.id in whose else default_code,
+            "for": entered.get(u.id),
             "withdrawn": withdrawal(fixes, "status_update", u.id),
         }
         for u in updates
+    ]
+
+
+def entered_for(session: Session, target: str, ids: Sequence[int]) -> dict[int, str]:
+    """The agency (code) each of ``target``'s entries ``ids`` was made on behalf of, if any."""
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), READ_BATCH):
+        found.update(
+            session.execute(
+                select(EntryFor.record_id, Agency.code)
+                .join(Agency, Agency.id == EntryFor.agency_id)
+                .where(EntryFor.target == target, EntryFor.record_id.in_(list(ids[start : start + READ_BATCH])))
+            ).all()
+        )
+    return found
+
+
+def assessor_list(session: Session) -> list[dict[str, Any]]:
+    """The assessors, by code: the default marked, how many assessments each has recorded."""
+    roster = assessors.roster(session)
+    counts = dict(
+        session.execute(select(StatusAssessor.assessor_id, func.count()).group_by(StatusAssessor.assessor_id)).all()
+    )
+    return [
+        {
+            "code": a.code,
+            "name": a.name,
+            "kind": a.kind.value,
+            "default": a.is_default,
+            "assessments": counts.get(a.id, 0),
+        }
+        for a in roster.assessors
     ]
 
 
@@ -910,6 +964,7 @@ HISTORY_KINDS = {
     "indicator": "indicator",
     "measurement": "measurement",
     "agency": "agency",
+    "assessor": "assessor",
 }
 
 
@@ -921,7 +976,7 @@ def history_target(session: Session, record: str) -> tuple[str, Any, str]:
     if kind not in HISTORY_KINDS or not ident.strip():
         raise InputError(
             f"unknown record {record!r}: write it as evidence/ID, rec/REF, status/ID, indicator/CODE, "
-            "measurement/ID or agency/CODE"
+            "measurement/ID, agency/CODE or assessor/CODE"
         )
     target = HISTORY_KINDS[kind]
     if kind == "evidence":
@@ -932,6 +987,8 @@ def history_target(session: Session, record: str) -> tuple[str, Any, str]:
         row = indicator_by_code(session, ident)
     elif kind == "agency":
         row = agency_by_code(session, ident)
+    elif kind == "assessor":
+        row = session.get(Assessor, assessors.roster(session).find(ident).id)
     else:
         model = StatusUpdate if kind == "status" else Measurement
         number = validation.identifier(ident, f"{kind} id")

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import clock, corrections, editions, files, periods, validation
+from tracker import assessors, clock, corrections, editions, files, periods, validation
 from tracker.audit.asof import forget_corrections, rows_before
 from tracker.audit.canonical import canonical
 from tracker.audit.chain import CLOCK_CORRECTION, CLOCK_TOLERANCE, Chain
@@ -30,8 +30,10 @@ from tracker.queries import (
 from tracker.store import models
 from tracker.store.models import (
     Agency,
+    Assessor,
     Attachment,
     Continuation,
+    EntryFor,
     Evidence,
     EvidenceAttachment,
     EvidenceLink,
@@ -41,10 +43,12 @@ from tracker.store.models import (
     Recommendation,
     RecommendationAgency,
     Source,
+    StatusAssessor,
     StatusUpdate,
     StatusUpdateEvidence,
 )
 from tracker.vocab import (
+    AssessorKind,
     Direction,
     EvidenceKind,
     Pillar,
@@ -98,6 +102,65 @@ def add_agency(session: Session, code: str, name: str, *, actor: str) -> Agency:
     session.flush()
     chain.append("agency.add", {"agency": [agency]})
     return agency
+
+
+def add_assessor(
+    session: Session,
+    code: str,
+    name: str,
+    kind: AssessorKind | str = AssessorKind.OTHER,
+    *,
+    default: bool = False,
+    actor: str,
+) -> Assessor:
+    """A new assessor; ``default``: it becomes the default (only when there is none yet:
+    changing the default is a correction, :func:`set_default_assessor`)."""
+    code = validation.code(code, "assessor code")
+    name = validation.text(name, "assessor name")
+    kind = validation.choice(kind, AssessorKind, "--kind")
+    if session.scalars(select(Assessor).where(Assessor.code == code)).first() is not None:
+        raise Conflict(f"assessor {code!r} already exists: see `tracker assessor list`")
+    current = assessors.roster(session).default
+    if default and current is not None:
+        raise Conflict(
+            f"{current.code!r} is the default assessor: add {code!r}, then "
+            f"`tracker assessor default {code} --reason TEXT` to make it the default"
+        )
+    chain = Chain(session, actor)
+    assessor = Assessor(code=code, name=name, kind=kind, is_default=default)
+    session.add(assessor)
+    session.flush()
+    chain.append("assessor.add", {"assessor": [assessor]})
+    return assessor
+
+
+def set_default_assessor(session: Session, code: str, reason: str | None, *, actor: str) -> list[FieldChange]:
+    """Make ``code`` the default assessor: a correction of both assessors' ``is_default``."""
+    team = assessors.roster(session)
+    chosen = team.find(code)
+    corrector = Corrector(session, reason, actor=actor)
+    for assessor in team.assessors:
+        if assessor.is_default and assessor.id != chosen.id:
+            stored = corrections.values_of(session.get(Assessor, assessor.id), "assessor")
+            corrector.change("assessor", (assessor.id,), f"assessor {assessor.code}", stored, {"is_default": False})
+    stored = corrections.values_of(session.get(Assessor, chosen.id), "assessor")
+    corrector.change("assessor", (chosen.id,), f"assessor {chosen.code}", stored, {"is_default": True})
+    return corrector.write(f"{chosen.code} is already the default assessor")
+
+
+def amend_assessor(
+    session: Session, code: str, *, name: str | None, kind: str | None, reason: str | None, actor: str
+) -> list[FieldChange]:
+    new: dict[str, Any] = {}
+    if name is not None:
+        new["name"] = validation.text(name, "--name")
+    if kind is not None:
+        new["kind"] = validation.choice(kind, AssessorKind, "--kind")
+    chosen = assessors.roster(session).find(code)
+    corrector = Corrector(session, reason, actor=actor)
+    stored = corrections.values_of(session.get(Assessor, chosen.id), "assessor")
+    corrector.change("assessor", (chosen.id,), f"assessor {chosen.code}", stored, new)
+    return corrector.write(f"assessor {chosen.code} already says so")
 
 
 def assign_agency(
@@ -248,12 +311,18 @@ def set_status(
     effective_on: date | str,
     note: str,
     evidence_ids: Sequence[int] = (),
+    assessor: str | None = None,
+    on_behalf_of: str | None = None,
     actor: str,
 ) -> StatusUpdate:
-    """Append an assessment; earlier ones stay in the history."""
+    """Append an assessment; earlier ones stay in the history. ``assessor``: whose it is (a
+    code; None: the default assessor's); ``on_behalf_of``: the agency it is entered for."""
     given = check_status(status=status, effective_on=effective_on, note=note, evidence_ids=evidence_ids)
     rec = resolve_ref(session, ref, given.effective_on)  # the edition in force on that day
     cited = [citable_evidence(session, i).id for i in given.evidence_ids]
+    team = assessors.roster(session)
+    by = team.find(assessor) if assessor is not None else team.default
+    agency = None if on_behalf_of is None else agency_by_code(session, on_behalf_of)
     chain = Chain(session, actor)
     update = StatusUpdate(
         recommendation_id=rec.id,
@@ -267,9 +336,21 @@ def set_status(
     session.flush()
     links = [StatusUpdateEvidence(status_update_id=update.id, evidence_id=i) for i in cited]
     session.add_all(links)
+    rows: dict[str, list[Any]] = {"status_update": [update], "status_update_evidence": links}
+    if by is not None:
+        rows["status_assessor"] = [StatusAssessor(status_update_id=update.id, assessor_id=by.id)]
+    rows.update(_entered_for(agency, "status_update", update.id))
+    session.add_all([row for name in ("status_assessor", "entry_for") for row in rows.get(name, ())])
     session.flush()
-    chain.append("status.set", {"status_update": [update], "status_update_evidence": links})
+    chain.append("status.set", rows)
     return update
+
+
+def _entered_for(agency: Agency | None, target: str, record_id: int) -> dict[str, list[EntryFor]]:
+    """The rows that say an entry was made on behalf of ``agency`` (none when it was not)."""
+    if agency is None:
+        return {}
+    return {"entry_for": [EntryFor(target=target, record_id=record_id, agency_id=agency.id)]}
 
 
 # Evidence -------------------------------------------------------------------------------
@@ -341,10 +422,13 @@ def add_evidence(
     evidence: EvidenceInput,
     *,
     attachments: Sequence[FileToAttach] = (),
+    on_behalf_of: str | None = None,
     actor: str,
 ) -> Evidence:
-    """Store evidence, its links and its files (each file once by its sha256)."""
+    """Store evidence, its links and its files (each file once by its sha256); ``on_behalf_of``:
+    the agency it is entered for."""
     recs = [resolve_ref(session, ref, evidence.observed_on) for ref in evidence.recs]
+    agency = None if on_behalf_of is None else agency_by_code(session, on_behalf_of)
     chain = Chain(session, actor)
     row = Evidence(
         title=evidence.title,
@@ -379,10 +463,12 @@ def add_evidence(
             stored.append(blob)
         attached.append(EvidenceAttachment(evidence_id=row.id, sha256=file.sha256, filename=file.filename))
     session.add_all(attached)
+    entered = _entered_for(agency, "evidence", row.id)
+    session.add_all(entered.get("entry_for", ()))
     session.flush()
     chain.append(
         "evidence.add",
-        {"evidence": [row], "evidence_link": links, "attachment": stored, "evidence_attachment": attached},
+        {"evidence": [row], "evidence_link": links, "attachment": stored, "evidence_attachment": attached, **entered},
     )
     return row
 
@@ -515,12 +601,15 @@ def record_measurement(
     *,
     note: str | None = None,
     evidence_id: int | str | None = None,
+    on_behalf_of: str | None = None,
     actor: str,
 ) -> Measurement:
-    """Record an indicator's value for a quarter; a later value supersedes, both are kept."""
+    """Record an indicator's value for a quarter; a later value supersedes, both are kept.
+    ``on_behalf_of``: the agency it is entered for."""
     given = check_measurement(quarter=quarter, value=value, note=note, evidence_id=evidence_id)
     indicator = indicator_by_code(session, code)
     evidence = None if given.evidence_id is None else citable_evidence(session, given.evidence_id).id
+    agency = None if on_behalf_of is None else agency_by_code(session, on_behalf_of)
     chain = Chain(session, actor)
     measurement = Measurement(
         indicator_id=indicator.id,
@@ -533,7 +622,10 @@ def record_measurement(
     )
     session.add(measurement)
     session.flush()
-    chain.append("measurement.record", {"measurement": [measurement]})
+    entered = _entered_for(agency, "measurement", measurement.id)
+    session.add_all(entered.get("entry_for", ()))
+    session.flush()
+    chain.append("measurement.record", {"measurement": [measurement], **entered})
     return measurement
 
 

@@ -53,6 +53,16 @@ class Role(StrEnum):
     SUPPORT = "support"
 
 
+class AssessorKind(StrEnum):
+    """Who an assessor is: the government's own committee, a coalition of NGOs, an embassy..."""
+
+    GOVERNMENT = "government"
+    NGO = "ngo"
+    DONOR = "donor"
+    INTERNATIONAL = "international"
+    OTHER = "other"
+
+
 class EvidenceKind(StrEnum):
     LAW = "law"
     REGULATION = "regulation"

@@ -20,7 +20,7 @@ import typer
 
 from tracker import __version__, render  # render's registry of formats: cheap to import
 from tracker.cli.lazy import HelpWhenAlone, PanelOrder
-from tracker.errors import TrackerError
+from tracker.errors import InputError, TrackerError
 
 if TYPE_CHECKING:
     from tracker.store.database import Database
@@ -42,6 +42,8 @@ evidence_app = group("Evidence: add, list, show, retract, get files back.")
 indicator_app = group("Indicators and their values per quarter.")
 agency_app = group("Responsible agencies.")
 report_app = group("Quarterly status reports, timelines and the editions report.")
+assessor_app = group("Assessors: the parties whose assessments are recorded and compared.")
+team_app = group("A team on PostgreSQL: group roles that each read only what they may, and their members.")
 
 
 class Commands(PanelOrder):
@@ -57,6 +59,7 @@ class Commands(PanelOrder):
         "evidence": (evidence_app, RECORD),
         "indicator": (indicator_app, RECORD),
         "agency": (agency_app, RECORD),
+        "assessor": (assessor_app, RECORD),
         "report": (report_app, REPORT),
     }
 
@@ -96,6 +99,14 @@ By = Annotated[
     typer.Option("--by", metavar="NAME", help="Who is recording (default: $TRACKER_USER, else your login name)."),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+For = Annotated[
+    Optional[str],
+    typer.Option("--for", metavar="AGENCY", help="The agency this is entered on behalf of (its code)."),
+]
+AssessorOption = Annotated[
+    Optional[str],
+    typer.Option("--assessor", metavar="CODE", help="Whose assessment (default: the default assessor)."),
+]
 Reason = Annotated[
     Optional[str],
     typer.Option("--reason", metavar="TEXT", help="Why it is corrected (required): kept with the correction."),
@@ -125,8 +136,6 @@ ListOutput = Annotated[
 def given(value: str | None, option: str) -> str | None:
     """A filter option's value: None when not given; an empty one is refused, not read as no filter."""
     if value is not None and not value.strip():
-        from tracker.errors import InputError
-
         raise InputError(f"{option} is empty: give a value, or leave the option out")
     return value
 
@@ -268,14 +277,28 @@ def init(
         ),
     ] = None,
     no_catalog: Annotated[bool, typer.Option("--no-catalog", help="Create the schema only.")] = False,
+    assessor: Annotated[
+        Optional[str],
+        typer.Option(
+            "--assessor",
+            metavar="CODE",
+            help="The default assessor, whose assessments are the status (added if new, named CODE "
+            "until `tracker assessor amend`); only while there is none.",
+        ),
+    ] = None,
     by: By = None,
 ) -> None:
     """Create or upgrade the database and load the catalogs. Running it twice changes nothing."""
     from tracker import operations
 
-    report = operations.init(state.database(), [] if no_catalog else (catalog or None), actor=author(by))
+    actor = author(by)
+    if assessor is not None:
+        operations.init_assessor(state.database(), assessor, actor=actor, check_only=True)
+    report = operations.init(state.database(), [] if no_catalog else (catalog or None), actor=actor)
     for line in report:
         say(line)
+    if assessor is not None:
+        say(operations.init_assessor(state.database(), assessor, actor=actor))
 
 
 @db_app.command("upgrade")
@@ -694,6 +717,8 @@ def status_set(
         Optional[list[int]],
         typer.Option("--evidence", metavar="ID", parser=_evidence_id, help="Evidence id it rests on (repeatable)."),
     ] = None,
+    assessor: AssessorOption = None,
+    for_agency: For = None,
     by: By = None,
 ) -> None:
     """Append a status assessment; the history keeps every earlier one."""
@@ -702,7 +727,17 @@ def status_set(
     actor = author(by)
     update_id = state.database().write(
         lambda s: (
-            services.set_status(s, ref, status, effective_on=on, note=note, evidence_ids=evidence or (), actor=actor).id
+            services.set_status(
+                s,
+                ref,
+                status,
+                effective_on=on,
+                note=note,
+                evidence_ids=evidence or (),
+                assessor=given(assessor, "--assessor"),
+                on_behalf_of=given(for_agency, "--for"),
+                actor=actor,
+            ).id
         )
     )
     out(str(update_id))
@@ -724,12 +759,13 @@ def status_withdraw(
 @status_app.command("history")
 def status_history(
     ref: Annotated[str, typer.Argument(metavar="REF", help="The recommendation.")],
+    assessor: AssessorOption = None,
     fmt: ListFormat = None,
     output: ListOutput = None,
     no_bom: NoBom = False,
     json_output: Json = False,
 ) -> None:
-    """Every assessment of a recommendation, by effective date."""
+    """Every assessment of a recommendation by one assessor (the default's unless --assessor), by effective date."""
     from tracker import queries
     from tracker.render import sheets, terminal
 
@@ -738,7 +774,7 @@ def status_history(
     check_not_terminal(form, form in sheets.BINARY, output)
     check_output(output)
     with state.database().reading() as session:
-        rows = queries.status_history(session, ref)
+        rows = queries.status_history(session, ref, given(assessor, "--assessor"))
     table = lambda rows: terminal.status_history(rows) if rows else f"No status recorded for {ref}: not_started"
     emit_list(rows, form, output, sheet=sheets.STATUS_HISTORY, table=table, bom=bom, private=False)
 
@@ -779,6 +815,7 @@ def evidence_add(
         Optional[list[Path]],
         typer.Option("--attach", metavar="FILE", help="A file to attach (repeatable; 25 MiB each at most)."),
     ] = None,
+    for_agency: For = None,
     by: By = None,
     json_output: Json = False,
 ) -> None:
@@ -800,7 +837,12 @@ def evidence_add(
     files = [services.read_attachment(path) for path in attach or ()]
     actor = author(by)
     record = state.database().write(
-        lambda s: queries.evidence_record(s, services.add_evidence(s, evidence, attachments=files, actor=actor).id)
+        lambda s: queries.evidence_record(
+            s,
+            services.add_evidence(
+                s, evidence, attachments=files, on_behalf_of=given(for_agency, "--for"), actor=actor
+            ).id,
+        )
     )
     dump_json(record) if json_output else out(str(record["id"]))
 
@@ -1001,6 +1043,7 @@ def indicator_record(
     evidence: Annotated[
         Optional[str], typer.Option("--evidence", metavar="ID", help="The evidence id it comes from.")
     ] = None,
+    for_agency: For = None,
     by: By = None,
 ) -> None:
     """Record an indicator's value for a quarter (a later value supersedes; both are kept)."""
@@ -1008,7 +1051,16 @@ def indicator_record(
 
     actor = author(by)
     state.database().write(
-        lambda s: services.record_measurement(s, code, quarter, value, note=note, evidence_id=evidence, actor=actor)
+        lambda s: services.record_measurement(
+            s,
+            code,
+            quarter,
+            value,
+            note=note,
+            evidence_id=evidence,
+            on_behalf_of=given(for_agency, "--for"),
+            actor=actor,
+        )
     )
     say(f"Recorded {code} {quarter}: {value}")
 
@@ -1140,6 +1192,84 @@ def agency_list(json_output: Json = False) -> None:
     from tracker.render.terminal import table
 
     out(table(["code", "name", "lead", "support"], [[r["code"], r["name"], r["lead"], r["support"]] for r in rows]))
+
+
+# Assessors ------------------------------------------------------------------------------------
+
+
+@assessor_app.command("add")
+def assessor_add(
+    code: Annotated[str, typer.Argument(metavar="CODE", help="A new, unique code, e.g. ncct or ngo-coalition.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The assessor's name.")],
+    kind: Annotated[
+        str, typer.Option("--kind", metavar="KIND", help="government, ngo, donor, international or other.")
+    ] = "other",
+    default: Annotated[
+        bool, typer.Option("--default", help="Make it the default assessor (only while there is none).")
+    ] = False,
+    by: By = None,
+) -> None:
+    """Add an assessor, whose assessments are recorded with `status set --assessor CODE`."""
+    from tracker import services
+
+    actor = author(by)
+    state.database().write(lambda s: services.add_assessor(s, code, name, kind, default=default, actor=actor))
+    say(f"Added assessor {code}" + (" (the default)" if default else ""))
+
+
+@assessor_app.command("default")
+def assessor_default(
+    code: Annotated[str, typer.Argument(metavar="CODE", help="The assessor to make the default.")],
+    reason: Reason = None,
+    by: By = None,
+) -> None:
+    """Make an assessor the default, whose assessments are the status: a recorded correction."""
+    from tracker import services
+
+    actor = author(by)
+    said(state.database().write(lambda s: services.set_default_assessor(s, code, reason, actor=actor)))
+
+
+@assessor_app.command("amend")
+def assessor_amend(
+    code: Annotated[str, typer.Argument(metavar="CODE", help="The assessor code.")],
+    name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="The assessor's name.")] = None,
+    kind: Annotated[
+        Optional[str], typer.Option("--kind", metavar="KIND", help="government, ngo, donor, international or other.")
+    ] = None,
+    reason: Reason = None,
+    by: By = None,
+) -> None:
+    """Correct an assessor's name or kind; the history keeps the old ones."""
+    from tracker import services
+
+    actor = author(by)
+    said(
+        state.database().write(
+            lambda s: services.amend_assessor(s, code, name=name, kind=kind, reason=reason, actor=actor)
+        )
+    )
+
+
+@assessor_app.command("list")
+def assessor_list(json_output: Json = False) -> None:
+    """List the assessors: the default marked, how many assessments each has recorded."""
+    from tracker import queries
+
+    with state.database().reading() as session:
+        rows = queries.assessor_list(session)
+    if json_output:
+        return dump_json(rows)
+    if not rows:
+        return say("No assessor: every assessment is the database's own (`tracker assessor add` adds one)")
+    from tracker.render.terminal import table
+
+    out(
+        table(
+            ["code", "name", "kind", "default", "assessments"],
+            [[r["code"], r["name"], r["kind"], "yes" if r["default"] else "", r["assessments"]] for r in rows],
+        )
+    )
 
 
 # Import and export ----------------------------------------------------------------------------
@@ -1380,6 +1510,38 @@ def report_quarterly(
         if as_of is None:
             warn_of_later_stamps(session, moment)
     emit_report(as_written(render.render(report, fmt), fmt, bom), output, confidential=level.value == "confidential")
+
+
+@report_app.command("compare")
+def report_compare(
+    quarter: Annotated[str, typer.Argument(metavar="QUARTER", help="The quarter, e.g. 2019Q3.")],
+    assessor: Annotated[
+        Optional[list[str]],
+        typer.Option("--assessor", metavar="CODE", help="An assessor to compare (repeatable; default: all of them)."),
+    ] = None,
+    source: ReportSources = None,
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="md (the default) or json.")] = "md",
+    output: ReportOutput = None,
+    as_of: ReportAsOf = None,
+    audience: ReportAudience = "internal",
+) -> None:
+    """Each assessor's status of every recommendation at the quarter's end, and where they differ."""
+    from tracker import reports
+    from tracker.periods import Quarter, parse_as_of
+    from tracker.render import compare as shown
+    from tracker.reports import compare
+
+    chosen = (fmt or "").strip().lower()
+    if chosen not in shown.FORMATS:
+        raise InputError(f"unknown --format {fmt!r} for report compare: use md or json")
+    period, moment = Quarter.parse(quarter), parse_as_of(as_of)
+    level = reports.parse_audience(audience)
+    check_output(output)
+    with state.database().reading() as session:
+        found = compare.compare(
+            session, period, chosen=assessor or (), sources=source or (), as_of=moment, audience=level
+        )
+    emit_report(shown.render(found, chosen), output, confidential=level.value == "confidential")
 
 
 @report_app.command("timeline")
@@ -1737,3 +1899,6 @@ def _fail(message: str, exit_code: int) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+from tracker.cli import team as _team  # noqa: E402,F401  (its commands are on team_app)

@@ -15,6 +15,7 @@ from tracker.clock import iso_utc
 
 if TYPE_CHECKING:
     from tracker.reports import QuarterlyReport, Timeline
+    from tracker.reports.compare import AssessorLine, ComparedRecommendation
     from tracker.reports.editions import EditionsReport
 
 
@@ -190,6 +191,8 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
             }
             for c in report.corrections
         ],
+        # only when two assessors or more assess: a database without them writes what it always wrote
+        **({} if report.compared is None else {"assessments_compared": compared_document(*report.compared)}),
     }
 
 
@@ -274,3 +277,35 @@ def editions_document(report: EditionsReport) -> dict[str, Any]:
 def editions(report: EditionsReport) -> str:
     """The editions report as a JSON document."""
     return dumps(editions_document(report))
+
+
+def compared_document(lines: tuple[AssessorLine, ...], rows: tuple[ComparedRecommendation, ...]) -> dict[str, Any]:
+    """The JSON of the comparison: ``assessors`` and one entry per recommendation."""
+    return {
+        "assessors": [
+            {"code": line.code, "name": line.name, "kind": line.kind or None, "default": line.default} for line in lines
+        ],
+        "recommendations": [
+            {
+                "ref": row.ref,
+                "title": row.title,
+                "differs": row.differs,
+                "gap": row.gap,
+                "assessments": [
+                    {
+                        "assessor": item.assessor,
+                        "status": None if item.status is None else item.status.value,
+                        "effective_on": None if item.effective_on is None else item.effective_on.isoformat(),
+                        "note": item.note,
+                        "cites": [
+                            {"id": c.id, "title": c.title, "reliability": c.reliability.value, "retracted": c.retracted}
+                            for c in item.cites
+                        ],
+                        "cites_withheld": item.cites_withheld,
+                    }
+                    for item in row.assessed
+                ],
+            }
+            for row in rows
+        ],
+    }

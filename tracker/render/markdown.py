@@ -45,7 +45,8 @@ from tracker.render.text import (
 from tracker.vocab import Reliability, Status
 
 if TYPE_CHECKING:
-    from tracker.reports import Header, QuarterlyReport, RecommendationSection, StatusCounts, Timeline
+    from tracker.reports import CitedEvidence, Header, QuarterlyReport, RecommendationSection, StatusCounts, Timeline
+    from tracker.reports.compare import Assessed, AssessorLine, ComparedRecommendation
     from tracker.reports.editions import EditionsReport, EditionStatus, ThreadRow
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
@@ -149,6 +150,9 @@ def quarterly(report: QuarterlyReport) -> str:
         out += [f"## Corrections recorded in {q}", ""]
         out += [f"- {inline(correction_text(line))}" for line in report.corrections]
         out.append("")
+
+    if report.compared is not None:
+        out += compared_lines(*report.compared, "##")
 
     if report.recommendations:
         out += ["## Recommendations", ""]
@@ -423,3 +427,50 @@ def editions(report: EditionsReport) -> str:
         ]
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+# Assessments compared ------------------------------------------------------------------------
+
+
+def _compared_cites(cites: tuple[CitedEvidence, ...], withheld: int) -> str:
+    parts = [f"#{c.id} {c.title}" + (" (retracted)" if c.retracted else "") for c in cites]
+    if withheld:
+        parts.append(f"{withheld} item{'s' if withheld != 1 else ''} withheld")
+    return "; ".join(parts)
+
+
+def _assessed_status(item: Assessed) -> str:
+    return "not assessed" if item.status is None else label(item.status)
+
+
+def _assessor_who(line: AssessorLine) -> str:
+    return f"{line.name} ({line.code})" + (", the default" if line.default else "")
+
+
+def compared_lines(lines: tuple[AssessorLine, ...], rows: tuple[ComparedRecommendation, ...], level: str) -> list[str]:
+    """The comparison as Markdown: a table of every recommendation, then the differences."""
+    out = [f"{level} Assessments compared", ""]
+    out += [f"- {inline(_assessor_who(line))}" for line in lines]
+    out.append("")
+    out += table(
+        ["Recommendation", *(line.code for line in lines), "Gap"],
+        [[inline(row.ref), *(_assessed_status(item) for item in row.assessed), str(row.gap)] for row in rows],
+        "l" * (len(lines) + 1) + "r",
+    )
+    out.append("")
+    differing = [row for row in rows if row.differs]
+    out += [f"{level}# Where they differ", ""]
+    if not differing:
+        out += ["The assessors agree on every recommendation they have both assessed.", ""]
+    for row in differing:
+        out += [f"- **{inline(row.ref)}**: {inline(row.title)} (gap {row.gap})"]
+        for line, item in zip(lines, row.assessed):
+            if item.status is None:
+                out.append(f"  - {inline(line.code)}: not assessed")
+                continue
+            said = f"  - {inline(line.code)}: {label(item.status)} from {item.effective_on}: {inline(item.note or '')}"
+            if cites := _compared_cites(item.cites, item.cites_withheld):
+                said += f" (cites {inline(cites)})"
+            out.append(said)
+        out.append("")
+    return out

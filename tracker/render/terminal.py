@@ -296,7 +296,7 @@ def status_history(rows) -> str:
                 r["note"],
                 ",".join(cited(i, i in r["retracted_evidence"]) for i in r["evidence"]),
                 r["recorded_at"],
-                r["recorded_by"],
+                r["recorded_by"] if not r.get("for") else f"{r['recorded_by']} for {r['for']}",
             ]
             for r in rows
         ],

@@ -24,12 +24,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
-from tracker import __version__, corrections, lint
+from tracker import __version__, assessors, corrections, lint
 from tracker import editions as series_rules  # not `editions`: the name of this package's editions report
 from tracker.audit.asof import Later, known_at, recorded_after
 from tracker.audit.chain import last_event
@@ -60,6 +60,9 @@ from tracker.store.models import (
     StatusUpdateEvidence,
 )
 from tracker.vocab import Change, EvidenceKind, Reliability, Sensitivity, Stance, Status, change_between
+
+if TYPE_CHECKING:
+    from tracker.reports.compare import AssessorLine, ComparedRecommendation
 
 # How many quarters (ending with the report's) the status and indicator charts cover.
 HISTORY_QUARTERS = 8
@@ -285,6 +288,9 @@ class QuarterlyReport:
     withheld: int
     # Internal and confidential reports only: the corrections recorded during the quarter.
     corrections: tuple[CorrectionLine, ...] = ()
+    # With two assessors or more: the assessors compared and each recommendation's statuses
+    # (see :mod:`tracker.reports.compare`); None otherwise.
+    compared: tuple[tuple[AssessorLine, ...], tuple[ComparedRecommendation, ...]] | None = None
 
     @property
     def start(self) -> date:
@@ -382,7 +388,8 @@ def quarterly(
     history_start = _back(quarter, HISTORY_QUARTERS - 1)
     issued = [Quarter.containing(s.published_on) for s in selected if s.issued]
     history_quarters = quarter_range(max(history_start, min(min(issued, default=quarter), quarter)), quarter)
-    updates = _status_updates(session, _with_ancestors(ids, threads), quarter.end, as_of, fixes)
+    roster = assessors.roster(session, later=later, fixes=fixes)
+    updates = _status_updates(session, _with_ancestors(ids, threads), quarter.end, as_of, fixes, assessors.line(roster))
     published = {s.slug: s.published_on for s in selected}
 
     def status_at(rec_id: int, day: date) -> tuple[Status, int | None]:
@@ -458,7 +465,22 @@ def quarterly(
         history=history,
         withheld=withheld,
         corrections=_corrections_in(session, quarter, fixes, refs, visible, audience) if marked else (),
+        compared=_compared(session, quarter, selected, as_of, audience, later, fixes) if roster else None,
     )
+
+
+def _compared(
+    session: Session,
+    quarter: Quarter,
+    selected: list[SourceInfo],
+    as_of: datetime,
+    audience: Sensitivity,
+    later: Later,
+    fixes: corrections.Corrections,
+) -> tuple[tuple[AssessorLine, ...], tuple[ComparedRecommendation, ...]] | None:
+    from tracker.reports.compare import section
+
+    return section(session, quarter, selected, as_of=as_of, audience=audience, later=later, fixes=fixes)
 
 
 def timeline(
@@ -511,7 +533,8 @@ def timeline(
     ids = [rec.id for rec, _ in recs]
     refs = _refs(session, recs, later)
     threads = series_rules.threads(session, later, fixes)
-    updates = _status_updates(session, _with_ancestors(ids, threads), last.end, as_of, fixes)
+    roster = assessors.roster(session, later=later, fixes=fixes)
+    updates = _status_updates(session, _with_ancestors(ids, threads), last.end, as_of, fixes, assessors.line(roster))
     published = {s.slug: s.published_on for s in selected}
 
     rows = []
@@ -695,9 +718,15 @@ class _Update:
 
 
 def _status_updates(
-    session: Session, ids: Sequence[int], before: date, as_of: datetime, fixes: corrections.Corrections
+    session: Session,
+    ids: Sequence[int],
+    before: date,
+    as_of: datetime,
+    fixes: corrections.Corrections,
+    line: ColumnElement[bool] | None = None,
 ) -> dict[int, tuple[_Update, ...]]:
-    """Each recommendation's updates effective before ``before``, known and not withdrawn at ``as_of``, in order."""
+    """Each recommendation's updates effective before ``before``, known and not withdrawn at
+    ``as_of``, in order; ``line``: one assessor's (:func:`tracker.assessors.line`), else all."""
     if not ids:
         return {}
     known = known_at(session, StatusUpdate)
@@ -714,6 +743,7 @@ def _status_updates(
             StatusUpdate.recommendation_id.in_(list(ids)),
             StatusUpdate.effective_on < before,
             known <= as_of,
+            *(() if line is None else (line,)),
         )
         .order_by(StatusUpdate.effective_on, known, StatusUpdate.id)
     )

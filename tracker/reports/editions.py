@@ -36,7 +36,7 @@ from typing import ClassVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import corrections
+from tracker import assessors, corrections
 from tracker import editions as series_rules
 from tracker.audit.asof import Later, recorded_after
 from tracker.clock import iso_utc
@@ -218,7 +218,8 @@ def _threads(
     )
     place = {rec.id: index for index, (rec, _) in enumerate(recs)}  # by source, then report order
     by_id = {rec.id: rec for rec, _ in recs}
-    updates = _status_updates(session, list(slug_of), _day_after(today), as_of, fixes)
+    roster = assessors.roster(session, later=later, fixes=fixes)
+    updates = _status_updates(session, list(slug_of), _day_after(today), as_of, fixes, assessors.line(roster))
 
     def status_on(rec_id: int, day: date) -> tuple[Status, str | None]:
         status, carried = _carried(rec_id, within, updates, _day_after(day))

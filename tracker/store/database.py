@@ -24,9 +24,9 @@ from tracker.store import engine as engines
 from tracker.store.engine import resolve_url
 
 # The revision this version of tracker needs; a test keeps it equal to Alembic's head.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 # Every revision of migrations/, oldest first (a test keeps this in step with Alembic's list).
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
 
 T = TypeVar("T")
 

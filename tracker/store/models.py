@@ -37,6 +37,7 @@ from tracker.vocab import (
     NAME_LENGTH,
     TITLE_LENGTH,
     URL_LENGTH,
+    AssessorKind,
     Direction,
     EvidenceKind,
     Pillar,
@@ -406,6 +407,53 @@ class Correction(Base):
     recorded_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
 
 
+class Assessor(Base):
+    """A party that assesses recommendations: a government committee, an NGO coalition, an
+    embassy. The default one's assessments are a recommendation's status; the others' are
+    compared beside it. Which is the default is an attribute a correction changes."""
+
+    __tablename__ = "assessor"
+    traits: ClassVar[Traits] = Traits("assessor", "assessors", structural=True, written_by=("assessor.add",))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(String(TITLE_LENGTH))
+    kind: Mapped[AssessorKind] = mapped_column(vocabulary(AssessorKind, "assessor_kind"))
+    is_default: Mapped[bool] = mapped_column(Boolean)
+
+
+class StatusAssessor(Base):
+    """Whose assessment a status update is. A status update without one was recorded before
+    any assessor was named: it is the default assessor's."""
+
+    __tablename__ = "status_assessor"
+    traits: ClassVar[Traits] = Traits("assessor attribution", "assessor attributions", written_by=("status.set",))
+
+    status_update_id: Mapped[int] = mapped_column(ForeignKey("status_update.id"), primary_key=True)
+    assessor_id: Mapped[int] = mapped_column(ForeignKey("assessor.id"), index=True)
+
+
+class EntryFor(Base):
+    """An entry made on behalf of an agency (the secretariat entering a ministry's update):
+    ``target`` names the kind of entry (its table: ``evidence``, ``status_update`` or
+    ``measurement``), ``record_id`` the entry."""
+
+    __tablename__ = "entry_for"
+    traits: ClassVar[Traits] = Traits(
+        "on-behalf record", "on-behalf records", written_by=("status.set", "evidence.add", "measurement.record")
+    )
+    __table_args__ = (UniqueConstraint("target", "record_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    record_id: Mapped[int] = mapped_column(Integer)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"))
+
+
+ON_BEHALF_TARGETS = ("evidence", "status_update", "measurement")
+"""The entries that may be made on behalf of an agency (:class:`EntryFor`)."""
+
+
 class Event(Base):
     """The audit log: one row per write, hash-chained."""
 
@@ -440,6 +488,9 @@ DOMAIN_MODELS: tuple[type[Base], ...] = (
     ImportBatch,
     ClockCorrection,
     Correction,
+    Assessor,
+    StatusAssessor,
+    EntryFor,
 )
 DOMAIN_TABLES: list[Table] = [model.__table__ for model in DOMAIN_MODELS]  # type: ignore[misc]
 TRAITS: dict[str, Traits] = {model.__tablename__: model.traits for model in DOMAIN_MODELS}  # type: ignore[attr-defined]

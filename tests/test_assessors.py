@@ -1,0 +1,164 @@
+"""Several assessors on one record: the default's assessments are the status, the others are
+compared beside it; entries made on behalf of an agency say so. Both backends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import dump, invoke
+
+USER = {"TRACKER_USER": "sophea"}
+Q3 = "2019Q3"
+
+
+def run(url: str, *args: str, code: int = 0):
+    result = invoke(["--db", url, *args], env=USER)
+    assert result.exit_code == code, result.output
+    if code:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return result
+
+
+def status(url: str, ref: str, value: str, day: str, note: str, *more: str) -> int:
+    return int(run(url, "status", "set", ref, value, "--on", day, "--note", note, *more).stdout)
+
+
+def rec_status(url: str, ref: str) -> str:
+    found = json.loads(run(url, "rec", "show", ref, "--json").stdout)
+    return found["status"]
+
+
+@pytest.fixture
+def assessed(url):
+    """The NCCT secretariat (the default) and an NGO coalition, that disagree on two recommendations."""
+    run(url, "assessor", "add", "ncct", "NCCT secretariat", "--kind", "government", "--default")
+    run(url, "assessor", "add", "coalition", "NGO coalition", "--kind", "ngo")
+    evidence = run(
+        url, "evidence", "add", "--rec", "labor-inspections", "--title", "Kiln inspections in Kandal",
+        "--date", "2019-08-10", "--kind", "inspection", "--sensitivity", "public",
+    ).stdout.strip()  # fmt: skip
+    secret = run(
+        url, "evidence", "add", "--rec", "labor-inspections", "--title", "Names of bonded families",
+        "--date", "2019-08-11", "--kind", "field_observation", "--sensitivity", "confidential",
+    ).stdout.strip()  # fmt: skip
+    status(url, "labor-inspections", "partially_implemented", "2019-09-01", "Three provinces", "--evidence", evidence)
+    status(url, "labor-inspections", "in_progress", "2019-09-02", "Kandal only", "--assessor", "coalition",
+           "--evidence", evidence, "--evidence", secret)  # fmt: skip
+    status(url, "undercover-techniques", "in_progress", "2019-08-01", "Draft law tabled")
+    status(url, "undercover-techniques", "not_started", "2019-08-02", "Nothing passed", "--assessor", "coalition")
+    status(url, "victim-identification", "in_progress", "2019-08-03", "Protocol adopted")
+    status(url, "victim-identification", "in_progress", "2019-08-04", "Agreed", "--assessor", "coalition")
+    return url
+
+
+def test_the_default_assessors_assessments_are_the_status(assessed):
+    assert rec_status(assessed, "labor-inspections") == "partially_implemented"
+    assert rec_status(assessed, "undercover-techniques") == "in_progress"
+    history = json.loads(run(assessed, "status", "history", "labor-inspections", "--json").stdout)
+    assert [(h["status"], h["assessor"]) for h in history] == [("partially_implemented", "ncct")]
+    theirs = json.loads(
+        run(assessed, "status", "history", "labor-inspections", "--assessor", "coalition", "--json").stdout
+    )
+    assert [(h["status"], h["assessor"], h["note"]) for h in theirs] == [("in_progress", "coalition", "Kandal only")]
+    assert run(assessed, "verify").stderr.startswith("OK")
+
+
+def test_changing_the_default_is_a_correction_and_earlier_reports_keep_the_earlier_one(assessed):
+    before = run(assessed, "report", "quarterly", Q3, "--format", "json").stdout
+    as_of = json.loads(before)["as_of"]
+    changed = run(assessed, "assessor", "default", "coalition", "--reason", "The coalition leads the review")
+    assert changed.stderr == "assessor ncct: is_default True -> False\nassessor coalition: is_default False -> True\n"
+    assert rec_status(assessed, "labor-inspections") == "in_progress"
+    assert rec_status(assessed, "undercover-techniques") == "not_started"
+    again = run(assessed, "report", "quarterly", Q3, "--format", "json", "--as-of", as_of).stdout
+    assert again == before  # as of then: the earlier default, the same bytes
+    run(assessed, "assessor", "default", "coalition", "--reason", "Again", code=2)  # nothing would change
+
+
+def test_compare_lists_exactly_the_recommendations_that_differ(assessed):
+    document = json.loads(run(assessed, "report", "compare", Q3, "--format", "json").stdout)
+    assert [a["code"] for a in document["assessors"]] == ["ncct", "coalition"]
+    differing = {r["ref"]: r["gap"] for r in document["recommendations"] if r["differs"]}
+    assert differing == {"labor-inspections": 1, "undercover-techniques": 1}
+    rows = {r["ref"]: [a["status"] for a in r["assessments"]] for r in document["recommendations"]}
+    assert rows["victim-identification"] == ["in_progress", "in_progress"]
+    assert rows["prosecute-convict"] == [None, None]  # not assessed: never a difference
+    markdown = run(assessed, "report", "compare", Q3).stdout
+    where = markdown.split("### Where they differ")[1]
+    assert "**labor-inspections**" in where and "**undercover-techniques**" in where
+    assert "victim-identification" not in where
+    quarterly = json.loads(run(assessed, "report", "quarterly", Q3, "--format", "json").stdout)
+    assert quarterly["assessments_compared"]["recommendations"] == document["recommendations"]
+    assert "## Assessments compared" in run(assessed, "report", "quarterly", Q3).stdout
+
+
+def test_compare_withholds_what_the_audience_may_not_see(assessed):
+    public = run(assessed, "report", "compare", Q3, "--audience", "public", "--format", "json").stdout
+    assert "Names of bonded families" not in public
+    labor = next(r for r in json.loads(public)["recommendations"] if r["ref"] == "labor-inspections")
+    coalition = labor["assessments"][1]
+    assert [c["title"] for c in coalition["cites"]] == ["Kiln inspections in Kandal"]
+    assert coalition["cites_withheld"] == 1
+    confidential = run(assessed, "report", "compare", Q3, "--audience", "confidential", "--format", "json").stdout
+    assert "Names of bonded families" in confidential
+
+
+def test_two_chosen_assessors_and_bad_choices(assessed):
+    chosen = run(assessed, "report", "compare", Q3, "--assessor", "coalition", "--assessor", "ncct", "--format", "json")
+    assert [a["code"] for a in json.loads(chosen.stdout)["assessors"]] == ["coalition", "ncct"]
+    run(assessed, "report", "compare", Q3, "--assessor", "ncct", code=2)
+    run(assessed, "report", "compare", Q3, "--assessor", "nobody", "--assessor", "ncct", code=2)
+    run(assessed, "report", "compare", Q3, "--format", "html", code=2)
+
+
+def test_a_database_without_assessors_has_no_comparison(url):
+    status(url, "labor-inspections", "in_progress", "2019-08-01", "Started")
+    assert "assessments_compared" not in run(url, "report", "quarterly", Q3, "--format", "json").stdout
+    result = run(url, "report", "compare", Q3, code=2)
+    assert "needs two assessors" in result.stderr
+    history = json.loads(run(url, "status", "history", "labor-inspections", "--json").stdout)
+    assert history[0]["assessor"] is None and history[0]["for"] is None
+
+
+def test_bad_assessor_input_writes_nothing(url):
+    run(url, "assessor", "add", "ncct", "NCCT", "--default")
+    before = dump(url)
+    run(url, "status", "set", "labor-inspections", "in_progress", "--on", "2019-08-01", "--note", "x",
+        "--assessor", "nobody", code=2)  # fmt: skip
+    run(url, "status", "set", "labor-inspections", "in_progress", "--on", "2019-08-01", "--note", "x",
+        "--for", "nobody", code=2)  # fmt: skip
+    run(url, "assessor", "add", "ncct", "Again", code=1)
+    run(url, "assessor", "add", "second", "Second", "--default", code=1)
+    run(url, "assessor", "add", "bad", "Bad kind", "--kind", "church", code=2)
+    run(url, "status", "history", "labor-inspections", "--assessor", "nobody", code=2)
+    assert dump(url) == before
+
+
+def test_init_names_the_default_assessor_once(url):
+    assert "Added assessor ncct, the default" in run(url, "init", "--assessor", "ncct").stderr
+    assert "Assessor ncct is the default" in run(url, "init", "--assessor", "ncct").stderr
+    before = dump(url)
+    assert "tracker assessor default" in run(url, "init", "--assessor", "other", code=1).stderr
+    assert dump(url) == before
+    first = status(url, "labor-inspections", "in_progress", "2019-08-01", "Started")
+    history = json.loads(run(url, "status", "history", "labor-inspections", "--json").stdout)
+    assert [(h["id"], h["assessor"]) for h in history] == [(first, "ncct")]
+
+
+def test_entries_made_on_behalf_of_an_agency_say_so(url):
+    update = status(url, "labor-inspections", "in_progress", "2019-08-01", "Inspections began", "--for", "molvt")
+    run(url, "evidence", "add", "--rec", "labor-inspections", "--title", "MoLVT inspection log", "--date",
+        "2019-08-02", "--kind", "inspection", "--for", "molvt")  # fmt: skip
+    run(url, "indicator", "record", "kiln-inspections", Q3, "12", "--for", "molvt")
+    history = json.loads(run(url, "status", "history", "labor-inspections", "--json").stdout)
+    assert [(h["id"], h["for"], h["recorded_by"]) for h in history] == [(update, "molvt", "sophea")]
+    table = run(url, "status", "history", "labor-inspections").stdout
+    assert "sophea for molvt" in table
+    rows = dump(url)["entry_for"]
+    assert sorted(row[1] for row in rows) == ["'evidence'", "'measurement'", "'status_update'"]  # dump: repr of values
+    events = json.loads(run(url, "log", "--json").stdout)
+    assert all("entry_for" in e["payload"] for e in events[:3])
+    assert run(url, "verify").stderr.startswith("OK")
