@@ -26,6 +26,16 @@ def status(url: str, ref: str, value: str, day: str, note: str, *more: str) -> i
     return int(run(url, "status", "set", ref, value, "--on", day, "--note", note, *more).stdout)
 
 
+def docx_text(url: str, path) -> str:
+    """The text of the quarterly report as a Word document: its paragraphs and table cells."""
+    import docx
+
+    run(url, "report", "quarterly", Q3, "--format", "docx", "-o", str(path))
+    document = docx.Document(str(path))
+    cells = [cell.text for table in document.tables for row in table.rows for cell in row.cells]
+    return "\n".join([p.text for p in document.paragraphs] + cells)
+
+
 def rec_status(url: str, ref: str) -> str:
     found = json.loads(run(url, "rec", "show", ref, "--json").stdout)
     return found["status"]
@@ -78,7 +88,7 @@ def test_changing_the_default_is_a_correction_and_earlier_reports_keep_the_earli
     run(assessed, "assessor", "default", "coalition", "--reason", "Again", code=2)  # nothing would change
 
 
-def test_compare_lists_exactly_the_recommendations_that_differ(assessed):
+def test_compare_lists_exactly_the_recommendations_that_differ(assessed, tmp_path):
     document = json.loads(run(assessed, "report", "compare", Q3, "--format", "json").stdout)
     assert [a["code"] for a in document["assessors"]] == ["ncct", "coalition"]
     differing = {r["ref"]: r["gap"] for r in document["recommendations"] if r["differs"]}
@@ -93,6 +103,12 @@ def test_compare_lists_exactly_the_recommendations_that_differ(assessed):
     quarterly = json.loads(run(assessed, "report", "quarterly", Q3, "--format", "json").stdout)
     assert quarterly["assessments_compared"]["recommendations"] == document["recommendations"]
     assert "## Assessments compared" in run(assessed, "report", "quarterly", Q3).stdout
+    page = run(assessed, "report", "quarterly", Q3, "--format", "html", "--audience", "public").stdout
+    compared = page.split("<h2>Assessments compared</h2>")[1].split("<section")[0]
+    assert compared.count("<tr>") == 5  # the header and the four recommendations
+    assert "1 item withheld" in compared and "Names of bonded families" not in page
+    word = docx_text(assessed, tmp_path / "q.docx")
+    assert "Assessments compared" in word and "labor-inspections: Increase labor inspections" in word
 
 
 def test_compare_withholds_what_the_audience_may_not_see(assessed):

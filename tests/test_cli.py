@@ -586,6 +586,12 @@ CASES: dict[tuple[str, ...], Case] = {
         lines("2019Q3", "labor-inspections"),
         nothing,
     ),
+    ("report", "compare"): Case(
+        lambda s: ["report", "compare", "2019Q3"],
+        lines("# Assessments compared 2019Q3", "| labor-inspections |", "### Where they differ"),
+        nothing,
+        kind=ASSESSED,
+    ),
     ("report", "timeline"): Case(
         lambda s: ["report", "timeline", "--as-of", "2019-10-05"], lines("2019Q3", "labor-inspections"), nothing
     ),

@@ -56,6 +56,7 @@ from tracker.render.text import (
     change_text,
     changes_text,
     cites_text,
+    compared_cites_text,
     corrected_mark,
     correction_text,
     due_text,
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
     from docx.document import Document
 
     from tracker.reports import Header, QuarterlyReport, RecommendationSection, StatusCounts, Timeline
+    from tracker.reports.compare import AssessorLine, ComparedRecommendation
     from tracker.reports.editions import EditionsReport
 
 # The HTML page's colours (templates/base.html), as Word writes them: RRGGBB.
@@ -611,6 +613,9 @@ def quarterly(report: QuarterlyReport) -> bytes:
         writer.heading(f"Corrections recorded in {q}", 2)
         writer.bullets(correction_text(line) for line in report.corrections)
 
+    if report.compared is not None:
+        compared(writer, *report.compared)
+
     trends = html.indicator_charts(report)
     if report.recommendations:
         writer.heading("Recommendations", 2, new_page=True)
@@ -627,6 +632,42 @@ def quarterly(report: QuarterlyReport) -> bytes:
     history_table(writer, report.history)
     closing(writer)
     return writer.save()
+
+
+def compared(writer: Writer, lines: Sequence[AssessorLine], rows: Sequence[ComparedRecommendation]) -> None:
+    """Assessments compared: each assessor's status per recommendation (badges), then where they differ."""
+    writer.heading("Assessments compared", 2)
+    writer.bullets(f"{line.name} ({line.code})" + (", the default" if line.default else "") for line in lines)
+    column = (TEXT_WIDTH_MM - 40 - 14) / len(lines)
+    writer.table(
+        ["Recommendation", *(line.code for line in lines), "Gap"],
+        (
+            [
+                plain(row.ref),
+                *(plain("not assessed") if item.status is None else badge(item.status) for item in row.assessed),
+                right(str(row.gap)),
+            ]
+            for row in rows
+        ),
+        [40, *(column for _ in lines), 14],
+        align="l" * (len(lines) + 1) + "r",
+    )
+    writer.heading("Where they differ", 3)
+    differing = [row for row in rows if row.differs]
+    if not differing:
+        writer.paragraph("The assessors agree on every recommendation they have both assessed.")
+    for row in differing:
+        writer.paragraph([Span(flat(row.ref), bold=True), Span(f": {flat(row.title)} (gap {row.gap})")])
+        said = []
+        for item in row.assessed:
+            if item.status is None:
+                said.append(f"{item.assessor}: not assessed")
+                continue
+            text = f"{item.assessor}: {label(item.status)} from {item.effective_on}: {flat(item.note or '')}"
+            if cites := compared_cites_text(item.cites, item.cites_withheld):
+                text += f" (cites {flat(cites)})"
+            said.append(text)
+        writer.bullets(said)
 
 
 def recommendation(

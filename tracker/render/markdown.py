@@ -21,6 +21,7 @@ from tracker.render.text import (
     change_text,
     changes_text,
     cites_text,
+    compared_cites_text,
     corrected_mark,
     correction_text,
     due_text,
@@ -45,7 +46,7 @@ from tracker.render.text import (
 from tracker.vocab import Reliability, Status
 
 if TYPE_CHECKING:
-    from tracker.reports import CitedEvidence, Header, QuarterlyReport, RecommendationSection, StatusCounts, Timeline
+    from tracker.reports import Header, QuarterlyReport, RecommendationSection, StatusCounts, Timeline
     from tracker.reports.compare import Assessed, AssessorLine, ComparedRecommendation
     from tracker.reports.editions import EditionsReport, EditionStatus, ThreadRow
 
@@ -432,13 +433,6 @@ def editions(report: EditionsReport) -> str:
 # Assessments compared ------------------------------------------------------------------------
 
 
-def _compared_cites(cites: tuple[CitedEvidence, ...], withheld: int) -> str:
-    parts = [f"#{c.id} {c.title}" + (" (retracted)" if c.retracted else "") for c in cites]
-    if withheld:
-        parts.append(f"{withheld} item{'s' if withheld != 1 else ''} withheld")
-    return "; ".join(parts)
-
-
 def _assessed_status(item: Assessed) -> str:
     return "not assessed" if item.status is None else label(item.status)
 
@@ -469,7 +463,7 @@ def compared_lines(lines: tuple[AssessorLine, ...], rows: tuple[ComparedRecommen
                 out.append(f"  - {inline(line.code)}: not assessed")
                 continue
             said = f"  - {inline(line.code)}: {label(item.status)} from {item.effective_on}: {inline(item.note or '')}"
-            if cites := _compared_cites(item.cites, item.cites_withheld):
+            if cites := compared_cites_text(item.cites, item.cites_withheld):
                 said += f" (cites {inline(cites)})"
             out.append(said)
         out.append("")

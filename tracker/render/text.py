@@ -330,3 +330,12 @@ def cites_text(change: StatusChange, escape: Callable[[str], str] = str) -> str:
     if change.cites_withheld:
         parts.append(withheld_citations_text(change.cites_withheld))
     return "; ".join(parts) or "none"
+
+
+def compared_cites_text(cites: tuple[CitedEvidence, ...], withheld: int) -> str:
+    """The evidence an assessment compared cites, as the audience may see it: ids and titles, then
+    how many are withheld."""
+    parts = [f"#{c.id} {c.title}" + (" (retracted)" if c.retracted else "") for c in cites]
+    if withheld:
+        parts.append(f"{withheld} item{'s' if withheld != 1 else ''} withheld")
+    return "; ".join(parts)
