@@ -26,6 +26,7 @@ from tracker import assessors, clock, corrections, editions, queries
 from tracker.audit.asof import Later, known_at, recorded_after
 from tracker.errors import InputError, NotFound
 from tracker.store.models import Evidence, EvidenceLink, EvidenceRetraction, Recommendation, Source, StatusUpdate
+from tracker.store.sets import one_of
 from tracker.vocab import Relation, Sensitivity, Status
 
 # The audience whose evidence a thread counts: public and internal, never confidential.
@@ -211,7 +212,7 @@ def _evidence(
     )
     linked_by_fix = sorted({evidence_id for evidence_id, rec_id in fixes.keys("evidence_link") if rec_id in rec_ids})
     retracted = select(EvidenceRetraction.evidence_id)
-    query = select(Evidence).where(or_(linked, Evidence.id.in_(linked_by_fix)) if linked_by_fix else linked)
+    query = select(Evidence).where(or_(linked, one_of(Evidence.id, linked_by_fix)) if linked_by_fix else linked)
     if as_of is not None:
         retracted = retracted.where(known_at(session, EvidenceRetraction) <= as_of)
         query = query.where(known_at(session, Evidence) <= as_of)

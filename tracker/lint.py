@@ -69,6 +69,7 @@ from tracker.store.models import (
     StatusUpdate,
     StatusUpdateEvidence,
 )
+from tracker.store.sets import one_of
 from tracker.vocab import Direction, Reliability, Role, Sensitivity, Stance, Status
 
 CHUNK = 500  # ids per IN (...) list
@@ -604,7 +605,7 @@ def _evidence(
             .where(*observed, linked, known <= as_of)
         )
         if corrected:
-            query = query.where(Evidence.id.not_in(sorted(corrected)))
+            query = query.where(~one_of(Evidence.id, corrected))
         for evidence_id, observed_on, reliability, sensitivity, rec_id, stance in session.execute(query):
             stored[evidence_id] = (observed_on, reliability, sensitivity)
             links[evidence_id][rec_id] = stance

@@ -36,6 +36,7 @@ from tracker.store.models import (
     StatusUpdate,
     StatusUpdateEvidence,
 )
+from tracker.store.sets import one_of
 from tracker.vocab import Pillar, Role, Status
 
 # References -----------------------------------------------------------------------------
@@ -258,7 +259,7 @@ def latest_assessments(
         query = query.where(known <= known_at)
     withdrawn = withdrawn_ids(session, "status_update", known_at)
     if withdrawn:
-        query = query.where(StatusUpdate.id.not_in(sorted(withdrawn)))
+        query = query.where(~one_of(StatusUpdate.id, withdrawn))
     if recommendation_ids is not None:
         query = query.where(StatusUpdate.recommendation_id.in_(list(recommendation_ids)))
     if (default_line := assessors.line(assessors.roster(session))) is not None:
@@ -488,7 +489,7 @@ def status_history(session: Session, ref: str, assessor: str | None = None) -> l
     whose = dict(
         session.execute(
             select(StatusAssessor.status_update_id, StatusAssessor.assessor_id).where(
-                StatusAssessor.status_update_id.in_(ids)
+                one_of(StatusAssessor.status_update_id, ids)
             )
         ).all()
     )
@@ -497,7 +498,7 @@ def status_history(session: Session, ref: str, assessor: str | None = None) -> l
     cited: dict[int, list[int]] = defaultdict(list)
     for update_id, evidence_id in session.execute(
         select(StatusUpdateEvidence.status_update_id, StatusUpdateEvidence.evidence_id)
-        .where(StatusUpdateEvidence.status_update_id.in_([u.id for u in updates]))
+        .where(one_of(StatusUpdateEvidence.status_update_id, [u.id for u in updates]))
         .order_by(StatusUpdateEvidence.evidence_id)
     ):
         cited[update_id].append(evidence_id)
@@ -641,13 +642,13 @@ def evidence_records(
             Attachment.media_type,
         )
         .join(Attachment)
-        .where(EvidenceAttachment.evidence_id.in_(ids))
+        .where(one_of(EvidenceAttachment.evidence_id, ids))
         .order_by(EvidenceAttachment.filename, EvidenceAttachment.sha256)
     ):
         files[evidence_id].append({"sha256": sha256, "filename": filename, "size": size, "media_type": media_type})
     retractions = {
         r.evidence_id: r
-        for r in session.scalars(select(EvidenceRetraction).where(EvidenceRetraction.evidence_id.in_(ids)))
+        for r in session.scalars(select(EvidenceRetraction).where(one_of(EvidenceRetraction.evidence_id, ids)))
     }
     records = []
     for e in items:
@@ -852,7 +853,7 @@ def measurement_values(
         query = query.where(known <= known_at)
     withdrawn = withdrawn_ids(session, "measurement", known_at)
     if withdrawn:
-        query = query.where(Measurement.id.not_in(sorted(withdrawn)))
+        query = query.where(~one_of(Measurement.id, withdrawn))
     if indicator_ids is not None:
         query = query.where(Measurement.indicator_id.in_(list(indicator_ids)))
     if quarter_starts is not None:

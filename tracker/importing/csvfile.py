@@ -703,6 +703,11 @@ def _check_correction(values: Mapping[str, str | None], line: int, session: Sess
         record = _name(values["record"], "record", max_length=models.NAME_LENGTH)
         queries.history_target(session, record)  # as `tracker history RECORD` finds it (NotFound if not stored)
     kind, _, ident = record.partition("/")
+    if kind not in CORRECTABLE:
+        with _column("record"):
+            raise InputError(
+                f"{kind}s are corrected with `tracker {kind} amend` or `tracker {kind} default`, not a file"
+            )
     with _column("field"):
         name = _name(values["field"], "field", max_length=models.CODE_LENGTH)
         if name not in CORRECTABLE[kind]:

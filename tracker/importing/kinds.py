@@ -120,7 +120,11 @@ def _correctable(kind: str) -> tuple[str, ...]:
     return fields + ((WITHDRAWN,) if target.withdrawable else ())
 
 
-CORRECTABLE: dict[str, tuple[str, ...]] = {kind: _correctable(kind) for kind in queries.HISTORY_KINDS}
+# Assessors are corrected by `tracker assessor amend` and `assessor default` only: a file that
+# made one the default without the other ceasing to be would leave two.
+CORRECTABLE: dict[str, tuple[str, ...]] = {
+    kind: _correctable(kind) for kind in queries.HISTORY_KINDS if kind != "assessor"
+}
 """The fields a correction file may name, by the kind of its ``record`` (``evidence/ID``, ``rec/REF``...):
 the attributes :data:`tracker.corrections.TARGETS` declares correctable, and ``withdrawn``
 for the records a correction may withdraw."""

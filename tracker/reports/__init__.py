@@ -59,6 +59,7 @@ from tracker.store.models import (
     StatusUpdate,
     StatusUpdateEvidence,
 )
+from tracker.store.sets import one_of
 from tracker.vocab import Change, EvidenceKind, Reliability, Sensitivity, Stance, Status, change_between
 
 if TYPE_CHECKING:
@@ -808,7 +809,7 @@ def _cited(
     """
     if not update_ids:
         return {}
-    citing = StatusUpdateEvidence.status_update_id.in_(list(update_ids))
+    citing = one_of(StatusUpdateEvidence.status_update_id, update_ids)
     retracted_at = dict(
         session.execute(
             select(EvidenceRetraction.evidence_id, known_at(session, EvidenceRetraction))
@@ -863,7 +864,7 @@ def _quarter_evidence(
         Evidence.observed_on >= quarter.start,
         Evidence.observed_on < quarter.end,
         *standing,
-        *((Evidence.id.not_in(corrected),) if corrected else ()),
+        *((~one_of(Evidence.id, corrected),) if corrected else ()),
     )
     # Links are filtered by recommendation here, not in SQL, so that the planner always
     # drives the query from the observed_on index (cost follows the quarter's size).
@@ -951,11 +952,11 @@ def _corrected_evidence(
     withheld: set[int],
 ) -> None:
     """Add the corrected evidence to ``items`` (or ``withheld``), judged by its corrected values."""
-    rows = session.scalars(select(Evidence).where(Evidence.id.in_(ids), *standing)).all()
+    rows = session.scalars(select(Evidence).where(one_of(Evidence.id, ids), *standing)).all()
     stored: dict[int, dict[int, Any]] = defaultdict(dict)
     for evidence_id, rec_id, stance in session.execute(
         select(EvidenceLink.evidence_id, EvidenceLink.recommendation_id, EvidenceLink.stance).where(
-            EvidenceLink.evidence_id.in_(ids)
+            one_of(EvidenceLink.evidence_id, ids)
         )
     ):
         stored[evidence_id][rec_id] = stance
@@ -963,7 +964,7 @@ def _corrected_evidence(
     files: dict[int, list[AttachedFile]] = defaultdict(list)
     for evidence_id, filename, sha256 in session.execute(
         select(EvidenceAttachment.evidence_id, EvidenceAttachment.filename, EvidenceAttachment.sha256)
-        .where(EvidenceAttachment.evidence_id.in_(ids))
+        .where(one_of(EvidenceAttachment.evidence_id, ids))
         .order_by(EvidenceAttachment.evidence_id, EvidenceAttachment.filename, EvidenceAttachment.sha256)
     ):
         files[evidence_id].append(AttachedFile(filename, sha256))
