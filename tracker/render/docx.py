@@ -52,11 +52,11 @@ from tracker.render.text import (
     MARKINGS,
     STATUS_SHORT,
     agencies_text,
+    assessed_text,
     attention_text,
     change_text,
     changes_text,
     cites_text,
-    compared_cites_text,
     corrected_mark,
     correction_text,
     due_text,
@@ -658,16 +658,7 @@ def compared(writer: Writer, lines: Sequence[AssessorLine], rows: Sequence[Compa
         writer.paragraph("The assessors agree on every recommendation they have both assessed.")
     for row in differing:
         writer.paragraph([Span(flat(row.ref), bold=True), Span(f": {flat(row.title)} (gap {row.gap})")])
-        said = []
-        for item in row.assessed:
-            if item.status is None:
-                said.append(f"{item.assessor}: not assessed")
-                continue
-            text = f"{item.assessor}: {label(item.status)} from {item.effective_on}: {flat(item.note or '')}"
-            if cites := compared_cites_text(item.cites, item.cites_withheld):
-                text += f" (cites {flat(cites)})"
-            said.append(text)
-        writer.bullets(said)
+        writer.bullets(assessed_text(item, flat) for item in row.assessed)
 
 
 def recommendation(

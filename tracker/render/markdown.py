@@ -16,12 +16,12 @@ from tracker.render.text import (
     MARKINGS,
     STATUS_SHORT,
     agencies_text,
+    assessed_text,
     attention_text,
     carried_text,
     change_text,
     changes_text,
     cites_text,
-    compared_cites_text,
     corrected_mark,
     correction_text,
     due_text,
@@ -458,13 +458,6 @@ def compared_lines(lines: tuple[AssessorLine, ...], rows: tuple[ComparedRecommen
         out += ["The assessors agree on every recommendation they have both assessed.", ""]
     for row in differing:
         out += [f"- **{inline(row.ref)}**: {inline(row.title)} (gap {row.gap})"]
-        for line, item in zip(lines, row.assessed):
-            if item.status is None:
-                out.append(f"  - {inline(line.code)}: not assessed")
-                continue
-            said = f"  - {inline(line.code)}: {label(item.status)} from {item.effective_on}: {inline(item.note or '')}"
-            if cites := compared_cites_text(item.cites, item.cites_withheld):
-                said += f" (cites {inline(cites)})"
-            out.append(said)
+        out += [f"  - {assessed_text(item, inline)}" for item in row.assessed]
         out.append("")
     return out

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         StatusCounts,
         Timeline,
     )
+    from tracker.reports.compare import Assessed
 
 STATUS_LABELS = {
     Status.NOT_STARTED: "not started",
@@ -339,3 +340,13 @@ def compared_cites_text(cites: tuple[CitedEvidence, ...], withheld: int) -> str:
     if withheld:
         parts.append(f"{withheld} item{'s' if withheld != 1 else ''} withheld")
     return "; ".join(parts)
+
+
+def assessed_text(item: Assessed, escape: Callable[[str], str] = str) -> str:
+    """One assessor's side of a difference: its status, since when, its note and what it cites."""
+    if item.status is None:
+        return f"{escape(item.assessor)}: not assessed"
+    said = f"{escape(item.assessor)}: {label(item.status)} from {item.effective_on}: {escape(item.note or '')}"
+    if cites := compared_cites_text(item.cites, item.cites_withheld):
+        said += f" (cites {escape(cites)})"
+    return said
