@@ -47,7 +47,9 @@ def ends_on_a_cluster(original: str, shown: str) -> bool:
     return (
         unicodedata.category(following)[0] != "M"
         and following not in ("\u200d", "\u200c")
-        and not (kept and kept[-1] in JOINERS)
+        and not (kept and kept[-1] == "\u200d")
+        # a stacker joins the letter after it (never a digit or a punctuation mark, such as Khmer's khan)
+        and not (kept and kept[-1] in JOINERS and unicodedata.category(following)[0] == "L")
     )
 
 
