@@ -586,6 +586,26 @@ CASES: dict[tuple[str, ...], Case] = {
         lines("2019Q3", "labor-inspections"),
         nothing,
     ),
+    ("team", "setup"): Case(
+        lambda s: ["team", "setup"],
+        nothing,
+        per_backend(sqlite=one_error("team roles need PostgreSQL"), postgres=lines("Team database")),
+    ),
+    ("team", "members"): Case(
+        lambda s: ["team", "members", "--json"],
+        per_backend(sqlite=nothing, postgres=lambda out, _s: isinstance(json.loads(out), list)),
+        per_backend(sqlite=one_error("team roles need PostgreSQL"), postgres=nothing),
+    ),
+    ("team", "grant"): Case(
+        lambda s: ["team", "grant", "nobody-at-all", "tracker_public"],
+        nothing,
+        per_backend(sqlite=one_error("team roles need PostgreSQL"), postgres=one_error("nobody-at-all")),
+    ),
+    ("team", "revoke"): Case(
+        lambda s: ["team", "revoke", "nobody-at-all", "tracker_public"],
+        nothing,
+        per_backend(sqlite=one_error("team roles need PostgreSQL"), postgres=one_error("nobody-at-all")),
+    ),
     ("report", "compare"): Case(
         lambda s: ["report", "compare", "2019Q3"],
         lines("# Assessments compared 2019Q3", "| labor-inspections |", "### Where they differ"),
@@ -656,7 +676,15 @@ CASES: dict[tuple[str, ...], Case] = {
 }
 # The commands whose success depends on the backend: PostgreSQL databases are copied with
 # pg_dump, and their server's clock keeps any event from being stamped ahead.
-EXIT_CODES = {("backup",): {"sqlite": 0, "postgres": 1}, ("correct-clock",): {"sqlite": 0, "postgres": 1}}
+EXIT_CODES = {
+    ("backup",): {"sqlite": 0, "postgres": 1},
+    ("correct-clock",): {"sqlite": 0, "postgres": 1},
+    # team roles are PostgreSQL's; a login that does not exist is bad input on both
+    ("team", "setup"): {"sqlite": 2, "postgres": 0},
+    ("team", "members"): {"sqlite": 2, "postgres": 0},
+    ("team", "grant"): {"sqlite": 2, "postgres": 2},
+    ("team", "revoke"): {"sqlite": 2, "postgres": 2},
+}
 
 
 def test_every_command_is_run_here():

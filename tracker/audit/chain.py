@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, Integer, String, Table, Text, func, select
+from sqlalchemy import Boolean, Date, Float, Integer, String, Table, Text, bindparam, func, select, text
 from sqlalchemy import Enum as Vocabulary
 from sqlalchemy.orm import Session
 
@@ -32,11 +33,15 @@ from tracker.errors import ClockError
 from tracker.store.models import DOMAIN_TABLES, TRAITS, Event, UTCDateTime, recorded_at_column
 
 __all__ = [
+    "CHAIN_HEAD_FUNCTION",
     "CLOCK_TOLERANCE",
     "GENESIS",
     "Chain",
+    "ChainHead",
+    "chain_head",
     "checked_clock",
     "last_event",
+    "on_team_database",
     "row_values",
     "speller",
     "table_spec",
@@ -161,9 +166,7 @@ class Chain:
         stamped before the one it follows (see :class:`tracker.store.models.ClockCorrection`)."""
         self.session = session
         self.actor = actor
-        last = session.execute(
-            select(Event.seq, Event.hash, Event.recorded_at).order_by(Event.seq.desc()).limit(1)
-        ).first()
+        last = chain_head(session)
         self.seq: int = last.seq if last else 0
         self.hash: str = last.hash if last else GENESIS
         self.last_recorded_at: datetime | None = last.recorded_at if last else None
@@ -209,9 +212,74 @@ class Chain:
         return self.hash
 
 
-def last_event(session: Session, as_of: datetime | None = None) -> Event | None:
-    """The last event of the chain (known at ``as_of``, if given: see :func:`tracker.audit.asof.known_at`)."""
-    query = select(Event).order_by(Event.seq.desc()).limit(1)
+CHAIN_HEAD_FUNCTION = "tracker_chain_head"
+"""The SQL function that ``tracker team setup`` (:mod:`tracker.team`) installs on a team
+database: the chain's last event (its seq, hash and recorded_at, known at an instant if given),
+for roles that may not read that event's payload. Its presence is what makes a team database."""
+
+_TEAM = "tracker.audit.chain.team"
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The chain's last event, as far as a new event or a report's fingerprint needs it."""
+
+    seq: int
+    hash: str
+    recorded_at: datetime
+
+
+def on_team_database(session: Session) -> bool:
+    """Whether team setup has been run on the database (PostgreSQL only): asked once per session."""
+    found = session.info.get(_TEAM)
+    if found is None:
+        found = session.get_bind().dialect.name == "postgresql" and bool(
+            session.scalar(
+                text("SELECT to_regprocedure(:name) IS NOT NULL"),
+                {"name": f"{CHAIN_HEAD_FUNCTION}(timestamp without time zone)"},
+            )
+        )
+        session.info[_TEAM] = found
+    return found
+
+
+def chain_head(session: Session, as_of: datetime | None = None) -> ChainHead | None:
+    """The chain's last event (known at ``as_of``, if given), None for an empty chain.
+
+    On a team database row-level security may hide the last event from this role (it records
+    evidence above its level): the head comes from :data:`CHAIN_HEAD_FUNCTION`, which reads
+    every event, so that a writer appends after the true last event and a reader's report has
+    the fingerprint anyone else's has.
+    """
+    if on_team_database(session):
+        served = (
+            text(f"SELECT seq, hash, recorded_at FROM {CHAIN_HEAD_FUNCTION}(:as_of)")
+            .bindparams(bindparam("as_of", type_=UTCDateTime()))
+            .columns(seq=Integer(), hash=String(), recorded_at=UTCDateTime())
+        )
+        found = session.execute(served, {"as_of": as_of}).first()
+        return None if found is None else ChainHead(found.seq, found.hash, found.recorded_at)
+    query = select(Event.seq, Event.hash, Event.recorded_at).order_by(Event.seq.desc()).limit(1)
     if as_of is not None:
         query = query.where(known_at(session, Event) <= as_of)
-    return session.scalars(query).first()
+    last = session.execute(query).first()
+    return None if last is None else ChainHead(last.seq, last.hash, last.recorded_at)
+
+
+def last_event(session: Session, as_of: datetime | None = None) -> Event | None:
+    """The last event of the chain (known at ``as_of``, if given: see :func:`tracker.audit.asof.known_at`).
+
+    On a team database whose last event this role may not read (:func:`chain_head`), an
+    :class:`Event` that holds only its ``seq``, ``hash`` and ``recorded_at`` (not added to the
+    session).
+    """
+    if not on_team_database(session):
+        query = select(Event).order_by(Event.seq.desc()).limit(1)
+        if as_of is not None:
+            query = query.where(known_at(session, Event) <= as_of)
+        return session.scalars(query).first()
+    head = chain_head(session, as_of)
+    if head is None:
+        return None
+    readable = session.scalars(select(Event).where(Event.seq == head.seq)).first()
+    return readable if readable is not None else Event(seq=head.seq, hash=head.hash, recorded_at=head.recorded_at)

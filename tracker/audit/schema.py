@@ -4,7 +4,8 @@ A dropped index, an extra column, a trigger that copies new rows somewhere else,
 damaged page of the file change no row and no event, so the chain cannot show them. Here
 the live schema's tables, columns and indexes are compared with the models' (which the
 migrations produce: a test keeps them equal) and the search index's (:mod:`tracker.store.search_index`),
-the tracker's schema has no trigger but the search index's (as migration 0006 made them) and no view,
+the tracker's schema has no trigger but the search index's (as migration 0006 made them) and, on a
+team database, the authorship triggers of ``tracker team setup`` (:data:`AUTHOR_SOURCE`), and no view,
 and on SQLite the file
 passes ``PRAGMA quick_check`` (every page of every table and index is well formed) and every
 index holds exactly its table's rows (:func:`index_problems`). ``quick_check`` alone does not
@@ -29,6 +30,26 @@ from tracker.store import search_index
 from tracker.store.models import Base
 
 _VALUE_PROBLEM = re.compile(r"(CHECK|NOT NULL) constraint failed|NULL value in ")
+
+AUTHOR_TRIGGER = "tracker_author"
+AUTHOR_FUNCTION = "tracker_check_author"
+AUTHOR_SOURCE = """
+DECLARE
+    author text := to_jsonb(NEW) ->> TG_ARGV[0];
+BEGIN
+    IF author IS DISTINCT FROM session_user THEN
+        RAISE EXCEPTION 'refused: a row of % says it is recorded by %, but you are logged in as %, '
+            'and on a team database the author is the database user', TG_TABLE_NAME, author, session_user
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END
+"""
+"""PostgreSQL, a team database (:mod:`tracker.team`): the body of the plpgsql function that the
+trigger :data:`AUTHOR_TRIGGER` runs before each row inserted into a table with ``recorded_by``
+(the trigger's argument) and into ``event`` (``actor``): a row under another name than the
+database user's is refused. Verify accepts these triggers when they run exactly this."""
+_AUTHOR_TYPE = 7  # pg_trigger.tgtype: FOR EACH ROW (1) | BEFORE (2) | INSERT (4)
 
 
 def storage_problems(session: Session) -> list[str]:
@@ -174,8 +195,9 @@ def schema_problems(session: Session) -> list[str]:
     for name in sorted(present.keys() - indexes.keys()):
         problems.append(f"an extra index {name} on {present[name]}")
     derived = _search_index_triggers(session, sqlite)
+    authored = set() if sqlite else _author_triggers(session)
     for kind, name, table in _triggers_and_views(session):
-        if kind == "trigger" and name in derived:
+        if kind == "trigger" and (name in derived or (name == AUTHOR_TRIGGER and table in authored)):
             continue
         where = f" on {table}" if kind == "trigger" else ""
         problems.append(f"a {kind} {name!r}{where} that the tracker's schema does not have")
@@ -206,6 +228,23 @@ def _search_index_triggers(session: Session, sqlite: bool) -> dict[str, tuple[st
         name: (table, hashlib.sha256(definition.encode()).hexdigest())
         for name, (table, definition) in found.items()
         if name in search_index.TRIGGERS
+    }
+
+
+def _author_triggers(session: Session) -> set[str]:
+    """The tables whose :data:`AUTHOR_TRIGGER` is exactly the one team setup makes (PostgreSQL)."""
+    rows = session.execute(
+        text(
+            "SELECT c.relname, t.tgtype, t.tgenabled::text, p.proname, p.prosrc FROM pg_trigger t "
+            "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid "
+            "WHERE NOT t.tgisinternal AND t.tgname = :name AND c.relnamespace = to_regnamespace(current_schema())"
+        ),
+        {"name": AUTHOR_TRIGGER},
+    )
+    return {
+        table
+        for table, kind, enabled, function, source in rows
+        if (kind, enabled, function, source) == (_AUTHOR_TYPE, "O", AUTHOR_FUNCTION, AUTHOR_SOURCE)
     }
 
 
@@ -254,16 +293,18 @@ def _triggers_and_views(session: Session) -> list[tuple[str, str, str]]:
             text("SELECT type, name, tbl_name FROM sqlite_master WHERE type IN ('trigger', 'view') ORDER BY name")
         )
         return [(kind, name, table) for kind, name, table in rows]
+    # The catalogs, not information_schema: it shows only what the role may do more than read
+    # (a role that verifies a team database reads).
     triggers = session.execute(
         text(
-            "SELECT DISTINCT 'trigger', trigger_name, event_object_table FROM information_schema.triggers "
-            "WHERE trigger_schema = current_schema() ORDER BY 2"
+            "SELECT 'trigger', t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE NOT t.tgisinternal AND c.relnamespace = to_regnamespace(current_schema()) ORDER BY 2, 3"
         )
     )
     views = session.execute(
         text(
-            "SELECT 'view', table_name, table_name FROM information_schema.views WHERE table_schema = current_schema() "
-            "ORDER BY 2"
+            "SELECT 'view', relname, relname FROM pg_class WHERE relkind = 'v' "
+            "AND relnamespace = to_regnamespace(current_schema()) ORDER BY 2"
         )
     )
     return [(kind, name, table) for kind, name, table in [*triggers, *views]]

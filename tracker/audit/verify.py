@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Integer, LargeBinary, String, Table, and_, func, select, tuple_, type_coerce
+from sqlalchemy import Integer, LargeBinary, String, Table, and_, func, select, text, tuple_, type_coerce
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
@@ -33,9 +33,18 @@ from tracker.audit.canonical import (
     read_recorded,
     spell,
 )
-from tracker.audit.chain import CLOCK_CORRECTION, CLOCK_TOLERANCE, Chain, last_event, speller, table_spec, table_specs
+from tracker.audit.chain import (
+    CLOCK_CORRECTION,
+    CLOCK_TOLERANCE,
+    Chain,
+    last_event,
+    on_team_database,
+    speller,
+    table_spec,
+    table_specs,
+)
 from tracker.audit.schema import schema_problems, storage_problems
-from tracker.errors import InputError
+from tracker.errors import InputError, TrackerError
 from tracker.progress import Progress, quietly
 from tracker.store.models import DOMAIN_TABLES, Attachment, Event
 
@@ -291,8 +300,21 @@ def verify(session: Session, anchor: str | None = None, progress: Progress = qui
     :func:`full_verify` for what is checked.
     """
     anchor = normalise_anchor(anchor) if anchor is not None else None
+    _require_reading_everything(session)
     quick = _quick_verify(session, anchor, progress)
     return quick if quick is not None else full_verify(session, anchor, progress)
+
+
+def _require_reading_everything(session: Session) -> None:
+    """On a team database (:mod:`tracker.team`) each role reads only what it may, and verify must
+    read every row and event: a role below tracker_confidential is refused at once, rather than
+    told that the rows it cannot see are missing."""
+    if on_team_database(session) and session.scalar(text("SELECT tracker_reader_level()")) < 2:
+        raise TrackerError(
+            "verify reads every row and event, and on this team database your role may not: it needs "
+            "tracker_confidential (or tracker_admin); ask a team admin to run `tracker team grant LOGIN "
+            "tracker_confidential`"
+        )
 
 
 def _quick_verify(session: Session, anchor: str | None, progress: Progress = quietly) -> VerifyResult | None:

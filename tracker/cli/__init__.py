@@ -60,6 +60,7 @@ class Commands(PanelOrder):
         "indicator": (indicator_app, RECORD),
         "agency": (agency_app, RECORD),
         "assessor": (assessor_app, RECORD),
+        "team": (team_app, SETUP),
         "report": (report_app, REPORT),
     }
 
@@ -175,8 +176,18 @@ def said(changes: Any) -> None:
 
 
 def author(by: str | None) -> str:
+    """Who is recording: on a PostgreSQL team database the login (``session_user``), which
+    ``--by`` cannot change; elsewhere ``--by``, else $TRACKER_USER, else the login name."""
     from tracker import validation
 
+    login = _team_login()
+    if login is not None:
+        if by is not None:
+            raise InputError(
+                f"--by is refused on a team database: you record as your login {login!r}; "
+                "say on whose behalf with --for AGENCY"
+            )
+        return validation.actor(login)
     if by is None:
         by = os.environ.get("TRACKER_USER")
     if by is None:
@@ -187,6 +198,23 @@ def author(by: str | None) -> str:
         except Exception:  # no login name (e.g. a container without passwd entry)
             by = "unknown"
     return validation.actor(by)
+
+
+def _team_login() -> str | None:
+    """The login of a PostgreSQL team database (None: SQLite, or no team set up on it)."""
+    database = state.database()
+    if database.is_sqlite:
+        return None
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.orm import Session
+
+    from tracker import team
+
+    try:
+        with Session(database.engine) as session:
+            return team.session_author(session)
+    except SQLAlchemyError:  # unreachable or no schema yet: the command itself says so
+        return None
 
 
 def out(text: str) -> None:
