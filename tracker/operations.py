@@ -9,16 +9,20 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from tracker import catalogs, services, validation
+from tracker import assessors, catalogs, services, validation
 from tracker.errors import Conflict, InputError
 from tracker.store.database import Database
 from tracker.vocab import Role
 
 
-def init(database: Database, names: Sequence[str] | None, *, actor: str) -> list[str]:
-    """Returns what was done, one line each, for the user."""
+def init(database: Database, names: Sequence[str] | None, *, actor: str, assessor: str | None = None) -> list[str]:
+    """Returns what was done, one line each, for the user. ``assessor``: the default assessor
+    to name (``init --assessor CODE``), while there is none."""
     wanted = [catalogs.DEFAULT] if names is None else list(dict.fromkeys(names))
     read = [catalogs.read(name) for name in wanted]  # every file checked before anything is written
+    default = None if assessor is None else validation.code(assessor, "--assessor")
+    if default is not None:
+        _check_assessor(database, default)
     lines = []
     existed = database.exists() and database.current_revision() is not None
     before, after, backup = database.upgrade("head", create=True)
@@ -33,39 +37,39 @@ def init(database: Database, names: Sequence[str] | None, *, actor: str) -> list
     if read:
         loads = database.write(lambda session: [load_catalog(session, c, actor) for c in read])
         lines.extend(line for loaded in loads for line in loaded.describe())
+    if default is not None:
+        lines.append(_init_assessor(database, default, actor=actor))
     return lines
 
 
-def init_assessor(database: Database, code: str, *, actor: str, check_only: bool = False) -> str:
-    """``tracker init --assessor CODE``: CODE becomes the default assessor while there is none
-    (added, named CODE, if new); already the default, nothing changes. ``check_only``: refuse
-    what would be refused, before ``init`` writes anything (a database at the current schema)."""
-    from tracker import assessors
+def _refuse_another_default(roster: assessors.Roster, wanted: str) -> None:
+    """``init --assessor`` names CODE while another assessor is the default: that is a correction."""
+    default = roster.default
+    if default is not None and default.code != wanted:
+        raise Conflict(
+            f"{default.code!r} is the default assessor: make {wanted!r} the default with "
+            f"`tracker assessor default {wanted} --reason TEXT`"
+        )
+
+
+def _check_assessor(database: Database, wanted: str) -> None:
+    """Refuse ``init --assessor`` before ``init`` writes anything (a database already at the current schema)."""
     from tracker.store.database import SCHEMA_REVISION
 
-    wanted = validation.code(code, "--assessor")
-    if check_only:
-        if not (database.exists() and database.current_revision() == SCHEMA_REVISION):
-            return ""
+    if database.exists() and database.current_revision() == SCHEMA_REVISION:
         with database.reading() as session:
-            default = assessors.roster(session).default
-        if default is not None and default.code != wanted:
-            raise Conflict(
-                f"{default.code!r} is the default assessor: make {wanted!r} the default with "
-                f"`tracker assessor default {wanted} --reason TEXT`"
-            )
-        return ""
+            _refuse_another_default(assessors.roster(session), wanted)
+
+
+def _init_assessor(database: Database, wanted: str, *, actor: str) -> str:
+    """CODE becomes the default assessor while there is none (added, named CODE, if new);
+    already the default, nothing changes."""
 
     def work(session: Session) -> str:
         roster = assessors.roster(session)
-        default = roster.default
-        if default is not None and default.code == wanted:
+        _refuse_another_default(roster, wanted)
+        if roster.default is not None:
             return f"Assessor {wanted} is the default"
-        if default is not None:
-            raise Conflict(
-                f"{default.code!r} is the default assessor: make {wanted!r} the default with "
-                f"`tracker assessor default {wanted} --reason TEXT`"
-            )
         if any(a.code == wanted for a in roster.assessors):
             raise Conflict(f"make {wanted!r} the default with `tracker assessor default {wanted} --reason TEXT`")
         services.add_assessor(session, wanted, wanted, default=True, actor=actor)

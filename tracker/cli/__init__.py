@@ -319,14 +319,11 @@ def init(
     """Create or upgrade the database and load the catalogs. Running it twice changes nothing."""
     from tracker import operations
 
-    actor = author(by)
-    if assessor is not None:
-        operations.init_assessor(state.database(), assessor, actor=actor, check_only=True)
-    report = operations.init(state.database(), [] if no_catalog else (catalog or None), actor=actor)
+    report = operations.init(
+        state.database(), [] if no_catalog else (catalog or None), actor=author(by), assessor=assessor
+    )
     for line in report:
         say(line)
-    if assessor is not None:
-        say(operations.init_assessor(state.database(), assessor, actor=actor))
 
 
 @db_app.command("upgrade")
