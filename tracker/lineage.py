@@ -108,7 +108,7 @@ def thread(session: Session, ref: str, *, as_of: datetime | None = None) -> dict
     members = _members(session, found.thread(named.id), fixes)
     by_id = {member.id: member for member in members}
     order = {member.id: place for place, member in enumerate(members)}
-    assessments = _assessments(session, list(by_id), moment, fixes)
+    assessments = _assessments(session, list(by_id), moment, later, fixes)
     evidence = _evidence(session, set(by_id), moment, fixes)
     entries = []
     previous: _Member | None = None
@@ -163,7 +163,7 @@ def _members(session: Session, ids: Iterable[int], fixes: corrections.Correction
 
 
 def _assessments(
-    session: Session, ids: Sequence[int], as_of: datetime | None, fixes: corrections.Corrections
+    session: Session, ids: Sequence[int], as_of: datetime | None, later: Later, fixes: corrections.Corrections
 ) -> dict[int, list[_Assessment]]:
     """Each recommendation's assessments known at ``as_of`` and not withdrawn, in order
     (effective date, when known, id)."""
@@ -174,7 +174,6 @@ def _assessments(
     query = query.where(StatusUpdate.recommendation_id.in_(list(ids)))
     if as_of is not None:
         query = query.where(known <= as_of)
-    later = recorded_after(session, as_of) if as_of is not None else None
     if (default_line := assessors.line(assessors.roster(session, later=later, fixes=fixes))) is not None:
         query = query.where(default_line)
     withdrawn = fixes.withdrawn("status_update")

@@ -397,7 +397,7 @@ class _Record:
             start=start,
             until=until,
             threads=threads,
-            updates=_updates(session, lineage, as_of, fixes),
+            updates=_updates(session, lineage, as_of, later, fixes),
             citations={},
             evidence={},
             leads=_leads(session, ids, later, fixes),
@@ -544,14 +544,14 @@ def _refs(session: Session, ids: Sequence[int], later: Later, *, qualified: bool
 
 
 def _updates(
-    session: Session, ids: Sequence[int], as_of: datetime, fixes: corrections.Corrections
+    session: Session, ids: Sequence[int], as_of: datetime, later: Later, fixes: corrections.Corrections
 ) -> dict[int, tuple[_Update, ...]]:
     """Each recommendation's assessments known and not withdrawn at as_of, in order (effective
     date, when known, id), as the reports order them."""
     known = known_at(session, StatusUpdate)
     withdrawn = fixes.withdrawn("status_update")
     found: dict[int, list[_Update]] = defaultdict(list)
-    default_line = assessors.line(assessors.roster(session, later=recorded_after(session, as_of), fixes=fixes))
+    default_line = assessors.line(assessors.roster(session, later=later, fixes=fixes))
     for start in range(0, len(ids), CHUNK):
         query = (
             select(
