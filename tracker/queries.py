@@ -262,7 +262,9 @@ def latest_assessments(
         query = query.where(~one_of(StatusUpdate.id, withdrawn))
     if recommendation_ids is not None:
         query = query.where(StatusUpdate.recommendation_id.in_(list(recommendation_ids)))
-    if (default_line := assessors.line(assessors.roster(session))) is not None:
+    later = asof.recorded_after(session, known_at) if known_at is not None else None
+    roster = assessors.roster(session, later=later, fixes=corrections.as_of(session, known_at))
+    if (default_line := assessors.line(roster)) is not None:
         query = query.where(default_line)
     query = query.order_by(StatusUpdate.effective_on, known, StatusUpdate.id)
     return {

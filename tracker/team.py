@@ -266,6 +266,21 @@ def team_database(database: Database) -> Database:
     return database
 
 
+def login_of(database: Database) -> str | None:
+    """The author of what this process records on ``database`` when the database says it
+    (a PostgreSQL team database: the login); None on SQLite, on a database without team
+    setup, or one that cannot be read yet (the command itself then says why)."""
+    if database.is_sqlite:
+        return None
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with Session(database.engine) as session:
+            return session_author(session)
+    except SQLAlchemyError:
+        return None
+
+
 def session_author(session: Session) -> str | None:
     """On a team database (:func:`setup` has been run on it), the database user every row is
     recorded by (``session_user``); else None (the author is whoever the command line says)."""

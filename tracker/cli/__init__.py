@@ -178,9 +178,9 @@ def said(changes: Any) -> None:
 def author(by: str | None) -> str:
     """Who is recording: on a PostgreSQL team database the login (``session_user``), which
     ``--by`` cannot change; elsewhere ``--by``, else $TRACKER_USER, else the login name."""
-    from tracker import validation
+    from tracker import team, validation
 
-    login = _team_login()
+    login = team.login_of(state.database())
     if login is not None:
         if by is not None:
             raise InputError(
@@ -198,23 +198,6 @@ def author(by: str | None) -> str:
         except Exception:  # no login name (e.g. a container without passwd entry)
             by = "unknown"
     return validation.actor(by)
-
-
-def _team_login() -> str | None:
-    """The login of a PostgreSQL team database (None: SQLite, or no team set up on it)."""
-    database = state.database()
-    if database.is_sqlite:
-        return None
-    from sqlalchemy.exc import SQLAlchemyError
-    from sqlalchemy.orm import Session
-
-    from tracker import team
-
-    try:
-        with Session(database.engine) as session:
-            return team.session_author(session)
-    except SQLAlchemyError:  # unreachable or no schema yet: the command itself says so
-        return None
 
 
 def out(text: str) -> None:
