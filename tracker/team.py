@@ -47,7 +47,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tracker import validation
-from tracker.audit.chain import CHAIN_HEAD_FUNCTION, on_team_database
+from tracker.audit.chain import CHAIN_HEAD_FUNCTION, READER_LEVEL_FUNCTION, on_team_database
 from tracker.audit.schema import AUTHOR_FUNCTION, AUTHOR_SOURCE, AUTHOR_TRIGGER
 from tracker.errors import InputError, TrackerError
 from tracker.store import search_index
@@ -75,7 +75,7 @@ READERS = (PUBLIC, INTERNAL, CONFIDENTIAL, WRITER)
 
 LOGIN_LENGTH = 63  # PostgreSQL's NAMEDATALEN - 1
 
-_LEVEL = "tracker_reader_level"
+_LEVEL = READER_LEVEL_FUNCTION
 _EVIDENCE_CHECK = "tracker_evidence_check"
 _EVENT_CHECK = "tracker_event_visible"
 _READ_POLICY = "tracker_read"

@@ -35,6 +35,7 @@ from tracker.store.models import DOMAIN_TABLES, TRAITS, Event, UTCDateTime, reco
 __all__ = [
     "CHAIN_HEAD_FUNCTION",
     "CLOCK_TOLERANCE",
+    "READER_LEVEL_FUNCTION",
     "GENESIS",
     "Chain",
     "ChainHead",
@@ -42,6 +43,7 @@ __all__ = [
     "checked_clock",
     "last_event",
     "on_team_database",
+    "reads_everything",
     "row_values",
     "speller",
     "table_spec",
@@ -217,7 +219,12 @@ CHAIN_HEAD_FUNCTION = "tracker_chain_head"
 database: the chain's last event (its seq, hash and recorded_at, known at an instant if given),
 for roles that may not read that event's payload. Its presence is what makes a team database."""
 
+READER_LEVEL_FUNCTION = "tracker_reader_level"
+"""The SQL function team setup installs that gives the database user's reading level: 2 reads
+every row, 1 public and internal evidence, 0 public evidence only, -1 nothing."""
+
 _TEAM = "tracker.audit.chain.team"
+_READS_ALL = "tracker.audit.chain.reads_everything"
 
 
 @dataclass(frozen=True)
@@ -240,6 +247,19 @@ def on_team_database(session: Session) -> bool:
             )
         )
         session.info[_TEAM] = found
+    return found
+
+
+def reads_everything(session: Session) -> bool:
+    """Whether this session reads every row and event: always, but on a team database as a
+    role below ``tracker_confidential``, which row-level security shows only some evidence
+    (:mod:`tracker.team`). Asked once per session."""
+    found = session.info.get(_READS_ALL)
+    if found is None:
+        found = not on_team_database(session) or bool(
+            session.scalar(text(f"SELECT {READER_LEVEL_FUNCTION}() >= 2"))
+        )
+        session.info[_READS_ALL] = found
     return found
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Integer, LargeBinary, String, Table, and_, func, select, text, tuple_, type_coerce
+from sqlalchemy import Integer, LargeBinary, String, Table, and_, func, select, tuple_, type_coerce
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
@@ -38,7 +38,7 @@ from tracker.audit.chain import (
     CLOCK_TOLERANCE,
     Chain,
     last_event,
-    on_team_database,
+    reads_everything,
     speller,
     table_spec,
     table_specs,
@@ -309,7 +309,7 @@ def _require_reading_everything(session: Session) -> None:
     """On a team database (:mod:`tracker.team`) each role reads only what it may, and verify must
     read every row and event: a role below tracker_confidential is refused at once, rather than
     told that the rows it cannot see are missing."""
-    if on_team_database(session) and session.scalar(text("SELECT tracker_reader_level()")) < 2:
+    if not reads_everything(session):
         raise TrackerError(
             "verify reads every row and event, and on this team database your role may not: it needs "
             "tracker_confidential (or tracker_admin); ask a team admin to run `tracker team grant LOGIN "

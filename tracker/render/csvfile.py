@@ -86,7 +86,8 @@ def quarterly(report: QuarterlyReport) -> str:
 
 def quarterly_table(report: QuarterlyReport) -> tuple[list[str], list[list[Any]]]:
     """One row per recommendation: its evidence (ids, those unverified), the evidence its
-    assessments in the quarter cite (ids, and how many are withheld from the audience);
+    assessments in the quarter cite (ids, and how many are withheld from the audience; empty
+    when the database user could not count them);
     one column per indicator (its value in the quarter)."""
     codes = list(dict.fromkeys(i.code for r in report.recommendations for i in r.indicators))
     header = ["ref", "title", "pillar", "previous_status", "status", "change", "evidence_count"]
@@ -107,7 +108,7 @@ def quarterly_table(report: QuarterlyReport) -> tuple[list[str], list[list[Any]]
                 _ids(e.id for e in r.evidence),
                 _ids(e.id for e in r.evidence if e.reliability.value == "unverified"),
                 _ids(item.id for c in r.status_updates for item in c.cites),
-                sum(c.cites_withheld for c in r.status_updates),
+                "" if report.withheld is None else sum(c.cites_withheld or 0 for c in r.status_updates),
             ]
             + [_number(values[code]) if code in values else "" for code in codes]
         )

@@ -96,6 +96,12 @@ def is_quarterly(report: QuarterlyReport | Timeline) -> TypeIs[QuarterlyReport]:
 
 def withheld_text(report: QuarterlyReport) -> str:
     audience = report.header.audience.value
+    if report.withheld is None:
+        return (
+            f"Evidence withheld from this {audience} report is not counted: the database user who made it "
+            "may read only part of the evidence, so neither the items above the audience nor the citations "
+            "of them are known to it (a tracker_confidential login's report counts them)."
+        )
     if not report.withheld:
         return f"No evidence was withheld from this {audience} report."
     items = "item" if report.withheld == 1 else "items"
@@ -110,7 +116,7 @@ def evidence_text(report: QuarterlyReport) -> str:
     summary = report.summary
     if not summary.evidence_count:
         return "No evidence observed in this quarter has been recorded" + (
-            " that this audience may see." if report.withheld else "."
+            " that this audience may see." if report.withheld != 0 else "."
         )
     kinds = ", ".join(f"{kind.value.replace('_', ' ')} {count}" for kind, count in summary.evidence_by_kind)
     stances = ", ".join(f"{stance.value} {count}" for stance, count in summary.evidence_by_stance)
@@ -333,7 +339,7 @@ def cites_text(change: StatusChange, escape: Callable[[str], str] = str) -> str:
     return "; ".join(parts) or "none"
 
 
-def compared_cites_text(cites: tuple[CitedEvidence, ...], withheld: int) -> str:
+def compared_cites_text(cites: tuple[CitedEvidence, ...], withheld: int | None) -> str:
     """The evidence an assessment compared cites, as the audience may see it: ids and titles, then
     how many are withheld."""
     parts = [f"#{c.id} {c.title}" + (" (retracted)" if c.retracted else "") for c in cites]

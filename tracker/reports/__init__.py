@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from tracker import __version__, assessors, corrections, lint
 from tracker import editions as series_rules  # not `editions`: the name of this package's editions report
 from tracker.audit.asof import Later, known_at, recorded_after
-from tracker.audit.chain import last_event
+from tracker.audit.chain import last_event, reads_everything
 from tracker.errors import InputError
 from tracker.periods import Quarter, quarter_range
 from tracker.queries import (
@@ -170,7 +170,9 @@ class StatusChange:
     note: str
     recorded_at: datetime
     cites: tuple[CitedEvidence, ...] = ()  # the evidence it cites that the audience may see, by id
-    cites_withheld: int = 0  # how many it cites above the audience (counted, never named)
+    # how many it cites above the audience (counted, never named); None when the database user
+    # may not read them to count them (:func:`counts_withheld`)
+    cites_withheld: int | None = 0
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,7 @@ class QuarterlyReport:
     recommendations: tuple[RecommendationSection, ...]
     attention: tuple[AttentionItem, ...]
     history: tuple[StatusCounts, ...]
-    withheld: int
+    withheld: int | None  # None: not known to the database user (:func:`counts_withheld`)
     # Internal and confidential reports only: the corrections recorded during the quarter.
     corrections: tuple[CorrectionLine, ...] = ()
     # With two assessors or more: the assessors compared and each recommendation's statuses
@@ -772,7 +774,7 @@ def _changes_in(
     updates: Iterable[_Update],
     quarter: Quarter,
     previous: Status,
-    cited: dict[int, tuple[tuple[CitedEvidence, ...], int]],
+    cited: dict[int, tuple[tuple[CitedEvidence, ...], int | None]],
 ) -> tuple[StatusChange, ...]:
     changes = []
     for update in updates:
@@ -800,9 +802,10 @@ def _cited(
     as_of: datetime,
     audience: Sensitivity,
     fixes: corrections.Corrections,
-) -> dict[int, tuple[tuple[CitedEvidence, ...], int]]:
+) -> dict[int, tuple[tuple[CitedEvidence, ...], int | None]]:
     """The evidence each status update cites: what the audience may see (title as corrected at
-    as_of, retracted or not at as_of), and how many citations it may not see.
+    as_of, retracted or not at as_of), and how many citations it may not see (None when the
+    database user cannot count them: :func:`counts_withheld`), for every update of ``update_ids``.
 
     An assessment cites evidence recorded before it, so every cited row is known at as_of;
     its sensitivity is the corrected one, as everywhere (:meth:`Corrections.sensitivity`).
@@ -831,7 +834,19 @@ def _cited(
             continue
         retracted = row.id in retracted_at and retracted_at[row.id] <= as_of
         shown[update_id].append(CitedEvidence(row.id, values["title"], Reliability(values["reliability"]), retracted))
-    return {update_id: (tuple(shown.get(update_id, ())), withheld[update_id]) for update_id in {*shown, *withheld}}
+    counted = counts_withheld(session, audience)
+    return {
+        update_id: (tuple(shown.get(update_id, ())), withheld[update_id] if counted else None)
+        for update_id in update_ids
+    }
+
+
+def counts_withheld(session: Session, audience: Sensitivity) -> bool:
+    """Whether the evidence above ``audience`` can be counted: nothing is above a confidential
+    report, and otherwise the database user must read every row. On a team database a role
+    below tracker_confidential is shown only some evidence by the database itself, so what
+    it may not read is neither shown nor counted (a count of 0 would say what it cannot know)."""
+    return audience is Sensitivity.CONFIDENTIAL or reads_everything(session)
 
 
 def _visible_levels(audience: Sensitivity) -> list[Sensitivity]:
@@ -845,8 +860,9 @@ def _quarter_evidence(
     as_of: datetime,
     audience: Sensitivity,
     fixes: corrections.Corrections,
-) -> tuple[dict[int, tuple[EvidenceItem, ...]], int]:
-    """The quarter's evidence the audience may see, by recommendation; and how many were withheld.
+) -> tuple[dict[int, tuple[EvidenceItem, ...]], int | None]:
+    """The quarter's evidence the audience may see, by recommendation; and how many were withheld
+    (None when the database user cannot count them: :func:`counts_withheld`).
 
     Evidence counts when observed in the quarter, recorded at or before ``as_of`` and
     not retracted at ``as_of``. Withheld evidence is counted by id only. Evidence that a
@@ -937,7 +953,8 @@ def _quarter_evidence(
         )
     if corrected:
         _corrected_evidence(session, corrected, standing, quarter, rec_ids, audience, fixes, items, withheld)
-    return {rec_id: tuple(found) for rec_id, found in items.items()}, len(withheld)
+    counted = counts_withheld(session, audience)
+    return {rec_id: tuple(found) for rec_id, found in items.items()}, len(withheld) if counted else None
 
 
 def _corrected_evidence(

@@ -58,7 +58,7 @@ class Assessed:
     effective_on: date | None = None
     note: str | None = None
     cites: tuple[CitedEvidence, ...] = ()
-    cites_withheld: int = 0
+    cites_withheld: int | None = 0  # None: not known to the database user (see tracker.reports.counts_withheld)
 
 
 @dataclass(frozen=True)
