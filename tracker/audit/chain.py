@@ -256,9 +256,7 @@ def reads_everything(session: Session) -> bool:
     (:mod:`tracker.team`). Asked once per session."""
     found = session.info.get(_READS_ALL)
     if found is None:
-        found = not on_team_database(session) or bool(
-            session.scalar(text(f"SELECT {READER_LEVEL_FUNCTION}() >= 2"))
-        )
+        found = not on_team_database(session) or bool(session.scalar(text(f"SELECT {READER_LEVEL_FUNCTION}() >= 2")))
         session.info[_READS_ALL] = found
     return found
 
