@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from tracker import assessors, clock, corrections, editions, files, periods, validation
 from tracker.audit.asof import forget_corrections, rows_before
 from tracker.audit.canonical import canonical
-from tracker.audit.chain import CLOCK_CORRECTION, CLOCK_TOLERANCE, Chain
+from tracker.audit.chain import CLOCK_CORRECTION, CLOCK_TOLERANCE, Chain, attachment_stored
 from tracker.errors import Conflict, InputError, NotFound
 from tracker.periods import Quarter
 from tracker.queries import (
@@ -455,7 +455,7 @@ def add_evidence(
     for file in attachments:
         unique.setdefault(file.sha256, file)  # the same content twice: stored once, under its first name
     for file in unique.values():
-        if session.get(Attachment, file.sha256) is None:
+        if not attachment_stored(session, file.sha256):
             blob = Attachment(
                 sha256=file.sha256, size=len(file.content), media_type=file.media_type, content=file.content
             )

@@ -28,6 +28,9 @@ database itself refuse what a role may not read or write, whatever the client (p
   event's seq, hash and time (never its payload), so that a writer appends after the true
   last event and a reader's report has the fingerprint an admin's has. Its presence is what
   makes a team database (:func:`tracker.audit.chain.on_team_database`).
+- A stored file: :data:`tracker.audit.chain.ATTACHMENT_STORED_FUNCTION` tells a writer whether a
+  file it attaches is stored already (attached to evidence it may not read), so that it links
+  the stored file rather than storing it twice; it says nothing else.
 - The search index's trigger functions (migration 0006) run as their owner
   (``SECURITY DEFINER``): a writer adds evidence without any right to change the index.
 
@@ -47,7 +50,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tracker import validation
-from tracker.audit.chain import CHAIN_HEAD_FUNCTION, READER_LEVEL_FUNCTION, on_team_database
+from tracker.audit.chain import (
+    ATTACHMENT_STORED_FUNCTION,
+    CHAIN_HEAD_FUNCTION,
+    READER_LEVEL_FUNCTION,
+    on_team_database,
+)
 from tracker.audit.schema import AUTHOR_FUNCTION, AUTHOR_SOURCE, AUTHOR_TRIGGER
 from tracker.errors import InputError, TrackerError
 from tracker.store import search_index
@@ -165,6 +173,11 @@ BEGIN
 EXCEPTION WHEN others THEN
     RETURN false;  -- not the tracker's JSON (written behind its back): for those who read everything
 END
+$fn$""",
+        f"{ATTACHMENT_STORED_FUNCTION}(character varying)": f"""CREATE OR REPLACE FUNCTION {ATTACHMENT_STORED_FUNCTION}(
+    sha256 varchar
+) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER {path} AS $fn$
+SELECT EXISTS (SELECT 1 FROM attachment a WHERE a.sha256 = $1)
 $fn$""",
         f"{CHAIN_HEAD_FUNCTION}(timestamp without time zone)": f"""CREATE OR REPLACE FUNCTION {CHAIN_HEAD_FUNCTION}(
     as_of timestamp without time zone DEFAULT NULL

@@ -30,14 +30,16 @@ from tracker.audit.canonical import (
     payload_text,
 )
 from tracker.errors import ClockError
-from tracker.store.models import DOMAIN_TABLES, TRAITS, Event, UTCDateTime, recorded_at_column
+from tracker.store.models import DOMAIN_TABLES, TRAITS, Attachment, Event, UTCDateTime, recorded_at_column
 
 __all__ = [
     "CHAIN_HEAD_FUNCTION",
+    "ATTACHMENT_STORED_FUNCTION",
     "CLOCK_TOLERANCE",
     "READER_LEVEL_FUNCTION",
     "GENESIS",
     "Chain",
+    "attachment_stored",
     "ChainHead",
     "chain_head",
     "checked_clock",
@@ -223,6 +225,11 @@ READER_LEVEL_FUNCTION = "tracker_reader_level"
 """The SQL function team setup installs that gives the database user's reading level: 2 reads
 every row, 1 public and internal evidence, 0 public evidence only, -1 nothing."""
 
+ATTACHMENT_STORED_FUNCTION = "tracker_attachment_stored"
+"""The SQL function team setup installs that says whether a file (by its sha256) is stored,
+for a role that may not read every attachment: it gives nothing but that, and only to whoever
+holds the file's bytes already (they made the digest)."""
+
 _TEAM = "tracker.audit.chain.team"
 _READS_ALL = "tracker.audit.chain.reads_everything"
 
@@ -259,6 +266,23 @@ def reads_everything(session: Session) -> bool:
         found = not on_team_database(session) or bool(session.scalar(text(f"SELECT {READER_LEVEL_FUNCTION}() >= 2")))
         session.info[_READS_ALL] = found
     return found
+
+
+def attachment_stored(session: Session, sha256: str) -> bool:
+    """Whether the file with this sha256 is stored (an attachment of some evidence), even where
+    row-level security hides that evidence, its file included, from this session: a file is
+    stored once, however many pieces of evidence it is attached to."""
+    if reads_everything(session) or not _installed(session, f"{ATTACHMENT_STORED_FUNCTION}(character varying)"):
+        return session.get(Attachment, sha256) is not None
+    return bool(session.scalar(text(f"SELECT {ATTACHMENT_STORED_FUNCTION}(:sha256)"), {"sha256": sha256}))
+
+
+def _installed(session: Session, signature: str) -> bool:
+    """Whether the function of ``signature`` is on the database (asked once per session)."""
+    known: dict[str, bool] = session.info.setdefault("tracker.audit.chain.functions", {})
+    if signature not in known:
+        known[signature] = bool(session.scalar(text("SELECT to_regprocedure(:name) IS NOT NULL"), {"name": signature}))
+    return known[signature]
 
 
 def chain_head(session: Session, as_of: datetime | None = None) -> ChainHead | None:

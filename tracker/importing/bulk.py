@@ -20,7 +20,7 @@ from sqlalchemy import Dialect, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from tracker.audit.canonical import canonical, payload_frame
-from tracker.audit.chain import Chain, speller, table_spec
+from tracker.audit.chain import Chain, reads_everything, speller, table_spec
 from tracker.errors import InputError
 from tracker.store.models import DOMAIN_TABLES, Event
 
@@ -40,26 +40,55 @@ class IdAllocator:
     """Ids for new rows, counted on from the largest stored one.
 
     Safe because writers are serialised (see :meth:`Database.write`); on PostgreSQL the
-    id sequences are moved past the rows written afterwards.
+    id sequences are moved past the rows written afterwards. A session that does not read
+    every row (a team role under row-level security, :func:`tracker.audit.chain.reads_everything`)
+    cannot find the largest id, nor move a sequence: it draws its ids from the sequences
+    themselves, in blocks (a dry run or a refused import leaves a gap, as any PostgreSQL
+    insert rolled back does).
     """
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self._next: dict[Table, int] = {}
+        self._drawn: dict[Table, list[int]] = {}  # drawn from a sequence, not given out yet (last first)
+        self._last: dict[Table, int] = {}
+        self._from_sequences = session.get_bind().dialect.name == "postgresql" and not reads_everything(session)
 
     def next(self, table: Table) -> int:
+        if self._from_sequences:
+            return self._draw(table)
         if table not in self._next:
             self._next[table] = (self.session.scalar(select(func.max(table.c.id))) or 0) + 1
         value = self._next[table]
         self._next[table] = value + 1
         return value
 
+    def _draw(self, table: Table) -> int:
+        drawn = self._drawn.setdefault(table, [])
+        if not drawn:
+            block = min(CHUNK_ROWS, max(1, self._next.get(table, 0)))  # doubling: few ids unused
+            drawn.extend(
+                reversed(
+                    self.session.scalars(
+                        text("SELECT nextval(pg_get_serial_sequence(:name, 'id')) FROM generate_series(1, :n)"),
+                        {"name": table.name, "n": block},
+                    ).all()
+                )
+            )
+            self._next[table] = self._next.get(table, 0) + block  # (here: how many drawn)
+        value = drawn.pop()
+        self._last[table] = value
+        return value
+
     def last(self, table: Table) -> int | None:
         """The last id given out for ``table``, if any."""
+        if self._from_sequences:
+            return self._last.get(table)
         return self._next[table] - 1 if table in self._next else None
 
     def advance_sequences(self) -> None:
-        advance_sequences(self.session, self._next)
+        if not self._from_sequences:  # (drawn from them: they are past every id given out)
+            advance_sequences(self.session, self._next)
 
 
 def advance_sequences(session: Session, tables: Iterable[Table]) -> None:
@@ -114,9 +143,23 @@ def insert_chunk(session: Session, table: Table, rows: Sequence[Any]) -> None:
                 list(itertools.chain.from_iterable(part)),
             )
         return
+    if _row_security_active(session, table):  # COPY FROM is refused there: INSERT, pipelined
+        marks = ", ".join(["%s"] * len(table.columns))
+        with driver.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", rows)
+        return
     with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def _row_security_active(session: Session, table: Table) -> bool:
+    """PostgreSQL: whether row-level security applies to this session's user on ``table``
+    (a team role, :mod:`tracker.team`); asked once per table and session."""
+    known: dict[str, bool] = session.info.setdefault("tracker.importing.bulk.row_security", {})
+    if table.name not in known:
+        known[table.name] = bool(session.scalar(text("SELECT row_security_active(:name)"), {"name": table.name}))
+    return known[table.name]
 
 
 def _getter(keys: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:

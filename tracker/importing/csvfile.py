@@ -23,7 +23,7 @@ from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
 from tracker import queries, services, validation
-from tracker.audit.chain import Chain
+from tracker.audit.chain import Chain, chain_head, reads_everything
 from tracker.errors import Conflict, InputError
 from tracker.importing.bulk import CHUNK_ROWS, IdAllocator, Rows, Writer, bulk_settings
 from tracker.importing.files import InputFile
@@ -801,7 +801,7 @@ class CorrectionPlan:
         refuse_repeat(session, self.file, again)
         highest = {table: _highest(session, table.c.id) for table in (_BATCHES, _CORRECTIONS)}
         corrected_before = highest[_CORRECTIONS]
-        events_before = _highest(session, Event.seq)
+        events_before = _last_seq(session)
         chain = Chain(session, actor)
         batch = ImportBatch(**_batch(self.file, len(self.rows), chain.recorded_at, actor))
         session.add(batch)
@@ -821,7 +821,7 @@ class CorrectionPlan:
                 Correction.id > corrected_before
             )
         ).one()
-        events = _highest(session, Event.seq) - events_before
+        events = _last_seq(session) - events_before
         if dry_run:
             _give_back_ids(session, highest)
         return ImportSummary(
@@ -835,6 +835,12 @@ class CorrectionPlan:
         )
 
 
+def _last_seq(session: Session) -> int:
+    """The chain's last event's seq (as a team role that may not read every event knows it too)."""
+    head = chain_head(session)
+    return 0 if head is None else head.seq
+
+
 def _highest(session: Session, column: Any) -> int:
     return session.scalar(select(func.max(column))) or 0
 
@@ -844,8 +850,10 @@ def _give_back_ids(session: Session, highest: Mapping[Table, int]) -> None:
     about to be rolled back (``setval`` is not): a dry run or a refused file leaves the next
     ids as they were, as the other kinds' imports do (they count ids from the largest stored
     one, :class:`tracker.importing.bulk.IdAllocator`). Writers are serialised (see
-    :meth:`Database.write`): no other took an id meanwhile."""
-    if session.get_bind().dialect.name != "postgresql":
+    :meth:`Database.write`): no other took an id meanwhile. A team role that does not read
+    every row may not move a sequence (:class:`tracker.importing.bulk.IdAllocator`): it leaves
+    a gap, as any PostgreSQL insert rolled back does."""
+    if session.get_bind().dialect.name != "postgresql" or not reads_everything(session):
         return
     for table, value in highest.items():
         session.execute(
