@@ -831,9 +831,18 @@ def test_an_admin_migrates_and_sets_the_team_up_again(make_url_for, places, logi
         assert result.exit_code == 0, result.output
 
     add(f"Before the upgrade {CONFIDENTIAL_CANARY}", "confidential")
-    for args in (["db", "downgrade", "0005"], ["db", "upgrade"], ["team", "setup"]):
+    for args in (["db", "downgrade", "0005"], ["db", "upgrade"]):
         result = run_as(url, admin, *args)
         assert result.exit_code == 0, (args, result.output)
+    # the upgrade set the team up again itself: the tables it made are protected at once
+    assert "Team database: privileges, row-level security and authorship checks set again" in result.stderr
+    with connect(url) as connection:
+        protected = connection.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' "
+            "AND relrowsecurity AND relname IN ('entry_for', 'search_index')"
+        ).fetchall()
+    assert sorted(protected) == [("entry_for",), ("search_index",)]
+    assert run_as(url, admin, "team", "setup").exit_code == 0  # and setup by hand still changes nothing wrong
     with connect(url) as connection:
         owners = connection.execute(
             "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = 'public'::regnamespace "
@@ -846,6 +855,27 @@ def test_an_admin_migrates_and_sets_the_team_up_again(make_url_for, places, logi
     assert [hit["title"] for hit in json.loads(found.stdout)] == ["After the upgrade"]
     verified = run_as(url, confidential, "verify")
     assert verified.exit_code == 0, verified.output
+
+
+def test_a_login_without_a_role_is_told_to_ask_for_one(team_url, logins):
+    person = logins()
+    result = run_as(team_url, person, "rec", "list")
+    assert result.exit_code == 1
+    shown = make_url(as_login(team_url, person)).render_as_string()
+    assert one_error_line(result) == (
+        f"Error: database user {person} may not read the tracker's tables on {shown}: "
+        f"ask a team admin to run `tracker team grant {person} ROLE` (see `tracker team --help`)"
+    )
+
+
+def test_verify_finds_an_authorship_trigger_dropped(team_url, logins):
+    with connect(team_url) as connection:
+        connection.execute("DROP TRIGGER tracker_author ON status_update")
+    result = run_as(team_url, logins("confidential"), "verify")
+    assert result.exit_code == 1, result.output
+    assert "the authorship trigger 'tracker_author' on status_update is missing or changed" in result.output
+    assert invoke(["--db", team_url, "team", "setup"]).exit_code == 0
+    assert run_as(team_url, logins("confidential"), "verify").exit_code == 0
 
 
 # The author -----------------------------------------------------------------------------------------

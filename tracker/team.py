@@ -36,8 +36,9 @@ database itself refuse what a role may not read or write, whatever the client (p
 
 Setup is idempotent: roles are created only when missing (safely when two databases are set
 up at once), privileges revoked and granted again, policies and functions replaced. A
-migration may add tables or recreate the search index's functions: run setup again after
-``tracker db upgrade`` (a member of ``tracker_admin`` may, once the roles exist).
+migration may add tables or recreate the search index's functions: ``tracker db upgrade``
+runs setup again on a team database (:func:`after_upgrade`; a member of ``tracker_admin``
+may, once the roles exist).
 """
 
 from __future__ import annotations
@@ -292,6 +293,17 @@ def login_of(database: Database) -> str | None:
             return session_author(session)
     except SQLAlchemyError:
         return None
+
+
+def after_upgrade(database: Database) -> Setup | None:
+    """After a migration: a team database set up again (a migration may add tables, which
+    setup alone gives the team's privileges and policies); None for any other database."""
+    if database.is_sqlite:
+        return None
+    with Session(database.engine) as session:
+        if not on_team_database(session):
+            return None
+    return database.write(setup)
 
 
 def session_author(session: Session) -> str | None:

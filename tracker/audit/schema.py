@@ -26,6 +26,7 @@ import sqlite3
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from tracker.audit.chain import on_team_database
 from tracker.store import search_index
 from tracker.store.models import Base
 
@@ -201,6 +202,12 @@ def schema_problems(session: Session) -> list[str]:
             continue
         where = f" on {table}" if kind == "trigger" else ""
         problems.append(f"a {kind} {name!r}{where} that the tracker's schema does not have")
+    if not sqlite and on_team_database(session):
+        for table in sorted(authored_tables() - authored):
+            problems.append(
+                f"the authorship trigger {AUTHOR_TRIGGER!r} on {table} is missing or changed: its rows could be "
+                "recorded under any name; run `tracker team setup` again"
+            )
     for name, table in search_index.TRIGGERS.items():
         if name not in derived:
             problems.append(f"the search index's trigger {name!r} on {table} is missing")
@@ -228,6 +235,16 @@ def _search_index_triggers(session: Session, sqlite: bool) -> dict[str, tuple[st
         name: (table, hashlib.sha256(definition.encode()).hexdigest())
         for name, (table, definition) in found.items()
         if name in search_index.TRIGGERS
+    }
+
+
+def authored_tables() -> set[str]:
+    """The tables whose rows name their author (``recorded_by``; an event its ``actor``): on a
+    team database each has :data:`AUTHOR_TRIGGER`."""
+    return {
+        table.name
+        for table in Base.metadata.sorted_tables
+        if "recorded_by" in table.c or (table.name == "event" and "actor" in table.c)
     }
 
 

@@ -321,6 +321,18 @@ def db_upgrade(revision: Annotated[str, typer.Argument(metavar="REVISION", help=
         if before != after
         else f"Schema of {database.display} already at {after}"
     )
+    if before != after and not database.is_sqlite:
+        from tracker import team
+
+        try:
+            redone = team.after_upgrade(database)
+        except TrackerError as error:
+            raise TrackerError(
+                f"the schema is at {after}, but the team's privileges were not set again ({error}); "
+                "run `tracker team setup` as the database's owner"
+            ) from None
+        if redone is not None:
+            say(f"Team database: privileges, row-level security and authorship checks set again ({after})")
 
 
 @db_app.command("downgrade")

@@ -19,8 +19,8 @@ Role = Annotated[
 @team_app.command("setup")
 def team_setup() -> None:
     """Create the group roles (if missing) and the privileges, row-level security and authorship
-    checks of a team database. Run it as the database's owner or a superuser, and again after
-    `tracker db upgrade`; running it twice changes nothing."""
+    checks of a team database. Run it as the database's owner or a superuser (`tracker db upgrade`
+    runs it again on a team database); running it twice changes nothing."""
     from tracker import team
 
     database = team.team_database(state.database())

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -158,6 +158,8 @@ class Database:
             try:
                 return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
             except (OperationalError, DBAPIError) as error:
+                if getattr(error.orig, "sqlstate", None) == "42501":  # insufficient_privilege
+                    raise DatabaseUnavailable(self._not_granted(connection)) from None
                 if "alembic_version" in str(error.orig):
                     return None
                 raise
@@ -189,6 +191,16 @@ class Database:
         return (
             f"the schema of {self.display} is at revision {revision}, this tracker needs "
             f"{SCHEMA_REVISION}: run `tracker db upgrade`"
+        )
+
+    def _not_granted(self, connection: Connection) -> str:
+        """A PostgreSQL user who may not read the tracker's tables (a team database, and no
+        role of the team's granted to it): who, and what to ask for."""
+        connection.rollback()
+        login = connection.execute(text("SELECT session_user")).scalar()
+        return (
+            f"database user {login} may not read the tracker's tables on {self.display}: "
+            f"ask a team admin to run `tracker team grant {login} ROLE` (see `tracker team --help`)"
         )
 
     def _no_database(self) -> str:
