@@ -164,7 +164,7 @@ def test_init_names_the_default_assessor_once(url):
     assert [(h["id"], h["assessor"]) for h in history] == [(first, "ncct")]
 
 
-def test_entries_made_on_behalf_of_an_agency_say_so(url):
+def test_entries_made_on_behalf_of_an_agency_say_so(url, tmp_path):
     update = status(url, "labor-inspections", "in_progress", "2019-08-01", "Inspections began", "--for", "molvt")
     run(url, "evidence", "add", "--rec", "labor-inspections", "--title", "MoLVT inspection log", "--date",
         "2019-08-02", "--kind", "inspection", "--for", "molvt")  # fmt: skip
@@ -177,4 +177,21 @@ def test_entries_made_on_behalf_of_an_agency_say_so(url):
     assert sorted(row[1] for row in rows) == ["'evidence'", "'measurement'", "'status_update'"]  # dump: repr of values
     events = json.loads(run(url, "log", "--json").stdout)
     assert all("entry_for" in e["payload"] for e in events[:3])
+    assert [e.get("for") for e in events[:4]] == ["molvt", "molvt", "molvt", None]
+    assert [line.split()[2:5] for line in run(url, "log", "--limit", "3").stdout.splitlines()[1:]] == [
+        ["sophea", "for", "molvt"]
+    ] * 3
+    # the reports say who entered what for whom, in every format
+    document = json.loads(run(url, "report", "quarterly", Q3, "--format", "json").stdout)
+    (section,) = [r for r in document["recommendations"] if r["ref"] == "labor-inspections"]
+    assert [u.get("entered_for") for u in section["status_updates"]] == [{"by": "sophea", "agency": "molvt"}]
+    assert [e.get("entered_for") for e in section["evidence"]] == [{"by": "sophea", "agency": "molvt"}]
+    others = [r for r in document["recommendations"] if r["ref"] != "labor-inspections"]
+    assert not any("entered_for" in item for r in others for item in r["status_updates"] + r["evidence"])
+    said = "entered by sophea for molvt"
+    markdown = run(url, "report", "quarterly", Q3).stdout
+    assert f"Inspections began ({said})" in markdown and f"| {said} |" in markdown
+    html = run(url, "report", "quarterly", Q3, "--format", "html").stdout
+    assert html.count(said) == 3
+    assert docx_text(url, tmp_path / "r.docx").count(said) == 3
     assert run(url, "verify").stderr.startswith("OK")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -944,10 +945,11 @@ def log_rows(session: Session, limit: int | None = None) -> Iterator[dict[str, A
     query = query.order_by(Event.seq.desc())
     if limit is not None:
         query = query.limit(limit)
+    agencies: dict[int, str] | None = None
     for seq, recorded_at, actor, action, payload, prev_hash, hash_ in session.execute(
         query.execution_options(yield_per=READ_BATCH)
     ):
-        yield {
+        row = {
             "seq": seq,
             "recorded_at": clock.iso_utc(recorded_at),
             "actor": actor,
@@ -956,6 +958,22 @@ def log_rows(session: Session, limit: int | None = None) -> Iterator[dict[str, A
             "prev_hash": prev_hash,
             "hash": hash_,
         }
+        if '"entry_for"' in payload:  # (few events: an entry made on an agency's behalf, --for)
+            if agencies is None:
+                agencies = dict(session.execute(select(Agency.id, Agency.code)).tuples().all())
+            if on_behalf := _on_behalf_of(payload, agencies):
+                row["for"] = on_behalf
+        yield row
+
+
+def _on_behalf_of(payload: str, agencies: Mapping[int, str]) -> str | None:
+    """The agencies (codes, joined by ", ") an event's entries were made on behalf of, if any."""
+    try:
+        recorded = json.loads(payload).get("rows", {}).get("entry_for", [])
+        codes = dict.fromkeys(agencies.get(item["agency_id"], f"agency {item['agency_id']}") for item in recorded)
+    except (ValueError, AttributeError, KeyError, TypeError):  # not the tracker's JSON: verify says so
+        return None
+    return ", ".join(codes) or None
 
 
 # The history of a record ------------------------------------------------------------------

@@ -1735,7 +1735,14 @@ def log(
         lines = table_lines(
             ["seq", "recorded_at", "actor", "action", "rows", "hash"],
             (
-                [r["seq"], r["recorded_at"], r["actor"], r["action"], event_rows(r["payload"]), r["hash"][:16]]
+                [
+                    r["seq"],
+                    r["recorded_at"],
+                    f"{r['actor']} for {r['for']}" if "for" in r else r["actor"],
+                    r["action"],
+                    event_rows(r["payload"]),
+                    r["hash"][:16],
+                ]
                 for r in rows
             ),
         )

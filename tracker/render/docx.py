@@ -68,11 +68,13 @@ from tracker.render.text import (
     is_web_link,
     label,
     not_ended_text,
+    noted,
     number,
     overdue_text,
     quarter_header_lines,
     reliability_text,
     shortened,
+    sourced,
     timeline_header_lines,
     unissued_notice,
     withheld_text,
@@ -588,7 +590,7 @@ def quarterly(report: QuarterlyReport) -> bytes:
                     plain(c.ref),
                     badge(c.previous),
                     badge(c.status),
-                    plain(c.note),
+                    plain(noted(c.note, c.entered)),
                     plain(cites_text(c, flat)),
                 ]
                 for c in report.changes
@@ -703,7 +705,7 @@ def recommendation(
             [
                 Span(f"{c.effective_on.isoformat()}, "),
                 badge_span(c.status),
-                Span(f": {flat(c.note)} (evidence cited: {cites_text(c, flat)})"),
+                Span(f": {flat(noted(c.note, c.entered))} (evidence cited: {cites_text(c, flat)})"),
             ]
             for c in section.status_updates
         )
@@ -722,7 +724,7 @@ def recommendation(
                 plain(e.title + corrected_mark(e)),
                 plain(reliability_text(e.reliability), bold=unverified, colour=WARN if unverified else None),
                 plain(shortened(e.summary)),
-                plain(e.source_name or ""),
+                plain(sourced(e.source_name, e.entered)),
                 plain(e.stance.value),
                 Cell(tuple(links)),
             ]

@@ -42,6 +42,7 @@ from tracker.render.text import (
     label,
     last_day,
     not_ended_text,
+    noted,
     number,
     overdue_text,
     period_text,
@@ -49,6 +50,7 @@ from tracker.render.text import (
     reliability_text,
     shortened,
     source_line,
+    sourced,
     timeline_header_lines,
     unissued_notice,
     withheld_citations_text,
@@ -100,6 +102,8 @@ def environment() -> jinja2.Environment:
         reliability_text=reliability_text,
         shortened=shortened,
         withheld_citations_text=withheld_citations_text,
+        noted=noted,
+        sourced=sourced,
         FONT_STACK=markupsafe.Markup(FONT_STACK),  # a constant of ours, in a <style>: not to be escaped
         BLOCK_QUARTERS=BLOCK_QUARTERS,
     )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tracker.clock import iso_utc
 
 if TYPE_CHECKING:
-    from tracker.reports import QuarterlyReport, Timeline
+    from tracker.reports import EnteredFor, QuarterlyReport, Timeline
     from tracker.reports.compare import AssessorLine, ComparedRecommendation
     from tracker.reports.editions import EditionsReport
 
@@ -89,6 +89,12 @@ def _indented(document: Any) -> str:
     return "".join(out)
 
 
+def _entered(entered: EnteredFor | None) -> dict[str, Any]:
+    """``entered_for`` ({by, agency}) for an entry made on an agency's behalf; nothing otherwise
+    (a database where nobody used --for writes the document it always wrote)."""
+    return {} if entered is None else {"entered_for": {"by": entered.by, "agency": entered.agency}}
+
+
 def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 
@@ -146,6 +152,7 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
                             for item in c.cites
                         ],
                         "cites_withheld": c.cites_withheld,
+                        **_entered(c.entered),
                     }
                     for c in r.status_updates
                 ],
@@ -162,6 +169,7 @@ def quarterly_document(report: QuarterlyReport) -> dict[str, Any]:
                         "url": e.url,
                         "sensitivity": e.sensitivity.value,
                         "corrected": e.corrected,
+                        **_entered(e.entered),
                     }
                     for e in r.evidence
                 ],

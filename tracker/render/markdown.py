@@ -34,11 +34,13 @@ from tracker.render.text import (
     is_web_link,
     label,
     not_ended_text,
+    noted,
     number,
     overdue_text,
     quarter_header_lines,
     reliability_text,
     shortened,
+    sourced,
     timeline_header_lines,
     unissued_notice,
     withheld_text,
@@ -125,7 +127,7 @@ def quarterly(report: QuarterlyReport) -> str:
                     inline(c.ref),
                     label(c.previous),
                     label(c.status),
-                    inline(c.note),
+                    inline(noted(c.note, c.entered)),
                     cites_text(c, inline),
                 ]
                 for c in report.changes
@@ -185,7 +187,7 @@ def recommendation(report: QuarterlyReport, position: int, section: Recommendati
     if section.status_updates:
         out.append("- Assessments in the quarter:")
         out += [
-            f"  - {c.effective_on.isoformat()}, {label(c.status)}: {inline(c.note)} "
+            f"  - {c.effective_on.isoformat()}, {label(c.status)}: {inline(noted(c.note, c.entered))} "
             f"(evidence cited: {cites_text(c, inline)})"
             for c in section.status_updates
         ]
@@ -201,7 +203,7 @@ def recommendation(report: QuarterlyReport, position: int, section: Recommendati
                     inline(e.title) + corrected_mark(e),
                     reliability_cell(e.reliability),
                     inline(shortened(e.summary)),
-                    inline(e.source_name or ""),
+                    inline(sourced(e.source_name, e.entered)),
                     e.stance.value,
                     "; ".join(filter(None, [link(e.url)] + [f"file {inline(f.filename)}" for f in e.attachments])),
                 ]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from tracker.reports import (
         AttentionItem,
         CitedEvidence,
+        EnteredFor,
         Header,
         QuarterlyReport,
         RecommendationSection,
@@ -324,6 +325,23 @@ def cited_item_text(item: CitedEvidence, escape: Callable[[str], str] = str) -> 
     if item.retracted:
         marks.append("retracted")
     return f"{evidence_id(item.id)} {escape(item.title)}" + (f" ({', '.join(marks)})" if marks else "")
+
+
+def entered_text(entered: EnteredFor | None) -> str:
+    """Who recorded an entry on which agency's behalf (--for): "entered by ncct for molvt"; "" for none."""
+    return "" if entered is None else f"entered by {entered.by} for {entered.agency}"
+
+
+def noted(note: str, entered: EnteredFor | None) -> str:
+    """A note, then on whose behalf it was entered, if it was."""
+    return note if entered is None else f"{note} ({entered_text(entered)})"
+
+
+def sourced(source_name: str | None, entered: EnteredFor | None) -> str:
+    """Evidence's source, then on whose behalf it was entered, if it was."""
+    if entered is None:
+        return source_name or ""
+    return f"{source_name}; {entered_text(entered)}" if source_name else entered_text(entered)
 
 
 def withheld_citations_text(count: int) -> str:

@@ -21,7 +21,7 @@ quarter_start)``).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -47,6 +47,7 @@ from tracker.queries import (
 )
 from tracker.store.models import Agency as AgencyRow
 from tracker.store.models import (
+    EntryFor,
     Evidence,
     EvidenceAttachment,
     EvidenceLink,
@@ -146,6 +147,15 @@ class EvidenceItem:
     summary: str | None
     attachments: tuple[AttachedFile, ...] = ()
     corrected: bool = False  # a correction changed it (marked in internal and confidential reports)
+    entered: EnteredFor | None = None  # recorded on an agency's behalf (--for)
+
+
+@dataclass(frozen=True)
+class EnteredFor:
+    """Who recorded an entry on behalf of which agency: "entered by ncct for molvt"."""
+
+    by: str
+    agency: str  # its code
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,7 @@ class StatusChange:
     # how many it cites above the audience (counted, never named); None when the database user
     # may not read them to count them (:func:`counts_withheld`)
     cites_withheld: int | None = 0
+    entered: EnteredFor | None = None  # recorded on an agency's behalf (--for)
 
 
 @dataclass(frozen=True)
@@ -401,6 +412,13 @@ def quarterly(
     visible, withheld = _quarter_evidence(session, quarter, set(ids), as_of, audience, fixes)
     in_quarter = [u.id for rec_id in ids for u in updates.get(rec_id, ()) if u.effective_on >= quarter.start]
     cited = _cited(session, in_quarter, as_of, audience, fixes)
+    entered = _entered(session, StatusUpdate, in_quarter)
+    shown_evidence = _entered(session, Evidence, sorted({item.id for items in visible.values() for item in items}))
+    if shown_evidence:
+        visible = {
+            rec_id: tuple(replace(item, entered=shown_evidence.get(item.id)) for item in items)
+            for rec_id, items in visible.items()
+        }
     indicators = _indicators(session, ids, history_quarters, as_of, later, fixes, marked)
     owners = _owners(session, ids, later, fixes)
     if not marked:
@@ -410,7 +428,7 @@ def quarterly(
     for rec, slug in recs:
         before, carried_before = status_at(rec.id, quarter.start)
         status, carried = status_at(rec.id, quarter.end)
-        changes = _changes_in(refs[rec.id], updates.get(rec.id, ()), quarter, before, cited)
+        changes = _changes_in(refs[rec.id], updates.get(rec.id, ()), quarter, before, cited, entered)
         # Counted at the previous quarter's end only if issued by then, as in the history and the timeline.
         previous = before if published[slug] < quarter.start else None
         sections.append(
@@ -775,6 +793,7 @@ def _changes_in(
     quarter: Quarter,
     previous: Status,
     cited: dict[int, tuple[tuple[CitedEvidence, ...], int | None]],
+    entered: Mapping[int, EnteredFor],
 ) -> tuple[StatusChange, ...]:
     changes = []
     for update in updates:
@@ -790,6 +809,7 @@ def _changes_in(
                     update.recorded_at,
                     cites=cites,
                     cites_withheld=cites_withheld,
+                    entered=entered.get(update.id),
                 )
             )
             previous = update.status
@@ -838,6 +858,22 @@ def _cited(
     return {
         update_id: (tuple(shown.get(update_id, ())), withheld[update_id] if counted else None)
         for update_id in update_ids
+    }
+
+
+def _entered(session: Session, model: type[Evidence] | type[StatusUpdate], ids: Sequence[int]) -> dict[int, EnteredFor]:
+    """Which of ``model``'s rows ``ids`` were recorded on an agency's behalf, by whom for which."""
+    if not ids:
+        return {}
+    target = str(model.__tablename__)
+    return {
+        record_id: EnteredFor(by, code)
+        for record_id, by, code in session.execute(
+            select(EntryFor.record_id, model.recorded_by, AgencyRow.code)
+            .join(model, model.id == EntryFor.record_id)
+            .join(AgencyRow, AgencyRow.id == EntryFor.agency_id)
+            .where(EntryFor.target == target, one_of(EntryFor.record_id, ids))
+        )
     }
 
 
