@@ -3,6 +3,8 @@ compared beside it; entries made on behalf of an agency say so. Both backends.""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -109,6 +111,19 @@ def test_compare_lists_exactly_the_recommendations_that_differ(assessed, tmp_pat
     assert "1 item withheld" in compared and "Names of bonded families" not in page
     word = docx_text(assessed, tmp_path / "q.docx")
     assert "Assessments compared" in word and "labor-inspections: Increase labor inspections" in word
+    table = run(assessed, "report", "compare", Q3, "--format", "csv").stdout
+    assert table.startswith("\ufeffref,title,differs,gap,assessor,status,effective_on,note,")
+    lines = list(csv.DictReader(io.StringIO(table.lstrip("\ufeff"))))
+    assert len(lines) == 2 * len(document["recommendations"])
+    assert {line["ref"] for line in lines if line["differs"] == "yes"} == set(differing)
+    assert [(line["assessor"], line["status"]) for line in lines if line["ref"] == "labor-inspections"] == [
+        (a["assessor"], a["status"])
+        for r in document["recommendations"]
+        if r["ref"] == "labor-inspections"
+        for a in r["assessments"]
+    ]
+    assert not run(assessed, "report", "compare", Q3, "--format", "csv", "--no-bom").stdout.startswith("\ufeff")
+    run(assessed, "report", "compare", Q3, "--no-bom", code=2)
 
 
 def test_compare_withholds_what_the_audience_may_not_see(assessed):

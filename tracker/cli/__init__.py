@@ -1540,10 +1540,11 @@ def report_compare(
         typer.Option("--assessor", metavar="CODE", help="An assessor to compare (repeatable; default: all of them)."),
     ] = None,
     source: ReportSources = None,
-    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="md (the default) or json.")] = "md",
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="md (the default), json or csv.")] = "md",
     output: ReportOutput = None,
     as_of: ReportAsOf = None,
     audience: ReportAudience = "internal",
+    no_bom: NoBom = False,
 ) -> None:
     """Each assessor's status of every recommendation at the quarter's end, and where they differ."""
     from tracker import reports
@@ -1553,7 +1554,8 @@ def report_compare(
 
     chosen = (fmt or "").strip().lower()
     if chosen not in shown.FORMATS:
-        raise InputError(f"unknown --format {fmt!r} for report compare: use md or json")
+        raise InputError(f"unknown --format {fmt!r} for report compare: use md, json or csv")
+    bom = csv_bom(chosen, no_bom)
     period, moment = Quarter.parse(quarter), parse_as_of(as_of)
     level = reports.parse_audience(audience)
     check_output(output)
@@ -1561,7 +1563,8 @@ def report_compare(
         found = compare.compare(
             session, period, chosen=assessor or (), sources=source or (), as_of=moment, audience=level
         )
-    emit_report(shown.render(found, chosen), output, confidential=level.value == "confidential")
+    written = as_written(shown.render(found, chosen), chosen, bom)
+    emit_report(written, output, confidential=level.value == "confidential")
 
 
 @report_app.command("timeline")

@@ -1,4 +1,4 @@
-"""Assessments compared (:mod:`tracker.reports.compare`), in Markdown and JSON: alone
+"""Assessments compared (:mod:`tracker.reports.compare`), in Markdown, JSON and CSV: alone
 (``tracker report compare``) or as a section of the quarterly report."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from tracker.render.text import header_lines, period_text
 if TYPE_CHECKING:
     from tracker.reports.compare import Comparison
 
-FORMATS = ("md", "json")
+FORMATS = ("md", "json", "csv")
 """The formats ``tracker report compare`` writes."""
 
 SCHEMA_VERSION = 1
@@ -45,5 +45,34 @@ def json_text(comparison: Comparison) -> str:
     )
 
 
+def csv_text(comparison: Comparison) -> str:
+    """One row per recommendation and assessor (in the comparison's order): whether the
+    assessors differ on it and by how many levels, then that assessor's status, since when,
+    its note, the evidence it cites (ids) and how many citations are withheld."""
+    from tracker.render.csvfile import ids_cell, table_text
+
+    header = ["ref", "title", "differs", "gap", "assessor", "status", "effective_on", "note"]
+    header += ["cited_evidence_ids", "cited_withheld"]
+    rows = [
+        [
+            rec.ref,
+            rec.title,
+            "yes" if rec.differs else "no",
+            rec.gap,
+            item.assessor,
+            "" if item.status is None else item.status.value,
+            "" if item.effective_on is None else item.effective_on.isoformat(),
+            item.note or "",
+            ids_cell(cited.id for cited in item.cites),
+            "" if item.cites_withheld is None else item.cites_withheld,
+        ]
+        for rec in comparison.recommendations
+        for item in rec.assessed
+    ]
+    return table_text(header, rows)
+
+
 def render(comparison: Comparison, fmt: str) -> str:
+    if fmt == "csv":
+        return csv_text(comparison)
     return json_text(comparison) if fmt == "json" else markdown(comparison)

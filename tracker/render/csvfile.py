@@ -58,7 +58,7 @@ def encoded(text: str, *, bom: bool = True) -> bytes:
     return (BOM + text if bom else text).encode("utf-8")
 
 
-def _table(header: list[str], rows: Iterable[list[Any]]) -> str:
+def table_text(header: list[str], rows: Iterable[list[Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([neutralise(cell) for cell in header])
@@ -74,14 +74,14 @@ def _number(value: float | None) -> Any:
     return int(value) if float(value).is_integer() and abs(value) < 1e15 else value
 
 
-def _ids(ids: Iterable[int]) -> str:
+def ids_cell(ids: Iterable[int]) -> str:
     """Evidence ids in a cell, in order, once each, joined with ``;`` (empty when none)."""
     return ";".join(str(i) for i in sorted(set(ids)))
 
 
 def quarterly(report: QuarterlyReport) -> str:
     """The rows of :func:`quarterly_table` as CSV text."""
-    return _table(*quarterly_table(report))
+    return table_text(*quarterly_table(report))
 
 
 def quarterly_table(report: QuarterlyReport) -> tuple[list[str], list[list[Any]]]:
@@ -105,9 +105,9 @@ def quarterly_table(report: QuarterlyReport) -> tuple[list[str], list[list[Any]]
                 r.status.value,
                 r.change.value,
                 len({e.id for e in r.evidence}),
-                _ids(e.id for e in r.evidence),
-                _ids(e.id for e in r.evidence if e.reliability.value == "unverified"),
-                _ids(item.id for c in r.status_updates for item in c.cites),
+                ids_cell(e.id for e in r.evidence),
+                ids_cell(e.id for e in r.evidence if e.reliability.value == "unverified"),
+                ids_cell(item.id for c in r.status_updates for item in c.cites),
                 "" if report.withheld is None else sum(c.cites_withheld or 0 for c in r.status_updates),
             ]
             + [_number(values[code]) if code in values else "" for code in codes]
@@ -117,7 +117,7 @@ def quarterly_table(report: QuarterlyReport) -> tuple[list[str], list[list[Any]]
 
 def timeline(timeline: Timeline) -> str:
     """The rows of :func:`timeline_table` as CSV text."""
-    return _table(*timeline_table(timeline))
+    return table_text(*timeline_table(timeline))
 
 
 def timeline_table(timeline: Timeline) -> tuple[list[str], list[list[Any]]]:
@@ -134,7 +134,7 @@ def timeline_table(timeline: Timeline) -> tuple[list[str], list[list[Any]]]:
 
 def editions(report: EditionsReport) -> str:
     """The rows of :func:`editions_table` as CSV text."""
-    return _table(*editions_table(report))
+    return table_text(*editions_table(report))
 
 
 def editions_table(report: EditionsReport) -> tuple[list[str], list[list[Any]]]:
