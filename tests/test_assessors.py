@@ -210,3 +210,65 @@ def test_entries_made_on_behalf_of_an_agency_say_so(url, tmp_path):
     assert html.count(said) == 3
     assert docx_text(url, tmp_path / "r.docx").count(said) == 3
     assert run(url, "verify").stderr.startswith("OK")
+
+
+def test_an_imported_file_names_assessors_and_agencies_as_the_commands_do(assessed, tmp_path):
+    """The assessor and for columns of an import record the rows status set --assessor and --for
+    record: the same rows, so the same reports, whoever later becomes the default."""
+    statuses = tmp_path / "statuses.csv"
+    statuses.write_text(
+        "rec,status,effective_on,note,evidence,assessor,for\n"
+        "prosecute-convict,in_progress,2019-09-10,Cases filed,,coalition,moj\n"
+        "prosecute-convict,partially_implemented,2019-09-11,Convictions,,,moj\n"
+    )
+    imported = run(assessed, "import", str(statuses))
+    assert "2 status updates" in imported.stderr or "2 status updates" in imported.stdout, imported.output
+    evidence = tmp_path / "evidence.csv"
+    evidence.write_text("rec,title,date,kind,for\nprosecute-convict,Court list,2019-09-12,court_case,moj\n")
+    run(assessed, "import", str(evidence))
+    measurements = tmp_path / "measurements.csv"
+    measurements.write_text("indicator,quarter,value,for\nkiln-inspections,2019Q3,14,molvt\n")
+    run(assessed, "import", str(measurements))
+    coalition = json.loads(
+        run(assessed, "status", "history", "prosecute-convict", "--assessor", "coalition", "--json").stdout
+    )
+    assert [(h["status"], h["for"], h["assessor"]) for h in coalition] == [("in_progress", "moj", "coalition")]
+    default = json.loads(run(assessed, "status", "history", "prosecute-convict", "--json").stdout)
+    assert [(h["status"], h["for"]) for h in default] == [("partially_implemented", "moj")]
+    rows = dump(assessed)
+    assessed_by = {row[0]: row[1] for row in rows["status_assessor"]}  # (status_update_id, assessor_id)
+    assert assessed_by[str(default[0]["id"])] == "1"  # the default's imported row names it, as status set does
+    assert assessed_by[str(coalition[0]["id"])] == "2"
+    assert sorted(row[1] for row in rows["entry_for"]) == [
+        "'evidence'",
+        "'measurement'",
+        "'status_update'",
+        "'status_update'",
+    ]
+    events = json.loads(run(assessed, "log", "--json", "--limit", "7").stdout)
+    assert [(e["action"], e.get("for")) for e in events if e["action"] != "import.file"] == [
+        ("measurement.record", "molvt"),
+        ("evidence.add", "moj"),
+        ("status.set", "moj"),
+        ("status.set", "moj"),
+    ]
+    assert run(assessed, "verify").stderr.startswith("OK")
+
+
+@pytest.mark.parametrize(
+    ("header", "line", "says"),
+    [
+        ("rec,status,effective_on,note,assessor", "prosecute-convict,in_progress,2019-09-10,x,nobody",
+         "unknown assessor 'nobody'"),
+        ("rec,status,effective_on,note,for", "prosecute-convict,in_progress,2019-09-10,x,nowhere",
+         "unknown agency 'nowhere'"),
+        ("rec,title,date,kind,for", "prosecute-convict,T,2019-09-12,court_case,MOJ", "unknown agency 'MOJ'"),
+    ],
+)  # fmt: skip
+def test_an_import_naming_an_unknown_assessor_or_agency_writes_nothing(assessed, tmp_path, header, line, says):
+    path = tmp_path / "bad.csv"
+    path.write_text(f"{header}\n{line}\n")
+    before = dump(assessed)
+    refused = run(assessed, "import", str(path), code=2)
+    assert "line 2" in refused.stderr and says in refused.stderr, refused.stderr
+    assert dump(assessed) == before

@@ -351,7 +351,7 @@ def test_an_unknown_column_is_refused_unless_ignored(database, url, tmp_path):
     )
     assert refused(database, url, path) == (
         f"{path} line 1: unknown column 'colour' in an evidence file "
-        "(its columns: rec,title,date,kind,stance,url,summary,source_name,reliability,sensitivity); "
+        "(its columns: rec,title,date,kind,stance,url,summary,source_name,reliability,sensitivity,for); "
         "pass --ignore-column colour to import the file without it"
     )
     assert "pass --ignore-column 'checked by'" in refused(database, url, path, ignore=["colour"])
@@ -484,8 +484,8 @@ def test_the_csv_template(tmp_path):
     assert (
         content
         == (
-            "\ufeffrec,status,effective_on,note,evidence\nlabor-inspections,in_progress,2019-09-30,"
-            "First kiln inspections since 2017,\n"
+            "\ufeffrec,status,effective_on,note,evidence,assessor,for\nlabor-inspections,in_progress,2019-09-30,"
+            "First kiln inspections since 2017,,,\n"
         ).encode()
     )
 

@@ -22,7 +22,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
-from tracker import queries, services, validation
+from tracker import assessors, queries, services, validation
 from tracker.audit.chain import Chain, chain_head, reads_everything
 from tracker.errors import Conflict, InputError
 from tracker.importing.bulk import CHUNK_ROWS, IdAllocator, Rows, Writer, bulk_settings
@@ -52,6 +52,8 @@ _STATUS_UPDATES = cast(Table, models.StatusUpdate.__table__)
 _CITED_EVIDENCE = cast(Table, models.StatusUpdateEvidence.__table__)
 _MEASUREMENTS = cast(Table, models.Measurement.__table__)
 _CORRECTIONS = cast(Table, Correction.__table__)
+_STATUS_ASSESSORS = cast(Table, models.StatusAssessor.__table__)
+_ENTRIES_FOR = cast(Table, models.EntryFor.__table__)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,17 @@ class CsvRow:
     names: tuple[str, ...]  # the REFs of an evidence or status row; the indicator code of a measurement
     value: Any  # services.EvidenceInput, StatusInput or MeasurementInput
     cited: tuple[int, ...]  # evidence ids it cites
+    assessor: str | None = None  # a status row's assessor (code; None: the default's)
+    on_behalf_of: str | None = None  # the agency (code) it is entered for
+
+
+@dataclass(frozen=True)
+class Party:
+    """Whose a row is, beyond its author: a status row's assessor (the default's when the row
+    names none), and the agency it is entered on behalf of; ids, None for none."""
+
+    assessor_id: int | None = None
+    agency_id: int | None = None
 
 
 class Lookups:
@@ -74,6 +87,35 @@ class Lookups:
         self._evidence: set[int] | None = None
         self._retracted: dict[int, datetime] | None = None
         self._resolved: dict[tuple[tuple[str, ...], date | None], tuple[int, ...]] = {}
+        self._roster: assessors.Roster | None = None
+        self._agencies: dict[str, int] | None = None
+
+    def party(self, kind: CsvKind, row: CsvRow) -> Party:
+        """The assessor and agency a row names, found as the single commands find them
+        (``status set --assessor``, ``--for``); an unknown one is said of its column."""
+        assessor_id = None
+        if kind is STATUS:
+            if self._roster is None:
+                self._roster = assessors.roster(self.session)
+            try:
+                by = self._roster.find(row.assessor) if row.assessor is not None else self._roster.default
+            except InputError as error:
+                raise _said("assessor", error) from None
+            assessor_id = None if by is None else by.id
+        agency_id = None
+        if row.on_behalf_of is not None:
+            if self._agencies is None:
+                self._agencies = {
+                    code: agency_id
+                    for code, agency_id in self.session.execute(select(models.Agency.code, models.Agency.id))
+                }
+            if row.on_behalf_of not in self._agencies:
+                try:
+                    queries.agency_by_code(self.session, row.on_behalf_of)
+                except InputError as error:
+                    raise _said("for", error) from None
+            agency_id = self._agencies[row.on_behalf_of]
+        return Party(assessor_id, agency_id)
 
     def targets(self, kind: CsvKind, row: CsvRow) -> tuple[int, ...]:
         """The ids a row's names resolve to; unknown evidence it cites is refused too.
@@ -176,7 +218,7 @@ def _check_row(kind: CsvKind, row: Mapping[str, str | None], line: int) -> CsvRo
             sensitivity=row.get("sensitivity"),
             labels=labels,
         )
-        return CsvRow(line, evidence.recs, evidence, ())
+        return CsvRow(line, evidence.recs, evidence, (), on_behalf_of=_code(row, "for"))
     if kind is STATUS:
         ref = _name(row["rec"], "rec", max_length=2 * models.CODE_LENGTH + 1)
         status = services.check_status(
@@ -186,13 +228,20 @@ def _check_row(kind: CsvKind, row: Mapping[str, str | None], line: int) -> CsvRo
             evidence_ids=_split(row.get("evidence")),
             labels=labels,
         )
-        return CsvRow(line, (ref,), status, status.evidence_ids)
+        return CsvRow(
+            line, (ref,), status, status.evidence_ids, assessor=_code(row, "assessor"), on_behalf_of=_code(row, "for")
+        )
     code = _name(row["indicator"], "indicator", max_length=models.CODE_LENGTH)
     measurement = services.check_measurement(
         quarter=row["quarter"], value=row["value"], note=row.get("note"), evidence_id=row.get("evidence"), labels=labels
     )
     cited = () if measurement.evidence_id is None else (measurement.evidence_id,)
-    return CsvRow(line, (code,), measurement, cited)
+    return CsvRow(line, (code,), measurement, cited, on_behalf_of=_code(row, "for"))
+
+
+def _code(row: Mapping[str, str | None], column: str) -> str | None:
+    """An optional code a row names (an assessor, an agency), trimmed; None when blank."""
+    return validation.text(row.get(column), column, max_length=models.CODE_LENGTH, required=False)
 
 
 def _as_checked(kind: CsvKind, values: dict[str, str | None]) -> dict[str, str | None]:
@@ -509,6 +558,7 @@ class CsvPlan:
     place: Place
     rows: list[CsvRow] = field(default_factory=list)
     targets: list[tuple[int, ...]] = field(default_factory=list)
+    parties: list[Party] = field(default_factory=list)
 
     def add(self, values: dict[str, str | None], line: int, lookups: Lookups) -> None:
         """Check one data row (``values``: blank cells None) and what it names."""
@@ -520,6 +570,7 @@ class CsvPlan:
             found = self.kind.named_column.search(str(error))
             raise _CellError(found and found[1], str(error), said=True) from None
         self.targets.append(lookups.targets(self.kind, row))
+        self.parties.append(lookups.party(self.kind, row))
         self.rows.append(row)
 
     def apply(
@@ -545,8 +596,10 @@ class CsvPlan:
         extra = {"import_batch": batch_id}
         with progress(len(self.rows), f"Importing {self.file.name}") as advance:
             try:
-                for number, (row, target) in enumerate(zip(self.rows, self.targets, strict=True), start=1):
-                    action, rows = build(row.value, target, ids, stamp, actor)
+                for number, (row, target, party) in enumerate(
+                    zip(self.rows, self.targets, self.parties, strict=True), start=1
+                ):
+                    action, rows = build(row.value, target, party, ids, stamp, actor)
                     writer.add(action, rows, extra)
                     if number % CHUNK_ROWS == 0:
                         advance(CHUNK_ROWS)
@@ -581,6 +634,10 @@ class CsvPlan:
                 except InputError as error:
                     raise self.place.error(row.line, error) from None
             self.targets[number] = target
+            try:
+                self.parties[number] = lookups.party(self.kind, row)
+            except InputError as error:
+                raise self.place.error(row.line, error) from None
 
 
 IMPORT_ACTION = "import.file"
@@ -592,7 +649,7 @@ def _batch(file: InputFile, rows: int, stamp: datetime, actor: str) -> dict[str,
 
 
 def _evidence_rows(
-    item: services.EvidenceInput, recs: tuple[int, ...], ids: IdAllocator, stamp: datetime, actor: str
+    item: services.EvidenceInput, recs: tuple[int, ...], party: Party, ids: IdAllocator, stamp: datetime, actor: str
 ) -> tuple[str, Rows]:
     evidence_id = ids.next(_EVIDENCE)
     return "evidence.add", {
@@ -614,14 +671,15 @@ def _evidence_rows(
         _EVIDENCE_LINKS: [
             {"evidence_id": evidence_id, "recommendation_id": rec_id, "stance": item.stance.value} for rec_id in recs
         ],
+        **_entered_for(party, "evidence", evidence_id, ids),
     }
 
 
 def _status_rows(
-    item: services.StatusInput, recs: tuple[int, ...], ids: IdAllocator, stamp: datetime, actor: str
+    item: services.StatusInput, recs: tuple[int, ...], party: Party, ids: IdAllocator, stamp: datetime, actor: str
 ) -> tuple[str, Rows]:
     update_id = ids.next(_STATUS_UPDATES)
-    return "status.set", {
+    rows: dict[Table, list[dict[str, Any]]] = {
         _STATUS_UPDATES: [
             {
                 "id": update_id,
@@ -636,16 +694,26 @@ def _status_rows(
         _CITED_EVIDENCE: [
             {"status_update_id": update_id, "evidence_id": evidence_id} for evidence_id in item.evidence_ids
         ],
+        **_entered_for(party, "status_update", update_id, ids),
     }
+    if party.assessor_id is not None:  # as status set records it: the default's too
+        rows[_STATUS_ASSESSORS] = [{"status_update_id": update_id, "assessor_id": party.assessor_id}]
+    return "status.set", rows
 
 
 def _measurement_rows(
-    item: services.MeasurementInput, indicator: tuple[int, ...], ids: IdAllocator, stamp: datetime, actor: str
+    item: services.MeasurementInput,
+    indicator: tuple[int, ...],
+    party: Party,
+    ids: IdAllocator,
+    stamp: datetime,
+    actor: str,
 ) -> tuple[str, Rows]:
+    measurement_id = ids.next(_MEASUREMENTS)
     return "measurement.record", {
         _MEASUREMENTS: [
             {
-                "id": ids.next(_MEASUREMENTS),
+                "id": measurement_id,
                 "indicator_id": indicator[0],
                 "quarter_start": item.quarter.start,
                 "value": item.value,
@@ -655,11 +723,23 @@ def _measurement_rows(
                 "recorded_by": actor,
             }
         ],
+        **_entered_for(party, "measurement", measurement_id, ids),
+    }
+
+
+def _entered_for(party: Party, target: str, record_id: int, ids: IdAllocator) -> dict[Table, list[dict[str, Any]]]:
+    """The row that says an entry was made on behalf of an agency, as the single commands write it."""
+    if party.agency_id is None:
+        return {}
+    return {
+        _ENTRIES_FOR: [
+            {"id": ids.next(_ENTRIES_FOR), "target": target, "record_id": record_id, "agency_id": party.agency_id}
+        ]
     }
 
 
 # Each row is recorded under the action (and with the rows) its single command records.
-_ROW_BUILDERS: dict[str, Callable[[Any, tuple[int, ...], IdAllocator, datetime, str], tuple[str, Rows]]] = {
+_ROW_BUILDERS: dict[str, Callable[[Any, tuple[int, ...], Party, IdAllocator, datetime, str], tuple[str, Rows]]] = {
     EVIDENCE.name: _evidence_rows,
     STATUS.name: _status_rows,
     MEASUREMENT.name: _measurement_rows,

@@ -78,21 +78,21 @@ class CsvKind:
 EVIDENCE = CsvKind(
     "evidence",
     ("rec", "title", "date", "kind"),
-    ("stance", "url", "summary", "source_name", "reliability", "sensitivity"),
+    ("stance", "url", "summary", "source_name", "reliability", "sensitivity", "for"),
     cast(Table, models.Evidence.__table__),
     ("evidence", "evidence"),
 )
 STATUS = CsvKind(
     "status update",
     ("rec", "status", "effective_on", "note"),
-    ("evidence",),
+    ("evidence", "assessor", "for"),
     cast(Table, models.StatusUpdate.__table__),
     ("status update", "status updates"),
 )
 MEASUREMENT = CsvKind(
     "measurement",
     ("indicator", "quarter", "value"),
-    ("note", "evidence"),
+    ("note", "evidence", "for"),
     cast(Table, models.Measurement.__table__),
     ("measurement", "measurements"),
 )
