@@ -519,6 +519,11 @@ class AnyRef:
     def targets(self, kind, row):
         return (1,)
 
+    def party(self, kind, row):
+        from tracker.importing.csvfile import Party
+
+        return Party()
+
 
 BAD_FIELDS = {
     "title": ["", "  ", "a\x00b"],

@@ -477,54 +477,56 @@ def agencies_of(
 
 def status_history(session: Session, ref: str, assessor: str | None = None) -> list[dict[str, Any]]:
     """Every assessment of a recommendation by one assessor (None: the default's), by
-    effective date then when recorded."""
+    effective date then when recorded (:func:`status_history_rows`, as a list)."""
+    return list(status_history_rows(session, ref, assessor))
+
+
+def status_history_rows(session: Session, ref: str, assessor: str | None = None) -> Iterator[dict[str, Any]]:
+    """:func:`status_history`, read from the database a batch at a time: constant memory."""
     rec = resolve_ref(session, ref)
     roster = assessors.roster(session)
     chosen = None if assessor is None else roster.find(assessor)
     query = select(StatusUpdate).where(StatusUpdate.recommendation_id == rec.id)
     if (in_line := assessors.line(roster, chosen)) is not None:
         query = query.where(in_line)
-    updates = session.scalars(
-        query.order_by(StatusUpdate.effective_on, asof.known_at(session, StatusUpdate), StatusUpdate.id)
-    ).all()
-    ids = [u.id for u in updates]
+    query = query.order_by(StatusUpdate.effective_on, asof.known_at(session, StatusUpdate), StatusUpdate.id)
     by_id = {a.id: a.code for a in roster.assessors}
-    whose = dict(
-        session.execute(
-            select(StatusAssessor.status_update_id, StatusAssessor.assessor_id).where(
-                one_of(StatusAssessor.status_update_id, ids)
-            )
-        ).all()
-    )
     default_code = roster.default.code if roster.default is not None else None
-    entered = entered_for(session, "status_update", ids)
-    cited: dict[int, list[int]] = defaultdict(list)
-    for update_id, evidence_id in session.execute(
-        select(StatusUpdateEvidence.status_update_id, StatusUpdateEvidence.evidence_id)
-        .where(one_of(StatusUpdateEvidence.status_update_id, [u.id for u in updates]))
-        .order_by(StatusUpdateEvidence.evidence_id)
-    ):
-        cited[update_id].append(evidence_id)
     ref_text = recommendation_ref(session, rec)
     fixes = corrections.load(session)
     retracted = retractions(session)
-    return [
-        {
-            "id": u.id,
-            "ref": ref_text,
-            "status": u.status.value,
-            "effective_on": u.effective_on.isoformat(),
-            "note": u.note,
-            "evidence": cited.get(u.id, []),
-            "retracted_evidence": [i for i in cited.get(u.id, []) if i in retracted],
-            "recorded_at": clock.iso_utc(u.recorded_at),
-            "recorded_by": u.recorded_by,
-            "assessor": by_id[whose[u.id]] if u.id in whose else default_code,
-            "for": entered.get(u.id),
-            "withdrawn": withdrawal(fixes, "status_update", u.id),
-        }
-        for u in updates
-    ]
+    for updates in session.scalars(query.execution_options(yield_per=READ_BATCH)).partitions():
+        ids = [u.id for u in updates]
+        whose = dict(
+            session.execute(
+                select(StatusAssessor.status_update_id, StatusAssessor.assessor_id).where(
+                    one_of(StatusAssessor.status_update_id, ids)
+                )
+            ).all()
+        )
+        entered = entered_for(session, "status_update", ids)
+        cited: dict[int, list[int]] = defaultdict(list)
+        for update_id, evidence_id in session.execute(
+            select(StatusUpdateEvidence.status_update_id, StatusUpdateEvidence.evidence_id)
+            .where(one_of(StatusUpdateEvidence.status_update_id, ids))
+            .order_by(StatusUpdateEvidence.evidence_id)
+        ):
+            cited[update_id].append(evidence_id)
+        for u in updates:
+            yield {
+                "id": u.id,
+                "ref": ref_text,
+                "status": u.status.value,
+                "effective_on": u.effective_on.isoformat(),
+                "note": u.note,
+                "evidence": cited.get(u.id, []),
+                "retracted_evidence": [i for i in cited.get(u.id, []) if i in retracted],
+                "recorded_at": clock.iso_utc(u.recorded_at),
+                "recorded_by": u.recorded_by,
+                "assessor": by_id[whose[u.id]] if u.id in whose else default_code,
+                "for": entered.get(u.id),
+                "withdrawn": withdrawal(fixes, "status_update", u.id),
+            }
 
 
 def entered_for(session: Session, target: str, ids: Sequence[int]) -> dict[int, str]:

@@ -9,9 +9,10 @@ from its string each time the command tree is built.
 
 import contextlib
 import gc
+import itertools
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -234,17 +235,62 @@ def dump_json(document: Any) -> None:
     out(to_json(document))
 
 
-def emit_list(rows: Any, form: str, output: Path | None, *, sheet: Any, table: Any, bom: bool, private: bool) -> None:
+def emit_list(
+    rows: Iterable[dict[str, Any]],
+    form: str,
+    output: Path | None,
+    *,
+    sheet: Any,
+    table: Callable[[Iterable[dict[str, Any]]], Iterable[str]],
+    bom: bool,
+    private: Callable[[dict[str, Any]], bool] | None = None,
+) -> None:
     """A list (``evidence list``, ``status history``) in its form (``tracker.render.sheets``) to
-    stdout or the -o file: ``table(rows)``, JSON, CSV or XLSX."""
-    from tracker.render import sheets
-    from tracker.render.terminal import to_json
+    stdout or the -o file, written as it is read (call it while the session is open): the
+    lines of ``table(rows)``, JSON or CSV; XLSX (a zip, its columns fitted to every row)
+    is made whole. A file is readable by its owner only when ``private`` holds of a row
+    it lists (it stays so until every row is written)."""
+    from tracker.render import csvfile, sheets
+    from tracker.render.terminal import json_pieces
 
-    if form in ("table", "json"):
-        content: str | bytes = (table(rows) if form == "table" else to_json(rows)) + "\n"
+    listed: list[bool] = []
+
+    def watched() -> Iterator[dict[str, Any]]:
+        for row in rows:
+            if private is not None and not listed and private(row):
+                listed.append(True)
+            yield row
+
+    pieces: Iterable[str | bytes]
+    if form == "table":
+        pieces = (line + "\n" for line in table(watched()))
+    elif form == "json":
+        pieces = itertools.chain(json_pieces(watched()), ["\n"])
+    elif form == "csv":
+        pieces = itertools.chain([csvfile.BOM] if bom else [], sheets.csv_pieces(sheet, watched()))
     else:
-        content = as_written(sheets.render(sheet, rows, form), form, bom)
-    emit_report(content, output, confidential=private)
+        pieces = [sheets.render(sheet, list(watched()), form)]
+    if output is None:
+        return write_pieces(pieces)
+    from tracker import files
+
+    encoded = (piece if isinstance(piece, bytes) else piece.encode("utf-8") for piece in pieces)
+    files.write_exactly(output, encoded, force=True, private=lambda: bool(listed))
+    say(f"Wrote {output}")
+
+
+def write_pieces(pieces: Iterable[str | bytes]) -> None:
+    """Text or bytes to stdout as they are made, in writes of about 64 KiB."""
+    held: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        data = piece if isinstance(piece, bytes) else piece.encode("utf-8")
+        held.append(data)
+        size += len(data)
+        if size >= 65_536:
+            typer.echo(b"".join(held), nl=False)
+            held, size = [], 0
+    typer.echo(b"".join(held), nl=False)
 
 
 def _print_version(value: bool) -> None:
@@ -793,10 +839,14 @@ def status_history(
     bom = csv_bom(form, no_bom)
     check_not_terminal(form, form in sheets.BINARY, output)
     check_output(output)
+
+    def table(rows: Iterable[dict[str, Any]]) -> list[str]:
+        found = list(rows)  # (its withdrawals are listed after the table)
+        return [terminal.status_history(found) if found else f"No status recorded for {ref}: not_started"]
+
     with state.database().reading() as session:
-        rows = queries.status_history(session, ref, given(assessor, "--assessor"))
-    table = lambda rows: terminal.status_history(rows) if rows else f"No status recorded for {ref}: not_started"
-    emit_list(rows, form, output, sheet=sheets.STATUS_HISTORY, table=table, bom=bom, private=False)
+        rows = queries.status_history_rows(session, ref, given(assessor, "--assessor"))
+        emit_list(rows, form, output, sheet=sheets.STATUS_HISTORY, table=table, bom=bom)
 
 
 # Evidence ---------------------------------------------------------------------------------
@@ -1003,12 +1053,19 @@ def evidence_list(
     given(rec, "--rec")
     check_not_terminal(form, form in sheets.BINARY, output)
     check_output(output)
-    with state.database().reading() as session:
-        rows = queries.evidence_list(
+    with state.database().reading() as session:  # written as read: the first lines at once, constant memory
+        rows = queries.evidence_rows(
             session, rec=rec, quarter=period, kind=kind_value, include_retracted=include_retracted
         )
-    private = any(r["sensitivity"] == "confidential" for r in rows)
-    emit_list(rows, form, output, sheet=sheets.EVIDENCE, table=terminal.evidence_table, bom=bom, private=private)
+        emit_list(
+            rows,
+            form,
+            output,
+            sheet=sheets.EVIDENCE,
+            table=terminal.evidence_lines,
+            bom=bom,
+            private=lambda row: row["sensitivity"] == "confidential",
+        )
 
 
 @evidence_app.command("file")

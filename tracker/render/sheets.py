@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -192,14 +192,26 @@ def render(sheet: Sheet, records: Sequence[dict[str, Any]], form: str) -> str | 
 # CSV --------------------------------------------------------------------------------------
 
 
-def csv_text(sheet: Sheet, records: Sequence[dict[str, Any]]) -> str:
+def csv_text(sheet: Sheet, records: Iterable[dict[str, Any]]) -> str:
     """One CSV row per record after the header, cells neutralised, rows ending with CRLF."""
+    return "".join(csv_pieces(sheet, records))
+
+
+CSV_ROWS_PER_PIECE = 1_000
+
+
+def csv_pieces(sheet: Sheet, records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """:func:`csv_text` in pieces as the records come (a piece per thousand rows)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([column.name for column in sheet.columns])
-    for record in records:
+    for number, record in enumerate(records, start=1):
         writer.writerow([neutralise(_csv_cell(value)) for value in sheet.row(record)])
-    return buffer.getvalue()
+        if number % CSV_ROWS_PER_PIECE == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 def _csv_cell(value: Any) -> Any:

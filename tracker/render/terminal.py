@@ -189,11 +189,19 @@ def recommendation_detail(v) -> str:
 
 
 def evidence_table(rows) -> str:
-    if not rows:
-        return "No evidence matches."
-    return table(
+    return "\n".join(evidence_lines(rows, measured=None))
+
+
+def evidence_lines(rows: Iterable[dict[str, Any]], *, measured: int | None = MEASURED_ROWS) -> Iterator[str]:
+    """The evidence table's lines as the rows come (see :func:`table_lines`)."""
+    stream = iter(rows)
+    first = next(stream, None)
+    if first is None:
+        yield "No evidence matches."
+        return
+    yield from table_lines(
         ["id", "observed_on", "kind", "sensitivity", "recommendations", "title"],
-        [
+        (
             [
                 r["id"],
                 r["observed_on"],
@@ -202,8 +210,9 @@ def evidence_table(rows) -> str:
                 ", ".join(f"{link['ref']} ({link['stance']})" for link in r["recommendations"]),
                 ("[RETRACTED] " if r["retraction"] else "") + r["title"],
             ]
-            for r in rows
-        ],
+            for r in itertools.chain([first], stream)
+        ),
+        measured=measured,
     )
 
 
