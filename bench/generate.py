@@ -182,7 +182,7 @@ def _write_csv(folder: Path, name: str, header: list[str], rows: list[list]) -> 
     path = folder / name
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(header)
+        writer.writerow(header[: len(rows[0])] if rows else header)  # the columns the rows fill, in order
         writer.writerows(rows)
     return path
 

@@ -4,6 +4,8 @@
     python bench/run.py --quick         # smaller databases, fewer runs
     python bench/run.py --smoke         # tiny, one run each: checks that everything runs
     python bench/run.py --only startup,commands   # start-up and short database commands only
+    python bench/run.py --only reads --quick      # the reads that must stream, on a smaller database
+    python bench/run.py --postgres URL --scale 1000000   # PostgreSQL report database of 1,000,000 evidence
 
 Every metric runs the installed ``tracker`` console script in a subprocess, as a user
 would, and its baseline (a plain script or another tool) in a subprocess too,
@@ -16,7 +18,20 @@ the last 4 of those quarters, so that both hold the same quarter at the same siz
 made once with ``bench/generate.py`` and cached in ``bench/out/db/``, keyed by their
 parameters. PostgreSQL runs when a server is reachable (``--postgres URL``, else
 ``$TRACKER_BENCH_POSTGRES_URL`` or ``$TRACKER_TEST_POSTGRES_URL``); its databases are
-created for the run and dropped at its end.
+created for the run and dropped at its end. ``--scale N`` gives its report (and verify)
+database N pieces of evidence (100,000 by default, 10,000 with ``--quick``), over as many
+quarters as the big SQLite database has for that many.
+
+The reads that must stream (``tracker log --json``, ``tracker export -o FILE``, ``tracker
+evidence list --format csv`` and ``--json``) run on the big report database: the peak RSS
+of the tracker's process (at most 200 MiB), the time to the first line it writes on stdout
+(under a second), and the export's time against ``sqlite3 DB .dump`` (at most 3x), when
+the ``sqlite3`` command is installed.
+
+The machine must hold still while a metric is measured: the 1-minute load average and the
+free cores (CPUs less that load) are recorded at the start and end of each measurement. When
+the load moved by more than one core, the measurement is taken again (twice more at most);
+if it never held still, its metrics have no verdict (``noisy`` in the table).
 
 Besides timing, the run checks that each comparison is fair: the baseline report
 writes the same bytes as ``tracker report quarterly --format json``, and the databases
@@ -37,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,6 +116,12 @@ class Metric:
     runs: int = 0
     note: str = ""
     samples: dict[str, list[float]] = field(default_factory=dict)
+    load_start: float | None = None  # 1-minute load average when the measurement began
+    load_end: float | None = None
+    free_cores_start: float | None = None  # CPUs less the load, at least 0
+    free_cores_end: float | None = None
+    attempts: int = 0  # measurements taken (more than one: the load moved)
+    noisy: bool = False  # the load never held still: no verdict
 
 
 # Running commands ---------------------------------------------------------------------------
@@ -179,6 +201,55 @@ def interleave(
     return samples
 
 
+@dataclass
+class Streamed:
+    seconds: float
+    first_line: float | None  # seconds to the first line on stdout; None if it wrote none
+    rss_mib: float
+    size: int  # bytes written on stdout
+
+
+def stream_once(command: list[str]) -> Streamed:
+    """Run a command that writes on stdout, reading it as it comes: the seconds to its first
+    line and to its end, its peak RSS (from wait4: that process alone) and the bytes it wrote.
+    Nothing is kept but the count, so that this process stays small."""
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=environment(), cwd=ROOT
+        )
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        first_line = time.perf_counter() - started if line.endswith(b"\n") else None
+        size = len(line)
+        while chunk := process.stdout.read1(1 << 20):
+            size += len(chunk)
+        process.stdout.close()
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"failed ({process.returncode}): {' '.join(command)}\n{err.read().decode()[-2000:]}")
+    return Streamed(seconds, first_line, usage.ru_maxrss / 1024, size)
+
+
+def run_to_file(command: list[str], output: Path) -> Sample:
+    """Run a command with its stdout going to ``output`` (as a shell's ``> FILE``)."""
+    with output.open("wb") as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=environment(), cwd=ROOT
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"failed ({process.returncode}): {' '.join(command)}\n{err.read().decode()[-2000:]}")
+    return Sample(seconds, usage.ru_maxrss / 1024)
+
+
 def median(samples: list[Sample]) -> float:
     return statistics.median(s.seconds for s in samples)
 
@@ -195,6 +266,46 @@ def compare(
         metric.ratio = metric.tracker_value / metric.baseline_value
         metric.met = metric.ratio < limit if strict else metric.ratio <= limit
     return metric
+
+
+# A machine that holds still -------------------------------------------------------------------
+
+NOISE = 1.0  # cores: a measurement during which the load moved by more is taken again
+ATTEMPTS = 3  # the first measurement and at most two more
+
+
+def load() -> tuple[float, float]:
+    """The 1-minute load average, and the cores it leaves free (CPUs less the load, at least 0)."""
+    one = os.getloadavg()[0]
+    return one, max(0.0, (os.cpu_count() or 1) - one)
+
+
+def steady(measure: Callable[[], list[Metric]]) -> list[Metric]:
+    """The metrics of ``measure()``, taken while the load held within a core of where it began.
+
+    Each attempt records the load and free cores at its start and end in its metrics; when
+    the load moved by more than :data:`NOISE`, the measurement is taken again, up to
+    :data:`ATTEMPTS` in all. If it never held still, the last attempt's metrics have no
+    verdict: ``met`` is None and the note says ``noisy (load X -> Y)``.
+    """
+    for attempt in range(1, ATTEMPTS + 1):
+        (load_start, free_start) = load()
+        metrics = measure()
+        (load_end, free_end) = load()
+        for metric in metrics:
+            metric.load_start, metric.load_end = round(load_start, 2), round(load_end, 2)
+            metric.free_cores_start, metric.free_cores_end = round(free_start, 2), round(free_end, 2)
+            metric.attempts = attempt
+        if abs(load_end - load_start) <= NOISE:
+            return metrics
+        say(f"  the load moved ({load_start:.1f} -> {load_end:.1f})" + (": again" if attempt < ATTEMPTS else ""))
+    for metric in metrics:
+        if metric.note.startswith("skipped"):
+            continue
+        metric.met, metric.noisy = None, True
+        noisy = f"noisy (load {load_start:.1f} -> {load_end:.1f})"
+        metric.note = f"{noisy}; {metric.note}" if metric.note else noisy
+    return metrics
 
 
 # Databases ------------------------------------------------------------------------------------
@@ -584,6 +695,103 @@ def bench_search(sizes: Sizes, tracker: list[str], big_db: Path) -> list[Metric]
     return [metric]
 
 
+READ_MEMORY = 200  # MiB: a read that streams holds no more, however large the database
+FIRST_LINE = 1.0  # seconds to the first line on stdout
+DUMP_LIMIT = 3.0  # `tracker export` against `sqlite3 DB .dump`
+
+
+def bench_reads(sizes: Sizes, tracker: list[str], big_db: Path, work: Path) -> list[Metric]:
+    """The reads that must stream, on the big report database: the peak RSS of each and, for
+    those that write on stdout, the time to their first line; and `tracker export` against
+    `sqlite3 DB .dump` of the same database, run in turn."""
+    connection = sqlite3.connect(f"file:{big_db}?mode=ro", uri=True)
+    evidence = connection.execute("SELECT count(*) FROM evidence").fetchone()[0]
+    events = connection.execute("SELECT count(*) FROM event").fetchone()[0]
+    connection.close()
+    db, described = str(big_db), f"{evidence:,}-evidence database"
+    streams = {
+        "log --json": ["log", "--json"],
+        "evidence list --format csv": ["evidence", "list", "--format", "csv"],
+        "evidence list --json": ["evidence", "list", "--json"],
+    }
+    streamed: dict[str, list[Streamed]] = {label: [] for label in streams}
+    for _ in range(sizes.runs):
+        for label, arguments in streams.items():
+            streamed[label].append(stream_once([*tracker, "--db", db, *arguments]))
+    metrics = []
+    for label, runs in streamed.items():
+        peak = max(s.rss_mib for s in runs)
+        whole = f"{runs[-1].size / 2**20:,.1f} MiB written in {statistics.median(s.seconds for s in runs):.2f} s"
+        memory = Metric(
+            f"read memory: {label} ({described})",
+            f"peak RSS of `tracker {label}`",
+            "",
+            f"<= {READ_MEMORY} MiB",
+            tracker_value=peak,
+            unit="MiB",
+            met=peak <= READ_MEMORY,
+            runs=len(runs),
+            note=whole + (f" ({events:,} events)" if label.startswith("log") else ""),
+        )
+        first = Metric(
+            f"first line: {label} ({described})",
+            f"`tracker {label}`: seconds to its first line on stdout",
+            "",
+            f"< {FIRST_LINE:g} s",
+            runs=len(runs),
+            note=whole,
+        )
+        firsts = [s.first_line for s in runs]
+        if None in firsts:
+            first.met, first.note = False, f"it wrote no line; {whole}"
+        else:
+            first.tracker_value = statistics.median(firsts)
+            first.samples["tracker"] = [round(f, 4) for f in firsts]
+            first.met = first.tracker_value < FIRST_LINE
+        metrics += [memory, first]
+
+    outputs = {"tracker": work / "export.json", "sqlite3": work / "dump.sql"}
+    export = [*tracker, "--db", db, "export", "-o", str(outputs["tracker"])]
+    dump = shutil.which("sqlite3")
+    exported: list[Sample] = []
+    dumped: list[Sample] = []
+    for _ in range(sizes.runs):  # in turn, as interleave() runs them
+        for output in outputs.values():
+            output.unlink(missing_ok=True)
+        exported.append(run_once(export))
+        if dump:
+            dumped.append(run_to_file([dump, db, ".dump"], outputs["sqlite3"]))
+    peak = max(s.rss_mib for s in exported)
+    size = outputs["tracker"].stat().st_size / 2**20
+    memory = Metric(
+        f"read memory: export -o FILE ({described})",
+        "peak RSS of `tracker export -o FILE`",
+        "",
+        f"<= {READ_MEMORY} MiB",
+        tracker_value=peak,
+        unit="MiB",
+        met=peak <= READ_MEMORY,
+        runs=len(exported),
+        note=f"{size:,.1f} MiB written in {median(exported):.2f} s",
+    )
+    timed = Metric(
+        f"export vs sqlite3 .dump ({described})",
+        "`tracker export -o FILE`",
+        "`sqlite3 DB .dump > FILE`",
+        f"<= {DUMP_LIMIT:g}x",
+    )
+    if dump:
+        compare(timed, exported, dumped, DUMP_LIMIT)
+        timed.note = f"export {size:,.1f} MiB, dump {outputs['sqlite3'].stat().st_size / 2**20:,.1f} MiB"
+        if dumped:
+            memory.note += f"; sqlite3 .dump: {max(s.rss_mib for s in dumped):.0f} MiB"
+    else:
+        timed.note = "skipped: the sqlite3 command is not installed (apt-get install sqlite3)"
+    for output in outputs.values():
+        output.unlink(missing_ok=True)
+    return [*metrics, memory, timed]
+
+
 def postgres_verify_metrics(sizes: Sizes) -> list[Metric]:
     return [
         Metric(
@@ -602,9 +810,9 @@ def postgres_verify_metrics(sizes: Sizes) -> list[Metric]:
     ]
 
 
-def bench_postgres_verify(sizes: Sizes, tracker: list[str], db: str, metrics: list[Metric]) -> None:
+def bench_postgres_verify(sizes: Sizes, tracker: list[str], db: str) -> list[Metric]:
     """`tracker verify` on PostgreSQL against bench/baselines/verify_postgres.py, on the same database."""
-    timed, memory = metrics
+    timed, memory = postgres_verify_metrics(sizes)
     samples = interleave(
         {
             "tracker": [*tracker, "--db", db, "verify"],
@@ -619,26 +827,35 @@ def bench_postgres_verify(sizes: Sizes, tracker: list[str], db: str, metrics: li
         "the largest of its processes (a long chain is shared with a second one); "
         f"baseline script: {max(s.rss_mib for s in samples['baseline']):.0f} MiB"
     )
+    return [timed, memory]
 
 
-def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: Path) -> list[Metric]:
-    import_metric = Metric(
+def postgres_import_metric(sizes: Sizes) -> Metric:
+    return Metric(
         f"PostgreSQL: bulk import ({sizes.import_rows:,}-row evidence CSV)",
         "`tracker import`",
         "psycopg 3 COPY + the same hash chain, one transaction",
         "<= 2x",
     )
-    report_metric = Metric(
+
+
+def postgres_report_metric(sizes: Sizes) -> Metric:
+    return Metric(
         f"PostgreSQL: quarterly report, json ({sizes.pg_evidence:,}-evidence database)",
         "`tracker report quarterly --format json`",
         "the same hand-written SQL, same JSON",
         "<= 2x",
     )
-    verify_metrics = postgres_verify_metrics(sizes)
+
+
+def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: Path) -> list[Metric]:
+    """The PostgreSQL rows: its databases are generated once, then each measurement is taken
+    while the machine holds still (:func:`steady`)."""
     if url is None:
-        for metric in (import_metric, report_metric, *verify_metrics):
+        skipped = [postgres_import_metric(sizes), postgres_report_metric(sizes), *postgres_verify_metrics(sizes)]
+        for metric in skipped:
             metric.note = "skipped: no PostgreSQL server (pass --postgres URL)"
-        return [import_metric, report_metric, *verify_metrics]
+        return skipped
     pg = Postgres(url)
     try:
         say("PostgreSQL: generating the databases")
@@ -687,73 +904,79 @@ def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: 
 
         targets = {"tracker": "import_tracker", "baseline": "import_baseline"}
 
-        def before(label: str, _i: int) -> None:
-            pg.create(targets[label], template=base)
+        def imports() -> list[Metric]:
+            checked: dict[str, bool] = {}
 
-        checked: dict[str, bool] = {}
+            def before(label: str, _i: int) -> None:
+                pg.create(targets[label], template=base)
 
-        def after(label: str, _i: int) -> None:
-            name = pg.name(targets[label])
-            if label not in checked:
-                result = subprocess.run(
-                    [*tracker, "--db", pg.url_of(name), "verify"], capture_output=True, env=environment()
-                )
-                checked[label] = result.returncode == 0
-            pg.drop(name)
+            def after(label: str, _i: int) -> None:
+                name = pg.name(targets[label])
+                if label not in checked:
+                    result = subprocess.run(
+                        [*tracker, "--db", pg.url_of(name), "verify"], capture_output=True, env=environment()
+                    )
+                    checked[label] = result.returncode == 0
+                pg.drop(name)
 
-        samples = interleave(
-            {
-                "tracker": [*tracker, "--db", pg.url_of(pg.name("import_tracker")), "import", str(csv_file)],
-                "baseline": [
-                    PYTHON,
-                    str(BASELINES / "import_csv.py"),
-                    pg.url_of(pg.name("import_baseline")),
-                    str(csv_file),
-                    ACTOR,
-                ],
-            },
-            sizes.runs,
-            before=before,
-            after=after,
-        )
-        compare(import_metric, samples["tracker"], samples["baseline"], 2.0)
-        import_metric.note = (
-            "both databases pass `tracker verify`"
-            if all(checked.values())
-            else "a database did not verify: " + ", ".join(k for k, ok in checked.items() if not ok)
-        )
-        if not all(checked.values()):
-            import_metric.met = False
+            samples = interleave(
+                {
+                    "tracker": [*tracker, "--db", pg.url_of(pg.name("import_tracker")), "import", str(csv_file)],
+                    "baseline": [
+                        PYTHON,
+                        str(BASELINES / "import_csv.py"),
+                        pg.url_of(pg.name("import_baseline")),
+                        str(csv_file),
+                        ACTOR,
+                    ],
+                },
+                sizes.runs,
+                before=before,
+                after=after,
+            )
+            metric = compare(postgres_import_metric(sizes), samples["tracker"], samples["baseline"], 2.0)
+            metric.note = (
+                "both databases pass `tracker verify`"
+                if all(checked.values())
+                else "a database did not verify: " + ", ".join(k for k, ok in checked.items() if not ok)
+            )
+            if not all(checked.values()):
+                metric.met = False
+            return [metric]
 
-        work = csv_file.parent
-        outputs = {"tracker": work / "pg-report.json", "baseline": work / "pg-report-baseline.json"}
-        samples = interleave(
-            {
-                "tracker": report_commands(tracker, report_db, "2024Q4", "json", outputs["tracker"]),
-                "baseline": [
-                    PYTHON,
-                    str(BASELINES / "report_json.py"),
-                    report_db,
-                    "2024Q4",
-                    AS_OF,
-                    str(outputs["baseline"]),
-                ],
-            },
-            sizes.runs,
-        )
-        compare(report_metric, samples["tracker"], samples["baseline"], 2.0)
-        same = outputs["tracker"].read_bytes() == outputs["baseline"].read_bytes()
-        evidence = json.loads(outputs["tracker"].read_text())["summary"]["evidence_count"]
-        report_metric.note = f"{evidence:,} pieces of evidence in the quarter; " + (
-            "output identical to the baseline's" if same else "OUTPUT DIFFERS from the baseline's"
-        )
-        if not same:
-            report_metric.met = False
+        def report() -> list[Metric]:
+            work = csv_file.parent
+            outputs = {"tracker": work / "pg-report.json", "baseline": work / "pg-report-baseline.json"}
+            samples = interleave(
+                {
+                    "tracker": report_commands(tracker, report_db, "2024Q4", "json", outputs["tracker"]),
+                    "baseline": [
+                        PYTHON,
+                        str(BASELINES / "report_json.py"),
+                        report_db,
+                        "2024Q4",
+                        AS_OF,
+                        str(outputs["baseline"]),
+                    ],
+                },
+                sizes.runs,
+            )
+            metric = compare(postgres_report_metric(sizes), samples["tracker"], samples["baseline"], 2.0)
+            same = outputs["tracker"].read_bytes() == outputs["baseline"].read_bytes()
+            evidence = json.loads(outputs["tracker"].read_text())["summary"]["evidence_count"]
+            metric.note = f"{evidence:,} pieces of evidence in the quarter; " + (
+                "output identical to the baseline's" if same else "OUTPUT DIFFERS from the baseline's"
+            )
+            if not same:
+                metric.met = False
+            return [metric]
+
+        metrics = steady(imports) + steady(report)
         say("PostgreSQL: verify")
-        bench_postgres_verify(sizes, tracker, report_db, verify_metrics)
+        metrics += steady(lambda: bench_postgres_verify(sizes, tracker, report_db))
     finally:
         pg.close()
-    return [import_metric, report_metric, *verify_metrics]
+    return metrics
 
 
 # Output ---------------------------------------------------------------------------------------------
@@ -768,7 +991,7 @@ def _value(metric: Metric, value: float | None) -> str:
 def table(metrics: list[Metric]) -> str:
     lines = ["| metric | tracker | baseline | ratio | target | met |", "|---|---|---|---|---|---|"]
     for m in metrics:
-        met = "—" if m.met is None else ("yes" if m.met else "**no**")
+        met = "noisy" if m.noisy else "—" if m.met is None else ("yes" if m.met else "**no**")
         ratio = f"{m.ratio:.2f}x" if m.ratio is not None else "—"
         lines.append(
             f"| {m.name} | {_value(m, m.tracker_value)} | {_value(m, m.baseline_value)} | {ratio} | "
@@ -778,9 +1001,18 @@ def table(metrics: list[Metric]) -> str:
 
 
 def details(metrics: list[Metric]) -> str:
-    lines = ["| metric | tracker runs | baseline runs | runs | notes |", "|---|---|---|---|---|"]
+    lines = [
+        "| metric | tracker runs | baseline runs | runs | load (free cores) | notes |",
+        "|---|---|---|---|---|---|",
+    ]
     for m in metrics:
-        lines.append(f"| {m.name} | {m.tracker} | {m.baseline or '—'} | {m.runs or '—'} | {m.note or ''} |")
+        held = (
+            "—"
+            if m.load_start is None
+            else f"{m.load_start:.1f} ({m.free_cores_start:.1f}) -> {m.load_end:.1f} ({m.free_cores_end:.1f})"
+            + (f", {m.attempts} attempts" if m.attempts > 1 else "")
+        )
+        lines.append(f"| {m.name} | {m.tracker} | {m.baseline or '—'} | {m.runs or '—'} | {held} | {m.note or ''} |")
     return "\n".join(lines)
 
 
@@ -799,6 +1031,9 @@ def machine() -> dict[str, object]:
     }
 
 
+GROUPS = ("startup", "commands", "import", "xlsx", "report", "verify", "search", "reads", "postgres")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
@@ -809,18 +1044,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server URL (database name ignored)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL benchmarks")
     parser.add_argument(
-        "--pg-evidence", type=int, metavar="N", help="evidence in the PostgreSQL report and verify database"
+        "--scale",
+        "--pg-evidence",
+        dest="scale",
+        type=int,
+        metavar="N",
+        help="evidence in the PostgreSQL report and verify database (default 100,000)",
     )
-    parser.add_argument(
-        "--only", metavar="GROUPS", help="comma-separated: startup,commands,import,xlsx,report,verify,search,postgres"
-    )
+    parser.add_argument("--only", metavar="GROUPS", help=f"comma-separated: {','.join(GROUPS)}")
     args = parser.parse_args(argv)
     sizes = SIZES["smoke" if args.smoke else "quick" if args.quick else "default"]
     if args.runs:
         sizes = Sizes(**{**asdict(sizes), "runs": args.runs})
-    if args.pg_evidence:
-        sizes = Sizes(**{**asdict(sizes), "pg_evidence": args.pg_evidence})
-    groups = set((args.only or "startup,commands,import,xlsx,report,verify,search,postgres").split(","))
+    if args.scale:
+        sizes = Sizes(**{**asdict(sizes), "pg_evidence": args.scale})
+    groups = set(args.only.split(",") if args.only else GROUPS)
+    if groups - set(GROUPS):
+        parser.error(f"unknown group: {', '.join(sorted(groups - set(GROUPS)))} (groups: {','.join(GROUPS)})")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
@@ -834,7 +1074,7 @@ def main(argv: list[str] | None = None) -> int:
     version = generator_key()
     made = {  # generated at once, in the background; cached
         "big": cached_sqlite(out, sizes, sizes.big, sizes.quarters, label="big", version=version)
-        if groups & {"report", "verify", "search"}
+        if groups & {"report", "verify", "search", "reads"}
         else None,
         "small": cached_sqlite(out, sizes, sizes.small, sizes.small_quarters, label="small", version=version)
         if groups & {"commands", "report"}
@@ -849,28 +1089,31 @@ def main(argv: list[str] | None = None) -> int:
     metrics: list[Metric] = []
     if "startup" in groups:
         say("start-up")
-        metrics += bench_startup(sizes, tracker)
+        metrics += steady(lambda: bench_startup(sizes, tracker))
     if "commands" in groups:
         say("database commands")
-        metrics += bench_commands(sizes, tracker, small_db, work)
+        metrics += steady(lambda: bench_commands(sizes, tracker, small_db, work))
     if "import" in groups:
         say("bulk import")
-        metrics += bench_import(sizes, tracker, base_db, csv_file, work)
+        metrics += steady(lambda: bench_import(sizes, tracker, base_db, csv_file, work))
     if "xlsx" in groups:  # bench/import_xlsx.py
         say("bulk import, xlsx")
-        metrics += import_xlsx.bench(sys.modules[__name__], sizes, tracker, base_db, out, work)
+        metrics += steady(lambda: import_xlsx.bench(sys.modules[__name__], sizes, tracker, base_db, out, work))
     if "report" in groups:
         say("quarterly report")
-        metrics += bench_report(sizes, tracker, big_db, small_db, work)
+        metrics += steady(lambda: bench_report(sizes, tracker, big_db, small_db, work))
     if "verify" in groups:
         say("verify")
-        metrics += bench_verify(sizes, tracker, big_db)
+        metrics += steady(lambda: bench_verify(sizes, tracker, big_db))
     if "search" in groups:
         say("search")
-        metrics += bench_search(sizes, tracker, big_db)
+        metrics += steady(lambda: bench_search(sizes, tracker, big_db))
+    if "reads" in groups:
+        say("reads that stream")
+        metrics += steady(lambda: bench_reads(sizes, tracker, big_db, work))
     if "postgres" in groups:
         say("PostgreSQL")
-        metrics += bench_postgres(sizes, tracker, url, csv_file)
+        metrics += bench_postgres(sizes, tracker, url, csv_file)  # each of its measurements steady
     shutil.rmtree(work, ignore_errors=True)
 
     info["load_average_end"] = os.getloadavg()
@@ -880,7 +1123,7 @@ def main(argv: list[str] | None = None) -> int:
     mode_name = "smoke" if args.smoke else "quick" if args.quick else "default"
     command = "python bench/run.py" + {"default": "", "quick": " --quick", "smoke": " --smoke"}[mode_name]
     command += f" --only {args.only}" if args.only else ""
-    command += f" --pg-evidence {args.pg_evidence}" if args.pg_evidence else ""
+    command += f" --scale {args.scale}" if args.scale else ""
     document = {
         "command": command,
         "mode": mode_name,
@@ -908,6 +1151,9 @@ def main(argv: list[str] | None = None) -> int:
     failed = [m.name for m in metrics if m.met is False]
     if failed:
         say(f"targets not met: {', '.join(failed)}")
+    noisy = [m.name for m in metrics if m.noisy]
+    if noisy:
+        say(f"no verdict, the machine did not hold still: {', '.join(noisy)}")
     return 0
 
 

@@ -287,7 +287,7 @@ def test_the_attachment_cap_is_inclusive(database, url, tmp_path, monkeypatch):
     assert dump(url) == before
 
 
-@pytest.mark.parametrize("suffix, limit", [(".csv", importing.MAX_CSV_BYTES), (".json", importing.MAX_EXPORT_BYTES)])
+@pytest.mark.parametrize("suffix, limit", [(".csv", importing.MAX_CSV_BYTES), (".xlsx", importing.MAX_XLSX_BYTES)])
 def test_an_imported_file_over_its_cap_is_refused_and_nothing_is_written(run, url, tmp_path, suffix, limit):
     big = tmp_path / f"big{suffix}"
     with big.open("wb") as stream:
@@ -296,6 +296,20 @@ def test_an_imported_file_over_its_cap_is_refused_and_nothing_is_written(run, ur
     result = run("import", str(big))
     assert result.exit_code == 2, result.output
     assert f"{limit // 1024 // 1024} MiB" in result.stderr
+    assert dump(url) == before
+
+
+def test_an_export_of_any_size_is_read_as_it_is_restored(run, url, tmp_path):
+    """An export has no size limit: it is read a piece at a time, so a file of 2 GiB is
+    refused for what it starts with, at once, never read whole."""
+    big = tmp_path / "big.json"
+    with big.open("wb") as stream:
+        stream.write(b'{"format": "tracker-export", "version": 1, "junk": ')
+        stream.truncate(2 * 1024**3)
+    before = dump(url)
+    result = run("import", str(big))
+    assert result.exit_code == 2, result.output
+    assert "unknown key 'junk' at the top level" in result.stderr
     assert dump(url) == before
 
 

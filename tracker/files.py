@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from tracker.errors import InputError, TrackerError
 
@@ -154,13 +156,13 @@ def _write_atomically(
         raise
 
 
-def read_bounded(path: Path, *, limit: int, label: str, hint: str = "") -> bytes:
-    """Read a regular file of at most ``limit`` bytes; refuse anything else, with ``label`` first.
+@contextlib.contextmanager
+def open_regular(path: Path, *, label: str, hint: str = "") -> Iterator[BinaryIO]:
+    """A regular file opened for reading; anything else refused, with ``label`` first.
 
     The file is opened without blocking and checked on its open descriptor, so a FIFO or
     a device (``/dev/zero``) is refused instead of read forever. A symbolic link is not
-    followed (it could point anywhere: ``/etc/shadow``), and a file whose size does not
-    match what it holds (``/proc/self/environ``) is refused as the special file it is.
+    followed (it could point anywhere: ``/etc/shadow``).
     """
     import errno
     import stat
@@ -180,9 +182,22 @@ def read_bounded(path: Path, *, limit: int, label: str, hint: str = "") -> bytes
             raise InputError(f"{label}: permission denied; check the file's permissions") from None
         raise InputError(f"{label}: cannot open it ({error.strerror})") from None
     with os.fdopen(descriptor, "rb") as stream:
-        status = os.fstat(stream.fileno())
-        if not stat.S_ISREG(status.st_mode):
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
             raise InputError(f"{label}: not a regular file (a pipe, device or socket); give a file")
+        try:
+            yield stream
+        except OSError as error:
+            raise InputError(f"{label}: cannot read it ({error.strerror})") from None
+
+
+def read_bounded(path: Path, *, limit: int, label: str, hint: str = "") -> bytes:
+    """Read a regular file of at most ``limit`` bytes; refuse anything else, with ``label`` first.
+
+    The file is opened as :func:`open_regular` opens it; a file whose size does not match
+    what it holds (``/proc/self/environ``) is refused as the special file it is.
+    """
+    with open_regular(path, label=label, hint=hint) as stream:
+        status = os.fstat(stream.fileno())
         if status.st_size > limit:
             raise InputError(f"{label}: {status.st_size} bytes is over the {limit // 1024 // 1024} MiB limit")
         try:

@@ -2,11 +2,16 @@
 
     python report_json.py DB_PATH_OR_URL QUARTER AS_OF_DATE [OUTPUT]
 
-Fetches the rows the quarterly report needs (sources, recommendations, status updates,
-the quarter's evidence and links, indicator values, the fingerprint) with raw sqlite3
-or psycopg 3, and writes the same JSON document as ``tracker report quarterly QUARTER
---format json --as-of AS_OF_DATE`` (audience internal): the benchmark checks that the
-two outputs are byte-identical.
+Fetches the rows the quarterly report needs (the editions in force, their recommendations,
+status updates and the evidence they cite, the quarter's evidence and links, entries made
+on an agency's behalf, indicator values, the fingerprint: the last event known at the
+as-of date, one seek of the events' recorded_at index when no clock was corrected) with
+raw sqlite3 or psycopg 3, and writes the same JSON document as ``tracker report quarterly
+QUARTER --format json --as-of AS_OF_DATE`` (audience internal, schema version 4): the
+benchmark checks that the two outputs are byte-identical.
+
+It covers what the benchmark's generated databases hold: a database with corrections,
+continuations between editions or assessors is refused.
 """
 
 import json
@@ -53,6 +58,11 @@ previous_start = date(year - (number == 1), 3 * ((number - 2) % 4) + 1, 1)
 as_of = datetime.combine(date.fromisoformat(as_of_text), time.max)
 as_of_param = as_of if postgres else as_of.strftime("%Y-%m-%d %H:%M:%S.%f")
 STATUSES = ["not_started", "in_progress", "partially_implemented", "implemented"]
+VISIBLE = ("public", "internal")  # the sensitivities an internal report shows
+
+for table in ("correction", "continuation", "assessor"):
+    if query(f"SELECT 1 FROM {table} LIMIT 1"):
+        sys.exit(f"this baseline does not apply {table} rows: the generated databases hold none")
 
 # Sources, recommendations and indicators recorded after as_of (dated by their events) are left out.
 later = {"source": set(), "recommendation": set(), "indicator": set()}
@@ -65,33 +75,78 @@ for (payload,) in query(
     for table, ids in later.items():
         ids.update(row["id"] for row in rows.get(table, ()))
 
-sources = [s for s in query("SELECT id, slug, published_on FROM source") if s[0] not in later["source"]]
-sources.sort(key=lambda s: (-date.fromisoformat(iso(s[2])).toordinal(), s[1]))
-issued = [s for s in sources if iso(s[2]) < end.isoformat()]
-order = {s[0]: i for i, s in enumerate(issued)}
-repeated = {
-    code
-    for code, n in Counter(
-        c for i, c in query("SELECT id, code FROM recommendation") if i not in later["recommendation"]
-    ).items()
-    if n > 1
-}
+# The editions in force at the end of the quarter: in each series (publisher and country) the
+# latest published by then, or the series' first if none was; newest first.
+sources = [
+    (i, slug, (publisher, country), iso(published_on))
+    for i, slug, publisher, country, published_on in query(
+        "SELECT id, slug, publisher, country, published_on FROM source"
+    )
+    if i not in later["source"]
+]
+last_day = date.fromordinal(end.toordinal() - 1).isoformat()
+in_force = {}
+for source in sorted(sources, key=lambda s: (s[3], s[1])):
+    if source[3] <= last_day or source[2] not in in_force:
+        in_force[source[2]] = source
+chosen = sorted(in_force.values(), key=lambda s: (-date.fromisoformat(s[3]).toordinal(), s[1]))
+published = {s[0]: s[3] for s in chosen}
+order = {s[0]: i for i, s in enumerate(s for s in chosen if s[3] < end.isoformat())}
+
+series_of = {s[0]: s[2] for s in sources}
+series = defaultdict(set)
+for rec_id, source_id, code in query("SELECT id, source_id, code FROM recommendation"):
+    if rec_id not in later["recommendation"]:
+        series[code].add(series_of[source_id])
 recs = query(
     "SELECT r.id, r.source_id, s.slug, r.code, r.title, r.pillar, r.due_on FROM recommendation r "
     "JOIN source s ON s.id = r.source_id ORDER BY r.position IS NULL, r.position, r.code"
 )
 recs = sorted((r for r in recs if r[1] in order and r[0] not in later["recommendation"]), key=lambda r: order[r[1]])
 rec_ids = {r[0] for r in recs}
+# A code is qualified (SOURCE/CODE) when the report shows it twice or another series has it.
+repeated = {code for code, n in Counter(r[3] for r in recs).items() if n > 1 or len(series[code]) > 1}
+
+
+def entered_for(table):
+    """Which rows of ``table`` were entered on an agency's behalf: id -> {by, agency}."""
+    return {
+        record_id: {"entered_for": {"by": by, "agency": agency}}
+        for record_id, by, agency in query(
+            f"SELECT f.record_id, t.recorded_by, a.code FROM entry_for f JOIN {table} t ON t.id = f.record_id "
+            "JOIN agency a ON a.id = f.agency_id WHERE f.target = %s",
+            table,
+        )
+    }
+
 
 updates = defaultdict(list)
-for rec_id, status, effective_on, note, recorded_at in query(
-    "SELECT recommendation_id, status, effective_on, note, recorded_at FROM status_update "
+for update_id, rec_id, status, effective_on, note, recorded_at in query(
+    "SELECT id, recommendation_id, status, effective_on, note, recorded_at FROM status_update "
     "WHERE effective_on < %s AND recorded_at <= %s ORDER BY effective_on, recorded_at, id",
     end if postgres else end.isoformat(),
     as_of_param,
 ):
     if rec_id in rec_ids:
-        updates[rec_id].append((status, iso(effective_on), note, recorded_at))
+        updates[rec_id].append((status, iso(effective_on), note, recorded_at, update_id))
+
+# The evidence the quarter's status updates cite: shown if the audience may see it, else counted.
+cited = {u[4] for own in updates.values() for u in own if u[1] >= start.isoformat()}
+cites, cites_withheld = defaultdict(list), Counter()
+citing = query(
+    "SELECT c.status_update_id, e.id, e.title, e.reliability, e.sensitivity FROM status_update_evidence c "
+    "JOIN evidence e ON e.id = c.evidence_id ORDER BY c.status_update_id, e.id"
+)
+retracted_at = dict(query("SELECT evidence_id, recorded_at FROM evidence_retraction")) if citing else {}
+for update_id, eid, title, reliability, sensitivity in citing:
+    if update_id not in cited:
+        continue
+    if sensitivity not in VISIBLE:
+        cites_withheld[update_id] += 1
+        continue
+    retracted = eid in retracted_at and retracted_at[eid] <= as_of_param
+    cites[update_id].append({"id": eid, "title": title, "reliability": reliability, "retracted": retracted})
+entered_updates = entered_for("status_update") if cited else {}
 
 in_quarter = (
     "e.observed_on >= %s AND e.observed_on < %s AND e.recorded_at <= %s AND NOT EXISTS "
@@ -99,9 +154,10 @@ in_quarter = (
 )
 bounds = (start, end) if postgres else (start.isoformat(), end.isoformat())
 evidence = defaultdict(list)
-for eid, title, kind, observed_on, url_, sensitivity, rec_id, stance in query(
-    "SELECT e.id, e.title, e.kind, e.observed_on, e.url, e.sensitivity, l.recommendation_id, l.stance "
-    f"FROM evidence e JOIN evidence_link l ON l.evidence_id = e.id WHERE {in_quarter} "
+entered_evidence = entered_for("evidence")
+for eid, title, kind, observed_on, source_name, url_, sensitivity, reliability, summary, rec_id, stance in query(
+    "SELECT e.id, e.title, e.kind, e.observed_on, e.source_name, e.url, e.sensitivity, e.reliability, e.summary, "
+    f"l.recommendation_id, l.stance FROM evidence e JOIN evidence_link l ON l.evidence_id = e.id WHERE {in_quarter} "
     "AND e.sensitivity IN ('public', 'internal') ORDER BY e.observed_on, e.id, l.recommendation_id",
     *bounds,
     as_of_param,
@@ -115,8 +171,13 @@ for eid, title, kind, observed_on, url_, sensitivity, rec_id, stance in query(
                 "kind": kind,
                 "observed_on": iso(observed_on),
                 "stance": stance,
+                "reliability": reliability,
+                "summary": summary,
+                "source_name": source_name,
                 "url": url_,
                 "sensitivity": sensitivity,
+                "corrected": False,
+                **entered_evidence.get(eid, {}),
             }
         )
 withheld = {
@@ -146,7 +207,23 @@ for ind_id, quarter_start, value in query(
 ):
     values[(ind_id, iso(quarter_start))] = value
 
-fingerprint = query("SELECT hash FROM event WHERE recorded_at <= %s ORDER BY seq DESC LIMIT 1", as_of_param)
+# The fingerprint: the hash of the last event known at as_of. An event is known at its
+# recorded_at, which never goes back along the chain unless a clock correction was recorded:
+# without one, the last event is the newest recorded_at <= as_of (the highest seq among
+# equals), one seek of the recorded_at index. With corrections, an event stamped ahead is
+# known at the correction's recorded_at instead, and the chain is read from its end.
+corrections = query("SELECT last_seq, recorded_at FROM clock_correction ORDER BY id")
+if not corrections:
+    fingerprint = query(
+        "SELECT hash FROM event WHERE recorded_at <= %s ORDER BY recorded_at DESC, seq DESC LIMIT 1", as_of_param
+    )
+else:
+    whens = " ".join("WHEN seq <= %s AND recorded_at > %s THEN %s" for _ in corrections)
+    fingerprint = query(
+        f"SELECT hash FROM event WHERE CASE {whens} ELSE recorded_at END <= %s ORDER BY seq DESC LIMIT 1",
+        *(value for last_seq, at in corrections for value in (last_seq, at, at)),
+        as_of_param,
+    )
 
 
 def status_before(items, day):
@@ -159,11 +236,13 @@ def status_before(items, day):
 
 
 sections = []
-for rec_id, _source_id, slug, code, title, pillar, due_on in recs:
+for rec_id, source_id, slug, code, title, pillar, due_on in recs:
     own = updates.get(rec_id, [])
-    previous = status_before(own, start.isoformat())
+    before = status_before(own, start.isoformat())
     status = status_before(own, end.isoformat())
-    rank = STATUSES.index(status) - STATUSES.index(previous)
+    # counted at the previous quarter's end only if issued by then; else measured from not_started
+    previous = before if published[source_id] < start.isoformat() else None
+    rank = STATUSES.index(status) - STATUSES.index(previous or "not_started")
     sections.append(
         {
             "ref": f"{slug}/{code}" if code in repeated else code,
@@ -175,10 +254,20 @@ for rec_id, _source_id, slug, code, title, pillar, due_on in recs:
             "change": "advanced" if rank > 0 else "regressed" if rank < 0 else "unchanged",
             "due_on": iso(due_on),
             "overdue": due_on is not None and iso(due_on) < end.isoformat() and status != "implemented",
+            "corrected": False,
+            "carried_over_from": None,
             "status_updates": [
-                {"effective_on": effective_on, "status": s, "note": note, "recorded_at": instant(recorded_at)}
-                for s, effective_on, note, recorded_at in own
-                if effective_on >= start.isoformat()
+                {
+                    "effective_on": effective_on,
+                    "status": s,
+                    "note": note,
+                    "recorded_at": instant(recorded_at),
+                    "cites": cites.get(update_id, []),
+                    "cites_withheld": cites_withheld[update_id],
+                    **entered_updates.get(update_id, {}),
+                }
+                for s, effective_on, note, recorded_at, update_id in own
+                if start.isoformat() <= effective_on < end.isoformat()
             ],
             "evidence": evidence.get(rec_id, []),
             "indicators": [
@@ -189,6 +278,7 @@ for rec_id, _source_id, slug, code, title, pillar, due_on in recs:
                     "value": values.get((i, start.isoformat())),
                     "previous_value": values.get((i, previous_start.isoformat())),
                     "target": t,
+                    "corrected": False,
                 }
                 for i, c, n, u, t in indicators.get(rec_id, [])
             ],
@@ -197,12 +287,14 @@ for rec_id, _source_id, slug, code, title, pillar, due_on in recs:
 
 changes = Counter(s["change"] for s in sections)
 document = {
-    "schema_version": 1,
+    "schema_version": 4,
     "quarter": quarter_text,
     "period": {"start": start.isoformat(), "end": end.isoformat()},
     "as_of": as_of.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     "audience": "internal",
     "fingerprint": fingerprint[0][0] if fingerprint else None,
+    "sources": [s[1] for s in chosen],
+    "sources_basis": "in force",
     "summary": {
         "status_counts": {s: sum(1 for x in sections if x["status"] == s) for s in STATUSES},
         "previous_status_counts": {s: sum(1 for x in sections if x["previous_status"] == s) for s in STATUSES},
@@ -214,6 +306,7 @@ document = {
     },
     "recommendations": sections,
     "withheld": len(withheld),
+    "corrections": [],
 }
 text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 if output:

@@ -38,9 +38,9 @@ from sqlalchemy.orm import Session
 from tracker.errors import InputError
 from tracker.importing.csvfile import CorrectionPlan, CsvPlan, Lookups, parse_csv, refuse_repeat
 from tracker.importing.export import EXPORT_FORMAT, EXPORT_TABLES, EXPORT_VERSION, export, export_pieces
-from tracker.importing.files import MAX_CSV_BYTES, MAX_EXPORT_BYTES, MAX_XLSX_BYTES, InputFile, read_file
+from tracker.importing.files import MAX_CSV_BYTES, MAX_XLSX_BYTES, InputFile, read_file
 from tracker.importing.kinds import CORRECTION, CSV_KINDS, EVIDENCE, MEASUREMENT, STATUS, CsvKind
-from tracker.importing.restore import ExportPlan, parse_export
+from tracker.importing.restore import ExportPlan, parse_export, restore_plan
 from tracker.importing.summary import ImportSummary
 from tracker.importing.templates import TEMPLATE_FORMATS, TEMPLATE_KINDS, template, template_format
 from tracker.importing.xlsxfile import parse_xlsx
@@ -55,7 +55,6 @@ __all__ = [
     "EXPORT_TABLES",
     "EXPORT_VERSION",
     "MAX_CSV_BYTES",
-    "MAX_EXPORT_BYTES",
     "MAX_XLSX_BYTES",
     "MEASUREMENT",
     "STATUS",
@@ -109,7 +108,7 @@ def import_file(
     with _collector_paused():
         with database.reading() as session:
             if file.is_json:
-                plan: CsvPlan | CorrectionPlan | ExportPlan = parse_export(file)
+                plan: CsvPlan | CorrectionPlan | ExportPlan = restore_plan(file)
             else:
                 refuse_repeat(session, file, again)
                 lookups = Lookups(session)

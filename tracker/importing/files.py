@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from tracker import validation
 from tracker.errors import InputError
-from tracker.files import read_bounded
+from tracker.files import open_regular, read_bounded
 from tracker.store import models
 
 MAX_CSV_BYTES = 200 * 1024 * 1024
 MAX_XLSX_BYTES = 100 * 1024 * 1024
-MAX_EXPORT_BYTES = 1024 * 1024 * 1024
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 _ZIP = b"PK\x03\x04"  # how an .xlsx file (a zip archive) begins
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # how an .xls file (Excel 97-2003) begins
@@ -31,10 +31,12 @@ class InputFile:
 
     label: str
     name: str
-    sha256: str
+    sha256: str  # ("" for an export: it is read as it is restored)
     text: str
     is_json: bool
     workbook: bytes | None = None
+    path: Path | None = None  # where it is (an export is read from there as it is restored)
+    size: int = 0  # its size in bytes
 
     @property
     def is_xlsx(self) -> bool:
@@ -50,10 +52,18 @@ def read_file(path: str | Path) -> InputFile:
     path = Path(path)
     label = str(path)
     suffix = path.suffix.lower()
-    limit = {".csv": MAX_CSV_BYTES, ".xlsx": MAX_XLSX_BYTES, ".xlsm": MAX_XLSX_BYTES}.get(suffix, MAX_EXPORT_BYTES)
-    content = read_bounded(path, limit=limit, label=label, hint="; give a CSV, XLSX or JSON file")
+    hint = "; give a CSV, XLSX or JSON file"
     name = validation.text(path.name, "file name", max_length=models.NAME_LENGTH)
     assert name is not None  # a required text is never None
+    if suffix == ".json" or (
+        suffix not in (".csv", *XLSX_SUFFIXES, *_OTHER_SPREADSHEETS) and _starts_as_json(path, label)
+    ):
+        # An export, of any size: read as it is restored (tracker.importing.restore), never whole.
+        with open_regular(path, label=label, hint=hint) as stream:
+            size = os.fstat(stream.fileno()).st_size
+        return InputFile(label=label, name=name, sha256="", text="", is_json=True, path=path, size=size)
+    limit = {".csv": MAX_CSV_BYTES, ".xlsx": MAX_XLSX_BYTES, ".xlsm": MAX_XLSX_BYTES}.get(suffix, MAX_CSV_BYTES)
+    content = read_bounded(path, limit=limit, label=label, hint=hint)
     sha256 = hashlib.sha256(content).hexdigest()
     if suffix in _OTHER_SPREADSHEETS or content.startswith(_OLE):
         what = _OTHER_SPREADSHEETS.get(suffix, _OTHER_SPREADSHEETS[".xls"])
@@ -66,13 +76,21 @@ def read_file(path: str | Path) -> InputFile:
             )
         return InputFile(label=label, name=name, sha256=sha256, text="", is_json=False, workbook=content)
     decoded = _decode(content, label)
-    is_json = suffix == ".json" or (suffix != ".csv" and decoded.lstrip().startswith("{"))
-    if not is_json and len(content) > MAX_CSV_BYTES:
+    if len(content) > MAX_CSV_BYTES:
         raise InputError(
             f"{label}: {len(content)} bytes is over the {_mib(MAX_CSV_BYTES)} limit for a CSV file; "
             "split it into smaller files"
         )
-    return InputFile(label=label, name=name, sha256=sha256, text=decoded, is_json=is_json)
+    return InputFile(label=label, name=name, sha256=sha256, text=decoded, is_json=False, path=path, size=len(content))
+
+
+def _starts_as_json(path: Path, label: str) -> bool:
+    """Whether the file's text starts with ``{`` (after a byte-order mark and white space): an export."""
+    with open_regular(path, label=label, hint="; give a CSV, XLSX or JSON file") as stream:
+        start = stream.read(64 * 1024)
+    if start.startswith(codecs.BOM_UTF8):
+        start = start[len(codecs.BOM_UTF8) :]
+    return start.lstrip(b" \t\r\n").startswith(b"{")
 
 
 def _decode(content: bytes, label: str) -> str:
