@@ -15,7 +15,7 @@ import base64
 import codecs
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -143,7 +143,9 @@ def _last_hash(file: InputFile) -> str | None:
 # Reading the document ---------------------------------------------------------------------------
 
 
-def _read(file: InputFile, advance: Callable[[int], None]) -> Iterator[tuple[Table, Iterator[list[dict[str, Any]]]]]:
+def _read(
+    file: InputFile, advance: Callable[[int], None]
+) -> Generator[tuple[Table, Iterator[list[dict[str, Any]]]], None, None]:
     """Each table of the export, in the order they are restored (parents first), with its rows
     checked, in chunks; the header checked before the first table. Dates are checked against
     when their rows were recorded (:func:`_check_dates`)."""
