@@ -48,10 +48,26 @@ from tracker.errors import InputError, TrackerError
 from tracker.progress import Progress, quietly
 from tracker.store.models import DOMAIN_TABLES, Attachment, Event
 
-__all__ = ["CHECKS", "Chain", "Finding", "VerifyResult", "full_verify", "last_event", "verify"]
+__all__ = [
+    "CHECKS",
+    "SINCE_CHECKS",
+    "Chain",
+    "Finding",
+    "VerifyResult",
+    "full_verify",
+    "last_event",
+    "verify",
+    "verify_since",
+]
 
 CHECKS = frozenset(INVARIANTS)
 """What the full check checks: every invariant."""
+
+SINCE_CHECKS = frozenset(INVARIANTS) - {"storage-intact", "no-row-without-event"}
+"""What :func:`verify_since` checks, of what was recorded after an event verified before:
+the chain from it, and the rows, values and files its later events record. Not the database
+file's pages (a pass over all of it), nor rows added behind the chain's back (finding those
+reads every row): the full pass checks those, and everything before the event."""
 
 T = TypeVar("T")
 
@@ -109,12 +125,12 @@ class VerifyResult:
         }
 
 
-def normalise_anchor(anchor: str) -> str:
+def normalise_anchor(anchor: str, option: str = "--anchor") -> str:
     """A fingerprint as a report prints it: 64 hex digits (surrounding spaces and case ignored)."""
     value = anchor.strip().lower() if isinstance(anchor, str) else ""
     if not _HASH.match(value):
         raise InputError(
-            f"invalid --anchor {anchor!r}: give a 64-character hex fingerprint, as printed on a report "
+            f"invalid {option} {anchor!r}: give a 64-character hex fingerprint, as printed on a report "
             "or shown by `tracker log --json`"
         )
     return value
@@ -141,7 +157,7 @@ _BATCH = 10_000
 
 
 def _readable_rows(
-    session: Session, columns: Sequence[Any], keys: Sequence[Any]
+    session: Session, columns: Sequence[Any], keys: Sequence[Any], *, after: tuple[Any, ...] | None = None
 ) -> Iterator[tuple[Any, str | None, tuple[Any, ...] | None]]:
     """Yield (row, None, None) for every row, streamed in the order of ``keys`` (columns of
     ``columns``); a row that cannot be read (a stored value its column cannot hold) comes as
@@ -151,12 +167,13 @@ def _readable_rows(
     Such a value fails the whole batch it is fetched in. The rows after the last one read are
     then read again in batches of half the size, halved again while they fail, down to the
     one row that fails: finding it costs about two batches' worth of rows wherever it is (not
-    a batch for each row before it in its batch), and streaming goes on after it.
+    a batch for each row before it in its batch), and streaming goes on after it. ``after``:
+    only the rows whose key comes after it.
     """
     names = [column.name for column in columns]
     positions = [names.index(key.name) for key in keys]
     raw_keys = [key if isinstance(key.type, Integer) else type_coerce(key, String) for key in keys]
-    last: tuple[Any, ...] | None = None
+    last: tuple[Any, ...] | None = after
     size: int | None = None  # None: stream every row left; else read the next ``size`` rows
     while True:
         after = (tuple_(*keys) > tuple_(*last),) if last is not None else ()
@@ -203,11 +220,13 @@ def _table_rows(session: Session, table: Table, columns: Sequence[Any]) -> Itera
         yield row, problem, "/".join(map(str, key)) if key is not None else None
 
 
-def _events(session: Session) -> Iterator[tuple[tuple[Any, ...] | None, str | None, Any]]:
-    """Yield (row, problem, seq) for every event by seq, streamed; an unreadable one comes with a problem."""
+def _events(session: Session, after: int | None = None) -> Iterator[tuple[tuple[Any, ...] | None, str | None, Any]]:
+    """Yield (row, problem, seq) for every event by seq (after event ``after``, if given), streamed;
+    an unreadable one comes with a problem."""
     event = EVENT.c
     columns = [event.seq, event.recorded_at, event.actor, event.action, event.payload, event.prev_hash, event.hash]
-    for row, problem, key in _readable_rows(session, columns, [event.seq]):
+    start = None if after is None else (after,)
+    for row, problem, key in _readable_rows(session, columns, [event.seq], after=start):
         if key is None:
             yield tuple(row), None, row[0]
         else:
@@ -247,9 +266,9 @@ def _shown(items: Iterator[T], advance: Callable[[int], None], step: int = 1_000
     advance(done)
 
 
-def _count(session: Session, tables: list[Table]) -> int:
-    """How many rows the tables hold (to show progress)."""
-    return sum(session.execute(select(func.count()).select_from(table)).scalar() or 0 for table in tables)
+def _count(session: Session, tables: list[Table], *where: Any) -> int:
+    """How many rows the tables hold (those that meet ``where``, if given), to show progress."""
+    return sum(session.execute(select(func.count()).select_from(table).where(*where)).scalar() or 0 for table in tables)
 
 
 def _digest(text: str) -> bytes:
@@ -271,6 +290,7 @@ def _recorded_text(spec: TableSpec, record: Mapping[str, Any]) -> str:
 
 
 _TABLES = {table.name: table for table in DOMAIN_TABLES}
+_ATTACHMENT_TABLE: Table = Attachment.__table__  # type: ignore[assignment]
 EVENT: Table = Event.__table__  # type: ignore[assignment]  # a declarative model's table is a Table
 
 
@@ -480,6 +500,212 @@ def _corrects_clock(
     return True
 
 
+def verify_since(session: Session, since: str, progress: Progress = quietly) -> VerifyResult:
+    """Check only what was recorded after the event whose hash is ``since`` (one verified
+    before, e.g. the last hash an earlier ``tracker verify`` printed), in time proportional to
+    what came after it: :data:`SINCE_CHECKS`. The chain must still hold that event; its
+    content and all before it are taken as verified."""
+    since = normalise_anchor(since, option="--since-anchor")
+    _require_reading_everything(session)
+    result = VerifyResult(anchor=since)
+    result.findings = [Finding(problem, place="the schema") for problem in schema_problems(session)]
+    found = session.execute(select(EVENT.c.seq, EVENT.c.hash, EVENT.c.recorded_at).where(EVENT.c.hash == since)).first()
+    if found is None:
+        result.findings.append(
+            Finding(
+                f"anchor {since} is not in the chain: events after it were removed, or the chain was rewritten",
+                place="the chain",
+            )
+        )
+        return result
+    result.anchor_seq = found.seq
+    tables = {table.name: table for table in DOMAIN_TABLES}
+    specs = {name: table_spec(table) for name, table in tables.items()}
+    chain = _ChainCheck(result, tables, specs, None, after=(found.seq, found.hash, found.recorded_at))
+    shown = progress is not quietly
+    later = EVENT.c.seq > found.seq
+    with progress(_count(session, [EVENT], later) if shown else 0, "Checking the chain") as advance:
+        for row, unreadable, seq in _shown(_events(session, after=found.seq), advance):
+            chain.read(row, unreadable, seq)
+    row_findings: list[Finding] = []
+    claimed = {name: entries for name, entries in chain.claimed.items() if entries}
+    with progress(sum(map(len, claimed.values())) if shown else 0, "Checking the rows") as advance:
+        for name, expected in claimed.items():
+            row_findings += _claimed_rows(session, tables[name], specs[name], expected, result, advance)
+    row_findings.extend(chain.twice)
+    row_findings.sort(key=lambda f: (f.seq is None, f.seq or 0, f.table or "", f.key or ""))
+    result.findings += chain.findings + row_findings
+    return result
+
+
+def _claimed_rows(
+    session: Session,
+    table: Table,
+    spec: TableSpec,
+    expected: dict[str, tuple[int, bytes]],
+    result: VerifyResult,
+    advance: Callable[[int], None],
+) -> list[Finding]:
+    """The stored rows of ``table`` that events recorded (``expected``: digest by key), read by
+    key a batch at a time, each against its record; attachments' content against their sha256."""
+    findings: list[Finding] = []
+    columns = [table.columns[column] for column in spec.columns]
+    keys = [table.columns[column] for column in spec.key]
+    key_positions = [spec.columns.index(column) for column in spec.key]
+    spelled = speller(table).record
+    tables = {t.name: t for t in DOMAIN_TABLES}
+    wanted: dict[tuple[Any, ...], str] = {}
+    for key in expected:
+        parts = key.split("/")
+        try:
+            wanted[tuple(int(p) if isinstance(c.type, Integer) else p for p, c in zip(parts, keys, strict=True))] = key
+        except ValueError:
+            findings.append(
+                Finding("recorded by its event but missing", seq=expected[key][0], table=table.name, key=key)
+            )
+    ordered = list(wanted)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        where = tuple_(*keys).in_(chunk) if len(keys) > 1 else keys[0].in_([k[0] for k in chunk])
+        read: list[tuple[tuple[Any, ...], tuple[Any, ...] | None, str | None]] = []  # (key, values, problem)
+        try:
+            for row in session.execute(select(*columns).where(where)):
+                values = tuple(row)
+                read.append((tuple(values[position] for position in key_positions), values, None))
+        except _UNREADABLE:  # a value that cannot be read: each row of the chunk read apart
+            read = []
+            for key_values in chunk:
+                found, problem = _read(session, columns, and_(*(c == v for c, v in zip(keys, key_values))))
+                if problem is not None:
+                    read.append((key_values, None, problem))
+                elif found is not None and any(value is not None for value in found.values()):
+                    read.append((key_values, tuple(found.values()), None))
+        seen = set()
+        for stored_key, stored, problem in read:
+            key = wanted.get(stored_key) or "/".join(map(str, stored_key))
+            seen.add(key)
+            seq, digest = expected.get(key, (None, b""))
+            result.rows += 1
+            if problem is not None or stored is None:
+                findings.append(Finding(problem or "cannot be read", seq=seq, table=table.name, key=key))
+            elif digest != _digest(spelled(stored)):
+                recorded = _recorded(session, tables, seq, table.name, key) or {}
+                fields = _differing(spec, stored, recorded)
+                findings.append(
+                    Finding(
+                        f"differs from what its event recorded ({', '.join(fields)})",
+                        seq=seq,
+                        table=table.name,
+                        key=key,
+                    )
+                )
+            elif table is _ATTACHMENT_TABLE:
+                result.attachments += 1
+                findings += _attachment(session, key)
+        for values in chunk:
+            if wanted[values] not in seen:
+                key = wanted[values]
+                findings.append(
+                    Finding("recorded by its event but missing", seq=expected[key][0], table=table.name, key=key)
+                )
+        advance(len(chunk))
+    return findings
+
+
+def _attachment(session: Session, sha256: str) -> list[Finding]:
+    """One file's content against its sha256."""
+    content = session.execute(
+        select(type_coerce(Attachment.content, LargeBinary)).where(Attachment.sha256 == sha256)
+    ).scalar()
+    if not isinstance(content, bytes | memoryview) or hashlib.sha256(content).hexdigest() != sha256:
+        return [Finding("content does not match its sha256", table="attachment", key=sha256)]
+    return []
+
+
+class _ChainCheck:
+    """The chain read event by event (from the start, or on from a verified event): each event
+    linked to the one before it, hashed as its content says, stamped no earlier than it (a
+    clock correction excepted), its payload rows as tracker records them; what each records
+    kept, as a digest per row, to match the stored rows against."""
+
+    def __init__(
+        self,
+        result: VerifyResult,
+        tables: Mapping[str, Table],
+        specs: Mapping[str, TableSpec],
+        anchor: str | None,
+        *,
+        after: tuple[int, str, datetime] | None = None,
+    ) -> None:
+        self.result, self.tables, self.specs, self.anchor = result, tables, specs, anchor
+        # every row the events record: (seq, fingerprint) by table and key
+        self.claimed: dict[str, dict[str, tuple[int, bytes]]] = {name: {} for name in tables}
+        self.findings: list[Finding] = []
+        self.twice: list[Finding] = []  # rows recorded by a second event, or stamped with another time
+        self.expected_prev = GENESIS if after is None else after[1]
+        self.previous_at: datetime | None = None if after is None else after[2]
+        self.broken_once = False
+        if after is not None:
+            result.events, result.last_hash = after[0], after[1]
+
+    def broken(self, problem: str, seq: Any) -> None:
+        if not self.broken_once:
+            self.findings.append(Finding(problem, seq=seq))
+            self.broken_once = True
+
+    def read(self, row: tuple[Any, ...] | None, unreadable: str | None, seq: Any) -> None:
+        result, broken = self.result, self.broken
+        result.events += 1
+        if unreadable or row is None:
+            broken(unreadable or "an event that cannot be read", seq)
+            return
+        seq, recorded_at, actor, action, payload, prev_hash, stored_hash = row
+        stamp = iso_utc(recorded_at)
+        if seq != result.events:
+            broken(
+                f"sequence gap: event {result.events} is missing (event {result.events - 1} is followed by {seq})",
+                seq,
+            )
+        elif prev_hash != self.expected_prev:
+            broken("prev_hash does not match the hash of the event before it", seq)
+        elif event_hash(prev_hash, seq, stamp, actor, action, payload) != stored_hash:
+            broken("hash does not match the event's content", seq)
+        elif (
+            self.previous_at is not None
+            and recorded_at < self.previous_at
+            and not _corrects_clock(action, payload, seq, recorded_at, self.previous_at, self.claimed)
+        ):
+            broken("recorded_at goes backwards along the chain", seq)
+        self.expected_prev = stored_hash
+        self.previous_at = recorded_at
+        result.last_hash = stored_hash
+        if self.anchor is not None and stored_hash == self.anchor and result.anchor_seq is None:
+            result.anchor_seq = seq
+        try:
+            claims = _claims(json.loads(payload), self.tables)
+        except (ValueError, RecursionError):
+            claims = None
+        if claims is None:
+            broken("payload is not a list of rows as tracker records them", seq)
+            return
+        for name, key, record in claims:
+            column = self.specs[name].recorded_at
+            if column is not None and record.get(column) != stamp:
+                self.twice.append(
+                    Finding(
+                        f"its recorded_at ({record.get(column)}) is not its event's ({stamp})",
+                        seq=seq,
+                        table=name,
+                        key=key,
+                    )
+                )
+            first = self.claimed[name].get(key)
+            if first is not None:
+                self.twice.append(Finding(f"recorded again (first by event {first[0]})", seq=seq, table=name, key=key))
+                continue
+            self.claimed[name][key] = (seq, _digest(_recorded_text(self.specs[name], record)))
+
+
 def full_verify(session: Session, anchor: str | None = None, progress: Progress = quietly) -> VerifyResult:
     """Recompute the chain, match every domain row to its event, check attachments.
 
@@ -494,73 +720,13 @@ def full_verify(session: Session, anchor: str | None = None, progress: Progress 
     result = VerifyResult(anchor=anchor)
     structure = _structure(session)
     tables = {table.name: table for table in DOMAIN_TABLES}
-    # every row the events record: (seq, fingerprint) by table and key
-    claimed: dict[str, dict[str, tuple[int, bytes]]] = {name: {} for name in tables}
     specs = {name: table_spec(table) for name, table in tables.items()}
-    chain_findings: list[Finding] = []
-    twice: list[Finding] = []  # rows recorded by a second event, or stamped with another time
-    expected_prev = GENESIS
-    previous_at = None
-    chain_broken = False
-
-    def broken(problem: str, seq: Any) -> None:
-        nonlocal chain_broken
-        if not chain_broken:
-            chain_findings.append(Finding(problem, seq=seq))
-            chain_broken = True
-
+    chain = _ChainCheck(result, tables, specs, anchor)
     shown = progress is not quietly
     with progress(_count(session, [EVENT]) if shown else 0, "Checking the chain") as advance:
         for row, unreadable, seq in _shown(_events(session), advance):
-            result.events += 1
-            if unreadable or row is None:
-                broken(unreadable or "an event that cannot be read", seq)
-                continue
-            seq, recorded_at, actor, action, payload, prev_hash, stored_hash = row
-            stamp = iso_utc(recorded_at)
-            if seq != result.events:
-                broken(
-                    f"sequence gap: event {result.events} is missing (event {result.events - 1} is followed by {seq})",
-                    seq,
-                )
-            elif prev_hash != expected_prev:
-                broken("prev_hash does not match the hash of the event before it", seq)
-            elif event_hash(prev_hash, seq, stamp, actor, action, payload) != stored_hash:
-                broken("hash does not match the event's content", seq)
-            elif (
-                previous_at is not None
-                and recorded_at < previous_at
-                and not _corrects_clock(action, payload, seq, recorded_at, previous_at, claimed)
-            ):
-                broken("recorded_at goes backwards along the chain", seq)
-            expected_prev = stored_hash
-            previous_at = recorded_at
-            result.last_hash = stored_hash
-            if anchor is not None and stored_hash == anchor and result.anchor_seq is None:
-                result.anchor_seq = seq
-            try:
-                claims = _claims(json.loads(payload), tables)
-            except (ValueError, RecursionError):
-                claims = None
-            if claims is None:
-                broken("payload is not a list of rows as tracker records them", seq)
-                continue
-            for name, key, record in claims:
-                column = specs[name].recorded_at
-                if column is not None and record.get(column) != stamp:
-                    twice.append(
-                        Finding(
-                            f"its recorded_at ({record.get(column)}) is not its event's ({stamp})",
-                            seq=seq,
-                            table=name,
-                            key=key,
-                        )
-                    )
-                first = claimed[name].get(key)
-                if first is not None:
-                    twice.append(Finding(f"recorded again (first by event {first[0]})", seq=seq, table=name, key=key))
-                    continue
-                claimed[name][key] = (seq, _digest(_recorded_text(specs[name], record)))
+            chain.read(row, unreadable, seq)
+    claimed, chain_findings, twice = chain.claimed, chain.findings, chain.twice
 
     row_findings: list[Finding] = []
     with progress(_count(session, list(tables.values())) if shown else 0, "Checking the rows") as advance:

@@ -1819,6 +1819,14 @@ def verify(
             help="A fingerprint printed on an earlier report: also catches a truncated or recomputed chain.",
         ),
     ] = None,
+    since_anchor: Annotated[
+        Optional[str],
+        typer.Option(
+            "--since-anchor",
+            metavar="HASH",
+            help="The last hash an earlier verify printed: check only what was recorded after that event.",
+        ),
+    ] = None,
     json_output: Json = False,
 ) -> None:
     """Check the hash chain, every row against its event, and every attachment."""
@@ -1826,8 +1834,13 @@ def verify(
     from tracker.cli.progress import progress
     from tracker.errors import IntegrityFailure
 
+    if anchor is not None and since_anchor is not None:
+        raise InputError("--anchor and --since-anchor are two kinds of check: give one")
     with state.database().reading() as session:
-        result = integrity.verify(session, anchor=anchor, progress=progress())
+        if since_anchor is not None:
+            result = integrity.verify_since(session, since_anchor, progress=progress())
+        else:
+            result = integrity.verify(session, anchor=anchor, progress=progress())
     if json_output:
         dump_json(result.as_dict())
     if not result.ok:
@@ -1835,7 +1848,14 @@ def verify(
             f"verify failed at {result.findings[0].describe()}"
             + (f" (and {len(result.findings) - 1} more)" if len(result.findings) > 1 else "")
         )
-    if not json_output:
+    if not json_output and since_anchor is not None:
+        new = result.events - (result.anchor_seq or 0)
+        say(
+            f"OK: {counted(new, 'event')} after event {result.anchor_seq}, {counted(result.rows, 'row')} and "
+            f"{counted(result.attachments, 'attachment')} they record; last hash {result.last_hash} "
+            "(what came before was not checked again: `tracker verify` checks it all)"
+        )
+    elif not json_output:
         anchored = f"; the anchor is event {result.anchor_seq}" if result.anchor_seq is not None else ""
         say(
             f"OK: {counted(result.events, 'event')}, {counted(result.rows, 'row')}, "
