@@ -179,12 +179,12 @@ def _read(
 def _check_header(file: InputFile, header: dict[str, Any], *, final: bool) -> bool:
     """The top level's keys before ``tables``: a tracker export of this version and schema;
     returns whether it holds the attachments' content."""
-    if "format" in header and header["format"] != EXPORT_FORMAT or (final and "format" not in header):
+    unknown = sorted(set(header) - set(_HEADER_KEYS))
+    if header.get("format", EXPORT_FORMAT) != EXPORT_FORMAT or ("format" not in header and (final or unknown)):
         raise InputError(
             f'{file.label}: not a tracker export (no "format": "{EXPORT_FORMAT}"); import CSV '
             "files of evidence, status updates or measurements, or a file made by `tracker export`"
         )
-    unknown = sorted(set(header) - set(_HEADER_KEYS))
     if unknown:
         allowed = ", ".join(sorted({*_HEADER_KEYS, "tables"}))
         raise InputError(f"{file.label}: unknown key {unknown[0]!r} at the top level (allowed: {allowed})")
