@@ -56,6 +56,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import import_xlsx  # bench/, beside this script
 
@@ -166,7 +167,13 @@ class Sample:
 
 def run_once(command: list[str], *, check: bool = True) -> Sample:
     """Run a command: its wall-clock seconds and peak RSS (from wait4)."""
-    with open(os.devnull, "wb") as out, tempfile.TemporaryFile() as err:
+    with open(os.devnull, "wb") as out:
+        return _run_into(command, out, check=check)
+
+
+def _run_into(command: list[str], out: BinaryIO, *, check: bool) -> Sample:
+    """Run a command, its stdout into ``out``: its wall-clock seconds and peak RSS (from wait4)."""
+    with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(
             command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=environment(), cwd=ROOT
@@ -236,18 +243,8 @@ def stream_once(command: list[str]) -> Streamed:
 
 def run_to_file(command: list[str], output: Path) -> Sample:
     """Run a command with its stdout going to ``output`` (as a shell's ``> FILE``)."""
-    with output.open("wb") as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=environment(), cwd=ROOT
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
-            err.seek(0)
-            raise SystemExit(f"failed ({process.returncode}): {' '.join(command)}\n{err.read().decode()[-2000:]}")
-    return Sample(seconds, usage.ru_maxrss / 1024)
+    with output.open("wb") as out:
+        return _run_into(command, out, check=True)
 
 
 def median(samples: list[Sample]) -> float:
