@@ -697,6 +697,21 @@ FIRST_LINE = 1.0  # seconds to the first line on stdout
 DUMP_LIMIT = 3.0  # `tracker export` against `sqlite3 DB .dump`
 
 
+def read_memory(label: str, described: str, peak: float, runs: int, note: str) -> Metric:
+    """The row of a read's peak RSS, against the memory a read may take."""
+    return Metric(
+        f"read memory: {label} ({described})",
+        f"peak RSS of `tracker {label}`",
+        "",
+        f"<= {READ_MEMORY} MiB",
+        tracker_value=peak,
+        unit="MiB",
+        met=peak <= READ_MEMORY,
+        runs=runs,
+        note=note,
+    )
+
+
 def bench_reads(sizes: Sizes, tracker: list[str], big_db: Path, work: Path) -> list[Metric]:
     """The reads that must stream, on the big report database: the peak RSS of each and, for
     those that write on stdout, the time to their first line; and `tracker export` against
@@ -719,16 +734,8 @@ def bench_reads(sizes: Sizes, tracker: list[str], big_db: Path, work: Path) -> l
     for label, runs in streamed.items():
         peak = max(s.rss_mib for s in runs)
         whole = f"{runs[-1].size / 2**20:,.1f} MiB written in {statistics.median(s.seconds for s in runs):.2f} s"
-        memory = Metric(
-            f"read memory: {label} ({described})",
-            f"peak RSS of `tracker {label}`",
-            "",
-            f"<= {READ_MEMORY} MiB",
-            tracker_value=peak,
-            unit="MiB",
-            met=peak <= READ_MEMORY,
-            runs=len(runs),
-            note=whole + (f" ({events:,} events)" if label.startswith("log") else ""),
+        memory = read_memory(
+            label, described, peak, len(runs), whole + (f" ({events:,} events)" if label.startswith("log") else "")
         )
         first = Metric(
             f"first line: {label} ({described})",
@@ -760,16 +767,8 @@ def bench_reads(sizes: Sizes, tracker: list[str], big_db: Path, work: Path) -> l
             dumped.append(run_to_file([dump, db, ".dump"], outputs["sqlite3"]))
     peak = max(s.rss_mib for s in exported)
     size = outputs["tracker"].stat().st_size / 2**20
-    memory = Metric(
-        f"read memory: export -o FILE ({described})",
-        "peak RSS of `tracker export -o FILE`",
-        "",
-        f"<= {READ_MEMORY} MiB",
-        tracker_value=peak,
-        unit="MiB",
-        met=peak <= READ_MEMORY,
-        runs=len(exported),
-        note=f"{size:,.1f} MiB written in {median(exported):.2f} s",
+    memory = read_memory(
+        "export -o FILE", described, peak, len(exported), f"{size:,.1f} MiB written in {median(exported):.2f} s"
     )
     timed = Metric(
         f"export vs sqlite3 .dump ({described})",
