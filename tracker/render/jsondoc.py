@@ -38,8 +38,14 @@ class _NotPlain(Exception):
 
 
 def _indented(document: Any) -> str:
-    out: list[str] = []
+    out: list[str] = []  # the pieces of the text since the last chunk
+    chunks: list[str] = []  # joined a few thousand pieces at a time: a piece costs more than its text
     append, spell = out.append, json.encoder.encode_basestring
+
+    def settle() -> None:
+        if len(out) > _PIECES_PER_CHUNK:
+            chunks.append("".join(out))
+            out.clear()
 
     def write(value: Any, indent: str) -> None:
         kind = value.__class__
@@ -59,6 +65,7 @@ def _indented(document: Any) -> str:
                 append(": ")
                 write(item, inner)
                 separator = ",\n" + inner
+                settle()
             append("\n" + indent + "}")
         elif kind is list:
             if not value:
@@ -70,6 +77,7 @@ def _indented(document: Any) -> str:
                 append(separator)
                 write(item, inner)
                 separator = ",\n" + inner
+                settle()
             append("\n" + indent + "]")
         elif value is None:
             append("null")
@@ -86,7 +94,11 @@ def _indented(document: Any) -> str:
 
     write(document, "")
     append("\n")
-    return "".join(out)
+    chunks.append("".join(out))
+    return "".join(chunks)
+
+
+_PIECES_PER_CHUNK = 4_096
 
 
 def _entered(entered: EnteredFor | None) -> dict[str, Any]:
