@@ -6,7 +6,6 @@ title can never become markup; a command in the wording (between backticks) stay
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -52,18 +51,19 @@ if TYPE_CHECKING:
     from tracker.reports.compare import Assessed, AssessorLine, ComparedRecommendation
     from tracker.reports.editions import EditionsReport, EditionStatus, ThreadRow
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+# Markdown's and HTML's special characters, each escaped with a backslash.
+_MD_ESCAPED = str.maketrans({char: "\\" + char for char in "\\`*_[]<>|#"})
 
 
 def inline(text: Any) -> str:
     """Inline Markdown text: one line, with Markdown's and HTML's special characters escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    return " ".join(str(text).split()).translate(_MD_ESCAPED)
 
 
 def inline_with_code(text: str) -> str:
     """Like :func:`inline`, but a part between backticks (a command) becomes inline code."""
     parts = " ".join(str(text).split()).split("`")
-    return "".join(f"`{part}`" if i % 2 else _MD_SPECIAL.sub(r"\\\1", part) for i, part in enumerate(parts))
+    return "".join(f"`{part}`" if i % 2 else part.translate(_MD_ESCAPED) for i, part in enumerate(parts))
 
 
 def link(url: str | None, text: str = "link") -> str:
