@@ -303,7 +303,14 @@ def after_upgrade(database: Database) -> Setup | None:
     with Session(database.engine) as session:
         if not on_team_database(session):
             return None
-    return database.write(setup)
+    try:
+        return database.write(setup)
+    except TrackerError as error:
+        revision = database.current_revision()
+        raise TrackerError(
+            f"the schema is at {revision}, but the team's privileges were not set again ({error}); "
+            "run `tracker team setup` as the database's owner"
+        ) from None
 
 
 def session_author(session: Session) -> str | None:

@@ -553,7 +553,6 @@ def _claimed_rows(
     keys = [table.columns[column] for column in spec.key]
     key_positions = [spec.columns.index(column) for column in spec.key]
     spelled = speller(table).record
-    tables = {t.name: t for t in DOMAIN_TABLES}
     wanted: dict[tuple[Any, ...], str] = {}
     for key in expected:
         parts = key.split("/")
@@ -589,7 +588,7 @@ def _claimed_rows(
             if problem is not None or stored is None:
                 findings.append(Finding(problem or "cannot be read", seq=seq, table=table.name, key=key))
             elif digest != _digest(spelled(stored)):
-                recorded = _recorded(session, tables, seq, table.name, key) or {}
+                recorded = _recorded(session, _TABLES, seq, table.name, key) or {}
                 fields = _differing(spec, stored, recorded)
                 findings.append(
                     Finding(

@@ -205,18 +205,19 @@ def out(text: str) -> None:
     typer.echo(text)
 
 
-def out_pieces(pieces: Iterable[str], *, end: str = "\n") -> None:
-    """Text to stdout as it is made (a long list's first lines show at once), in writes of
-    about 64 KiB; ``end`` after the last piece."""
-    held: list[str] = []
+def out_pieces(pieces: Iterable[str | bytes], *, end: str = "\n") -> None:
+    """Text (or bytes, written as they are) to stdout as it is made (a long list's first lines
+    show at once), in writes of about 64 KiB; ``end`` after the last piece."""
+    held: list[bytes] = []
     size = 0
     for piece in pieces:
-        held.append(piece)
-        size += len(piece)
+        data = piece if isinstance(piece, bytes) else piece.encode("utf-8")
+        held.append(data)
+        size += len(data)
         if size >= 65_536:
-            typer.echo("".join(held), nl=False)
+            typer.echo(b"".join(held), nl=False)
             held, size = [], 0
-    typer.echo("".join(held) + end, nl=False)
+    typer.echo(b"".join(held) + end.encode("utf-8"), nl=False)
 
 
 def say(text: str) -> None:
@@ -271,26 +272,12 @@ def emit_list(
     else:
         pieces = [sheets.render(sheet, list(watched()), form)]
     if output is None:
-        return write_pieces(pieces)
+        return out_pieces(pieces, end="")
     from tracker import files
 
     encoded = (piece if isinstance(piece, bytes) else piece.encode("utf-8") for piece in pieces)
     files.write_exactly(output, encoded, force=True, private=lambda: bool(listed))
     say(f"Wrote {output}")
-
-
-def write_pieces(pieces: Iterable[str | bytes]) -> None:
-    """Text or bytes to stdout as they are made, in writes of about 64 KiB."""
-    held: list[bytes] = []
-    size = 0
-    for piece in pieces:
-        data = piece if isinstance(piece, bytes) else piece.encode("utf-8")
-        held.append(data)
-        size += len(data)
-        if size >= 65_536:
-            typer.echo(b"".join(held), nl=False)
-            held, size = [], 0
-    typer.echo(b"".join(held), nl=False)
 
 
 def _print_version(value: bool) -> None:
@@ -367,17 +354,10 @@ def db_upgrade(revision: Annotated[str, typer.Argument(metavar="REVISION", help=
         if before != after
         else f"Schema of {database.display} already at {after}"
     )
-    if before != after and not database.is_sqlite:
+    if before != after:
         from tracker import team
 
-        try:
-            redone = team.after_upgrade(database)
-        except TrackerError as error:
-            raise TrackerError(
-                f"the schema is at {after}, but the team's privileges were not set again ({error}); "
-                "run `tracker team setup` as the database's owner"
-            ) from None
-        if redone is not None:
+        if team.after_upgrade(database) is not None:
             say(f"Team database: privileges, row-level security and authorship checks set again ({after})")
 
 
@@ -1786,7 +1766,7 @@ def log(
 ) -> None:
     """The audit log: who recorded what, when (newest first)."""
     from tracker import queries
-    from tracker.render.terminal import event_rows, json_pieces, table_lines
+    from tracker.render.terminal import entered_by, event_rows, json_pieces, table_lines
 
     with state.database().reading() as session:  # written as read: the first lines at once, constant memory
         rows = queries.log_rows(session, limit)
@@ -1798,7 +1778,7 @@ def log(
                 [
                     r["seq"],
                     r["recorded_at"],
-                    f"{r['actor']} for {r['for']}" if "for" in r else r["actor"],
+                    entered_by(r["actor"], r.get("for")),
                     r["action"],
                     event_rows(r["payload"]),
                     r["hash"][:16],

@@ -52,6 +52,7 @@ class IdAllocator:
         self._next: dict[Table, int] = {}
         self._drawn: dict[Table, list[int]] = {}  # drawn from a sequence, not given out yet (last first)
         self._last: dict[Table, int] = {}
+        self._count: dict[Table, int] = {}  # how many were drawn
         self._from_sequences = session.get_bind().dialect.name == "postgresql" and not reads_everything(session)
 
     def next(self, table: Table) -> int:
@@ -66,7 +67,7 @@ class IdAllocator:
     def _draw(self, table: Table) -> int:
         drawn = self._drawn.setdefault(table, [])
         if not drawn:
-            block = min(CHUNK_ROWS, max(1, self._next.get(table, 0)))  # doubling: few ids unused
+            block = min(CHUNK_ROWS, max(1, self._count.get(table, 0)))  # doubling: few ids unused
             drawn.extend(
                 reversed(
                     self.session.scalars(
@@ -75,7 +76,7 @@ class IdAllocator:
                     ).all()
                 )
             )
-            self._next[table] = self._next.get(table, 0) + block  # (here: how many drawn)
+            self._count[table] = self._count.get(table, 0) + block
         value = drawn.pop()
         self._last[table] = value
         return value

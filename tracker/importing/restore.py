@@ -63,7 +63,7 @@ class ExportPlan:
         label = f"Checking {self.file.name}" if dry_run else f"Restoring {self.file.name}"
         with progress(self.file.size, label) as advance:
             try:
-                self._restore(session, advance, dry_run=dry_run)
+                self._restore(None if dry_run else session, advance)
             except IntegrityError as error:
                 reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
                 raise InputError(
@@ -75,19 +75,20 @@ class ExportPlan:
         added = {table.name: self.counts.get(table.name, 0) for table in EXPORT_TABLES}
         return ImportSummary(self.file.label, "export", sum(added.values()), added, dry_run)
 
-    def _restore(self, session: Session | None, advance: Callable[[int], None], *, dry_run: bool) -> None:
-        """One pass over the document: each table's rows checked, then inserted a chunk at a time."""
+    def _restore(self, session: Session | None, advance: Callable[[int], None]) -> None:
+        """One pass over the document: each table's rows checked, then (into ``session``, if
+        given) inserted a chunk at a time."""
         self.counts = {}
         for table, rows in _read(self.file, advance):
             count = 0
             for chunk in rows:
-                if not dry_run and session is not None:
+                if session is not None:
                     insert_chunk(session, table, chunk)
                 count += len(chunk)
                 if table is EVENT_TABLE and chunk:
                     self.last_hash = chunk[-1]["hash"]
             self.counts[table.name] = count
-        if not dry_run and session is not None:
+        if session is not None:
             session.flush()
 
     def _refuse_non_empty(self, session: Session) -> None:
@@ -128,7 +129,7 @@ def restore_plan(file: InputFile) -> ExportPlan:
 def parse_export(file: InputFile) -> ExportPlan:
     """Read and check an export document completely, without a database: its counts and last hash."""
     plan = ExportPlan(file=file)
-    plan._restore(None, lambda _read: None, dry_run=True)
+    plan._restore(None, lambda _read: None)
     return plan
 
 
@@ -161,8 +162,9 @@ def _read(
             if key is None:
                 break
             if key != "tables":
-                if key in header or key not in _HEADER_KEYS:
-                    _check_header(file, {**header, key: None} if key not in header else header, final=False)
+                if key not in _HEADER_KEYS:  # refused: not an export, or an unknown key
+                    _check_header(file, {**header, key: None}, final=False)
+                if key in header:
                     raise InputError(f"{file.label}: the key {key!r} appears twice at the top level")
                 header[key] = document.value()
                 continue
@@ -301,7 +303,6 @@ class _Document:
         self.text = ""
         self.at = 0  # where reading is in self.text
         self.lines = 0  # line breaks before self.text
-        self.read = 0  # bytes read
         self.ended = False
         self.first = True
 
@@ -314,7 +315,6 @@ class _Document:
         data = self.stream.read(wanted)
         if self.first and data.startswith(codecs.BOM_UTF8):
             data = data[len(codecs.BOM_UTF8) :]
-            self.read += len(codecs.BOM_UTF8)
         self.first = False
         try:
             decoded = self.decoder.decode(data, final=not data)
@@ -323,7 +323,6 @@ class _Document:
             raise InputError(
                 f"{self.label} line {line}: not UTF-8 text (byte 0x{data[error.start]:02x}); save the file as UTF-8"
             ) from None
-        self.read += len(data)
         self.advance(len(data))
         if not data:
             self.ended = True

@@ -188,6 +188,11 @@ def recommendation_detail(v) -> str:
     return lines
 
 
+def entered_by(author: str, agency: str | None) -> str:
+    """Who recorded an entry, and on which agency's behalf if it was (--for): "ana for molvt"."""
+    return f"{author} for {agency}" if agency else author
+
+
 def evidence_table(rows) -> str:
     return "\n".join(evidence_lines(rows, measured=None))
 
@@ -305,7 +310,7 @@ def status_history(rows) -> str:
                 r["note"],
                 ",".join(cited(i, i in r["retracted_evidence"]) for i in r["evidence"]),
                 r["recorded_at"],
-                r["recorded_by"] if not r.get("for") else f"{r['recorded_by']} for {r['for']}",
+                entered_by(r["recorded_by"], r.get("for")),
             ]
             for r in rows
         ],
