@@ -243,6 +243,68 @@ def test_inside_a_write_transaction_it_sees_its_own_rows(copy, monkeypatch):
         database.dispose()
 
 
+def _storage_checks_counted(monkeypatch) -> list[str]:
+    """Where verify's checks of the file ran: "beside" (the quick pass's thread) or "after"."""
+    where: list[str] = []
+    beside, after = integrity.file_problems, integrity.storage_problems
+
+    def in_the_thread(connection):
+        where.append("beside")
+        return beside(connection)
+
+    def afterwards(session):
+        where.append("after")
+        return after(session)
+
+    monkeypatch.setattr(integrity, "file_problems", in_the_thread)
+    monkeypatch.setattr(integrity, "storage_problems", afterwards)
+    return where
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_the_file_is_checked_beside_the_scan_and_not_again(copy, monkeypatch, split):
+    if split:
+        monkeypatch.setattr(quickcheck, "SPLIT_MIN_EVENTS", 2)
+    where = _storage_checks_counted(monkeypatch)
+    quick, full = both(copy)
+    assert quick is not None
+    same(quick, full)
+    assert where == ["beside", "after"]  # the quick pass's thread; then the full check's own, in its session
+
+
+def test_a_damaged_index_found_beside_the_scan_leaves_the_answer_to_the_full_check(copy, monkeypatch):
+    where = _storage_checks_counted(monkeypatch)
+    monkeypatch.setattr(integrity, "file_problems", lambda connection: where.append("beside") or ["damaged"])
+    database = Database(copy)
+    try:
+        with database.reading() as session:
+            assert integrity._quick_verify(session, None) is None
+    finally:
+        database.dispose()
+    assert where == ["beside"]
+
+
+def test_inside_a_write_transaction_the_file_is_checked_on_its_own_snapshot(copy, monkeypatch):
+    """The thread's connection cannot see this transaction's rows: its check is not used."""
+    where = _storage_checks_counted(monkeypatch)
+    database = Database(copy)
+    try:
+
+        def work(session):
+            chain = integrity.Chain(session, "tester")
+            session.execute(text("INSERT INTO agency (id, code, name) VALUES (98, 'later', 'Later Agency')"))
+            chain.append("agency.add", {"agency": [{"id": 98, "code": "later", "name": "Later Agency"}]})
+            session.flush()
+            assert integrity._quick_verify(session, None) is not None
+            raise RuntimeError("roll back")
+
+        with pytest.raises(RuntimeError):
+            database.write(work)
+    finally:
+        database.dispose()
+    assert where == ["after"], where  # the thread saw another snapshot and did nothing
+
+
 # Tampering ---------------------------------------------------------------------------------------
 
 

@@ -41,6 +41,7 @@ import math
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
@@ -650,6 +651,7 @@ def run(
     plan: dict[str, Any],
     anchor: str | None,
     progress: Callable[[int, str], Any] = _quietly,
+    beside: Callable[[sqlite3.Connection], Any] | None = None,
 ) -> dict:
     """The quick pass over the whole chain, shared with a second process when it is long.
 
@@ -661,12 +663,24 @@ def run(
     ``data_version``, read on a connection of its own before this one's first read and
     again once the second process fixed its snapshot, must not have changed (no write was
     committed in between). Otherwise this process checks everything alone.
+
+    ``beside``, if given, is run on a connection of its own, in a thread, while the chain is
+    checked: on the same snapshot (checked as the second process's is), and its result is the
+    summary's ``beside``; None when it could not read the same snapshot or failed (the caller
+    then does that work itself). SQLite works without holding the GIL, so work that is mostly
+    SQLite's (verify's checks of the file's pages and indexes) takes a core the scan leaves.
     Raises :class:`Unusual` if anything needs the full verification.
     """
     watcher = sqlite3.connect(path, timeout=60, uri=True)
+    side: _Beside | None = None
     try:
         version = watcher.execute("PRAGMA data_version").fetchone()[0]
         count = connection.execute("SELECT count(*) FROM event").fetchone()[0]
+        if beside is not None:
+            side = _Beside(path, beside, (count, _last_hash(connection, count)))
+            if watcher.execute("PRAGMA data_version").fetchone()[0] != version:  # not this snapshot
+                side.cancel()
+                side = None
         lowest, highest = connection.execute("SELECT min(seq), max(seq) FROM event").fetchone()
         if count and (lowest != 1 or highest != count):
             raise Unusual("seq does not run from 1 without gaps")
@@ -677,15 +691,62 @@ def run(
         if parts is None:
             parts = [scan(connection, plan, 1, count, anchor)] if count else []
         rows = join(SQLite(connection), plan, parts)
+    except BaseException:
+        if side is not None:
+            side.cancel()
+        raise
     finally:
         watcher.close()
     anchors = [p["anchor_seq"] for p in parts if p["anchor_seq"] is not None]
+    last_hash = parts[-1]["last_hash"] if parts else GENESIS
     return {
         "events": count,
-        "last_hash": parts[-1]["last_hash"] if parts else GENESIS,
+        "last_hash": last_hash,
         "anchor_seq": min(anchors) if anchors else None,
         "rows": rows,
+        "beside": side.result() if side is not None else None,
     }
+
+
+class _Beside:
+    """``work(connection)`` in a thread, on a read-only connection of its own whose snapshot is
+    fixed before the thread starts (see :func:`run`), done only if that snapshot holds what
+    ``seen`` says the quick pass's does: the count of its events and its last hash (the quick
+    pass's own uncommitted writes, which another connection cannot see, make them differ)."""
+
+    def __init__(self, path: str, work: Callable[[sqlite3.Connection], Any], seen: tuple[int, str]) -> None:
+        self.connection = sqlite3.connect(path, timeout=60, uri=True, isolation_level=None, check_same_thread=False)
+        self.connection.execute("BEGIN")
+        self.connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # fixes its snapshot
+        self.outcome: Any = None
+        self.thread = threading.Thread(target=self._run, args=(work, seen), name="tracker-verify-beside", daemon=True)
+        self.thread.start()
+
+    def _run(self, work: Callable[[sqlite3.Connection], Any], seen: tuple[int, str]) -> None:
+        try:
+            count = self.connection.execute("SELECT count(*) FROM event").fetchone()[0]
+            if (count, _last_hash(self.connection, count)) == seen:
+                self.outcome = work(self.connection)
+        except Exception:  # (interrupted, or the file could not be read: the caller does the work itself, and says why)
+            self.outcome = None
+
+    def cancel(self) -> None:
+        """Stop the work (its result is not wanted)."""
+        self.connection.interrupt()
+        self.result()
+        self.outcome = None
+
+    def result(self) -> Any:
+        """What the work returned, once it is done (None if it was not done, or failed)."""
+        self.thread.join()
+        self.connection.close()
+        return self.outcome
+
+
+def _last_hash(connection: sqlite3.Connection, count: int) -> str:
+    """The hash of event ``count`` (the last, as the caller counts them) that ``connection`` reads."""
+    last = connection.execute("SELECT hash FROM event WHERE seq = ?", (count,)).fetchone()
+    return last[0] if last else GENESIS
 
 
 def chunks(count: int) -> list[tuple[int, int]]:

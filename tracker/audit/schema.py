@@ -58,12 +58,21 @@ def storage_problems(session: Session) -> list[str]:
     against its table: :func:`index_problems`), one line each."""
     if session.get_bind().dialect.name != "sqlite":
         return []
+    connection = session.connection().connection.driver_connection
+    if isinstance(connection, sqlite3.Connection):
+        return file_problems(connection)
     lines = [str(row[0]) for row in session.execute(text("PRAGMA quick_check(100)")).all()]
-    damage = _damage(lines)
-    if not damage:
-        connection = session.connection().connection.driver_connection
-        if isinstance(connection, sqlite3.Connection):
-            damage = index_problems(connection)
+    return _damaged(_damage(lines))
+
+
+def file_problems(connection: sqlite3.Connection) -> list[str]:
+    """:func:`storage_problems` of the SQLite database ``connection`` reads (verify runs it on a
+    connection of its own, beside its quick pass: :func:`tracker.audit.quick.run`)."""
+    damage = _damage([str(row[0]) for row in connection.execute("PRAGMA quick_check(100)")])
+    return _damaged(damage or index_problems(connection))
+
+
+def _damaged(damage: list[str]) -> list[str]:
     return [f"the database file is damaged: {line}" for line in damage[:5]]
 
 

@@ -43,7 +43,7 @@ from tracker.audit.chain import (
     table_spec,
     table_specs,
 )
-from tracker.audit.schema import schema_problems, storage_problems
+from tracker.audit.schema import file_problems, schema_problems, storage_problems
 from tracker.errors import InputError, TrackerError
 from tracker.progress import Progress, quietly
 from tracker.store.models import DOMAIN_TABLES, Attachment, Event
@@ -351,7 +351,7 @@ def _quick_verify(session: Session, anchor: str | None, progress: Progress = qui
     if anchor is not None and summary["anchor_seq"] is None:
         return None
     attachments, bad = _attachments(session)
-    if bad or _structure(session):
+    if bad or _structure(session, storage=summary.get("beside")):
         return None
     return VerifyResult(
         events=summary["events"],
@@ -411,7 +411,8 @@ def _quick_sqlite(session: Session, anchor: str | None, progress: Progress) -> d
     if not isinstance(connection, sqlite3.Connection):
         return None
     try:
-        return quick.run(connection, path, quick_plan(), anchor, progress)
+        # the file's pages and indexes checked beside the scan, on its snapshot (see _structure)
+        return quick.run(connection, path, quick_plan(), anchor, progress, beside=file_problems)
     except (
         quick.Unusual,
         sqlite3.Error,
@@ -430,9 +431,11 @@ def quick_plan() -> dict[str, Any]:
     return {"tables": [spec.as_dict() for spec in table_specs()]}
 
 
-def _structure(session: Session) -> list[Finding]:
-    """The database file and its schema (see :mod:`tracker.audit.schema`)."""
-    return [Finding(problem, place="the database file") for problem in storage_problems(session)] + [
+def _structure(session: Session, storage: list[str] | None = None) -> list[Finding]:
+    """The database file and its schema (see :mod:`tracker.audit.schema`); ``storage``: the file's
+    problems, when they were found already (the quick pass's ``beside``)."""
+    storage = storage_problems(session) if storage is None else storage
+    return [Finding(problem, place="the database file") for problem in storage] + [
         Finding(problem, place="the schema") for problem in schema_problems(session)
     ]
 

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, bindparam
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnClause
 from sqlalchemy.types import Boolean, Text
@@ -43,5 +42,7 @@ def _sqlite(element: OneOf, compiler: Any, **kw: Any) -> str:
 
 @compiles(OneOf, "postgresql")
 def _postgresql(element: OneOf, compiler: Any, **kw: Any) -> str:
+    from sqlalchemy.dialects.postgresql import ARRAY  # (loaded with the dialect: not on SQLite)
+
     ids = bindparam(None, element.ids, type_=ARRAY(Integer()), unique=True)
     return f"{compiler.process(element.column, **kw)} = ANY({compiler.process(ids, **kw)})"
