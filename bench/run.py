@@ -6,6 +6,7 @@
     python bench/run.py --only startup,commands   # start-up and short database commands only
     python bench/run.py --only reads --quick      # the reads that must stream, on a smaller database
     python bench/run.py --postgres URL --scale 1000000   # PostgreSQL report database of 1,000,000 evidence
+    python bench/run.py --fresh         # generate the cached databases again
 
 Every metric runs the installed ``tracker`` console script in a subprocess, as a user
 would, and its baseline (a plain script or another tool) in a subprocess too,
@@ -16,11 +17,33 @@ tracker, baseline, ratio, target, met), and the table is printed.
 The report databases (1,000,000 pieces of evidence over 40 quarters, and 100,000 over
 the last 4 of those quarters, so that both hold the same quarter at the same size) are
 made once with ``bench/generate.py`` and cached in ``bench/out/db/``, keyed by their
-parameters. PostgreSQL runs when a server is reachable (``--postgres URL``, else
-``$TRACKER_BENCH_POSTGRES_URL`` or ``$TRACKER_TEST_POSTGRES_URL``); its databases are
-created for the run and dropped at its end. ``--scale N`` gives its report (and verify)
-database N pieces of evidence (100,000 by default, 10,000 with ``--quick``), over as many
-quarters as the big SQLite database has for that many.
+parameters, the generator's version and the schema revision (``generate.py --describe``).
+The big database's quarterly report runs as json and md against a hand-written SQL script
+that writes the same JSON (``bench/baselines/report_json.py``), as html against the
+tracker's own json of the same quarter (at most 3x), and ``tracker report timeline
+--format json`` over its 40 quarters against ``bench/baselines/timeline_json.py`` (the same
+JSON, at most 2x). ``tracker verify`` runs against ``bench/baselines/verify_chain.py`` on
+the machine's cores and, both pinned to CPU 0 with ``taskset -c 0``, on one core (skipped
+without ``taskset``).
+
+PostgreSQL runs when a server is reachable (``--postgres URL``, else
+``$TRACKER_BENCH_POSTGRES_URL`` or ``$TRACKER_TEST_POSTGRES_URL``). ``--scale N`` gives its
+report (and verify) database N pieces of evidence (100,000 by default, 10,000 with
+``--quick``), over as many quarters as the big SQLite database has for that many. That
+database and the "base" one (the catalog, no evidence: the import's target) are generated
+once and kept on the server, as ``bench_cache_report_<hash>`` and ``bench_cache_base_<hash>``
+(the hash of the same key as the SQLite files'); a database is reused only when its COMMENT
+says it is complete, which is written once generate.py succeeded (an advisory lock keeps two
+runs from making it at once). ``--fresh`` drops and generates them again (and the SQLite
+files). Databases of an older key are left on the server: drop them by hand. The databases
+made for a run (the import targets, the copies that ``tracker evidence add`` writes into)
+are named ``tracker_bench_<pid>_*`` and dropped at its end: the cached ones stay as generated,
+and verify reads the report database unchanged. Its rows: bulk import, the quarterly report
+(json against report_json.py, html against the tracker's json), the timeline (against
+timeline_json.py, over the generated quarters), ``tracker evidence add`` and ``tracker rec
+list`` on a copy of the report database against ``python -c "import typer,
+sqlalchemy.orm"`` and against the same commands on a copy of the base database (at most
+1.25x each), and verify (time and memory).
 
 The reads that must stream (``tracker log --json``, ``tracker export -o FILE``, ``tracker
 evidence list --format csv`` and ``--json``) run on the big report database: the peak RSS
@@ -34,13 +57,15 @@ the load moved by more than one core, the measurement is taken again (twice more
 if it never held still, its metrics have no verdict (``noisy`` in the table).
 
 Besides timing, the run checks that each comparison is fair: the baseline report
-writes the same bytes as ``tracker report quarterly --format json``, and the databases
-both importers wrote pass ``tracker verify``.
+writes the same bytes as ``tracker report quarterly --format json``, the baseline timeline
+the same bytes as ``tracker report timeline --format json``, and the databases both
+importers wrote pass ``tracker verify``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -320,8 +345,11 @@ def generator_key() -> str:
 class Generated:
     """A database or CSV file to make with generate.py, in the background (several at once)."""
 
-    def __init__(self, path: Path, arguments: list[str], *, sqlite: bool) -> None:
+    def __init__(self, path: Path, arguments: list[str], *, sqlite: bool, fresh: bool = False) -> None:
         self.path, self.sqlite, self.process = path, sqlite, None
+        if fresh:  # --fresh: made again
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
         if path.exists():
             return
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -349,13 +377,24 @@ class Generated:
         return self.path
 
 
-def cached_sqlite(out: Path, sizes: Sizes, evidence: int, quarters: int, *, label: str, version: str) -> Generated:
-    """A generated SQLite database, made once per set of parameters."""
-    key = f"r{sizes.recs}-e{evidence}-q{quarters}-s2019-{version}"
+def database_key(sizes: Sizes, evidence: int, quarters: int, version: str) -> str:
+    """What a generated database depends on: its sizes, the seed, the generator's version and the schema."""
+    return f"r{sizes.recs}-e{evidence}-q{quarters}-s2019-{version}"
+
+
+def generator_arguments(sizes: Sizes, evidence: int, quarters: int) -> list[str]:
+    return ["--recs", str(sizes.recs), "--evidence", str(evidence), "--quarters", str(quarters), "--quiet"]
+
+
+def cached_sqlite(
+    out: Path, sizes: Sizes, evidence: int, quarters: int, *, label: str, version: str, fresh: bool = False
+) -> Generated:
+    """A generated SQLite database, made once per set of parameters (again with ``fresh``)."""
     return Generated(
-        out / "db" / f"{label}-{key}.db",
-        ["--recs", str(sizes.recs), "--evidence", str(evidence), "--quarters", str(quarters), "--quiet", "--db"],
+        out / "db" / f"{label}-{database_key(sizes, evidence, quarters, version)}.db",
+        [*generator_arguments(sizes, evidence, quarters), "--db"],
         sqlite=True,
+        fresh=fresh,
     )
 
 
@@ -366,17 +405,22 @@ def copy_sqlite(source: Path, destination: Path) -> Path:
     return destination
 
 
-def import_csv(out: Path, sizes: Sizes) -> Generated:
+def import_csv(out: Path, sizes: Sizes, fresh: bool = False) -> Generated:
     """An evidence CSV file of ``import_rows`` rows for the base database's recommendations."""
     return Generated(
         out / f"import-r{sizes.recs}-{sizes.import_rows}.csv",
         ["--recs", str(sizes.recs), "--evidence", str(sizes.import_rows), "--seed", "6", "--csv"],
         sqlite=False,
+        fresh=fresh,
     )
 
 
+CACHE_PREFIX = "bench_cache_"  # the PostgreSQL databases kept between runs
+
+
 class Postgres:
-    """Databases on a PostgreSQL server, created for this run and dropped at its end."""
+    """Databases on a PostgreSQL server: those created for this run (:meth:`create`) are
+    dropped at its end; the generated ones (:meth:`cached`) are kept for the next runs."""
 
     def __init__(self, url: str) -> None:
         import psycopg
@@ -389,12 +433,23 @@ class Postgres:
     def name(self, label: str) -> str:
         return f"tracker_bench_{os.getpid()}_{label}"
 
-    def create(self, label: str, template: str | None = None) -> str:
+    def create(self, label: str, template: str | None = None, *, file_copy: bool = False) -> str:
+        """A database for this run (a copy of ``template``); ``file_copy``: copied file by file
+        rather than through the WAL, faster for a large one (PostgreSQL 15 and later)."""
         name = self.name(label)
         self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self.admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        strategy = " STRATEGY FILE_COPY" if file_copy and self.admin.info.server_version >= 150000 else ""
+        self.admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"{strategy}' if template else ""))
         self.created.append(name)
         return name
+
+    def scalar(self, name: str, sql: str) -> object:
+        """The first value of a query on database ``name``."""
+        import psycopg
+
+        with psycopg.connect(_libpq(self.url_of(name))) as connection:
+            row = connection.execute(sql).fetchone()
+        return None if row is None else row[0]
 
     def url_of(self, name: str) -> str:
         """A URL for the tracker (postgresql+psycopg://...) of database ``name`` on the server."""
@@ -415,6 +470,78 @@ class Postgres:
         for name in list(self.created):
             self.drop(name)
         self.admin.close()
+
+    # Cached databases ---------------------------------------------------------------------
+
+    @staticmethod
+    def cache_name(label: str, key: str) -> str:
+        """The name of the cached database of ``label`` generated with parameters ``key``."""
+        return f"{CACHE_PREFIX}{label}_{hashlib.sha256(f'{label}-{key}'.encode()).hexdigest()[:12]}"
+
+    @staticmethod
+    def marker(label: str, key: str) -> str:
+        """The comment a cached database carries once its generation succeeded."""
+        return f"tracker bench cache: {label} {key}, complete"
+
+    def comment(self, name: str) -> str | None:
+        """The database's COMMENT: None when it has none (unfinished), "" when it does not exist."""
+        row = self.admin.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        return "" if row is None else row[0]
+
+    def cached(self, label: str, key: str, arguments: list[str], *, fresh: bool, template: bool = False) -> Cached:
+        """The cached database of ``label`` for ``key``: reused when present and complete (its
+        COMMENT is the :meth:`marker`, written only after generate.py succeeded), else (and with
+        ``fresh``) dropped and generated again in the background. ``template``: it is copied
+        from (CREATE DATABASE ... TEMPLATE), so nobody may connect to it once made."""
+        name = self.cache_name(label, key)
+        # One run at a time checks and makes it (another waits): released once it is reused or made.
+        self.admin.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
+        if not fresh and self.comment(name) == self.marker(label, key):
+            self.admin.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
+            return Cached(self, name, label, key, None, template)
+        if self.comment(name) is not None and self.comment(name) != "":  # complete: --fresh
+            try:
+                self.admin.execute(f'DROP DATABASE "{name}"')
+            except Exception as error:
+                raise SystemExit(f"--fresh: cannot drop {name} ({error}): is another session using it?") from None
+        else:  # absent, or left unfinished by a run that failed
+            self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.execute(f'CREATE DATABASE "{name}"')
+        say(f"generating the PostgreSQL database {name} ({label}, {key}; once: cached for later runs)")
+        process = subprocess.Popen(
+            [PYTHON, str(HERE / "generate.py"), "--db", self.url_of(name), *arguments], env=environment(), cwd=ROOT
+        )
+        return Cached(self, name, label, key, process, template)
+
+
+@dataclass
+class Cached:
+    """A cached PostgreSQL database, perhaps being generated."""
+
+    pg: Postgres
+    name: str
+    label: str
+    key: str
+    process: subprocess.Popen | None
+    template: bool
+    started: float = field(default_factory=time.perf_counter)
+    seconds: float | None = None  # to generate it; None: reused from an earlier run
+
+    def result(self) -> str:
+        """Its name, once generated and marked complete."""
+        if self.process is not None:
+            if self.process.wait() != 0:
+                raise SystemExit(f"generating the PostgreSQL database {self.name} ({self.label}) failed")
+            self.process = None
+            if self.template:
+                self.pg.admin.execute(f'ALTER DATABASE "{self.name}" WITH ALLOW_CONNECTIONS false')
+            self.pg.admin.execute(f"COMMENT ON DATABASE \"{self.name}\" IS '{self.pg.marker(self.label, self.key)}'")
+            self.seconds = time.perf_counter() - self.started
+            self.pg.admin.execute("SELECT pg_advisory_unlock(hashtext(%s))", (self.name,))
+            say(f"  {self.name} generated in {self.seconds:.0f} s")
+        return self.name
 
 
 def _libpq(url: str) -> str:
@@ -452,20 +579,18 @@ def bench_startup(sizes: Sizes, tracker: list[str]) -> list[Metric]:
     return [compare(metric, samples["tracker"], samples["baseline"], 1.25)]
 
 
-def bench_commands(sizes: Sizes, tracker: list[str], small_db: Path, work: Path) -> list[Metric]:
-    scratch = copy_sqlite(small_db, work / "commands.db")
-    ref = (
-        sqlite3.connect(scratch)
-        .execute(
-            "SELECT s.slug || '/' || r.code FROM recommendation r JOIN source s ON s.id = r.source_id "
-            "ORDER BY r.id LIMIT 1"
-        )
-        .fetchone()[0]
-    )
-    add = [
+FIRST_REC = (
+    "SELECT s.slug || '/' || r.code FROM recommendation r JOIN source s ON s.id = r.source_id ORDER BY r.id LIMIT 1"
+)
+COMMAND_BASELINE = [PYTHON, "-c", "import typer, sqlalchemy.orm"]  # what a database command cannot do without
+
+
+def evidence_add(tracker: list[str], db: str, ref: str) -> list[str]:
+    """`tracker evidence add` of one piece of evidence for recommendation ``ref``."""
+    return [
         *tracker,
         "--db",
-        str(scratch),
+        db,
         "evidence",
         "add",
         "--rec",
@@ -479,8 +604,14 @@ def bench_commands(sizes: Sizes, tracker: list[str], small_db: Path, work: Path)
         "--summary",
         "Inspectors visited 12 kilns.",
     ]
+
+
+def bench_commands(sizes: Sizes, tracker: list[str], small_db: Path, work: Path) -> list[Metric]:
+    scratch = copy_sqlite(small_db, work / "commands.db")
+    ref = sqlite3.connect(scratch).execute(FIRST_REC).fetchone()[0]
+    add = evidence_add(tracker, str(scratch), ref)
     listing = [*tracker, "--db", str(scratch), "rec", "list"]
-    baseline = [PYTHON, "-c", "import typer, sqlalchemy.orm"]
+    baseline = COMMAND_BASELINE
     samples = interleave({"add": add, "list": listing, "baseline": baseline}, sizes.quick_runs, warm_up=True)
     target, described = "<= 1.25x", '`python -c "import typer, sqlalchemy.orm"`'
     return [
@@ -568,14 +699,104 @@ def report_commands(tracker: list[str], db: str, quarter: str, fmt: str, output:
     return [*tracker, "--db", db, "report", "quarterly", quarter, "--format", fmt, "--as-of", AS_OF, "-o", str(output)]
 
 
+LAST_QUARTER = "2024Q4"  # where the generated history ends (generate.py --end)
+
+
+def history_range(quarters: int) -> tuple[str, str]:
+    """The first and last quarter of a generated history of ``quarters`` quarters."""
+    year, number = int(LAST_QUARTER[:4]), int(LAST_QUARTER[-1])
+    for _ in range(quarters - 1):
+        year, number = (year, number - 1) if number > 1 else (year - 1, 4)
+    return f"{year}Q{number}", LAST_QUARTER
+
+
+def timeline_commands(tracker: list[str], db: str, quarters: int, outputs: dict[str, Path]) -> dict[str, list[str]]:
+    """`tracker report timeline --format json` over the generated history, and its baseline
+    (bench/baselines/timeline_json.py), writing ``outputs["timeline"]`` and ``outputs["timeline-baseline"]``."""
+    first, last = history_range(quarters)
+    return {
+        "timeline": [
+            *tracker,
+            "--db",
+            db,
+            "report",
+            "timeline",
+            "--from",
+            first,
+            "--to",
+            last,
+            "--format",
+            "json",
+            "--as-of",
+            AS_OF,
+            "-o",
+            str(outputs["timeline"]),
+        ],
+        "timeline-baseline": [
+            PYTHON,
+            str(BASELINES / "timeline_json.py"),
+            db,
+            first,
+            last,
+            AS_OF,
+            str(outputs["timeline-baseline"]),
+        ],
+    }
+
+
+def timeline_metric(name: str, quarters: int) -> Metric:
+    first, last = history_range(quarters)
+    return Metric(
+        name,
+        f"`tracker report timeline --from {first} --to {last} --format json`",
+        "hand-written raw SQL script (bench/baselines/timeline_json.py), same JSON",
+        "<= 2x",
+    )
+
+
+def timeline_result(metric: Metric, samples: dict[str, list[Sample]], outputs: dict[str, Path]) -> Metric:
+    """The timeline's row: the tracker against its baseline, and whether both wrote the same bytes."""
+    compare(metric, samples["timeline"], samples["timeline-baseline"], 2.0)
+    same = outputs["timeline"].read_bytes() == outputs["timeline-baseline"].read_bytes()
+    document = json.loads(outputs["timeline"].read_text())
+    metric.note = (
+        f"{len(document['recommendations']):,} recommendations over {len(document['quarters'])} quarter(s) "
+        f"({document['from']}..{document['to']}); "
+        + ("output identical to the baseline's" if same else "OUTPUT DIFFERS from the baseline's")
+    )
+    if not same:
+        metric.met = False
+    return metric
+
+
+def html_metric(name: str, quarter: str) -> Metric:
+    return Metric(
+        name,
+        f"`tracker report quarterly {quarter} --format html`",
+        f"`tracker report quarterly {quarter} --format json` (the same report, in the same run)",
+        "<= 3x",
+    )
+
+
+def html_result(metric: Metric, html: list[Sample], json_samples: list[Sample], html_file: Path) -> Metric:
+    compare(metric, html, json_samples, 3.0)
+    metric.note = f"{html_file.stat().st_size / 2**20:,.1f} MiB of HTML"
+    return metric
+
+
 def bench_report(sizes: Sizes, tracker: list[str], big_db: Path, small_db: Path, work: Path) -> list[Metric]:
     quarter = "2024Q4"
-    outputs = {name: work / f"report-{name}" for name in ("json", "md", "baseline", "small")}
+    outputs = {
+        name: work / f"report-{name}"
+        for name in ("json", "md", "html", "baseline", "small", "timeline", "timeline-baseline")
+    }
     commands = {
         "json": report_commands(tracker, str(big_db), quarter, "json", outputs["json"]),
         "md": report_commands(tracker, str(big_db), quarter, "md", outputs["md"]),
+        "html": report_commands(tracker, str(big_db), quarter, "html", outputs["html"]),
         "baseline": [PYTHON, str(BASELINES / "report_json.py"), str(big_db), quarter, AS_OF, str(outputs["baseline"])],
         "small": report_commands(tracker, str(small_db), quarter, "json", outputs["small"]),
+        **timeline_commands(tracker, str(big_db), sizes.quarters, outputs),
     }
     samples = interleave(commands, sizes.runs)
     same = outputs["json"].read_bytes() == outputs["baseline"].read_bytes()
@@ -637,25 +858,60 @@ def bench_report(sizes: Sizes, tracker: list[str], big_db: Path, small_db: Path,
         runs=len(samples["json"]) * 2,
         note=f"baseline script: {max(s.rss_mib for s in samples['baseline']):.0f} MiB",
     )
-    return [*metrics, memory]
+    html = html_result(
+        html_metric(f"quarterly report, html ({big}-evidence database)", quarter),
+        samples["html"],
+        samples["json"],
+        outputs["html"],
+    )
+    timeline = timeline_result(
+        timeline_metric(f"timeline, json ({big}-evidence database)", sizes.quarters), samples, outputs
+    )
+    return [*metrics[:2], html, *metrics[2:], memory, timeline]
+
+
+ONE_CORE = ["taskset", "-c", "0"]  # a command's prefix: it runs on the first CPU only
+
+
+def one_core() -> str | None:
+    """Why commands cannot be pinned to one core here, or None when they can."""
+    if shutil.which("taskset") is None:
+        return "the taskset command is not installed (util-linux)"
+    if subprocess.run([*ONE_CORE, "true"], capture_output=True).returncode != 0:
+        return "`taskset -c 0` failed (CPU 0 not allowed here)"
+    return None
 
 
 def bench_verify(sizes: Sizes, tracker: list[str], big_db: Path) -> list[Metric]:
+    """`tracker verify` against bench/baselines/verify_chain.py, on the machine's cores, and
+    both pinned to one core (``taskset -c 0``), interleaved."""
     events = sqlite3.connect(big_db).execute("SELECT count(*) FROM event").fetchone()[0]
-    samples = interleave(
-        {
-            "tracker": [*tracker, "--db", str(big_db), "verify"],
-            "baseline": [PYTHON, str(BASELINES / "verify_chain.py"), str(big_db)],
-        },
-        sizes.runs,
-    )
+    commands = {
+        "tracker": [*tracker, "--db", str(big_db), "verify"],
+        "baseline": [PYTHON, str(BASELINES / "verify_chain.py"), str(big_db)],
+    }
+    unpinned = one_core()
+    if unpinned is None:
+        commands |= {f"{label}, one core": [*ONE_CORE, *command] for label, command in list(commands.items())}
+    samples = interleave(commands, sizes.runs)
     metric = Metric(
         f"verify ({events:,} events)",
         "`tracker verify`",
         "plain loop of hashlib.sha256 over the stored events",
         "<= 1.5x",
     )
-    return [compare(metric, samples["tracker"], samples["baseline"], 1.5)]
+    pinned = Metric(
+        f"verify, one core ({events:,} events)",
+        "`taskset -c 0 tracker verify`",
+        "`taskset -c 0` the same plain loop of hashlib.sha256",
+        "<= 1.5x",
+    )
+    if unpinned is None:
+        compare(pinned, samples["tracker, one core"], samples["baseline, one core"], 1.5)
+        pinned.note = "both pinned to CPU 0 (`taskset -c 0`)"
+    else:
+        pinned.note = f"skipped: {unpinned}"
+    return [compare(metric, samples["tracker"], samples["baseline"], 1.5), pinned]
 
 
 SEARCH_WORDS = "brick kiln"  # two of the generator's words: each text holds both in about 1 case in 6
@@ -844,59 +1100,96 @@ def postgres_report_metric(sizes: Sizes) -> Metric:
     )
 
 
-def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: Path) -> list[Metric]:
-    """The PostgreSQL rows: its databases are generated once, then each measurement is taken
-    while the machine holds still (:func:`steady`)."""
+def postgres_html_metric(sizes: Sizes) -> Metric:
+    return html_metric(f"PostgreSQL: quarterly report, html ({sizes.pg_evidence:,}-evidence database)", "2024Q4")
+
+
+def postgres_timeline_metric(sizes: Sizes) -> Metric:
+    return timeline_metric(
+        f"PostgreSQL: timeline, json ({sizes.pg_evidence:,}-evidence database)", postgres_quarters(sizes)
+    )
+
+
+def postgres_command_metrics(sizes: Sizes) -> list[Metric]:
+    """`tracker evidence add` and `tracker rec list` on (a copy of) the report database, against
+    Python importing what they need, and against the same commands on (a copy of) the empty one."""
+    n, described = f"{sizes.pg_evidence:,}", '`python -c "import typer, sqlalchemy.orm"`'
+    return [
+        Metric(
+            f"PostgreSQL: database command: evidence add ({n}-evidence database)",
+            "`tracker evidence add ...`",
+            described,
+            "<= 1.25x",
+        ),
+        Metric(
+            f"PostgreSQL: database command: rec list ({n}-evidence database)",
+            "`tracker rec list`",
+            described,
+            "<= 1.25x",
+        ),
+        Metric(
+            f"PostgreSQL: database command, evidence add: {n} vs empty database",
+            f"`tracker evidence add ...` on the {n}-evidence database",
+            "the same on the database with the catalog only",
+            "<= 1.25x",
+        ),
+        Metric(
+            f"PostgreSQL: database command, rec list: {n} vs empty database",
+            f"`tracker rec list` on the {n}-evidence database",
+            "the same on the database with the catalog only",
+            "<= 1.25x",
+        ),
+    ]
+
+
+def postgres_metrics(sizes: Sizes) -> list[Metric]:
+    """Every PostgreSQL row, in the order of the table."""
+    return [
+        postgres_import_metric(sizes),
+        postgres_report_metric(sizes),
+        postgres_html_metric(sizes),
+        postgres_timeline_metric(sizes),
+        *postgres_command_metrics(sizes),
+        *postgres_verify_metrics(sizes),
+    ]
+
+
+def postgres_quarters(sizes: Sizes) -> int:
+    """The quarters of history of the PostgreSQL report database: as many as the big SQLite
+    database has for that much evidence."""
+    return max(1, round(sizes.quarters * sizes.pg_evidence / sizes.big)) if sizes.big else 1
+
+
+def bench_postgres(
+    sizes: Sizes, tracker: list[str], url: str | None, csv_file: Path, *, version: str, fresh: bool = False
+) -> list[Metric]:
+    """The PostgreSQL rows: its report and base databases are generated once and cached on the
+    server (:meth:`Postgres.cached`), then each measurement is taken while the machine holds
+    still (:func:`steady`). What a measurement writes goes into copies made for the run."""
     if url is None:
-        skipped = [postgres_import_metric(sizes), postgres_report_metric(sizes), *postgres_verify_metrics(sizes)]
+        skipped = postgres_metrics(sizes)
         for metric in skipped:
             metric.note = "skipped: no PostgreSQL server (pass --postgres URL)"
         return skipped
     pg = Postgres(url)
     try:
-        say("PostgreSQL: generating the databases")
-        quarters = max(1, round(sizes.quarters * sizes.pg_evidence / sizes.big)) if sizes.big else 1
-        report_db = pg.url_of(pg.create("report"))
-        base = pg.create("base")
-        makers = [
-            subprocess.Popen(
-                [
-                    PYTHON,
-                    str(HERE / "generate.py"),
-                    "--db",
-                    report_db,
-                    "--recs",
-                    str(sizes.recs),
-                    "--evidence",
-                    str(sizes.pg_evidence),
-                    "--quarters",
-                    str(quarters),
-                    "--quiet",
-                ],
-                env=environment(),
-                cwd=ROOT,
+        quarters = postgres_quarters(sizes)
+        made = [
+            pg.cached(
+                "report",
+                database_key(sizes, sizes.pg_evidence, quarters, version),
+                generator_arguments(sizes, sizes.pg_evidence, quarters),
+                fresh=fresh,
             ),
-            subprocess.Popen(
-                [
-                    PYTHON,
-                    str(HERE / "generate.py"),
-                    "--db",
-                    pg.url_of(base),
-                    "--recs",
-                    str(sizes.recs),
-                    "--evidence",
-                    "0",
-                    "--quarters",
-                    "1",
-                    "--quiet",
-                ],
-                env=environment(),
-                cwd=ROOT,
+            pg.cached(
+                "base", database_key(sizes, 0, 1, version), generator_arguments(sizes, 0, 1), fresh=fresh, template=True
             ),
         ]
-        if any(maker.wait() != 0 for maker in makers):
-            raise SystemExit("generating the PostgreSQL databases failed")
-        pg.admin.execute(f'ALTER DATABASE "{base}" WITH ALLOW_CONNECTIONS false')  # usable as a template
+        report_name, base = (cached.result() for cached in made)
+        for cached in made:
+            if cached.seconds is None:
+                say(f"PostgreSQL: reusing the cached {cached.label} database {cached.name} (--fresh to regenerate)")
+        report_db = pg.url_of(report_name)
 
         targets = {"tracker": "import_tracker", "baseline": "import_baseline"}
 
@@ -940,12 +1233,18 @@ def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: 
                 metric.met = False
             return [metric]
 
+        work = csv_file.parent
+
         def report() -> list[Metric]:
-            work = csv_file.parent
-            outputs = {"tracker": work / "pg-report.json", "baseline": work / "pg-report-baseline.json"}
+            outputs = {
+                "tracker": work / "pg-report.json",
+                "baseline": work / "pg-report-baseline.json",
+                "html": work / "pg-report.html",
+            }
             samples = interleave(
                 {
                     "tracker": report_commands(tracker, report_db, "2024Q4", "json", outputs["tracker"]),
+                    "html": report_commands(tracker, report_db, "2024Q4", "html", outputs["html"]),
                     "baseline": [
                         PYTHON,
                         str(BASELINES / "report_json.py"),
@@ -965,14 +1264,59 @@ def bench_postgres(sizes: Sizes, tracker: list[str], url: str | None, csv_file: 
             )
             if not same:
                 metric.met = False
-            return [metric]
+            html = html_result(postgres_html_metric(sizes), samples["html"], samples["tracker"], outputs["html"])
+            return [metric, html]
 
-        metrics = steady(imports) + steady(report)
+        def timeline() -> list[Metric]:
+            outputs = {"timeline": work / "pg-timeline.json", "timeline-baseline": work / "pg-timeline-baseline.json"}
+            samples = interleave(timeline_commands(tracker, report_db, quarters, outputs), sizes.runs)
+            return [timeline_result(postgres_timeline_metric(sizes), samples, outputs)]
+
+        metrics = steady(imports) + steady(report) + steady(timeline)
+        say("PostgreSQL: database commands")
+        metrics += postgres_commands(sizes, tracker, pg, report_name, base)
         say("PostgreSQL: verify")
         metrics += steady(lambda: bench_postgres_verify(sizes, tracker, report_db))
     finally:
         pg.close()
     return metrics
+
+
+def postgres_commands(sizes: Sizes, tracker: list[str], pg: Postgres, report: str, base: str) -> list[Metric]:
+    """The database commands on copies of the report and base databases (what they write
+    leaves the cached ones as they were), made for the run and dropped at its end."""
+    try:
+        big = pg.create("commands_report", template=report, file_copy=True)
+        empty = pg.create("commands_base", template=base)
+    except Exception as error:  # e.g. another session is connected to the report database
+        skipped = postgres_command_metrics(sizes)
+        for metric in skipped:
+            metric.note = f"skipped: could not copy the cached databases ({type(error).__name__}: {error})"
+        return skipped
+    ref = str(pg.scalar(big, FIRST_REC))
+
+    def measure() -> list[Metric]:
+        samples = interleave(
+            {
+                "add": evidence_add(tracker, pg.url_of(big), ref),
+                "list": [*tracker, "--db", pg.url_of(big), "rec", "list"],
+                "add-empty": evidence_add(tracker, pg.url_of(empty), ref),
+                "list-empty": [*tracker, "--db", pg.url_of(empty), "rec", "list"],
+                "baseline": COMMAND_BASELINE,
+            },
+            sizes.quick_runs,
+            warm_up=True,
+        )
+        add, listing, add_empty, list_empty = postgres_command_metrics(sizes)
+        compare(add, samples["add"], samples["baseline"], 1.25)
+        compare(listing, samples["list"], samples["baseline"], 1.25)
+        compare(add_empty, samples["add"], samples["add-empty"], 1.25)
+        compare(list_empty, samples["list"], samples["list-empty"], 1.25)
+        add.note = "on a copy of the cached report database, made for the run"
+        add_empty.note = "on copies of the cached report and base databases, made for the run"
+        return [add, listing, add_empty, list_empty]
+
+    return steady(measure)
 
 
 # Output ---------------------------------------------------------------------------------------------
@@ -1047,6 +1391,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="evidence in the PostgreSQL report and verify database (default 100,000)",
     )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="generate the cached databases again (SQLite in OUT/db/, PostgreSQL's bench_cache_* on the server)",
+    )
     parser.add_argument("--only", metavar="GROUPS", help=f"comma-separated: {','.join(GROUPS)}")
     args = parser.parse_args(argv)
     sizes = SIZES["smoke" if args.smoke else "quick" if args.quick else "default"]
@@ -1068,15 +1417,20 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
 
     version = generator_key()
+    fresh = args.fresh
     made = {  # generated at once, in the background; cached
-        "big": cached_sqlite(out, sizes, sizes.big, sizes.quarters, label="big", version=version)
+        "big": cached_sqlite(out, sizes, sizes.big, sizes.quarters, label="big", version=version, fresh=fresh)
         if groups & {"report", "verify", "search", "reads"}
         else None,
-        "small": cached_sqlite(out, sizes, sizes.small, sizes.small_quarters, label="small", version=version)
+        "small": cached_sqlite(
+            out, sizes, sizes.small, sizes.small_quarters, label="small", version=version, fresh=fresh
+        )
         if groups & {"commands", "report"}
         else None,
-        "base": cached_sqlite(out, sizes, 0, 1, label="base", version=version) if groups & {"import", "xlsx"} else None,
-        "csv": import_csv(out, sizes) if groups & {"import", "postgres"} else None,
+        "base": cached_sqlite(out, sizes, 0, 1, label="base", version=version, fresh=fresh)
+        if groups & {"import", "xlsx"}
+        else None,
+        "csv": import_csv(out, sizes, fresh=fresh) if groups & {"import", "postgres"} else None,
     }
     big_db, small_db, base_db, csv_file = (
         made[k].result() if made[k] else None for k in ("big", "small", "base", "csv")
@@ -1109,7 +1463,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics += steady(lambda: bench_reads(sizes, tracker, big_db, work))
     if "postgres" in groups:
         say("PostgreSQL")
-        metrics += bench_postgres(sizes, tracker, url, csv_file)  # each of its measurements steady
+        # each of its measurements steady
+        metrics += bench_postgres(sizes, tracker, url, csv_file, version=version, fresh=fresh)
     shutil.rmtree(work, ignore_errors=True)
 
     info["load_average_end"] = os.getloadavg()
