@@ -6,6 +6,7 @@ title can never become markup; a command in the wording (between backticks) stay
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -52,18 +53,26 @@ if TYPE_CHECKING:
     from tracker.reports.editions import EditionsReport, EditionStatus, ThreadRow
 
 # Markdown's and HTML's special characters, each escaped with a backslash.
-_MD_ESCAPED = str.maketrans({char: "\\" + char for char in "\\`*_[]<>|#"})
+_MD_SPECIAL = "\\`*_[]<>|#"
+_MD_ESCAPED = str.maketrans({char: "\\" + char for char in _MD_SPECIAL})
+_MD_FIND = re.compile("[" + re.escape(_MD_SPECIAL) + "]")
+
+
+def _escaped(text: str) -> str:
+    """``text`` with each special character escaped (looked for first: most text has none, and
+    a search is quicker than a translation)."""
+    return text.translate(_MD_ESCAPED) if _MD_FIND.search(text) else text
 
 
 def inline(text: Any) -> str:
     """Inline Markdown text: one line, with Markdown's and HTML's special characters escaped."""
-    return " ".join(str(text).split()).translate(_MD_ESCAPED)
+    return _escaped(" ".join(str(text).split()))
 
 
 def inline_with_code(text: str) -> str:
     """Like :func:`inline`, but a part between backticks (a command) becomes inline code."""
     parts = " ".join(str(text).split()).split("`")
-    return "".join(f"`{part}`" if i % 2 else part.translate(_MD_ESCAPED) for i, part in enumerate(parts))
+    return "".join(f"`{part}`" if i % 2 else _escaped(part) for i, part in enumerate(parts))
 
 
 def link(url: str | None, text: str = "link") -> str:

@@ -952,7 +952,7 @@ def _quarter_evidence(
         summary,
         rec_id,
         stance,
-    ) in session.execute(
+    ) in session.connection().execute(  # (Core: rows, without the ORM's loading of each)
         select(
             Evidence.id,
             Evidence.title,
