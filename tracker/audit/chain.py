@@ -74,7 +74,8 @@ def _kind(table: Table, column: Any) -> str:
 
 @functools.cache
 def table_spec(table: Table) -> TableSpec:
-    """What the audit record knows of ``table``: every column but an attachment's content."""
+    """What the audit record knows of ``table``: every column but an attachment's content (the
+    event table too, which is spelled so in an export)."""
     columns = [column for column in table.columns if column.name != "content"]
     return TableSpec(
         name=table.name,
@@ -84,7 +85,7 @@ def table_spec(table: Table) -> TableSpec:
         nullable=frozenset(column.name for column in columns if column.nullable),
         choices={column.name: tuple(column.type.enums) for column in columns if isinstance(column.type, Vocabulary)},
         refs={fk.parent.name: fk.column.table.name for fk in table.foreign_keys},
-        unordered=TRAITS[table.name].unordered,
+        unordered=TRAITS[table.name].unordered if table.name in TRAITS else False,
         recorded_at=recorded_at_column(table),
     )
 

@@ -16,6 +16,7 @@ from sqlalchemy import String, Table, func, select
 from sqlalchemy.orm import Session
 
 from tracker.audit.canonical import canonical, json_value
+from tracker.audit.chain import speller, table_spec
 from tracker.progress import Progress, quietly
 from tracker.store.database import SCHEMA_REVISION, Database
 from tracker.store.models import DOMAIN_TABLES, Event
@@ -79,17 +80,23 @@ def _table_records(
     session: Session, table: Table, *, with_files: bool, advance: Callable[[int], None]
 ) -> Iterator[str]:
     """A table's rows as canonical JSON, in primary key order (text keys compared by code point,
-    as Python compares them, whatever the database's collation)."""
-    columns = [c for c in table.columns if c.name != "content" or with_files]
+    as Python compares them, whatever the database's collation): spelled as the audit record
+    spells a row (:func:`tracker.audit.chain.speller`), and an attachment's content, when files
+    are exported, beside its other columns."""
+    spec = table_spec(table)
+    content = with_files and "content" in table.c
+    columns = [table.c[name] for name in spec.columns] + ([table.c.content] if content else [])
     postgres = session.get_bind().dialect.name == "postgresql"
     order = [c.collate("C") if postgres and isinstance(c.type, String) else c for c in table.primary_key.columns]
+    record = speller(table).record
     count = 0
     for row in session.execute(select(*columns).order_by(*order).execution_options(yield_per=_BATCH)):
-        values = row._mapping
-        record = {c.name: json_value(values[c.name]) for c in columns if c.name != "content"}
-        if "content" in values:
-            record["content"] = base64.b64encode(values["content"]).decode("ascii")
-        yield canonical(record)
+        if content:
+            values = dict(zip(spec.columns, map(json_value, row), strict=False))
+            values["content"] = base64.b64encode(row[-1]).decode("ascii")
+            yield canonical(values)
+        else:
+            yield record(row)
         count += 1
         if count == _SHOW_EVERY:
             advance(count)
