@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_reports import ACTOR, at, write
+from test_reports import ACTOR, at, chart_facts, write
 
 from tracker import render, reports, services
 from tracker.periods import Quarter, parse_as_of, quarter_range
@@ -116,32 +116,76 @@ def test_a_31_quarter_timeline_printed_to_pdf_shows_every_quarter(make_url_for, 
 # Charts ------------------------------------------------------------------------------------------------
 
 
-def _tick_label_boxes(chart: charts.StatusBars | charts.IndicatorTrend) -> list[tuple[float, float]]:
-    """The horizontal extent, in pixels, of each labelled quarter on the chart's x axis, as drawn."""
-
-    def measure(figure):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        canvas = FigureCanvasAgg(figure)
-        canvas.draw()
-        renderer = canvas.get_renderer()
-        boxes = [label.get_window_extent(renderer) for label in figure.axes[0].get_xticklabels() if label.get_text()]
-        return [(box.x0, box.x1) for box in boxes]
-
-    return charts._draw(chart, measure)
+def _quarter_label_boxes(chart: charts.Chart) -> list[charts.Box]:
+    """Where the chart's layout puts each labelled quarter on its x axis: the box it takes the label to fill."""
+    return [label.box for label in charts.layout(chart).quarter_labels if label is not None]
 
 
-@pytest.mark.parametrize("count", [4, 8, 11, 12, 31, 60, 120])
-def test_chart_labels_never_overlap(count):
+def _chart_of(count: int, indicator: bool) -> charts.Chart:
     last = Quarter(2000, 1)
     for _ in range(count - 1):
         last = last.next()
     quarters = quarter_range(Quarter(2000, 1), last)
+    if indicator:
+        values = tuple(float(i * 1000) for i in range(count))
+        return charts.IndicatorTrend("Cases (cases)", "r/c", "cases", tuple(map(str, quarters)), values, 12345.5)
     history = tuple(reports.StatusCounts(q, tuple((s, 1) for s in Status)) for q in quarters)
-    boxes = sorted(_tick_label_boxes(charts.status_bars(history, "Recommendations by status")))
+    return charts.status_bars(history, "Recommendations by status")
+
+
+@pytest.mark.parametrize("indicator", [False, True], ids=["status", "indicator"])
+@pytest.mark.parametrize("count", [4, 8, 10, 11, 12, 24, 31, 60, 120])
+def test_chart_labels_never_overlap(count, indicator):
+    chart = _chart_of(count, indicator)
+    shape = charts.layout(chart)
+    boxes = sorted(_quarter_label_boxes(chart), key=lambda box: box.left)
     assert len(boxes) >= min(count, charts.UPRIGHT_LABELS) // 2, "too few quarters are labelled"
-    for (_, right), (left, _) in zip(boxes, boxes[1:]):
-        assert right <= left, f"two quarter labels overlap on a chart of {count} quarters"
+    for box, after in zip(boxes, boxes[1:]):
+        assert box.right <= after.left, f"two quarter labels overlap on a chart of {count} quarters"
+    for box in boxes:  # on the chart, and under its plot
+        assert 0 <= box.left and box.right <= shape.width and box.bottom <= shape.height, "a label is cut off"
+        assert box.top >= shape.plot.bottom
+    ticks = [label.box for _, label in shape.ticks]  # y tick labels, left of the plot, apart
+    assert all(box.right <= shape.plot.left and box.left >= shape.axis_label.box.right for box in ticks)
+    for box, above in zip(ticks, ticks[1:]):
+        assert above.bottom <= box.top, f"two value labels overlap on a chart of {count} quarters"
+
+
+def test_chart_quarter_labels_follow_the_level_and_upright_rules():
+    """Level up to 10 quarters, then upright; past 24, every second (or third...) quarter labelled."""
+
+    def labels(count: int) -> list[charts.Label | None]:
+        return list(charts.layout(_chart_of(count, indicator=False)).quarter_labels)
+
+    assert not any(label.upright for label in labels(charts.LEVEL_LABELS) if label)
+    assert all(label.upright for label in labels(charts.LEVEL_LABELS + 1) if label)
+    assert all(labels(charts.UPRIGHT_LABELS))
+    assert [label is not None for label in labels(31)] == [i % 2 == 0 for i in range(31)]
+    assert [label is not None for label in labels(60)] == [i % 3 == 0 for i in range(60)]
+
+
+def test_a_long_title_wraps_and_the_chart_grows_to_hold_it():
+    words = "Share of labour inspections of brick kilns that found children working, by province and quarter"
+    chart = charts.IndicatorTrend(f"{words} (percent)", "r/k", "percent", ("2019Q2", "2019Q3"), (3.0, 5.0), 10.0)
+    shape = charts.layout(chart)
+    assert len(shape.title) > 1
+    assert "".join(line.text for line in shape.title) == chart.title
+    assert all(line.box.right <= shape.width for line in shape.title)
+    assert shape.height > charts.TREND_SIZE[1] and shape.plot.top > shape.title[-1].box.bottom
+    facts = chart_facts(charts.svg(chart))
+    assert chart.title in facts["texts"]
+
+
+def test_the_svg_of_a_chart_is_drawn_without_matplotlib():
+    """The HTML page's charts (one per indicator) are written by hand, for speed: matplotlib is for Word's PNGs."""
+    code = (
+        "import sys; from tracker.render import charts; "
+        "charts.svg(charts.IndicatorTrend('Cases (cases)', 'r/c', 'cases', ('2019Q2', '2019Q3'), (1.0, None), 2.0)); "
+        "print('matplotlib' in sys.modules)"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == "False\n"
 
 
 def test_charts_carry_no_meaningless_legend():
@@ -152,14 +196,14 @@ def test_charts_carry_no_meaningless_legend():
         ),
     )
     bars = charts.svg(charts.status_bars(history, "By status"))
-    legend = re.search(r'<g id="legend_1">.*?</g>\s*</g>\s*</g>', bars, re.DOTALL)
+    legend = re.search(r'<g class="legend".*?</g>', bars, re.DOTALL)
     assert legend is not None
     # only the statuses some quarter has: partially implemented and implemented name nothing drawn
     assert "not started" in legend.group(0) and "in progress" in legend.group(0)
     assert "partially implemented" not in bars and ">implemented<" not in bars
     trend = charts.IndicatorTrend("Inspections (kilns)", "r/i", "kilns", ("2019Q2", "2019Q3"), (3.0, 5.0), 10.0)
     drawn = charts.svg(trend)
-    assert 'id="legend_' not in drawn  # one line: no legend...
+    assert 'class="legend"' not in drawn  # one line: no legend...
     assert "target 10" in drawn  # ...and the target named beside its line
 
 

@@ -7,8 +7,8 @@ Word's own terms: the title and sections are Heading 1 and 2, each recommendatio
 Heading 3 that starts a new page, the parts of one a Heading 4 (the navigation pane and a
 table of contents find them); tables have a header row that Word repeats on every page;
 statuses are cells (or, within a sentence, runs) shaded in the colours of the HTML badges
-(:data:`tracker.render.charts.STATUS_COLOURS`); charts are PNG images drawn by the same
-code as the HTML page's SVG (:func:`tracker.render.charts.png`), their title as alt text;
+(:data:`tracker.render.charts.STATUS_COLOURS`); charts are PNG images of the HTML page's
+charts (the same data), drawn by matplotlib (:func:`tracker.render.charts.png`), their title as alt text;
 every page's footer gives the tracker version, the as-of instant, the audience (and the
 marking of an internal or confidential report), the fingerprint and the page number.
 

@@ -1,9 +1,9 @@
 """HTML: one self-contained page that prints well, with charts of the status history and the indicators.
 
 The page comes from the Jinja2 templates in ``templates/``, autoescaped; its charts are
-inline SVG (:mod:`tracker.render.charts`), and it fetches nothing (its
-Content-Security-Policy says so to the browser too). Jinja2, MarkupSafe and matplotlib
-are imported only when a page is rendered.
+inline SVG, written by :func:`tracker.render.charts.svg` itself (no matplotlib: a page
+holds a chart per indicator), and it fetches nothing (its Content-Security-Policy says so
+to the browser too). Jinja2 and MarkupSafe are imported only when a page is rendered.
 """
 
 from __future__ import annotations
