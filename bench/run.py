@@ -52,9 +52,14 @@ of the tracker's process (at most 200 MiB), the time to the first line it writes
 the ``sqlite3`` command is installed.
 
 The machine must hold still while a metric is measured: the 1-minute load average and the
-free cores (CPUs less that load) are recorded at the start and end of each measurement. When
-the load moved by more than one core, the measurement is taken again (twice more at most);
-if it never held still, its metrics have no verdict (``noisy`` in the table).
+free cores (CPUs less that load) are recorded at the start and end of each measurement, and,
+on Linux, the cores that other work took during it: the machine's busy CPU time
+(``/proc/stat``) less this run's own (this process, the commands it ran, and the PostgreSQL
+server on this machine, whose work for the commands is theirs). The load average counts the
+commands measured too (verify alone takes two cores), so on Linux it is the other work that
+decides: when it took more than one core, the measurement is taken again (twice more at
+most); elsewhere, when the load moved by more than one core. If it never held still, its
+metrics have no verdict (``noisy`` in the table).
 
 Besides timing, the run checks that each comparison is fair: the baseline report
 writes the same bytes as ``tracker report quarterly --format json``, the baseline timeline
@@ -148,6 +153,7 @@ class Metric:
     free_cores_end: float | None = None
     attempts: int = 0  # measurements taken (more than one: the load moved)
     noisy: bool = False  # the load never held still: no verdict
+    other_cores: float | None = None  # cores that other work took during the measurement (Linux)
 
 
 # Running commands ---------------------------------------------------------------------------
@@ -292,7 +298,7 @@ def compare(
 
 # A machine that holds still -------------------------------------------------------------------
 
-NOISE = 1.0  # cores: a measurement during which the load moved by more is taken again
+NOISE = 1.0  # cores: a measurement during which other work took more (or the load moved by more) is taken again
 ATTEMPTS = 3  # the first measurement and at most two more
 
 
@@ -302,30 +308,68 @@ def load() -> tuple[float, float]:
     return one, max(0.0, (os.cpu_count() or 1) - one)
 
 
-def steady(measure: Callable[[], list[Metric]]) -> list[Metric]:
-    """The metrics of ``measure()``, taken while the load held within a core of where it began.
+def _cpu_seconds() -> tuple[float, float] | None:
+    """(CPU seconds the machine has spent busy, CPU seconds of this run's own work), or None
+    where ``/proc`` cannot tell. This run's own: this process and the commands it ran (each
+    waited for), and the PostgreSQL server's processes on this machine (its backends, once
+    they exit, count in the postmaster's children's times)."""
+    try:
+        with open("/proc/stat") as stat:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in stat.readline().split()[1:9])
+    except (OSError, ValueError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    own = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        own += usage.ru_utime + usage.ru_stime
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        if name.startswith("postgres"):
+            own += sum(int(v) for v in fields[11:15]) / ticks  # utime, stime, cutime, cstime
+    return (user + nice + system + irq + softirq + steal) / ticks, own
 
-    Each attempt records the load and free cores at its start and end in its metrics; when
-    the load moved by more than :data:`NOISE`, the measurement is taken again, up to
-    :data:`ATTEMPTS` in all. If it never held still, the last attempt's metrics have no
-    verdict: ``met`` is None and the note says ``noisy (load X -> Y)``.
+
+def steady(measure: Callable[[], list[Metric]]) -> list[Metric]:
+    """The metrics of ``measure()``, taken while other work left the machine alone.
+
+    Each attempt records the load and free cores at its start and end in its metrics, and the
+    cores other work took meanwhile (:func:`_cpu_seconds`); when that was more than
+    :data:`NOISE` (where it cannot be told: when the load moved by more), the measurement is
+    taken again, up to :data:`ATTEMPTS` in all. If it never held still, the last attempt's
+    metrics have no verdict: ``met`` is None and the note says ``noisy (...)``.
     """
     for attempt in range(1, ATTEMPTS + 1):
         (load_start, free_start) = load()
+        cpu_start, wall_start = _cpu_seconds(), time.perf_counter()
         metrics = measure()
+        cpu_end, wall = _cpu_seconds(), time.perf_counter() - wall_start
         (load_end, free_end) = load()
+        other = None
+        if cpu_start is not None and cpu_end is not None and wall > 0:
+            other = max(0.0, ((cpu_end[0] - cpu_start[0]) - (cpu_end[1] - cpu_start[1])) / wall)
         for metric in metrics:
             metric.load_start, metric.load_end = round(load_start, 2), round(load_end, 2)
             metric.free_cores_start, metric.free_cores_end = round(free_start, 2), round(free_end, 2)
+            metric.other_cores = round(other, 2) if other is not None else None
             metric.attempts = attempt
-        if abs(load_end - load_start) <= NOISE:
+        moved = other > NOISE if other is not None else abs(load_end - load_start) > NOISE
+        why = f"other work took {other:.1f} cores" if other is not None else f"load {load_start:.1f} -> {load_end:.1f}"
+        if not moved:
             return metrics
-        say(f"  the load moved ({load_start:.1f} -> {load_end:.1f})" + (": again" if attempt < ATTEMPTS else ""))
+        say(f"  {why}" + (": again" if attempt < ATTEMPTS else ""))
     for metric in metrics:
         if metric.note.startswith("skipped"):
             continue
         metric.met, metric.noisy = None, True
-        noisy = f"noisy (load {load_start:.1f} -> {load_end:.1f})"
+        noisy = f"noisy ({why})"
         metric.note = f"{noisy}; {metric.note}" if metric.note else noisy
     return metrics
 
@@ -1350,6 +1394,7 @@ def details(metrics: list[Metric]) -> str:
             "—"
             if m.load_start is None
             else f"{m.load_start:.1f} ({m.free_cores_start:.1f}) -> {m.load_end:.1f} ({m.free_cores_end:.1f})"
+            + (f"; other work {m.other_cores:.1f} cores" if m.other_cores is not None else "")
             + (f", {m.attempts} attempts" if m.attempts > 1 else "")
         )
         lines.append(f"| {m.name} | {m.tracker} | {m.baseline or '—'} | {m.runs or '—'} | {held} | {m.note or ''} |")
