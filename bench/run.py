@@ -1337,14 +1337,15 @@ def postgres_commands(sizes: Sizes, tracker: list[str], pg: Postgres, report: st
         for metric in skipped:
             metric.note = f"skipped: could not copy the cached databases ({type(error).__name__}: {error})"
         return skipped
-    ref = str(pg.scalar(big, FIRST_REC))
+    # each database's own first recommendation (the base database's catalog covers fewer years)
+    ref, empty_ref = str(pg.scalar(big, FIRST_REC)), str(pg.scalar(empty, FIRST_REC))
 
     def measure() -> list[Metric]:
         samples = interleave(
             {
                 "add": evidence_add(tracker, pg.url_of(big), ref),
                 "list": [*tracker, "--db", pg.url_of(big), "rec", "list"],
-                "add-empty": evidence_add(tracker, pg.url_of(empty), ref),
+                "add-empty": evidence_add(tracker, pg.url_of(empty), empty_ref),
                 "list-empty": [*tracker, "--db", pg.url_of(empty), "rec", "list"],
                 "baseline": COMMAND_BASELINE,
             },
@@ -1482,34 +1483,39 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     metrics: list[Metric] = []
+
+    def group(name: str, measure: Callable[[], list[Metric]]) -> None:
+        """One group's metrics; a group that fails is said so, and the others still run."""
+        say(name)
+        try:
+            metrics.extend(measure())
+        except (Exception, SystemExit) as error:
+            say(f"  {name} failed: {error}")
+            failed_groups.append(name)
+
+    failed_groups: list[str] = []
     if "startup" in groups:
-        say("start-up")
-        metrics += steady(lambda: bench_startup(sizes, tracker))
+        group("start-up", lambda: steady(lambda: bench_startup(sizes, tracker)))
     if "commands" in groups:
-        say("database commands")
-        metrics += steady(lambda: bench_commands(sizes, tracker, small_db, work))
+        group("database commands", lambda: steady(lambda: bench_commands(sizes, tracker, small_db, work)))
     if "import" in groups:
-        say("bulk import")
-        metrics += steady(lambda: bench_import(sizes, tracker, base_db, csv_file, work))
+        group("bulk import", lambda: steady(lambda: bench_import(sizes, tracker, base_db, csv_file, work)))
     if "xlsx" in groups:  # bench/import_xlsx.py
-        say("bulk import, xlsx")
-        metrics += steady(lambda: import_xlsx.bench(sys.modules[__name__], sizes, tracker, base_db, out, work))
+        group(
+            "bulk import, xlsx",
+            lambda: steady(lambda: import_xlsx.bench(sys.modules[__name__], sizes, tracker, base_db, out, work)),
+        )
     if "report" in groups:
-        say("quarterly report")
-        metrics += steady(lambda: bench_report(sizes, tracker, big_db, small_db, work))
+        group("quarterly report", lambda: steady(lambda: bench_report(sizes, tracker, big_db, small_db, work)))
     if "verify" in groups:
-        say("verify")
-        metrics += steady(lambda: bench_verify(sizes, tracker, big_db))
+        group("verify", lambda: steady(lambda: bench_verify(sizes, tracker, big_db)))
     if "search" in groups:
-        say("search")
-        metrics += steady(lambda: bench_search(sizes, tracker, big_db))
+        group("search", lambda: steady(lambda: bench_search(sizes, tracker, big_db)))
     if "reads" in groups:
-        say("reads that stream")
-        metrics += steady(lambda: bench_reads(sizes, tracker, big_db, work))
+        group("reads that stream", lambda: steady(lambda: bench_reads(sizes, tracker, big_db, work)))
     if "postgres" in groups:
-        say("PostgreSQL")
         # each of its measurements steady
-        metrics += bench_postgres(sizes, tracker, url, csv_file, version=version, fresh=fresh)
+        group("PostgreSQL", lambda: bench_postgres(sizes, tracker, url, csv_file, version=version, fresh=fresh))
     shutil.rmtree(work, ignore_errors=True)
 
     info["load_average_end"] = os.getloadavg()
@@ -1550,6 +1556,9 @@ def main(argv: list[str] | None = None) -> int:
     noisy = [m.name for m in metrics if m.noisy]
     if noisy:
         say(f"no verdict, the machine did not hold still: {', '.join(noisy)}")
+    if failed_groups:
+        say(f"groups that failed (their rows are missing): {', '.join(failed_groups)}")
+        return 1
     return 0
 
 
