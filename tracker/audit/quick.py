@@ -698,10 +698,9 @@ def run(
     finally:
         watcher.close()
     anchors = [p["anchor_seq"] for p in parts if p["anchor_seq"] is not None]
-    last_hash = parts[-1]["last_hash"] if parts else GENESIS
     return {
         "events": count,
-        "last_hash": last_hash,
+        "last_hash": parts[-1]["last_hash"] if parts else GENESIS,
         "anchor_seq": min(anchors) if anchors else None,
         "rows": rows,
         "beside": side.result() if side is not None else None,

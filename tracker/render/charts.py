@@ -172,6 +172,11 @@ LEVEL_LABELS = 10
 UPRIGHT_LABELS = 24
 
 
+def label_every(count: int) -> int:
+    """Of ``count`` quarters, every n-th is labelled: n (see :data:`UPRIGHT_LABELS`)."""
+    return max(1, -(-count // UPRIGHT_LABELS))  # ceiling division
+
+
 # The SVG, drawn by hand -------------------------------------------------------------------------
 #
 # Lengths are points (1/72 inch), as matplotlib's are at 72 dots per inch: the sizes of the
@@ -306,7 +311,7 @@ def layout(chart: Chart) -> Layout:
     plot = Box(left, top + extra, right, bottom + extra)
     slot = (right - left) / count
     centres = tuple(left + (i + 0.5) * slot for i in range(len(chart.quarters)))
-    every = max(-(-len(chart.quarters) // UPRIGHT_LABELS), math.ceil(FONT_SIZE * LINE / slot)) if upright else 1
+    every = max(label_every(len(chart.quarters)), math.ceil(FONT_SIZE * LINE / slot)) if upright else 1
     return Layout(
         width=width,
         height=height + extra,
@@ -658,7 +663,7 @@ def _draw_trend(chart: IndicatorTrend, save: Callable[[Any], T]) -> T:
             # one line and its target: named on the chart itself, no legend needed
             axes.axhline(chart.target, color=TARGET_COLOUR, linestyle="--", linewidth=1.2)
             axes.annotate(
-                f"target {number(chart.target)}",
+                _target_text(chart.target),
                 (1.0, chart.target),
                 xycoords=("axes fraction", "data"),
                 textcoords="offset points",
@@ -682,7 +687,7 @@ def _draw_trend(chart: IndicatorTrend, save: Callable[[Any], T]) -> T:
 def _quarter_ticks(axes: Any, quarters: Sequence[str]) -> None:
     """A tick per quarter, labelled so that labels never overlap (see :data:`LEVEL_LABELS`)."""
     count = len(quarters)
-    every = max(1, -(-count // UPRIGHT_LABELS))  # ceiling division
+    every = label_every(count)
     axes.set_xticks(range(count), [q if i % every == 0 else "" for i, q in enumerate(quarters)])
     if count > LEVEL_LABELS:
         axes.tick_params(axis="x", labelrotation=90)
