@@ -12,6 +12,7 @@ or dropped.)
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import shutil
@@ -26,6 +27,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from tracker import catalogs, cli, clock
 from tracker.store.database import Database
@@ -517,18 +519,27 @@ def verified(database: Database):
 
 def dump(url: str) -> dict[str, list[tuple]]:
     """Every row of every table, sorted: compare before and after to prove nothing changed."""
-    engine = create_engine(Database(url).url)
-    try:
-        with engine.connect() as connection:
-            names = inspect(connection).get_table_names()
-            return {
-                name: sorted(
-                    (tuple(map(repr, row)) for row in connection.execute(text(f'SELECT * FROM "{name}"'))),
-                )
-                for name in sorted(names)
-            }
-    finally:
-        engine.dispose()
+    with _reader(Database(url).url).connect() as connection:
+        names = connection.execute(text(_TABLE_NAMES[connection.dialect.name])).scalars().all()
+        return {
+            name: sorted(
+                (tuple(map(repr, row)) for row in connection.execute(text(f'SELECT * FROM "{name}"'))),
+            )
+            for name in sorted(names)
+        }
+
+
+_TABLE_NAMES = {  # what inspect(connection).get_table_names() lists, in one query
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~'",
+    "postgresql": "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()",
+}
+
+
+@functools.lru_cache(maxsize=32)
+def _reader(url: str) -> Any:
+    """An engine for :func:`dump`, kept between its calls (its dialect set up once) and holding
+    no connection between them (``NullPool``): a test's database can still be dropped."""
+    return create_engine(url, poolclass=NullPool)
 
 
 def row_counts(database: Database) -> dict[str, int]:

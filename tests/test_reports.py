@@ -288,9 +288,12 @@ def dataset(url) -> dict[str, int]:
     return DATASET_IDS["ids"]
 
 
-def library_quarterly(url: str, quarter: str, as_of: str | None = AS_OF, audience: str | None = None, sources=()):
+def library_quarterly(
+    url: str, quarter: str, as_of: str | None = AS_OF, audience: str | None = None, sources=(), attention: bool = True
+):
     """``reports.quarterly`` on its own session; ``as_of=None`` is now, ``audience=None`` the library's default."""
-    options = {} if audience is None else {"audience": audience}
+    options: dict[str, Any] = {} if audience is None else {"audience": audience}
+    options.update({} if attention else {"attention": False})
     database = Database(url)
     try:
         with database.reading() as session:
@@ -715,6 +718,23 @@ def test_quarter_boundaries(url, dataset):
     assert q3["prosecute-convict"].status == Status.IN_PROGRESS
     assert [c.effective_on for c in q3["prosecute-convict"].status_updates] == [date(2019, 7, 1)]
     assert [c.effective_on for c in q2["prosecute-convict"].status_updates] == []
+
+
+def test_a_format_that_does_not_show_the_attention_list_is_made_without_it(url, dataset):
+    """The findings are read only for the formats that show them (``Format.attention``): for
+    the others the output is the same without them; for those, it is not."""
+    report = library_quarterly(url, "2019Q3")
+    assert report.attention  # findings, overdue and regressed recommendations (test_summary_and_attention)
+    without = library_quarterly(url, "2019Q3", attention=False)
+    assert without == dataclasses.replace(report, attention=())
+    shown = {f.name: f.attention for f in render.REGISTRY}
+    assert shown == {"md": True, "html": True, "json": False, "csv": False, "xlsx": False, "docx": True, "pdf": True}
+    for fmt in render.REGISTRY:
+        if fmt.name == "pdf":  # the html page, printed (tests/test_report_pdf.py)
+            assert fmt.attention == shown["html"]
+            continue
+        same = render.render(report, fmt.name) == render.render(without, fmt.name)
+        assert same != fmt.attention, fmt.name
 
 
 def test_quarter_spellings_and_as_of_with_offset(url, dataset):

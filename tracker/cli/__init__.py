@@ -8,6 +8,7 @@ from its string each time the command tree is built.
 """
 
 import contextlib
+import functools
 import gc
 import itertools
 import os
@@ -1562,8 +1563,11 @@ def report_quarterly(
     check_output(output)
     check_not_terminal(fmt, render.find_format(fmt).binary, output)
     bom = csv_bom(fmt, no_bom)
+    shows_attention = render.find_format(fmt).attention
     with state.database().reading() as session:
-        report = reports.quarterly(session, period, sources=source or (), as_of=moment, audience=level)
+        report = reports.quarterly(
+            session, period, sources=source or (), as_of=moment, audience=level, attention=shows_attention
+        )
         if as_of is None:
             warn_of_later_stamps(session, moment)
     emit_report(as_written(render.render(report, fmt), fmt, bom), output, confidential=level.value == "confidential")
@@ -1914,7 +1918,7 @@ def main(args: list[str] | None = None, prog_name: str = "tracker", **_: Any) ->
 def _run(args: list[str] | None, prog_name: str) -> int:
     """The command's exit code; every failure printed as one ``Error:`` line."""
     try:
-        code = app(args=args, prog_name=prog_name, standalone_mode=False)
+        code = _command().main(args=args, prog_name=prog_name, standalone_mode=False)
     except typer.TyperException as error:  # usage errors: bad options, missing arguments...
         import re
 
@@ -1942,6 +1946,14 @@ def _run(args: list[str] | None, prog_name: str) -> int:
         if state._database is not None:
             state._database.dispose()
     return code if isinstance(code, int) else 0
+
+
+@functools.cache
+def _command() -> Any:
+    """The Click command that Typer builds from ``app``, built once per process: a process
+    that runs many commands (tests, a program calling :func:`main`) does not build the
+    tree again each time (``app()`` would)."""
+    return typer.main.get_command(app)
 
 
 @contextlib.contextmanager

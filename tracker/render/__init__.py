@@ -61,7 +61,8 @@ class Format:
     ``quarterly(report)``, a ``timeline(timeline)`` and an ``editions(report)`` function.
     A ``binary`` format's functions return bytes, the others' text. ``needs`` names the
     module it needs that is not a dependency of tracker, and ``extra`` the optional extra
-    that installs it.
+    that installs it. ``attention``: the format shows the report's attention list (for
+    those that do not, the report is made without reading the findings).
     """
 
     name: str
@@ -72,6 +73,7 @@ class Format:
     binary: bool = False
     needs: str | None = None
     extra: str | None = None
+    attention: bool = True
 
     @property
     def quarterly(self) -> Callable[[QuarterlyReport], str | bytes]:
@@ -120,8 +122,8 @@ DISTRIBUTION = "recommendation-compliance-tracker"
 REGISTRY: tuple[Format, ...] = (
     Format("md", "Markdown, to read or to paste into a document", "text/markdown", ".md", "markdown"),
     Format("html", "one self-contained page with charts, that prints well", "text/html", ".html", "html"),
-    Format("json", "one JSON document, for programs", "application/json", ".json", "jsondoc"),
-    Format("csv", "one row per recommendation, for spreadsheets", "text/csv", ".csv", "csvfile"),
+    Format("json", "one JSON document, for programs", "application/json", ".json", "jsondoc", attention=False),
+    Format("csv", "one row per recommendation, for spreadsheets", "text/csv", ".csv", "csvfile", attention=False),
     Format(
         "xlsx",
         "the CSV's table as an Excel workbook",
@@ -129,6 +131,7 @@ REGISTRY: tuple[Format, ...] = (
         ".xlsx",
         "workbook",
         binary=True,
+        attention=False,
     ),
     Format(
         "docx",

@@ -382,8 +382,13 @@ def quarterly(
     sources: Sequence[str] = (),
     as_of: datetime,
     audience: Sensitivity | str = Sensitivity.INTERNAL,
+    attention: bool = True,
 ) -> QuarterlyReport:
-    """The quarterly status report for ``quarter`` as known at ``as_of``, for ``audience``."""
+    """The quarterly status report for ``quarter`` as known at ``as_of``, for ``audience``.
+
+    ``attention=False`` leaves the attention list empty, for a format that does not show it
+    (``Format.attention``): reading the findings is a tenth of a large report's time.
+    """
     audience = parse_audience(audience)
     as_of = _utc(as_of)
     later = recorded_after(session, as_of)
@@ -482,7 +487,9 @@ def quarterly(
             )
         ),
         recommendations=tuple(sections),
-        attention=_attention(sections, _findings(session, quarter, as_of, audience, ids, refs, fixes, later, threads)),
+        attention=_attention(sections, _findings(session, quarter, as_of, audience, ids, refs, fixes, later, threads))
+        if attention
+        else (),
         history=history,
         withheld=withheld,
         corrections=_corrections_in(session, quarter, fixes, refs, visible, audience) if marked else (),
@@ -976,13 +983,13 @@ def _quarter_evidence(
             EvidenceItem(
                 evidence_id,
                 title,
-                EvidenceKind(kind),
+                kind,
                 observed_on,
                 source_name,
                 url,
-                Sensitivity(sensitivity),
-                Stance(stance),
-                Reliability(reliability),
+                sensitivity,
+                stance,
+                reliability,
                 summary,
                 tuple(files.get(evidence_id, ())),
             )
