@@ -8,6 +8,7 @@ to the browser too). Jinja2 and MarkupSafe are imported only when a page is rend
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from tracker.clock import iso_utc
@@ -66,8 +67,10 @@ if TYPE_CHECKING:
     from tracker.reports.editions import EditionsReport
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
-    """The templates, with the shared wording as filters and globals."""
+    """The templates, with the shared wording as filters and globals; made once per process
+    (Jinja2 compiles each template once per environment)."""
     import jinja2
     import markupsafe
 
