@@ -16,6 +16,7 @@ import functools
 import itertools
 import os
 import shutil
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,17 @@ BACKENDS = [
 CATALOG_LOADED_AT = datetime(2019, 6, 21, tzinfo=UTC)
 _counter = itertools.count()
 T = TypeVar("T")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests' files (databases included) go to a memory-backed file system where the
+    machine has one (Linux's ``/dev/shm``), unless ``--basetemp`` says where: they are real
+    files that SQLite opens, locks and syncs as on a disk, only without waiting for one."""
+    if config.option.basetemp is None and _MEMORY.is_dir() and os.access(_MEMORY, os.W_OK | os.X_OK):
+        tempfile.tempdir = str(_MEMORY)  # where pytest makes its temporary folders
+
+
+_MEMORY = Path("/dev/shm")
 
 
 # Running the command line in-process -------------------------------------------------------
@@ -414,6 +426,12 @@ def pg_pool(pg_templates, tmp_path_factory) -> Iterator[_PostgresPool]:
     pool = _PostgresPool(pg_templates, tmp_path_factory.mktemp("pg-templates"))
     yield pool
     pool.close()
+
+
+# For a test of how a report is drawn (PDF, Chromium, Word) from a report the library made:
+# run on SQLite only. What it draws does not read the database, and the report's data are
+# the same on both backends: the golden-file tests of every format check that on each.
+DRAWING_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 
 
 @pytest.fixture(params=BACKENDS)

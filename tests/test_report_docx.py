@@ -46,6 +46,8 @@ from tracker.render import docx as word
 from tracker.render import text as wording
 from tracker.vocab import Status
 
+from conftest import DRAWING_ONLY
+
 ROOT = Path(__file__).resolve().parent.parent
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 NS = {
@@ -198,6 +200,7 @@ def test_the_same_report_gives_the_same_bytes_whatever_the_clock_and_zone(url, m
     assert f"<dc:identifier>{report.header.fingerprint}</dc:identifier>" in core
 
 
+@DRAWING_ONLY
 def test_the_registry_renders_bytes_through_each_entry_point(url):
     report, fmt = quarterly_2019q3(url), render.find_format("docx")
     assert fmt.binary and fmt.extension == ".docx" and fmt.media_type.endswith("wordprocessingml.document")
@@ -221,6 +224,7 @@ def test_a_zip_before_1980_is_dated_1980():
 # Word's structure ---------------------------------------------------------------------------------
 
 
+@DRAWING_ONLY
 def test_headings_pages_tables_badges_charts_and_footer(url):
     import docx
 
@@ -292,6 +296,7 @@ def test_the_public_document_is_not_marked(url):
     assert "[PUBLIC]" not in entries(data)["docProps/core.xml"].decode()
 
 
+@DRAWING_ONLY
 def test_a_long_timeline_wraps_its_matrix(url):
     timeline = library_timeline(url, "2017Q1", "2019Q4")
     data = render.render(timeline, "docx")
@@ -316,6 +321,7 @@ def test_a_long_timeline_wraps_its_matrix(url):
 # Everything the other formats show ------------------------------------------------------------------
 
 
+@DRAWING_ONLY
 @pytest.mark.parametrize("name", REPORTS)
 def test_the_document_shows_what_the_markdown_shows(url, name):
     report = REPORTS[name](url)
@@ -352,6 +358,7 @@ def test_credibility_ids_reliability_summaries_and_citations(make_url_for):
     assert unverified and all(fill(tc) == word.UNVERIFIED_FILL for tr in unverified for tc in tr.findall(f"{W}tc"))
 
 
+@DRAWING_ONLY
 def test_web_links_are_hyperlinks_and_nothing_else_is(url):
     data = render.render(quarterly_2019q3(url), "docx")
     relationships = entries(data)["word/_rels/document.xml.rels"].decode()

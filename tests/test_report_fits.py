@@ -23,7 +23,7 @@ from tracker.render import charts, html, text
 from tracker.store.database import Database
 from tracker.vocab import Status
 
-from conftest import template
+from conftest import DRAWING_ONLY, template
 
 NOW = "2026-12-01"  # 31 quarters after tip-2019-khm was published (2019Q2 to 2026Q4)
 KHMER = "ការត្រួតពិនិត្យឡឥដ្ឋ"  # "brick kiln inspections"
@@ -99,6 +99,7 @@ def test_a_wide_timeline_wraps_into_blocks_of_at_most_8_quarters_in_html(make_ur
         assert table.count('<td class="rec"') == len(timeline.rows)
 
 
+@DRAWING_ONLY
 @pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext is missing (Debian: poppler-utils)")
 def test_a_31_quarter_timeline_printed_to_pdf_shows_every_quarter(make_url_for, tmp_path):
@@ -256,6 +257,7 @@ def _timeline_for_page():
     )
 
 
+@DRAWING_ONLY
 def test_a_khmer_report_prints_no_glyph_warnings_and_keeps_the_text(make_url_for, tmp_path):
     """In a fresh process (matplotlib warns once per glyph and process): nothing on stderr."""
     url = make_url_for(KHMER_DATASET)
@@ -301,6 +303,7 @@ def _khmer_font_installed() -> bool:
     not _khmer_font_installed(),
     reason="no Khmer font is installed (Debian: apt-get install fonts-khmeros or fonts-noto-core)",
 )
+@DRAWING_ONLY
 def test_khmer_text_is_drawn_with_a_khmer_font_in_chromium(make_url_for, tmp_path):
     """The report's page, with a Khmer status note and indicator, printed by a browser: the
     Khmer text is set in a font that has Khmer glyphs (no tofu).

@@ -25,6 +25,8 @@ from tracker import render
 from tracker.errors import TrackerError
 from tracker.render import pdf
 
+from conftest import DRAWING_ONLY
+
 pytest.importorskip("weasyprint", reason="--format pdf needs the optional extra: pip install -e '.[pdf]'")
 
 MISSING = "--format pdf needs weasyprint, which is not installed: pip install 'recommendation-compliance-tracker[pdf]'"
@@ -53,6 +55,7 @@ def pdf_text(document: bytes, tmp_path) -> str:
     return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
+@DRAWING_ONLY
 def test_every_report_prints_to_the_same_bytes_dated_its_as_of(url, make_url_for):
     editions = make_url_for(EDITIONS_DATASET)
     for build, stamp in (
@@ -70,6 +73,7 @@ def test_every_report_prints_to_the_same_bytes_dated_its_as_of(url, make_url_for
         assert b"/ID" not in objects  # no random file identifier
 
 
+@DRAWING_ONLY
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils) to read the text")
 def test_the_pdf_is_the_html_page_with_a_footer_on_every_page_and_nothing_above_the_audience(url, tmp_path):
     plant_markers(url)
