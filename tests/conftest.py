@@ -12,6 +12,7 @@ or dropped.)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -268,11 +269,54 @@ SELECT md5(coalesce(string_agg(item, E'\n' ORDER BY item), '')) FROM (
 """
 
 
+# A cheap stand-in for that digest: the catalogs it reads (their rows of user objects), each by
+# its number of rows and the newest transaction that wrote one of them (and the roles, whose names it shows). DDL writes
+# catalog rows: a new row or a new version of one has a newer xmin, a dropped one lowers the
+# count. The same signature as the template's: the same schema. Another (a TRUNCATE's new
+# file, a role made meanwhile): the digest decides.
+_USER_ROWS = {  # where the catalog's rows of user objects are (oids from 16384 on: FirstNormalObjectId)
+    "pg_namespace": "true",  # the schemas, public's owner, privileges and comment included
+    "pg_class": "oid >= 16384",
+    "pg_attribute": "attrelid >= 16384",
+    "pg_attrdef": "oid >= 16384",
+    "pg_constraint": "oid >= 16384",
+    "pg_index": "indexrelid >= 16384",
+    "pg_trigger": "oid >= 16384",
+    "pg_proc": "oid >= 16384",
+    "pg_type": "oid >= 16384",
+    "pg_extension": "oid >= 16384",
+    "pg_largeobject_metadata": "true",
+    "pg_description": "objoid >= 16384 OR objoid IN (SELECT oid FROM pg_namespace)",
+}
+_CATALOG_SIGNATURE = " UNION ALL ".join(
+    [
+        *(
+            f"SELECT '{name}', count(*)::text || ' ' || coalesce(max(xmin::text::bigint), 0) FROM {name} WHERE {rows}"
+            for name, rows in _USER_ROWS.items()
+        ),
+        "SELECT 'settings', count(*)::text || ' ' || coalesce(max(xmin::text::bigint), 0) FROM pg_db_role_setting "
+        "WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        "SELECT 'comment', count(*)::text || ' ' || coalesce(max(xmin::text::bigint), 0) FROM pg_shdescription "
+        "WHERE objoid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        "SELECT 'roles', md5(string_agg(oid::text || ' ' || rolname, ',' ORDER BY oid)) FROM pg_roles",
+    ]
+)
+
+
+def _catalog_signature(connection) -> dict[str, str]:
+    return dict(connection.execute(_CATALOG_SIGNATURE).fetchall())
+
+
+_SEQUENCES = "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' ORDER BY sequencename"
+
+
 @dataclass
 class _Snapshot:
-    """What a template database holds: its schema digest, every table's rows, every sequence."""
+    """What a template database holds: its schema digest (and the signature that stands in for
+    it), every table's rows, every sequence."""
 
     schema: str
+    signature: dict[str, str] = field(default_factory=dict)
     rows: dict[str, bytes] = field(default_factory=dict)  # COPY ... (FORMAT binary), in physical order
     digests: dict[str, str] = field(default_factory=dict)  # of each table's rows, in physical order
     sequences: dict[str, tuple[int, bool]] = field(default_factory=dict)
@@ -280,7 +324,9 @@ class _Snapshot:
     @classmethod
     def of(cls, name: str) -> _Snapshot:
         with _pg_connect(name) as connection:
-            snapshot = cls(schema=connection.execute(_SCHEMA_DIGEST).fetchone()[0])
+            snapshot = cls(
+                schema=connection.execute(_SCHEMA_DIGEST).fetchone()[0], signature=_catalog_signature(connection)
+            )
             for (table,) in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"):
                 with connection.cursor().copy(f'COPY public."{table}" TO STDOUT (FORMAT binary)') as copy:
                     snapshot.rows[table] = b"".join(bytes(block) for block in copy)
@@ -300,11 +346,11 @@ class _Snapshot:
 
     @staticmethod
     def sequence_values(connection) -> dict[str, tuple[int, bool]]:
-        values = {}
-        for (sequence,) in connection.execute("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"):
-            row = connection.execute(f'SELECT last_value, is_called FROM public."{sequence}"').fetchone()
-            values[sequence] = (row[0], row[1])
-        return values
+        names = [name for (name,) in connection.execute(_SEQUENCES)]
+        if not names:
+            return {}
+        query = " UNION ALL ".join(f"SELECT '{name}', last_value, is_called FROM public.\"{name}\"" for name in names)
+        return {name: (last_value, called) for name, last_value, called in connection.execute(query)}
 
 
 class _PostgresPool:
@@ -316,6 +362,7 @@ class _PostgresPool:
         self.snapshots: dict[str, _Snapshot] = {}
         self.free: dict[str, list[str]] = defaultdict(list)
         self.created: list[str] = []
+        self.kept: dict[str, Any] = {}  # a connection to each database, to put it back with (warm caches)
 
     def take(self, kind: str) -> str:
         if self.free[kind]:
@@ -353,9 +400,9 @@ class _PostgresPool:
             connection.execute(
                 text(
                     "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    "WHERE datname = :name AND pid <> pg_backend_pid() AND pid <> :kept"
                 ),
-                {"name": name},
+                {"name": name, "kept": self._kept_pid(name)},
             )
         try:
             restored = self._restore(kind, name)
@@ -363,11 +410,37 @@ class _PostgresPool:
             restored = False
         if restored:
             self.free[kind].append(name)
+        elif (connection := self.kept.pop(name, None)) is not None:
+            connection.close()
+
+    def _kept_pid(self, name: str) -> int:
+        connection = self.kept.get(name)
+        return connection.info.backend_pid if connection is not None and not connection.closed else 0
+
+    @contextlib.contextmanager
+    def _connection(self, name: str) -> Iterator[Any]:
+        """The connection kept to ``name`` (one made if none, or if the test ended it); closed
+        and forgotten if anything fails while it is used."""
+        connection = self.kept.get(name)
+        if connection is not None and not connection.closed:
+            try:
+                connection.execute("SELECT 1")
+            except Exception:
+                connection.close()
+        if connection is None or connection.closed:
+            connection = self.kept[name] = _pg_connect(name)
+        try:
+            yield connection
+        except BaseException:
+            connection.close()
+            del self.kept[name]
+            raise
 
     def _restore(self, kind: str, name: str) -> bool:
         snapshot = self.snapshots[kind]
-        with _pg_connect(name) as connection:
-            schema = connection.execute(_SCHEMA_DIGEST).fetchone()[0]
+        with self._connection(name) as connection:
+            same = _catalog_signature(connection) == snapshot.signature
+            schema = snapshot.schema if same else connection.execute(_SCHEMA_DIGEST).fetchone()[0]
             if schema != snapshot.schema:
                 # A changed schema (a migration, a downgrade): emptied, it can serve as a blank database.
                 if "blank" not in self.snapshots:
@@ -400,6 +473,8 @@ class _PostgresPool:
 
     def close(self) -> None:
         """Drop every database made here, and the templates, at once."""
+        for connection in self.kept.values():
+            connection.close()
         _pg_drop(self.created + list(self.templates.values()))
 
 
