@@ -927,15 +927,8 @@ def _quarter_evidence(
     )
     # Links are filtered by recommendation here, not in SQL, so that the planner always
     # drives the query from the observed_on index (cost follows the quarter's size).
-    withheld = {
-        evidence_id
-        for evidence_id, rec_id in session.execute(
-            select(Evidence.id, EvidenceLink.recommendation_id)
-            .join(EvidenceLink, EvidenceLink.evidence_id == Evidence.id)
-            .where(*in_quarter, Evidence.sensitivity.not_in(visible_levels))
-        )
-        if rec_id in rec_ids
-    }
+    withheld: set[int] = set()
+    visible = frozenset(visible_levels)
     files: dict[int, list[AttachedFile]] = defaultdict(list)
     for evidence_id, filename, sha256 in session.execute(
         select(EvidenceAttachment.evidence_id, EvidenceAttachment.filename, EvidenceAttachment.sha256)
@@ -946,7 +939,8 @@ def _quarter_evidence(
         files[evidence_id].append(AttachedFile(filename, sha256))
     items: dict[int, list[EvidenceItem]] = defaultdict(list)
     # Tens of thousands of rows in a large quarter: unpacked, and the vocabulary columns come
-    # back as their enum members already (see tracker.store.models.vocabulary).
+    # back as their enum members already (see tracker.store.models.vocabulary). The evidence
+    # above the audience is read in the same pass, and counted only.
     for (
         evidence_id,
         title,
@@ -974,10 +968,13 @@ def _quarter_evidence(
             EvidenceLink.stance,
         )
         .join(EvidenceLink, EvidenceLink.evidence_id == Evidence.id)
-        .where(*in_quarter, Evidence.sensitivity.in_(visible_levels))
+        .where(*in_quarter)
         .order_by(Evidence.observed_on, Evidence.id, EvidenceLink.recommendation_id)
     ):
         if rec_id not in rec_ids:
+            continue
+        if sensitivity not in visible:
+            withheld.add(evidence_id)
             continue
         items[rec_id].append(
             EvidenceItem(
