@@ -613,13 +613,16 @@ def verified(database: Database):
 def dump(url: str) -> dict[str, list[tuple]]:
     """Every row of every table, sorted: compare before and after to prove nothing changed."""
     with _reader(Database(url).url).connect() as connection:
-        names = connection.execute(text(_TABLE_NAMES[connection.dialect.name])).scalars().all()
-        return {
-            name: sorted(
-                (tuple(map(repr, row)) for row in connection.execute(text(f'SELECT * FROM "{name}"'))),
-            )
-            for name in sorted(names)
-        }
+        names = sorted(connection.execute(text(_TABLE_NAMES[connection.dialect.name])).scalars())
+        queries = [f'SELECT * FROM "{name}"' for name in names]
+        if connection.dialect.name == "postgresql":  # every query sent at once (psycopg's pipeline mode)
+            raw = connection.connection.dbapi_connection
+            with raw.pipeline():
+                cursors = [raw.execute(query) for query in queries]
+            tables = [cursor.fetchall() for cursor in cursors]
+        else:
+            tables = [connection.execute(text(query)).all() for query in queries]
+        return {name: sorted(tuple(map(repr, row)) for row in rows) for name, rows in zip(names, tables)}
 
 
 _TABLE_NAMES = {  # what inspect(connection).get_table_names() lists, in one query
