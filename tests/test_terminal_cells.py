@@ -49,7 +49,8 @@ def ends_on_a_cluster(original: str, shown: str) -> bool:
     return (
         unicodedata.category(following)[0] != "M"
         and following not in ("\u200d", "\u200c")
-        and not (kept and kept[-1] == "\u200d")
+        # a ZWJ joins a letter or a symbol (an emoji) after it, and ends its cluster before anything else
+        and not (kept and kept[-1] == "\u200d" and unicodedata.category(following)[0] in ("L", "S"))
         # a stacker joins the letter after it (never a digit or a punctuation mark, such as Khmer's khan)
         and not (kept and kept[-1] in JOINERS and unicodedata.category(following)[0] == "L")
     )
@@ -120,6 +121,7 @@ PIECES = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(PIECES, max_size=40).map("".join), st.integers(min_value=2, max_value=30))
 @example("\u17d2柬ក", 2)  # a text that starts with a coeng, whose first cluster does not fit: only "…"
+@example("កកក\u200d\u17deកក", 4)  # a ZWJ before an unassigned code point: a boundary after the ZWJ
 def test_a_cut_fits_and_ends_between_clusters(text, width):
     shown = terminal.cut(text, width)
     assert cell_len(shown) <= width
