@@ -292,8 +292,9 @@ def library_quarterly(
     url: str, quarter: str, as_of: str | None = AS_OF, audience: str | None = None, sources=(), attention: bool = True
 ):
     """``reports.quarterly`` on its own session; ``as_of=None`` is now, ``audience=None`` the library's default."""
-    options: dict[str, Any] = {} if audience is None else {"audience": audience}
-    options.update({} if attention else {"attention": False})
+    options: dict[str, Any] = {"attention": attention}
+    if audience is not None:
+        options["audience"] = audience
     database = Database(url)
     try:
         with database.reading() as session:

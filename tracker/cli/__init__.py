@@ -1560,13 +1560,13 @@ def report_quarterly(
 
     period, fmt, moment = Quarter.parse(quarter), render.check_format(fmt), parse_as_of(as_of)
     level = reports.parse_audience(audience)
+    chosen = render.find_format(fmt)
     check_output(output)
-    check_not_terminal(fmt, render.find_format(fmt).binary, output)
+    check_not_terminal(fmt, chosen.binary, output)
     bom = csv_bom(fmt, no_bom)
-    shows_attention = render.find_format(fmt).attention
     with state.database().reading() as session:
         report = reports.quarterly(
-            session, period, sources=source or (), as_of=moment, audience=level, attention=shows_attention
+            session, period, sources=source or (), as_of=moment, audience=level, attention=chosen.attention
         )
         if as_of is None:
             warn_of_later_stamps(session, moment)
