@@ -962,7 +962,7 @@ def log_rows(session: Session, limit: int | None = None) -> Iterator[dict[str, A
         }
         if '"entry_for"' in payload:  # (few events: an entry made on an agency's behalf, --for)
             if agencies is None:
-                agencies = dict(session.execute(select(Agency.id, Agency.code)).tuples().all())
+                agencies = dict(session.execute(select(Agency.id, Agency.code)).all())
             if on_behalf := _on_behalf_of(payload, agencies):
                 row["for"] = on_behalf
         yield row
